@@ -1,0 +1,44 @@
+//! Names and limits, in one place.
+
+/// The HTTP header (and OpenTelemetry carrier field) that holds an X-Ray trace header.
+pub const XRAY_HEADER: &str = "X-Amzn-Trace-Id";
+
+/// The SQS message system attribute that holds an X-Ray trace header.
+pub const AWS_TRACE_HEADER: &str = "AWSTraceHeader";
+
+/// The W3C trace context fields, as OpenTelemetry instrumentations write them.
+pub const TRACEPARENT: &str = "traceparent";
+/// The W3C trace state field.
+pub const TRACESTATE: &str = "tracestate";
+
+/// The longest trace header, in bytes, that Baton reads. Longer input is rejected unread.
+pub const MAX_HEADER_LEN: usize = 1024;
+
+/// The longest `Lineage` value Baton reads or passes on.
+pub const MAX_LINEAGE_LEN: usize = 256;
+
+/// The trace-state entry that marks a deferred (`Sampled=?`) sampling decision.
+pub(crate) const DEFERRED_STATE_KEY: &str = "xray-sampled";
+pub(crate) const DEFERRED_STATE_VALUE: &str = "deferred";
+
+/// Span attribute keys from the OpenTelemetry messaging and cloud semantic conventions.
+pub mod attr {
+    /// `messaging.system`: `aws_sqs`, `aws_sns`, …
+    pub const MESSAGING_SYSTEM: &str = "messaging.system";
+    /// `messaging.operation.type`: `send`, `receive`, `process`, `settle`.
+    pub const MESSAGING_OPERATION_TYPE: &str = "messaging.operation.type";
+    /// `messaging.operation.name`: the system-specific operation (`SendMessage`, …).
+    pub const MESSAGING_OPERATION_NAME: &str = "messaging.operation.name";
+    /// `messaging.destination.name`: queue, topic, bus or state machine name.
+    pub const MESSAGING_DESTINATION_NAME: &str = "messaging.destination.name";
+    /// `messaging.message.id`.
+    pub const MESSAGING_MESSAGE_ID: &str = "messaging.message.id";
+    /// `messaging.batch.message_count`.
+    pub const MESSAGING_BATCH_MESSAGE_COUNT: &str = "messaging.batch.message_count";
+    /// `cloud.region`.
+    pub const CLOUD_REGION: &str = "cloud.region";
+    /// `aws.request_id`.
+    pub const AWS_REQUEST_ID: &str = "aws.request_id";
+    /// `error.type`.
+    pub const ERROR_TYPE: &str = "error.type";
+}

@@ -1,0 +1,552 @@
+//! The AWS X-Ray trace header: `Root=1-{epoch}-{random};Parent={span};Sampled={0|1|?}`.
+//!
+//! [`TraceHeader::parse`] borrows from its input and never allocates; [`TraceHeader`]'s
+//! `Display` writes the canonical form. Optional fields that are malformed (`Sampled=x`, an
+//! over-long `Lineage`) are dropped one by one instead of failing the whole header, and
+//! [`TraceHeader::dropped`] says which; only a missing or malformed `Root` or `Parent`, a
+//! field without `=`, or an over-long input make the header invalid.
+
+use std::fmt;
+
+use opentelemetry::trace::{SpanContext, SpanId, TraceFlags, TraceId, TraceState};
+
+use crate::consts::{
+    DEFERRED_STATE_KEY, DEFERRED_STATE_VALUE, MAX_HEADER_LEN, MAX_LINEAGE_LEN,
+};
+
+/// The sampling decision carried by a trace header.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Sampled {
+    /// `Sampled=1`: the trace is recorded; downstream must record it too.
+    Yes,
+    /// `Sampled=0`: the trace is not recorded; downstream must not start recording it.
+    No,
+    /// `Sampled=?`, or no `Sampled` field: no decision yet; the next sampler decides.
+    #[default]
+    Deferred,
+}
+
+impl Sampled {
+    fn as_str(self) -> &'static str {
+        match self {
+            Sampled::Yes => "1",
+            Sampled::No => "0",
+            Sampled::Deferred => "?",
+        }
+    }
+}
+
+/// Why a trace header could not be used.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum HeaderError {
+    /// The input was empty or only whitespace.
+    Empty,
+    /// The input is longer than the bound (in bytes) that Baton accepts.
+    TooLong {
+        /// Length of the input in bytes.
+        len: usize,
+        /// The largest accepted length in bytes.
+        max: usize,
+    },
+    /// A `;`-separated field has no `=`.
+    MissingEquals {
+        /// Byte offset of the field in the input.
+        at: usize,
+    },
+    /// There is no `Root` field.
+    MissingRoot,
+    /// The `Root` field is not `1-{8 hex digits}-{24 hex digits}`, or is all zeros.
+    InvalidRoot,
+    /// The `Parent` field is not 16 hex digits, or is all zeros.
+    InvalidParent,
+    /// A `Root` or `Parent` field appears twice with different values.
+    Conflicting {
+        /// The canonical name of the repeated field.
+        field: &'static str,
+    },
+}
+
+impl fmt::Display for HeaderError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            HeaderError::Empty => f.write_str("trace header is empty"),
+            HeaderError::TooLong { len, max } => {
+                write!(f, "trace header is {len} bytes long; at most {max} are accepted")
+            }
+            HeaderError::MissingEquals { at } => {
+                write!(f, "trace header field at byte {at} has no '='")
+            }
+            HeaderError::MissingRoot => f.write_str("trace header has no Root field"),
+            HeaderError::InvalidRoot => f.write_str(
+                "trace header Root is not 1-{8 hex digits}-{24 hex digits} (or is all zeros)",
+            ),
+            HeaderError::InvalidParent => {
+                f.write_str("trace header Parent is not 16 hex digits (or is all zeros)")
+            }
+            HeaderError::Conflicting { field } => {
+                write!(f, "trace header has two different {field} fields")
+            }
+        }
+    }
+}
+
+impl std::error::Error for HeaderError {}
+
+/// Optional fields that [`TraceHeader::parse`] dropped because they were malformed.
+///
+/// A small bit set, so parsing stays allocation free.
+#[derive(Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct Dropped(u8);
+
+impl Dropped {
+    const SAMPLED: u8 = 1;
+    const LINEAGE: u8 = 2;
+    const SELF: u8 = 4;
+    const UNKNOWN: u8 = 8;
+
+    /// Nothing was dropped.
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+    /// A `Sampled` value other than `0`, `1` or `?` was read as "no decision".
+    pub fn sampled(self) -> bool {
+        self.0 & Self::SAMPLED != 0
+    }
+    /// A `Lineage` value that was too long or held characters outside `[0-9a-zA-Z:|]`.
+    pub fn lineage(self) -> bool {
+        self.0 & Self::LINEAGE != 0
+    }
+    /// A `Self` value that was not an X-Ray trace id.
+    pub fn self_field(self) -> bool {
+        self.0 & Self::SELF != 0
+    }
+    /// An unknown field whose key or value held characters that cannot be passed on safely.
+    pub fn unknown(self) -> bool {
+        self.0 & Self::UNKNOWN != 0
+    }
+}
+
+impl fmt::Debug for Dropped {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut list = f.debug_set();
+        for (bit, name) in [
+            (Self::SAMPLED, "Sampled"),
+            (Self::LINEAGE, "Lineage"),
+            (Self::SELF, "Self"),
+            (Self::UNKNOWN, "unknown"),
+        ] {
+            if self.0 & bit != 0 {
+                list.entry(&name);
+            }
+        }
+        list.finish()
+    }
+}
+
+/// A parsed X-Ray trace header, borrowing from the text it was parsed from.
+///
+/// ```
+/// use baton::{Sampled, TraceHeader};
+///
+/// let header = TraceHeader::parse(
+///     "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1",
+/// )?;
+/// assert_eq!(header.sampled(), Sampled::Yes);
+/// assert_eq!(
+///     header.to_string(),
+///     "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1"
+/// );
+/// # Ok::<(), baton::HeaderError>(())
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TraceHeader<'a> {
+    root: TraceId,
+    parent: Option<SpanId>,
+    sampled: Sampled,
+    /// False when the header said nothing about sampling (kept apart from an explicit `?`).
+    sampled_given: bool,
+    self_id: Option<&'a str>,
+    lineage: Option<&'a str>,
+    /// The whole input, walked again to write unknown fields back out in their order.
+    input: &'a str,
+    has_unknown: bool,
+    dropped: Dropped,
+}
+
+/// Splits a header into trimmed `(offset, key, value)` fields; empty segments (`;;`, a trailing
+/// `;`) are skipped.
+fn fields(input: &str) -> impl Iterator<Item = (usize, &str, Option<&str>)> {
+    let mut offset = 0;
+    input.split(';').filter_map(move |segment| {
+        let at = offset;
+        offset += segment.len() + 1;
+        let trimmed = segment.trim();
+        if trimmed.is_empty() {
+            return None;
+        }
+        Some(match trimmed.split_once('=') {
+            Some((key, value)) => (at, key.trim(), Some(value.trim())),
+            None => (at, trimmed, None),
+        })
+    })
+}
+
+fn hex_u128(digits: &[u8]) -> Option<u128> {
+    let mut acc: u128 = 0;
+    for &d in digits {
+        acc = (acc << 4) | u128::from(hex_value(d)?);
+    }
+    Some(acc)
+}
+
+fn hex_value(d: u8) -> Option<u8> {
+    match d {
+        b'0'..=b'9' => Some(d - b'0'),
+        b'a'..=b'f' => Some(d - b'a' + 10),
+        b'A'..=b'F' => Some(d - b'A' + 10),
+        _ => None,
+    }
+}
+
+/// `1-{8 hex}-{24 hex}` into a trace id (the two hex groups joined).
+pub(crate) fn parse_xray_trace_id(value: &str) -> Option<TraceId> {
+    let b = value.as_bytes();
+    if b.len() != 35 || b[0] != b'1' || b[1] != b'-' || b[10] != b'-' {
+        return None;
+    }
+    let high = hex_u128(&b[2..10])?;
+    let low = hex_u128(&b[11..35])?;
+    let id = (high << 96) | low;
+    (id != 0).then(|| TraceId::from_bytes(id.to_be_bytes()))
+}
+
+fn parse_span_id(value: &str) -> Option<SpanId> {
+    let b = value.as_bytes();
+    if b.len() != 16 {
+        return None;
+    }
+    let id = hex_u128(b)? as u64;
+    (id != 0).then(|| SpanId::from_bytes(id.to_be_bytes()))
+}
+
+/// Lineage as X-Ray and Lambda write it: `1:a87bd80c:1`, or the older `a87bd80c:1|68fd508a:5`.
+fn valid_lineage(value: &str) -> bool {
+    !value.is_empty()
+        && value.len() <= MAX_LINEAGE_LEN
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b':' || b == b'|')
+}
+
+/// Unknown fields are passed on only when they cannot break the header or a carrier.
+fn safe_unknown(key: &str, value: &str) -> bool {
+    let ok = |b: u8| b.is_ascii_graphic() && b != b';' && b != b'=' && b != b',';
+    !key.is_empty() && key.bytes().all(ok) && value.bytes().all(ok)
+}
+
+fn known_key(key: &str) -> Option<Known> {
+    if key.eq_ignore_ascii_case("Root") {
+        Some(Known::Root)
+    } else if key.eq_ignore_ascii_case("Parent") {
+        Some(Known::Parent)
+    } else if key.eq_ignore_ascii_case("Sampled") {
+        Some(Known::Sampled)
+    } else if key.eq_ignore_ascii_case("Lineage") {
+        Some(Known::Lineage)
+    } else if key.eq_ignore_ascii_case("Self") {
+        Some(Known::SelfId)
+    } else {
+        None
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Known {
+    Root,
+    Parent,
+    Sampled,
+    Lineage,
+    SelfId,
+}
+
+impl<'a> TraceHeader<'a> {
+    /// Parses an X-Ray trace header without allocating.
+    ///
+    /// Keys are matched case-insensitively and whitespace around fields, keys and values is
+    /// ignored. Input longer than [`MAX_HEADER_LEN`](crate::MAX_HEADER_LEN) bytes is rejected
+    /// before it is read.
+    pub fn parse(input: &'a str) -> Result<Self, HeaderError> {
+        if input.len() > MAX_HEADER_LEN {
+            return Err(HeaderError::TooLong {
+                len: input.len(),
+                max: MAX_HEADER_LEN,
+            });
+        }
+        if input.trim().is_empty() {
+            return Err(HeaderError::Empty);
+        }
+        let mut root = None;
+        let mut parent = None;
+        let mut sampled = Sampled::Deferred;
+        let mut sampled_given = false;
+        let mut self_id = None;
+        let mut lineage = None;
+        let mut has_unknown = false;
+        let mut dropped = Dropped::default();
+
+        for (at, key, value) in fields(input) {
+            let Some(value) = value else {
+                return Err(HeaderError::MissingEquals { at });
+            };
+            match known_key(key) {
+                Some(Known::Root) => {
+                    let id = parse_xray_trace_id(value).ok_or(HeaderError::InvalidRoot)?;
+                    if root.is_some_and(|r| r != id) {
+                        return Err(HeaderError::Conflicting { field: "Root" });
+                    }
+                    root = Some(id);
+                }
+                Some(Known::Parent) => {
+                    let id = parse_span_id(value).ok_or(HeaderError::InvalidParent)?;
+                    if parent.is_some_and(|p| p != id) {
+                        return Err(HeaderError::Conflicting { field: "Parent" });
+                    }
+                    parent = Some(id);
+                }
+                Some(Known::Sampled) => {
+                    if sampled_given {
+                        continue; // first one wins
+                    }
+                    sampled = match value {
+                        "1" => Sampled::Yes,
+                        "0" => Sampled::No,
+                        "?" => Sampled::Deferred,
+                        _ => {
+                            dropped.0 |= Dropped::SAMPLED;
+                            Sampled::Deferred
+                        }
+                    };
+                    sampled_given = !dropped.sampled();
+                }
+                Some(Known::Lineage) => {
+                    if lineage.is_none() {
+                        if valid_lineage(value) {
+                            lineage = Some(value);
+                        } else {
+                            dropped.0 |= Dropped::LINEAGE;
+                        }
+                    }
+                }
+                Some(Known::SelfId) => {
+                    if self_id.is_none() {
+                        if parse_xray_trace_id(value).is_some() {
+                            self_id = Some(value);
+                        } else {
+                            dropped.0 |= Dropped::SELF;
+                        }
+                    }
+                }
+                None => {
+                    if safe_unknown(key, value) {
+                        has_unknown = true;
+                    } else {
+                        dropped.0 |= Dropped::UNKNOWN;
+                    }
+                }
+            }
+        }
+        let root = root.ok_or(HeaderError::MissingRoot)?;
+        Ok(TraceHeader {
+            root,
+            parent,
+            sampled,
+            sampled_given,
+            self_id,
+            lineage,
+            input,
+            has_unknown,
+            dropped,
+        })
+    }
+
+    /// The trace id from `Root`.
+    pub fn trace_id(&self) -> TraceId {
+        self.root
+    }
+
+    /// The parent segment id from `Parent`, if the header has one.
+    pub fn parent_id(&self) -> Option<SpanId> {
+        self.parent
+    }
+
+    /// The sampling decision; [`Sampled::Deferred`] when the header has no `Sampled` field.
+    pub fn sampled(&self) -> Sampled {
+        self.sampled
+    }
+
+    /// The `Lineage` field (Lambda's recursive-loop detection), if present and well formed.
+    pub fn lineage(&self) -> Option<&'a str> {
+        self.lineage
+    }
+
+    /// The `Self` field that a load balancer adds, if present and well formed.
+    pub fn self_id(&self) -> Option<&'a str> {
+        self.self_id
+    }
+
+    /// Optional fields that were malformed and left out.
+    pub fn dropped(&self) -> Dropped {
+        self.dropped
+    }
+
+    /// Fields other than `Root`, `Parent`, `Sampled`, `Lineage` and `Self`, in input order,
+    /// as `(key, value)`; malformed ones are left out.
+    pub fn unknown_fields(&self) -> impl Iterator<Item = (&'a str, &'a str)> + 'a {
+        let input = if self.has_unknown { self.input } else { "" };
+        fields(input).filter_map(|(_, key, value)| {
+            let value = value?;
+            (known_key(key).is_none() && safe_unknown(key, value)).then_some((key, value))
+        })
+    }
+
+    /// The remote span context this header describes, or `None` if it has no `Parent`.
+    ///
+    /// `Sampled=1` sets the sampled flag; `Sampled=0` leaves it clear; a deferred decision
+    /// (`?` or no field) sets the sampled flag *and* marks the trace state (see
+    /// [`is_deferred`](crate::is_deferred)), so that a plain `ParentBased` sampler keeps the
+    /// trace rather than dropping it, and [`XrayParentBased`](crate::XrayParentBased) lets its
+    /// root sampler decide.
+    pub fn span_context(&self) -> Option<SpanContext> {
+        let parent = self.parent?;
+        Some(span_context_for(self.root, parent, self.sampled))
+    }
+
+    /// Writes the header for the next hop: this header's `Root`, `Lineage` and unknown fields,
+    /// with a new parent and sampling decision. `Self` is not passed on: it names the load
+    /// balancer's own trace, not the next hop's.
+    pub fn pass_on(&self, parent: SpanId, sampled: Sampled) -> PassOn<'a> {
+        PassOn {
+            header: *self,
+            parent,
+            sampled,
+        }
+    }
+}
+
+/// Builds the span context for `root`/`parent`/`sampled`.
+pub(crate) fn span_context_for(root: TraceId, parent: SpanId, sampled: Sampled) -> SpanContext {
+    let (flags, state) = match sampled {
+        Sampled::Yes => (TraceFlags::SAMPLED, TraceState::NONE),
+        Sampled::No => (TraceFlags::NOT_SAMPLED, TraceState::NONE),
+        Sampled::Deferred => (TraceFlags::SAMPLED, deferred_state()),
+    };
+    SpanContext::new(root, parent, flags, true, state)
+}
+
+pub(crate) fn deferred_state() -> TraceState {
+    TraceState::NONE
+        .insert(DEFERRED_STATE_KEY, DEFERRED_STATE_VALUE)
+        .unwrap_or(TraceState::NONE)
+}
+
+/// Is the sampling decision of this span context still open (`Sampled=?` upstream, and no
+/// Baton-aware sampler has decided since)?
+pub fn is_deferred(span_context: &SpanContext) -> bool {
+    span_context.trace_state().get(DEFERRED_STATE_KEY) == Some(DEFERRED_STATE_VALUE)
+}
+
+/// The sampling decision of a span context as an X-Ray header writes it.
+pub fn sampled_of(span_context: &SpanContext) -> Sampled {
+    if is_deferred(span_context) {
+        Sampled::Deferred
+    } else if span_context.is_sampled() {
+        Sampled::Yes
+    } else {
+        Sampled::No
+    }
+}
+
+fn write_root(f: &mut fmt::Formatter<'_>, id: TraceId) -> fmt::Result {
+    let n = u128::from_be_bytes(id.to_bytes());
+    write!(f, "Root=1-{:08x}-{:024x}", (n >> 96) as u32, n & ((1u128 << 96) - 1))
+}
+
+impl fmt::Display for TraceHeader<'_> {
+    /// The canonical form: `Self`, `Root`, `Parent`, `Sampled`, `Lineage`, then unknown fields
+    /// in input order. `Sampled` is written only if the input had it.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(self_id) = self.self_id {
+            write!(f, "Self={self_id};")?;
+        }
+        write_root(f, self.root)?;
+        if let Some(parent) = self.parent {
+            write!(f, ";Parent={parent}")?;
+        }
+        if self.sampled_given {
+            write!(f, ";Sampled={}", self.sampled.as_str())?;
+        }
+        write_tail(f, self)
+    }
+}
+
+fn write_tail(f: &mut fmt::Formatter<'_>, header: &TraceHeader<'_>) -> fmt::Result {
+    if let Some(lineage) = header.lineage {
+        write!(f, ";Lineage={lineage}")?;
+    }
+    for (key, value) in header.unknown_fields() {
+        write!(f, ";{key}={value}")?;
+    }
+    Ok(())
+}
+
+/// A header for the next hop, made by [`TraceHeader::pass_on`]; write it with `Display`.
+#[derive(Clone, Copy, Debug)]
+pub struct PassOn<'a> {
+    header: TraceHeader<'a>,
+    parent: SpanId,
+    sampled: Sampled,
+}
+
+impl fmt::Display for PassOn<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write_root(f, self.header.root)?;
+        write!(f, ";Parent={};Sampled={}", self.parent, self.sampled.as_str())?;
+        write_tail(f, &self.header)
+    }
+}
+
+/// Formats a span context as an X-Ray trace header (`Root`, `Parent`, `Sampled`), or `None`
+/// if the context is invalid.
+///
+/// ```
+/// use baton::{format_header, TraceHeader};
+///
+/// let input = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=0";
+/// let context = TraceHeader::parse(input)?.span_context().unwrap();
+/// assert_eq!(format_header(&context).unwrap().to_string(), input);
+/// # Ok::<(), baton::HeaderError>(())
+/// ```
+pub fn format_header(span_context: &SpanContext) -> Option<HeaderFormat> {
+    span_context.is_valid().then(|| HeaderFormat {
+        trace_id: span_context.trace_id(),
+        parent: span_context.span_id(),
+        sampled: sampled_of(span_context),
+    })
+}
+
+/// The X-Ray header of one span context, written with `Display` (no allocation of its own).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HeaderFormat {
+    trace_id: TraceId,
+    parent: SpanId,
+    sampled: Sampled,
+}
+
+impl fmt::Display for HeaderFormat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write_root(f, self.trace_id)?;
+        write!(f, ";Parent={};Sampled={}", self.parent, self.sampled.as_str())
+    }
+}

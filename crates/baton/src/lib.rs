@@ -1,0 +1,69 @@
+//! Baton's core: keep one request one trace across AWS asynchronous messaging.
+//!
+//! This crate knows no AWS service. It holds what every service crate shares:
+//! - [`TraceHeader`]: the X-Ray trace header (`Root=…;Parent=…;Sampled=…`), parsed without
+//!   allocating, with exact conversion to and from OpenTelemetry's [`SpanContext`];
+//! - [`XrayIdGenerator`]: trace ids X-Ray accepts (epoch seconds in the first 32 bits);
+//! - [`XrayPropagator`]: an OpenTelemetry propagator for `X-Amzn-Trace-Id` that keeps
+//!   `Lineage` and composes with the W3C propagator;
+//! - [`XrayParentBased`]: a sampler that treats `Sampled=?` as "decide here";
+//! - [`carrier`]: `Injector` / `Extractor` views of string maps, with limits;
+//! - [`MessagingSpan`] and [`LinkPolicy`]: producer, receive and process spans with the
+//!   messaging semantic conventions;
+//! - [`current_context`]: the caller's context, from `tracing` (feature `tracing`) or
+//!   OpenTelemetry.
+//!
+//! # Example: hand a trace from producer to consumer through a message attribute
+//!
+//! ```
+//! use baton::{extract_header, header_for_context, LinkPolicy, MessagingSpan, MessagingSystem};
+//! use opentelemetry::trace::{TraceContextExt, Tracer, TracerProvider};
+//! use opentelemetry::Context;
+//! use opentelemetry_sdk::trace::SdkTracerProvider;
+//!
+//! let provider = SdkTracerProvider::builder()
+//!     .with_id_generator(baton::XrayIdGenerator::default())
+//!     .build();
+//! let tracer = provider.tracer("example");
+//!
+//! // Producer: a send span, whose context goes into the message.
+//! let send = MessagingSpan::send(MessagingSystem::Sqs, "orders").start(&tracer, &Context::new());
+//! let send_cx = Context::new().with_span(send);
+//! let aws_trace_header = header_for_context(&send_cx).unwrap();
+//!
+//! // Consumer: the process span continues the producer's trace.
+//! let producer_cx = extract_header(&Context::new(), &aws_trace_header, "AWSTraceHeader");
+//! let process = MessagingSpan::process(MessagingSystem::Sqs, "orders")
+//!     .start_process(&tracer, &producer_cx, LinkPolicy::Parent);
+//! assert_eq!(
+//!     process.span_context().trace_id(),
+//!     send_cx.span().span_context().trace_id()
+//! );
+//! ```
+//!
+//! [`SpanContext`]: opentelemetry::trace::SpanContext
+
+pub mod carrier;
+mod consts;
+mod context;
+mod header;
+mod ids;
+mod propagator;
+mod sampling;
+mod span;
+
+pub use consts::{
+    attr, AWS_TRACE_HEADER, MAX_HEADER_LEN, MAX_LINEAGE_LEN, TRACEPARENT, TRACESTATE, XRAY_HEADER,
+};
+pub use context::current_context;
+pub use header::{
+    format_header, is_deferred, sampled_of, Dropped, HeaderError, HeaderFormat, PassOn, Sampled,
+    TraceHeader,
+};
+pub use ids::{trace_id_epoch_seconds, XrayIdGenerator};
+pub use propagator::{
+    context_from_header, extract_header, header_for_context, remote_span_context, PassOnFields,
+    XrayPropagator,
+};
+pub use sampling::XrayParentBased;
+pub use span::{LinkPolicy, MessagingSpan, MessagingSystem, Operation};

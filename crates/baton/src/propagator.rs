@@ -1,0 +1,210 @@
+//! The X-Ray [`TextMapPropagator`].
+
+use std::fmt::Write as _;
+
+use opentelemetry::propagation::text_map_propagator::FieldIter;
+use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator};
+use opentelemetry::trace::{SpanContext, SpanId, TraceContextExt, TraceId};
+use opentelemetry::Context;
+
+use crate::consts::XRAY_HEADER;
+use crate::header::{format_header, span_context_for, HeaderError, TraceHeader};
+
+/// Fields of an incoming X-Ray header that Baton passes on to the next hop unchanged:
+/// `Lineage` (Lambda's recursive-loop detection) and fields Baton does not know.
+///
+/// [`XrayPropagator`] stores this in the extracted [`Context`] and writes it back on inject.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PassOnFields {
+    /// `;Lineage=…;key=value…`, ready to append.
+    tail: String,
+}
+
+impl PassOnFields {
+    fn from_header(header: &TraceHeader<'_>) -> Option<Self> {
+        let mut tail = String::new();
+        if let Some(lineage) = header.lineage() {
+            let _ = write!(tail, ";Lineage={lineage}");
+        }
+        for (key, value) in header.unknown_fields() {
+            let _ = write!(tail, ";{key}={value}");
+        }
+        (!tail.is_empty()).then_some(PassOnFields { tail })
+    }
+
+    /// The `Lineage` value, if one is passed on.
+    pub fn lineage(&self) -> Option<&str> {
+        self.tail.split(';').find_map(|field| field.strip_prefix("Lineage="))
+    }
+
+    /// The fields as they are appended to an outgoing header, each preceded by `;`.
+    pub fn as_str(&self) -> &str {
+        &self.tail
+    }
+}
+
+/// Reads and writes the AWS X-Ray trace header (`X-Amzn-Trace-Id`).
+///
+/// Unlike a plain field-by-field translation, it
+/// - matches the carrier key and the header's own keys case-insensitively and tolerates spaces;
+/// - keeps `Lineage` and unknown fields from extract to inject (see [`PassOnFields`]);
+/// - continues a trace from a header with `Root` but no `Parent` (see
+///   [`context_from_header`]);
+/// - reads `Sampled=?` as "no decision yet" rather than "not sampled" (see
+///   [`XrayParentBased`](crate::XrayParentBased));
+/// - never fails: a malformed header leaves the context as it was and emits a `tracing` event.
+///
+/// It composes with the W3C propagator:
+///
+/// ```
+/// use std::collections::HashMap;
+/// use baton::XrayPropagator;
+/// use opentelemetry::propagation::{TextMapCompositePropagator, TextMapPropagator};
+/// use opentelemetry::trace::TraceContextExt;
+/// use opentelemetry_sdk::propagation::TraceContextPropagator;
+///
+/// let propagator = TextMapCompositePropagator::new(vec![
+///     Box::new(TraceContextPropagator::new()),
+///     Box::new(XrayPropagator::new()),
+/// ]);
+/// let carrier = HashMap::from([(
+///     "x-amzn-trace-id".to_string(),
+///     "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1".to_string(),
+/// )]);
+/// let cx = propagator.extract(&carrier);
+/// assert_eq!(
+///     cx.span().span_context().trace_id().to_string(),
+///     "5759e988bd862e3fe1be46a994272793"
+/// );
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct XrayPropagator {
+    _private: (),
+}
+
+impl XrayPropagator {
+    /// A new X-Ray propagator.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+/// Looks `key` up exactly, then case-insensitively.
+pub(crate) fn get_ignore_case<'a>(extractor: &'a dyn Extractor, key: &str) -> Option<&'a str> {
+    if let Some(value) = extractor.get(key) {
+        return Some(value);
+    }
+    let found = extractor
+        .keys()
+        .into_iter()
+        .find(|k| k.eq_ignore_ascii_case(key))?;
+    extractor.get(found)
+}
+
+/// A bounded, printable excerpt of untrusted input for log events.
+pub(crate) fn excerpt(value: &str) -> String {
+    const MAX: usize = 64;
+    let mut out: String = value.chars().take(MAX).flat_map(char::escape_debug).collect();
+    if value.chars().nth(MAX).is_some() {
+        out.push('…');
+    }
+    out
+}
+
+pub(crate) fn report_invalid(source: &str, value: &str, error: &HeaderError) {
+    tracing::warn!(
+        target: "baton::propagation",
+        source,
+        header = %excerpt(value),
+        %error,
+        "ignoring malformed X-Ray trace header; the message starts a new trace"
+    );
+}
+
+/// A stand-in parent id for a header that has a `Root` but no `Parent`: derived from the trace
+/// id (so every reader of the same header agrees) and never zero.
+fn stand_in_parent(trace_id: TraceId) -> SpanId {
+    let low = u128::from_be_bytes(trace_id.to_bytes()) as u64;
+    SpanId::from_bytes(low.max(1).to_be_bytes())
+}
+
+/// The remote span context an X-Ray header describes.
+///
+/// A header with `Root` but no `Parent` (as some AWS services send) still continues its trace:
+/// OpenTelemetry needs a parent span id, so a stand-in derived from the trace id is used, and
+/// the first span of this service appears in X-Ray under the right trace with an absent parent.
+pub fn remote_span_context(header: &TraceHeader<'_>) -> SpanContext {
+    header.span_context().unwrap_or_else(|| {
+        span_context_for(
+            header.trace_id(),
+            stand_in_parent(header.trace_id()),
+            header.sampled(),
+        )
+    })
+}
+
+/// `cx` with the span context and pass-on fields of `header`.
+pub fn context_from_header(cx: &Context, header: &TraceHeader<'_>) -> Context {
+    let cx = cx.with_remote_span_context(remote_span_context(header));
+    match PassOnFields::from_header(header) {
+        Some(fields) => cx.with_value(fields),
+        None => cx,
+    }
+}
+
+/// Parses `value` as an X-Ray header and returns `cx` continued from it; on malformed input,
+/// emits a `tracing` event naming `source` and returns `cx` unchanged.
+pub fn extract_header(cx: &Context, value: &str, source: &str) -> Context {
+    match TraceHeader::parse(value) {
+        Ok(header) => {
+            if !header.dropped().is_empty() {
+                tracing::debug!(
+                    target: "baton::propagation",
+                    source,
+                    dropped = ?header.dropped(),
+                    "left malformed optional fields out of an X-Ray trace header"
+                );
+            }
+            context_from_header(cx, &header)
+        }
+        Err(error) => {
+            report_invalid(source, value, &error);
+            cx.clone()
+        }
+    }
+}
+
+/// The X-Ray header for the active span of `cx`, with the pass-on fields stored in `cx`;
+/// `None` if `cx` has no valid span context.
+pub fn header_for_context(cx: &Context) -> Option<String> {
+    let span = cx.span();
+    let header = format_header(span.span_context())?;
+    let mut out = String::with_capacity(96);
+    let _ = write!(out, "{header}");
+    if let Some(fields) = cx.get::<PassOnFields>() {
+        out.push_str(&fields.tail);
+    }
+    Some(out)
+}
+
+impl TextMapPropagator for XrayPropagator {
+    fn inject_context(&self, cx: &Context, injector: &mut dyn Injector) {
+        if let Some(value) = header_for_context(cx) {
+            injector.set(XRAY_HEADER, value);
+        }
+    }
+
+    fn extract_with_context(&self, cx: &Context, extractor: &dyn Extractor) -> Context {
+        match get_ignore_case(extractor, XRAY_HEADER) {
+            Some(value) => extract_header(cx, value, XRAY_HEADER),
+            None => cx.clone(),
+        }
+    }
+
+    fn fields(&self) -> FieldIter<'_> {
+        FieldIter::new(&*XRAY_FIELDS)
+    }
+}
+
+static XRAY_FIELDS: std::sync::LazyLock<[String; 1]> =
+    std::sync::LazyLock::new(|| [XRAY_HEADER.to_string()]);

@@ -1,0 +1,222 @@
+//! Messaging spans: producer (`send`), consumer (`receive`) and `process` spans with the
+//! OpenTelemetry messaging semantic-convention attributes, and the [`LinkPolicy`] that decides
+//! how a processing span relates to its producer.
+
+use std::borrow::Cow;
+
+use opentelemetry::trace::{Link, SpanBuilder, SpanContext, SpanKind, TraceContextExt, Tracer};
+use opentelemetry::{Context, KeyValue, Value};
+
+use crate::consts::attr;
+
+/// The messaging system a span talks to (`messaging.system`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum MessagingSystem {
+    /// Amazon SQS (`aws_sqs`).
+    Sqs,
+    /// Amazon SNS (`aws_sns`).
+    Sns,
+    /// Amazon EventBridge (`aws_eventbridge`).
+    EventBridge,
+    /// AWS Step Functions (`aws_stepfunctions`).
+    StepFunctions,
+}
+
+impl MessagingSystem {
+    /// The `messaging.system` value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MessagingSystem::Sqs => "aws_sqs",
+            MessagingSystem::Sns => "aws_sns",
+            MessagingSystem::EventBridge => "aws_eventbridge",
+            MessagingSystem::StepFunctions => "aws_stepfunctions",
+        }
+    }
+}
+
+/// The kind of messaging operation (`messaging.operation.type`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Operation {
+    /// Sending one or more messages (a PRODUCER span).
+    Send,
+    /// Receiving a batch of messages (a CONSUMER span linked to each producer).
+    Receive,
+    /// Processing one message (a CONSUMER span under, or linked to, its producer).
+    Process,
+}
+
+impl Operation {
+    /// The `messaging.operation.type` value, also the first word of the span name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Operation::Send => "send",
+            Operation::Receive => "receive",
+            Operation::Process => "process",
+        }
+    }
+
+    fn kind(self) -> SpanKind {
+        match self {
+            Operation::Send => SpanKind::Producer,
+            Operation::Receive | Operation::Process => SpanKind::Consumer,
+        }
+    }
+}
+
+/// How a processing span relates to the producer of its message.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum LinkPolicy {
+    /// Continue the producer's trace: the producer span is the parent. One request stays one
+    /// trace in X-Ray. The default.
+    #[default]
+    Parent,
+    /// Start a new trace with a span link to the producer: for fan-in, where one process span
+    /// stands for messages of many traces.
+    Link,
+}
+
+/// A messaging span about to start.
+///
+/// ```
+/// use baton::{MessagingSpan, MessagingSystem};
+/// use opentelemetry::{global, Context};
+///
+/// let tracer = global::tracer("example");
+/// let span = MessagingSpan::send(MessagingSystem::Sqs, "orders")
+///     .operation_name("SendMessage")
+///     .region("eu-west-1")
+///     .start(&tracer, &Context::current());
+/// # drop(span);
+/// ```
+#[derive(Clone, Debug)]
+#[must_use = "a MessagingSpan does nothing until started"]
+pub struct MessagingSpan {
+    operation: Operation,
+    destination: Cow<'static, str>,
+    attributes: Vec<KeyValue>,
+    links: Vec<Link>,
+}
+
+impl MessagingSpan {
+    /// A span for `operation` on `destination` of `system`.
+    pub fn new(
+        system: MessagingSystem,
+        operation: Operation,
+        destination: impl Into<Cow<'static, str>>,
+    ) -> Self {
+        let destination = destination.into();
+        let attributes = vec![
+            KeyValue::new(attr::MESSAGING_SYSTEM, system.as_str()),
+            KeyValue::new(attr::MESSAGING_OPERATION_TYPE, operation.as_str()),
+            KeyValue::new(attr::MESSAGING_DESTINATION_NAME, destination.clone()),
+        ];
+        MessagingSpan {
+            operation,
+            destination,
+            attributes,
+            links: Vec::new(),
+        }
+    }
+
+    /// A PRODUCER span `send {destination}`.
+    pub fn send(system: MessagingSystem, destination: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(system, Operation::Send, destination)
+    }
+
+    /// A CONSUMER span `receive {destination}`; add the producers with [`link`](Self::link).
+    pub fn receive(system: MessagingSystem, destination: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(system, Operation::Receive, destination)
+    }
+
+    /// A CONSUMER span `process {destination}`; start it with
+    /// [`start_process`](Self::start_process).
+    pub fn process(system: MessagingSystem, destination: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(system, Operation::Process, destination)
+    }
+
+    /// Adds an attribute.
+    pub fn attribute(mut self, key: &'static str, value: impl Into<Value>) -> Self {
+        self.attributes.push(KeyValue::new(key, value));
+        self
+    }
+
+    /// `messaging.operation.name`, the service's own operation name (`SendMessage`, `Publish`).
+    pub fn operation_name(self, name: &'static str) -> Self {
+        self.attribute(attr::MESSAGING_OPERATION_NAME, name)
+    }
+
+    /// `messaging.message.id`.
+    pub fn message_id(self, id: impl Into<String>) -> Self {
+        self.attribute(attr::MESSAGING_MESSAGE_ID, id.into())
+    }
+
+    /// `messaging.batch.message_count` (for batch operations only).
+    pub fn batch_count(self, count: usize) -> Self {
+        self.attribute(
+            attr::MESSAGING_BATCH_MESSAGE_COUNT,
+            i64::try_from(count).unwrap_or(i64::MAX),
+        )
+    }
+
+    /// `cloud.region`.
+    pub fn region(self, region: impl Into<String>) -> Self {
+        self.attribute(attr::CLOUD_REGION, region.into())
+    }
+
+    /// Adds a span link to `producer` (skipped if the context is invalid).
+    pub fn link(mut self, producer: &SpanContext) -> Self {
+        if producer.is_valid() {
+            self.links.push(Link::with_context(producer.clone()));
+        }
+        self
+    }
+
+    /// The span name: `{operation} {destination}`.
+    pub fn name(&self) -> String {
+        format!("{} {}", self.operation.as_str(), self.destination)
+    }
+
+    /// The OpenTelemetry builder for this span.
+    pub fn builder(self) -> SpanBuilder {
+        let mut builder = SpanBuilder::from_name(self.name())
+            .with_kind(self.operation.kind())
+            .with_attributes(self.attributes);
+        if !self.links.is_empty() {
+            builder = builder.with_links(self.links);
+        }
+        builder
+    }
+
+    /// Starts the span as a child of the active span of `parent` (or as a root if none).
+    pub fn start<T: Tracer>(self, tracer: &T, parent: &Context) -> T::Span {
+        tracer.build_with_context(self.builder(), parent)
+    }
+
+    /// Starts a processing span for a message whose producer context is `producer` (as
+    /// extracted from the message), following `policy`:
+    /// - [`LinkPolicy::Parent`]: a child of the producer span, linked to nothing;
+    /// - [`LinkPolicy::Link`]: the root of a new trace, with a span link to the producer.
+    ///
+    /// Either way the other values of `producer` (such as the X-Ray pass-on fields) stay in
+    /// the context the span is started from. A `producer` without a valid span context starts
+    /// a new trace.
+    pub fn start_process<T: Tracer>(
+        mut self,
+        tracer: &T,
+        producer: &Context,
+        policy: LinkPolicy,
+    ) -> T::Span {
+        match policy {
+            LinkPolicy::Parent => self.start(tracer, producer),
+            LinkPolicy::Link => {
+                let producer_span = producer.span();
+                self = self.link(producer_span.span_context());
+                let detached = producer.with_remote_span_context(SpanContext::empty_context());
+                self.start(tracer, &detached)
+            }
+        }
+    }
+}

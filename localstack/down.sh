@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Stop the LocalStack that localstack/up.sh started (by its recorded PID, never by name).
+# SIGTERM first; SIGKILL to the whole process group after BATON_LOCALSTACK_STOP_TIMEOUT seconds (default 15).
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+pidfile="$here/.state/localstack.pid"
+grace="${BATON_LOCALSTACK_STOP_TIMEOUT:-15}"
+
+say() { printf 'localstack/down.sh: %s\n' "$*" >&2; }
+
+if [[ ! -f "$pidfile" ]]; then
+    say "no LocalStack started by up.sh is recorded; nothing to stop"
+    exit 0
+fi
+pid="$(cat "$pidfile")"
+if ! kill -0 "$pid" 2>/dev/null; then
+    say "pid $pid is gone already"
+    rm -f "$pidfile"
+    exit 0
+fi
+
+# up.sh starts LocalStack with setsid, so its PID is also its process group id.
+kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+deadline=$((SECONDS + grace))
+while kill -0 "$pid" 2>/dev/null; do
+    if ((SECONDS >= deadline)); then
+        say "pid $pid still running after ${grace}s; sending SIGKILL"
+        kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
+        break
+    fi
+    sleep 0.2
+done
+# Reap stragglers of the group (e.g. helper processes) once the leader is gone.
+kill -KILL -- "-$pid" 2>/dev/null || true
+rm -f "$pidfile"
+say "stopped pid $pid"
