@@ -10,9 +10,7 @@ use std::fmt;
 
 use opentelemetry::trace::{SpanContext, SpanId, TraceFlags, TraceId, TraceState};
 
-use crate::consts::{
-    DEFERRED_STATE_KEY, DEFERRED_STATE_VALUE, MAX_HEADER_LEN, MAX_LINEAGE_LEN,
-};
+use crate::consts::{DEFERRED_STATE_KEY, DEFERRED_STATE_VALUE, MAX_HEADER_LEN, MAX_LINEAGE_LEN};
 
 /// The sampling decision carried by a trace header.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -73,7 +71,10 @@ impl fmt::Display for HeaderError {
         match self {
             HeaderError::Empty => f.write_str("trace header is empty"),
             HeaderError::TooLong { len, max } => {
-                write!(f, "trace header is {len} bytes long; at most {max} are accepted")
+                write!(
+                    f,
+                    "trace header is {len} bytes long; at most {max} are accepted"
+                )
             }
             HeaderError::MissingEquals { at } => {
                 write!(f, "trace header field at byte {at} has no '='")
@@ -118,7 +119,7 @@ impl Dropped {
     pub fn lineage(self) -> bool {
         self.0 & Self::LINEAGE != 0
     }
-    /// A `Self` value that was not an X-Ray trace id.
+    /// A `Self` value that was empty or held characters that cannot be passed on safely.
     pub fn self_field(self) -> bool {
         self.0 & Self::SELF != 0
     }
@@ -341,7 +342,9 @@ impl<'a> TraceHeader<'a> {
                 }
                 Some(Known::SelfId) => {
                     if self_id.is_none() {
-                        if parse_xray_trace_id(value).is_some() {
+                        // Kept as given (load balancers have been seen writing ids of odd
+                        // lengths); it is only ever echoed, never interpreted.
+                        if safe_unknown(key, value) && !value.is_empty() {
                             self_id = Some(value);
                         } else {
                             dropped.0 |= Dropped::SELF;
@@ -470,7 +473,12 @@ pub fn sampled_of(span_context: &SpanContext) -> Sampled {
 
 fn write_root(f: &mut fmt::Formatter<'_>, id: TraceId) -> fmt::Result {
     let n = u128::from_be_bytes(id.to_bytes());
-    write!(f, "Root=1-{:08x}-{:024x}", (n >> 96) as u32, n & ((1u128 << 96) - 1))
+    write!(
+        f,
+        "Root=1-{:08x}-{:024x}",
+        (n >> 96) as u32,
+        n & ((1u128 << 96) - 1)
+    )
 }
 
 impl fmt::Display for TraceHeader<'_> {
@@ -512,7 +520,12 @@ pub struct PassOn<'a> {
 impl fmt::Display for PassOn<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write_root(f, self.header.root)?;
-        write!(f, ";Parent={};Sampled={}", self.parent, self.sampled.as_str())?;
+        write!(
+            f,
+            ";Parent={};Sampled={}",
+            self.parent,
+            self.sampled.as_str()
+        )?;
         write_tail(f, &self.header)
     }
 }
@@ -547,6 +560,11 @@ pub struct HeaderFormat {
 impl fmt::Display for HeaderFormat {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write_root(f, self.trace_id)?;
-        write!(f, ";Parent={};Sampled={}", self.parent, self.sampled.as_str())
+        write!(
+            f,
+            ";Parent={};Sampled={}",
+            self.parent,
+            self.sampled.as_str()
+        )
     }
 }

@@ -53,17 +53,17 @@ mod sampling;
 mod span;
 
 pub use consts::{
-    attr, AWS_TRACE_HEADER, MAX_HEADER_LEN, MAX_LINEAGE_LEN, TRACEPARENT, TRACESTATE, XRAY_HEADER,
+    AWS_TRACE_HEADER, MAX_HEADER_LEN, MAX_LINEAGE_LEN, TRACEPARENT, TRACESTATE, XRAY_HEADER, attr,
 };
 pub use context::current_context;
 pub use header::{
-    format_header, is_deferred, sampled_of, Dropped, HeaderError, HeaderFormat, PassOn, Sampled,
-    TraceHeader,
+    Dropped, HeaderError, HeaderFormat, PassOn, Sampled, TraceHeader, format_header, is_deferred,
+    sampled_of,
 };
-pub use ids::{trace_id_epoch_seconds, XrayIdGenerator};
+pub use ids::{XrayIdGenerator, trace_id_epoch_seconds};
 pub use propagator::{
-    context_from_header, extract_header, header_for_context, remote_span_context, PassOnFields,
-    XrayPropagator,
+    PassOnFields, XrayPropagator, context_from_header, extract_header, header_for_context,
+    remote_span_context,
 };
 pub use sampling::XrayParentBased;
 pub use span::{LinkPolicy, MessagingSpan, MessagingSystem, Operation};

@@ -2,13 +2,13 @@
 
 use std::fmt::Write as _;
 
+use opentelemetry::Context;
 use opentelemetry::propagation::text_map_propagator::FieldIter;
 use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator};
 use opentelemetry::trace::{SpanContext, SpanId, TraceContextExt, TraceId};
-use opentelemetry::Context;
 
 use crate::consts::XRAY_HEADER;
-use crate::header::{format_header, span_context_for, HeaderError, TraceHeader};
+use crate::header::{HeaderError, TraceHeader, format_header, span_context_for};
 
 /// Fields of an incoming X-Ray header that Baton passes on to the next hop unchanged:
 /// `Lineage` (Lambda's recursive-loop detection) and fields Baton does not know.
@@ -34,7 +34,9 @@ impl PassOnFields {
 
     /// The `Lineage` value, if one is passed on.
     pub fn lineage(&self) -> Option<&str> {
-        self.tail.split(';').find_map(|field| field.strip_prefix("Lineage="))
+        self.tail
+            .split(';')
+            .find_map(|field| field.strip_prefix("Lineage="))
     }
 
     /// The fields as they are appended to an outgoing header, each preceded by `;`.
@@ -104,7 +106,11 @@ pub(crate) fn get_ignore_case<'a>(extractor: &'a dyn Extractor, key: &str) -> Op
 /// A bounded, printable excerpt of untrusted input for log events.
 pub(crate) fn excerpt(value: &str) -> String {
     const MAX: usize = 64;
-    let mut out: String = value.chars().take(MAX).flat_map(char::escape_debug).collect();
+    let mut out: String = value
+        .chars()
+        .take(MAX)
+        .flat_map(char::escape_debug)
+        .collect();
     if value.chars().nth(MAX).is_some() {
         out.push('…');
     }

@@ -4,10 +4,12 @@
 
 use std::borrow::Cow;
 
+use opentelemetry::baggage::{BaggageExt, KeyValueMetadata};
 use opentelemetry::trace::{Link, SpanBuilder, SpanContext, SpanKind, TraceContextExt, Tracer};
 use opentelemetry::{Context, KeyValue, Value};
 
 use crate::consts::attr;
+use crate::propagator::PassOnFields;
 
 /// The messaging system a span talks to (`messaging.system`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -200,8 +202,8 @@ impl MessagingSpan {
     /// - [`LinkPolicy::Parent`]: a child of the producer span, linked to nothing;
     /// - [`LinkPolicy::Link`]: the root of a new trace, with a span link to the producer.
     ///
-    /// Either way the other values of `producer` (such as the X-Ray pass-on fields) stay in
-    /// the context the span is started from. A `producer` without a valid span context starts
+    /// Either way the X-Ray pass-on fields and the baggage of `producer` stay in the context
+    /// the span is started from. A `producer` without a valid span context starts
     /// a new trace.
     pub fn start_process<T: Tracer>(
         mut self,
@@ -214,9 +216,27 @@ impl MessagingSpan {
             LinkPolicy::Link => {
                 let producer_span = producer.span();
                 self = self.link(producer_span.span_context());
-                let detached = producer.with_remote_span_context(SpanContext::empty_context());
-                self.start(tracer, &detached)
+                self.start(tracer, &without_span(producer))
             }
         }
     }
+}
+
+/// `cx` without its span: a fresh context carrying over the values Baton knows to belong to the
+/// request rather than to the span. (An active but invalid span would not do: OpenTelemetry's
+/// `Sampler::ParentBased` reads it as an unsampled parent and drops the new trace.)
+fn without_span(cx: &Context) -> Context {
+    let mut detached = Context::new();
+    if let Some(fields) = cx.get::<PassOnFields>() {
+        detached = detached.with_value(fields.clone());
+    }
+    let baggage = cx.baggage();
+    if baggage.len() > 0 {
+        detached = detached.with_baggage(
+            baggage
+                .iter()
+                .map(|(k, (v, m))| KeyValueMetadata::new(k.clone(), v.clone(), m.clone())),
+        );
+    }
+    detached
 }
