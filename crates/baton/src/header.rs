@@ -194,42 +194,95 @@ fn fields(input: &str) -> impl Iterator<Item = (usize, &str, Option<&str>)> {
     })
 }
 
-fn hex_u128(digits: &[u8]) -> Option<u128> {
-    let mut acc: u128 = 0;
-    for &d in digits {
-        acc = (acc << 4) | u128::from(hex_value(d)?);
+/// Hex digit values; 0xff marks a byte that is not a hex digit.
+const HEX: [u8; 256] = {
+    let mut table = [0xff; 256];
+    let mut i = 0;
+    while i < 10 {
+        table[b'0' as usize + i] = i as u8;
+        i += 1;
     }
-    Some(acc)
+    let mut i = 0;
+    while i < 6 {
+        table[b'a' as usize + i] = 10 + i as u8;
+        table[b'A' as usize + i] = 10 + i as u8;
+        i += 1;
+    }
+    table
+};
+
+/// Up to 16 hex digits into a `u64`.
+fn hex_u64(digits: &[u8]) -> Option<u64> {
+    let mut acc = 0u64;
+    let mut bad = 0u8;
+    for &d in digits {
+        let v = HEX[d as usize];
+        bad |= v;
+        acc = (acc << 4) | u64::from(v & 0x0f);
+    }
+    // Any 0xff entry sets the high bit, which no digit value has.
+    (bad & 0x80 == 0).then_some(acc)
 }
 
-fn hex_value(d: u8) -> Option<u8> {
-    match d {
-        b'0'..=b'9' => Some(d - b'0'),
-        b'a'..=b'f' => Some(d - b'a' + 10),
-        b'A'..=b'F' => Some(d - b'A' + 10),
+/// `1-{8 hex}-{24 hex}` into a trace id (the two hex groups joined).
+pub(crate) fn parse_xray_trace_id(value: &[u8]) -> Option<TraceId> {
+    if value.len() != 35 || value[0] != b'1' || value[1] != b'-' || value[10] != b'-' {
+        return None;
+    }
+    let epoch = hex_u64(&value[2..10])?;
+    let mid = hex_u64(&value[11..19])?;
+    let low = hex_u64(&value[19..35])?;
+    let id = (u128::from(epoch) << 96) | (u128::from(mid) << 64) | u128::from(low);
+    (id != 0).then(|| TraceId::from_bytes(id.to_be_bytes()))
+}
+
+fn parse_span_id(value: &[u8]) -> Option<SpanId> {
+    if value.len() != 16 {
+        return None;
+    }
+    let id = hex_u64(value)?;
+    (id != 0).then(|| SpanId::from_bytes(id.to_be_bytes()))
+}
+
+fn parse_sampled(value: &[u8]) -> Option<Sampled> {
+    match value {
+        b"1" => Some(Sampled::Yes),
+        b"0" => Some(Sampled::No),
+        b"?" => Some(Sampled::Deferred),
         _ => None,
     }
 }
 
-/// `1-{8 hex}-{24 hex}` into a trace id (the two hex groups joined).
-pub(crate) fn parse_xray_trace_id(value: &str) -> Option<TraceId> {
-    let b = value.as_bytes();
-    if b.len() != 35 || b[0] != b'1' || b[1] != b'-' || b[10] != b'-' {
-        return None;
+/// The shape nearly every producer writes, `Root=…[;Parent=…][;Sampled=…]` in canonical
+/// case and order with nothing else, read by position. `None` sends the input through the
+/// general parser, which gives the same result for this shape.
+fn parse_canonical(input: &str) -> Option<TraceHeader<'_>> {
+    let b = input.as_bytes();
+    let root = parse_xray_trace_id(b.strip_prefix(b"Root=")?.get(..35)?)?;
+    let mut rest = &b[40..];
+    let mut parent = None;
+    if let Some(after) = rest.strip_prefix(b";Parent=") {
+        parent = Some(parse_span_id(after.get(..16)?)?);
+        rest = &after[16..];
     }
-    let high = hex_u128(&b[2..10])?;
-    let low = hex_u128(&b[11..35])?;
-    let id = (high << 96) | low;
-    (id != 0).then(|| TraceId::from_bytes(id.to_be_bytes()))
-}
-
-fn parse_span_id(value: &str) -> Option<SpanId> {
-    let b = value.as_bytes();
-    if b.len() != 16 {
-        return None;
+    let mut sampled = Sampled::Deferred;
+    let mut sampled_given = false;
+    if let Some(after) = rest.strip_prefix(b";Sampled=") {
+        sampled = parse_sampled(after)?;
+        sampled_given = true;
+        rest = &[];
     }
-    let id = hex_u128(b)? as u64;
-    (id != 0).then(|| SpanId::from_bytes(id.to_be_bytes()))
+    rest.is_empty().then_some(TraceHeader {
+        root,
+        parent,
+        sampled,
+        sampled_given,
+        self_id: None,
+        lineage: None,
+        input,
+        has_unknown: false,
+        dropped: Dropped(0),
+    })
 }
 
 /// Lineage as X-Ray and Lambda write it: `1:a87bd80c:1`, or the older `a87bd80c:1|68fd508a:5`.
@@ -285,6 +338,14 @@ impl<'a> TraceHeader<'a> {
                 max: MAX_HEADER_LEN,
             });
         }
+        match parse_canonical(input) {
+            Some(header) => Ok(header),
+            None => Self::parse_general(input),
+        }
+    }
+
+    /// Field by field, in any order and case.
+    fn parse_general(input: &'a str) -> Result<Self, HeaderError> {
         if input.trim().is_empty() {
             return Err(HeaderError::Empty);
         }
@@ -303,14 +364,14 @@ impl<'a> TraceHeader<'a> {
             };
             match known_key(key) {
                 Some(Known::Root) => {
-                    let id = parse_xray_trace_id(value).ok_or(HeaderError::InvalidRoot)?;
+                    let id = parse_xray_trace_id(value.as_bytes()).ok_or(HeaderError::InvalidRoot)?;
                     if root.is_some_and(|r| r != id) {
                         return Err(HeaderError::Conflicting { field: "Root" });
                     }
                     root = Some(id);
                 }
                 Some(Known::Parent) => {
-                    let id = parse_span_id(value).ok_or(HeaderError::InvalidParent)?;
+                    let id = parse_span_id(value.as_bytes()).ok_or(HeaderError::InvalidParent)?;
                     if parent.is_some_and(|p| p != id) {
                         return Err(HeaderError::Conflicting { field: "Parent" });
                     }
@@ -320,15 +381,10 @@ impl<'a> TraceHeader<'a> {
                     if sampled_given {
                         continue; // first one wins
                     }
-                    sampled = match value {
-                        "1" => Sampled::Yes,
-                        "0" => Sampled::No,
-                        "?" => Sampled::Deferred,
-                        _ => {
-                            dropped.0 |= Dropped::SAMPLED;
-                            Sampled::Deferred
-                        }
-                    };
+                    sampled = parse_sampled(value.as_bytes()).unwrap_or_else(|| {
+                        dropped.0 |= Dropped::SAMPLED;
+                        Sampled::Deferred
+                    });
                     sampled_given = !dropped.sampled();
                 }
                 Some(Known::Lineage) => {
@@ -566,5 +622,38 @@ impl fmt::Display for HeaderFormat {
             self.parent,
             self.sampled.as_str()
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The positional fast path and the general parser agree wherever the fast path answers.
+        #[test]
+        fn fast_path_agrees_with_the_general_parser(
+            root in "Root=1-[0-9a-fA-F]{8}-[0-9a-fA-F]{24}",
+            parent in proptest::option::of("[0-9a-fA-F]{16}"),
+            sampled in proptest::option::of("[01?x]"),
+            tail in prop::sample::select(vec!["", ";", ";Lineage=1:a:1", " ", "x"]),
+        ) {
+            let mut input = root;
+            if let Some(p) = parent {
+                input.push_str(";Parent=");
+                input.push_str(&p);
+            }
+            if let Some(s) = sampled {
+                input.push_str(";Sampled=");
+                input.push_str(&s);
+            }
+            input.push_str(tail);
+            let general = TraceHeader::parse_general(&input);
+            if let Some(fast) = parse_canonical(&input) {
+                prop_assert_eq!(Ok(fast), general.clone());
+            }
+            prop_assert_eq!(TraceHeader::parse(&input), general);
+        }
     }
 }

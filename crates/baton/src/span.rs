@@ -231,7 +231,7 @@ fn without_span(cx: &Context) -> Context {
         detached = detached.with_value(fields.clone());
     }
     let baggage = cx.baggage();
-    if baggage.len() > 0 {
+    if !baggage.is_empty() {
         detached = detached.with_baggage(
             baggage
                 .iter()

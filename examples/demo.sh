@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# The Baton demo in one command: start LocalStack (installing it on first use), then run the
+# quickstart, which sends one traced SQS message and shows the consumer continuing its trace.
+# LocalStack keeps running afterwards, so a second run is quick; stop it with localstack/down.sh.
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+
+bash localstack/up.sh
+echo
+cargo run -q -p quickstart
+echo
+echo "LocalStack is still running at ${BATON_LOCALSTACK_ENDPOINT:-http://127.0.0.1:4566}; stop it with: bash localstack/down.sh"

@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it: formatting, clippy, docs, every unit / doc / integration
+# test against a LocalStack this script starts (installing it on first use) and stops again,
+# and the quickstart demo. Prints the time of each phase at the end.
+#
+# Usage: bash integration/test.sh
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+export RUST_BACKTRACE="${RUST_BACKTRACE:-1}"
+
+timings=()
+phase_start=0
+phase() {
+    phase_name="$1"
+    phase_start=$SECONDS
+    printf '\n==> %s\n' "$phase_name"
+}
+phase_done() {
+    timings+=("$(printf '%-28s %5ds' "$phase_name" $((SECONDS - phase_start)))")
+}
+report() {
+    local status=$?
+    printf '\n==> phase timings\n'
+    for line in "${timings[@]}"; do printf '  %s\n' "$line"; done
+    printf '  %-28s %5ds\n' "total" "$SECONDS"
+    return $status
+}
+
+# Start LocalStack in the background while the code compiles; stop it at the end only if this
+# script started it.
+started_localstack=0
+localstack_log="$(mktemp)"
+stop_localstack() {
+    local status=$?
+    if [[ $started_localstack == 1 ]]; then
+        bash localstack/down.sh || true
+    fi
+    rm -f "$localstack_log"
+    report || true
+    exit $status
+}
+trap stop_localstack EXIT
+
+if [[ -f localstack/.state/localstack.pid ]] && kill -0 "$(cat localstack/.state/localstack.pid)" 2>/dev/null; then
+    echo "LocalStack already running (started earlier by localstack/up.sh); leaving it running afterwards"
+else
+    started_localstack=1
+fi
+ls_start=$SECONDS
+bash localstack/up.sh >"$localstack_log" 2>&1 &
+localstack_pid=$!
+
+phase "cargo fmt --check"
+cargo fmt --all --check
+phase_done
+
+phase "cargo clippy"
+cargo clippy --workspace --all-targets --all-features --locked -- -D warnings
+phase_done
+
+phase "build tests"
+cargo test --workspace --all-features --locked --no-run
+phase_done
+
+phase "wait for LocalStack"
+if ! wait "$localstack_pid"; then
+    cat "$localstack_log" >&2
+    echo "LocalStack did not start; see above" >&2
+    exit 1
+fi
+cat "$localstack_log"
+timings+=("$(printf '%-28s %5ds' "(LocalStack start, overlapped)" $((SECONDS - ls_start)))")
+phase_done
+
+phase "cargo test"
+cargo test --workspace --all-features --locked
+phase_done
+
+phase "cargo doc"
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --all-features --no-deps --locked
+phase_done
+
+phase "demo (quickstart)"
+cargo run -q -p quickstart --locked
+phase_done
