@@ -36,6 +36,11 @@ started_localstack=0
 localstack_log="$(mktemp)"
 stop_localstack() {
     local status=$?
+    # If we stop early, let up.sh finish first (it is bounded by its own timeout), so the
+    # LocalStack it may be starting is recorded and can be stopped, not orphaned.
+    if [[ -n "${localstack_pid:-}" ]]; then
+        wait "$localstack_pid" 2>/dev/null || true
+    fi
     if [[ $started_localstack == 1 ]]; then
         bash localstack/down.sh || true
     fi
@@ -67,7 +72,9 @@ cargo test --workspace --all-features --locked --no-run
 phase_done
 
 phase "wait for LocalStack"
-if ! wait "$localstack_pid"; then
+up_pid=$localstack_pid
+localstack_pid=""
+if ! wait "$up_pid"; then
     cat "$localstack_log" >&2
     echo "LocalStack did not start; see above" >&2
     exit 1

@@ -8,9 +8,9 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::hint::black_box;
 
-use opentelemetry::propagation::TextMapPropagator;
 use opentelemetry::Context;
-use stats_alloc::{Region, StatsAlloc, INSTRUMENTED_SYSTEM};
+use opentelemetry::propagation::TextMapPropagator;
+use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
 
 #[global_allocator]
 static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
@@ -35,7 +35,10 @@ fn count(label: &str, mut op: impl FnMut()) {
 fn main() {
     // `cargo bench` passes `--bench`; nothing to parse.
     let carrier = HashMap::from([("x-amzn-trace-id".to_string(), HEADER.to_string())]);
-    let sc = baton::TraceHeader::parse(HEADER).unwrap().span_context().unwrap();
+    let sc = baton::TraceHeader::parse(HEADER)
+        .unwrap()
+        .span_context()
+        .unwrap();
     let cx = baton::XrayPropagator::new().extract_with_context(&Context::new(), &carrier);
     let base = Context::new();
     let ours = baton::XrayPropagator::new();
@@ -43,17 +46,25 @@ fn main() {
     let mut buffer = String::with_capacity(128);
 
     count("parse to SpanContext: baton", || {
-        black_box(baton::TraceHeader::parse(black_box(HEADER)).ok().and_then(|h| h.span_context()));
+        black_box(
+            baton::TraceHeader::parse(black_box(HEADER))
+                .ok()
+                .and_then(|h| h.span_context()),
+        );
     });
     count("parse to SpanContext: opentelemetry-aws", || {
-        black_box(opentelemetry_aws::trace::xray_propagator::span_context_from_str(black_box(HEADER)));
+        black_box(
+            opentelemetry_aws::trace::xray_propagator::span_context_from_str(black_box(HEADER)),
+        );
     });
     count("format into a buffer: baton", || {
         buffer.clear();
         write!(buffer, "{}", baton::format_header(black_box(&sc)).unwrap()).unwrap();
     });
     count("format to String: opentelemetry-aws", || {
-        black_box(opentelemetry_aws::trace::xray_propagator::span_context_to_string(black_box(&sc)));
+        black_box(
+            opentelemetry_aws::trace::xray_propagator::span_context_to_string(black_box(&sc)),
+        );
     });
     count("extract: baton", || {
         black_box(ours.extract_with_context(&base, black_box(&carrier)));

@@ -7,26 +7,35 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::hint::black_box;
 
-use criterion::{criterion_group, criterion_main, Criterion};
+use criterion::{Criterion, criterion_group, criterion_main};
+use opentelemetry::Context;
 use opentelemetry::propagation::TextMapPropagator;
 use opentelemetry::trace::TraceContextExt;
-use opentelemetry::Context;
 
 const HEADER: &str = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1";
 
 fn parse(c: &mut Criterion) {
     let mut group = c.benchmark_group("parse");
     group.bench_function("baton", |b| {
-        b.iter(|| baton::TraceHeader::parse(black_box(HEADER)).ok().and_then(|h| h.span_context()))
+        b.iter(|| {
+            baton::TraceHeader::parse(black_box(HEADER))
+                .ok()
+                .and_then(|h| h.span_context())
+        })
     });
     group.bench_function("opentelemetry-aws", |b| {
-        b.iter(|| opentelemetry_aws::trace::xray_propagator::span_context_from_str(black_box(HEADER)))
+        b.iter(|| {
+            opentelemetry_aws::trace::xray_propagator::span_context_from_str(black_box(HEADER))
+        })
     });
     group.finish();
 }
 
 fn format(c: &mut Criterion) {
-    let sc = baton::TraceHeader::parse(HEADER).unwrap().span_context().unwrap();
+    let sc = baton::TraceHeader::parse(HEADER)
+        .unwrap()
+        .span_context()
+        .unwrap();
     let mut group = c.benchmark_group("format");
     group.bench_function("baton", |b| {
         b.iter(|| {
@@ -48,8 +57,15 @@ fn extract(c: &mut Criterion) {
     let base = Context::new();
     // Both must agree before their speed is compared.
     assert_eq!(
-        ours.extract_with_context(&base, &carrier).span().span_context().span_id(),
-        theirs.extract_with_context(&base, &carrier).span().span_context().span_id()
+        ours.extract_with_context(&base, &carrier)
+            .span()
+            .span_context()
+            .span_id(),
+        theirs
+            .extract_with_context(&base, &carrier)
+            .span()
+            .span_context()
+            .span_id()
     );
     let mut group = c.benchmark_group("extract");
     group.bench_function("baton", |b| {

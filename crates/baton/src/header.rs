@@ -364,7 +364,8 @@ impl<'a> TraceHeader<'a> {
             };
             match known_key(key) {
                 Some(Known::Root) => {
-                    let id = parse_xray_trace_id(value.as_bytes()).ok_or(HeaderError::InvalidRoot)?;
+                    let id =
+                        parse_xray_trace_id(value.as_bytes()).ok_or(HeaderError::InvalidRoot)?;
                     if root.is_some_and(|r| r != id) {
                         return Err(HeaderError::Conflicting { field: "Root" });
                     }
