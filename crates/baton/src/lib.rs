@@ -17,7 +17,7 @@
 //!
 //! ```
 //! use baton::{extract_header, header_for_context, LinkPolicy, MessagingSpan, MessagingSystem};
-//! use opentelemetry::trace::{TraceContextExt, Tracer, TracerProvider};
+//! use opentelemetry::trace::{Span, TraceContextExt, TracerProvider};
 //! use opentelemetry::Context;
 //! use opentelemetry_sdk::trace::SdkTracerProvider;
 //!
