@@ -528,14 +528,28 @@ pub fn sampled_of(span_context: &SpanContext) -> Sampled {
     }
 }
 
+const HEX_DIGITS: &[u8; 16] = b"0123456789abcdef";
+
+/// Writes `bytes` as lowercase hex into `out` (twice as long).
+fn put_hex(out: &mut [u8], bytes: &[u8]) {
+    for (pair, byte) in out.chunks_exact_mut(2).zip(bytes) {
+        pair[0] = HEX_DIGITS[usize::from(byte >> 4)];
+        pair[1] = HEX_DIGITS[usize::from(byte & 0x0f)];
+    }
+}
+
+/// `Root=1-{8 hex}-{24 hex}`, written without the formatting machinery.
+fn root_bytes(id: TraceId) -> [u8; 40] {
+    let mut out = *b"Root=1-00000000-000000000000000000000000";
+    let bytes = id.to_bytes();
+    put_hex(&mut out[7..15], &bytes[..4]);
+    put_hex(&mut out[16..40], &bytes[4..]);
+    out
+}
+
 fn write_root(f: &mut fmt::Formatter<'_>, id: TraceId) -> fmt::Result {
-    let n = u128::from_be_bytes(id.to_bytes());
-    write!(
-        f,
-        "Root=1-{:08x}-{:024x}",
-        (n >> 96) as u32,
-        n & ((1u128 << 96) - 1)
-    )
+    // The buffer holds ASCII only.
+    f.write_str(std::str::from_utf8(&root_bytes(id)).map_err(|_| fmt::Error)?)
 }
 
 impl fmt::Display for TraceHeader<'_> {
@@ -614,15 +628,22 @@ pub struct HeaderFormat {
     sampled: Sampled,
 }
 
+impl HeaderFormat {
+    /// The header as a fixed-size ASCII buffer: no allocation, no formatting machinery.
+    fn to_bytes(self) -> [u8; 74] {
+        let mut out = [0u8; 74];
+        out[..40].copy_from_slice(&root_bytes(self.trace_id));
+        out[40..48].copy_from_slice(b";Parent=");
+        put_hex(&mut out[48..64], &self.parent.to_bytes());
+        out[64..73].copy_from_slice(b";Sampled=");
+        out[73] = self.sampled.as_str().as_bytes()[0];
+        out
+    }
+}
+
 impl fmt::Display for HeaderFormat {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write_root(f, self.trace_id)?;
-        write!(
-            f,
-            ";Parent={};Sampled={}",
-            self.parent,
-            self.sampled.as_str()
-        )
+        f.write_str(std::str::from_utf8(&self.to_bytes()).map_err(|_| fmt::Error)?)
     }
 }
 
