@@ -11,7 +11,7 @@
 //! - [`MessagingSpan`] and [`LinkPolicy`]: producer, receive and process spans with the
 //!   messaging semantic conventions;
 //! - [`current_context`]: the caller's context, from `tracing` (feature `tracing`) or
-//!   OpenTelemetry.
+//!   OpenTelemetry; [`TracerHandle`]: the tracer the middleware uses.
 //!
 //! # Example: hand a trace from producer to consumer through a message attribute
 //!
@@ -51,6 +51,7 @@ mod ids;
 mod propagator;
 mod sampling;
 mod span;
+mod tracer;
 
 pub use consts::{
     AWS_TRACE_HEADER, MAX_HEADER_LEN, MAX_LINEAGE_LEN, TRACEPARENT, TRACESTATE, XRAY_HEADER, attr,
@@ -67,3 +68,4 @@ pub use propagator::{
 };
 pub use sampling::XrayParentBased;
 pub use span::{LinkPolicy, MessagingSpan, MessagingSystem, Operation};
+pub use tracer::{TracerHandle, INSTRUMENTATION_SCOPE};

@@ -41,6 +41,8 @@ impl MessagingSystem {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Operation {
+    /// Creating one message of a batch, to give it a context of its own (a PRODUCER span).
+    Create,
     /// Sending one or more messages (a PRODUCER span).
     Send,
     /// Receiving a batch of messages (a CONSUMER span linked to each producer).
@@ -53,6 +55,7 @@ impl Operation {
     /// The `messaging.operation.type` value, also the first word of the span name.
     pub fn as_str(self) -> &'static str {
         match self {
+            Operation::Create => "create",
             Operation::Send => "send",
             Operation::Receive => "receive",
             Operation::Process => "process",
@@ -61,7 +64,7 @@ impl Operation {
 
     fn kind(self) -> SpanKind {
         match self {
-            Operation::Send => SpanKind::Producer,
+            Operation::Create | Operation::Send => SpanKind::Producer,
             Operation::Receive | Operation::Process => SpanKind::Consumer,
         }
     }
@@ -100,6 +103,7 @@ pub struct MessagingSpan {
     destination: Cow<'static, str>,
     attributes: Vec<KeyValue>,
     links: Vec<Link>,
+    start_time: Option<std::time::SystemTime>,
 }
 
 impl MessagingSpan {
@@ -120,12 +124,18 @@ impl MessagingSpan {
             destination,
             attributes,
             links: Vec::new(),
+            start_time: None,
         }
     }
 
     /// A PRODUCER span `send {destination}`.
     pub fn send(system: MessagingSystem, destination: impl Into<Cow<'static, str>>) -> Self {
         Self::new(system, Operation::Send, destination)
+    }
+
+    /// A PRODUCER span `create {destination}` for one message of a batch send.
+    pub fn create(system: MessagingSystem, destination: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(system, Operation::Create, destination)
     }
 
     /// A CONSUMER span `receive {destination}`; add the producers with [`link`](Self::link).
@@ -168,6 +178,13 @@ impl MessagingSpan {
         self.attribute(attr::CLOUD_REGION, region.into())
     }
 
+    /// Sets the start time (for spans created after the fact, such as a receive span that
+    /// needs the response to know its links).
+    pub fn start_time(mut self, at: std::time::SystemTime) -> Self {
+        self.start_time = Some(at);
+        self
+    }
+
     /// Adds a span link to `producer` (skipped if the context is invalid).
     pub fn link(mut self, producer: &SpanContext) -> Self {
         if producer.is_valid() {
@@ -188,6 +205,9 @@ impl MessagingSpan {
             .with_attributes(self.attributes);
         if !self.links.is_empty() {
             builder = builder.with_links(self.links);
+        }
+        if let Some(at) = self.start_time {
+            builder = builder.with_start_time(at);
         }
         builder
     }

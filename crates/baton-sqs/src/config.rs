@@ -1,0 +1,107 @@
+//! What the SQS middleware does, shared by the Tower layer and the SDK interceptor.
+
+use aws_sdk_sqs::types::Message;
+use baton::{LinkPolicy, MessagingSpan, MessagingSystem, TracerHandle};
+use opentelemetry::trace::TraceContextExt;
+use opentelemetry::Context;
+
+use crate::extract::producer_context;
+use crate::interceptor::SqsInterceptor;
+use crate::service::PropagationLayer;
+
+/// Settings of Baton's SQS propagation; build the Tower [`layer`](Self::layer) or the SDK
+/// [`interceptor`](Self::interceptor) from it.
+///
+/// The defaults: spans from the global tracer provider, `AWSTraceHeader` only (no W3C message
+/// attributes), and processing spans that continue the producer's trace
+/// ([`LinkPolicy::Parent`]).
+///
+/// ```
+/// use baton::LinkPolicy;
+/// use baton_sqs::SqsPropagation;
+///
+/// let propagation = SqsPropagation::new()
+///     .with_w3c_message_attributes(true)
+///     .with_link_policy(LinkPolicy::Link);
+/// let interceptor = propagation.interceptor();
+/// # drop(interceptor);
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct SqsPropagation {
+    pub(crate) tracer: TracerHandle,
+    pub(crate) w3c_attributes: bool,
+    pub(crate) link_policy: LinkPolicy,
+}
+
+impl SqsPropagation {
+    /// The defaults (see the type's documentation).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Starts Baton's spans with `tracer` instead of the global tracer provider's.
+    pub fn with_tracer(mut self, tracer: TracerHandle) -> Self {
+        self.tracer = tracer;
+        self
+    }
+
+    /// Also writes the W3C `traceparent` / `tracestate` message attributes on send, for
+    /// consumers that read only those (OpenTelemetry JS, for one). Off by default: they count
+    /// against the 10 message attributes SQS allows, and Baton never pushes a message over
+    /// that limit or over the size limit (it skips the attributes and says so in a `tracing`
+    /// event instead).
+    pub fn with_w3c_message_attributes(mut self, enabled: bool) -> Self {
+        self.w3c_attributes = enabled;
+        self
+    }
+
+    /// How processing spans relate to the producer (see [`LinkPolicy`]).
+    pub fn with_link_policy(mut self, policy: LinkPolicy) -> Self {
+        self.link_policy = policy;
+        self
+    }
+
+    /// The configured link policy.
+    pub fn link_policy(&self) -> LinkPolicy {
+        self.link_policy
+    }
+
+    /// The SDK interceptor with these settings.
+    pub fn interceptor(&self) -> SqsInterceptor {
+        SqsInterceptor::new(self.clone())
+    }
+
+    /// The Tower layer with these settings.
+    pub fn layer(&self) -> PropagationLayer {
+        PropagationLayer::new(self.clone())
+    }
+
+    /// Starts the processing span of a received `message` from `queue` under the configured
+    /// link policy, and returns the context with that span active. Attach it while the
+    /// message is handled and end the span when done:
+    ///
+    /// ```no_run
+    /// # fn handle(message: aws_sdk_sqs::types::Message) {
+    /// use opentelemetry::trace::TraceContextExt;
+    ///
+    /// let cx = baton_sqs::SqsPropagation::new().start_process_span(&message, "orders");
+    /// {
+    ///     let _active = cx.clone().attach();
+    ///     // … handle the message …
+    /// }
+    /// cx.span().end();
+    /// # }
+    /// ```
+    pub fn start_process_span(&self, message: &Message, queue: &str) -> Context {
+        let producer = producer_context(message);
+        let mut span = MessagingSpan::process(MessagingSystem::Sqs, queue.to_owned());
+        if let Some(id) = &message.message_id {
+            span = span.message_id(id.clone());
+        }
+        let started = self
+            .tracer
+            .with(|tracer| span.start_process(tracer, &producer, self.link_policy));
+        // `with_span` replaces the producer's remote span; its pass-on fields stay.
+        producer.with_span(started)
+    }
+}

@@ -1,0 +1,203 @@
+//! The SDK interceptor: one line on the client configuration and every unchanged fluent call
+//! site (`client.send_message()….send().await`) propagates.
+
+use aws_sdk_sqs::config::interceptors::{
+    BeforeSerializationInterceptorContextMut, BeforeSerializationInterceptorContextRef,
+    FinalizerInterceptorContextRef,
+};
+use aws_sdk_sqs::config::{ConfigBag, Intercept, Region, RuntimeComponents};
+use aws_sdk_sqs::operation::receive_message::{ReceiveMessageError, ReceiveMessageInput, ReceiveMessageOutput};
+use aws_sdk_sqs::operation::send_message::{SendMessageError, SendMessageInput, SendMessageOutput};
+use aws_sdk_sqs::operation::send_message_batch::{
+    SendMessageBatchError, SendMessageBatchInput, SendMessageBatchOutput,
+};
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::interceptors::context::{Error, Output};
+use aws_smithy_runtime_api::client::orchestrator::OrchestratorError;
+use aws_smithy_types::config_bag::{Storable, StoreReplace};
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+
+use crate::config::SqsPropagation;
+use crate::error::ErrorInfo;
+use crate::receive::ReceiveCall;
+use crate::send::SendCall;
+
+/// Baton's SQS propagation as an AWS SDK interceptor.
+///
+/// Install it once on the client configuration:
+///
+/// ```
+/// # async fn example() {
+/// let sdk_config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+/// let config = aws_sdk_sqs::config::Builder::from(&sdk_config)
+///     .interceptor(baton_sqs::SqsInterceptor::default())
+///     .build();
+/// let client = aws_sdk_sqs::Client::from_conf(config);
+/// # drop(client);
+/// # }
+/// ```
+///
+/// Then SendMessage and SendMessageBatch open a PRODUCER span and write its context into every
+/// message, and ReceiveMessage asks for the trace carriers and records a `receive` span linked
+/// to each producer. Other operations are untouched.
+///
+/// **Where the caller's context comes from.** The SDK runs the hooks inside the future that
+/// `send()` returns, so the span is parented on the context current while that future is
+/// polled: attach it with `.with_context(cx)` (`opentelemetry::trace::FutureExt`) or
+/// `.instrument(span)` (`tracing`, with the `tracing` feature of `baton`). A call made outside
+/// any span starts a new trace; it never fails because of Baton.
+#[derive(Clone, Debug, Default)]
+pub struct SqsInterceptor {
+    config: SqsPropagation,
+}
+
+impl SqsInterceptor {
+    /// An interceptor with `config`.
+    pub fn new(config: SqsPropagation) -> Self {
+        SqsInterceptor { config }
+    }
+}
+
+/// The state of one operation between hooks, kept in the operation's config bag.
+#[derive(Clone, Debug)]
+enum CallState {
+    Send(SendCall),
+    Batch(SendCall),
+    Receive(ReceiveCall),
+}
+
+impl Storable for CallState {
+    type Storer = StoreReplace<Self>;
+}
+
+fn error_info<E>(error: &OrchestratorError<Error>) -> ErrorInfo
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    match error.as_operation_error().and_then(|e| e.downcast_ref::<E>()) {
+        Some(operation_error) => ErrorInfo::from_metadata(operation_error),
+        None => ErrorInfo::from_display(error),
+    }
+}
+
+fn outcome<'a, O, E>(
+    result: Option<Result<&'a Output, &OrchestratorError<Error>>>,
+) -> Option<Result<&'a O, ErrorInfo>>
+where
+    O: std::fmt::Debug + Send + Sync + 'static,
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    match result? {
+        Ok(output) => output.downcast_ref::<O>().map(Ok),
+        Err(error) => Some(Err(error_info::<E>(error))),
+    }
+}
+
+impl Intercept for SqsInterceptor {
+    fn name(&self) -> &'static str {
+        "BatonSqsInterceptor"
+    }
+
+    fn read_before_execution(
+        &self,
+        context: &BeforeSerializationInterceptorContextRef<'_>,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let input = context.input();
+        let region = cfg.load::<Region>().map(|r| r.as_ref().to_owned());
+        let region = region.as_deref();
+        let parent = baton::current_context();
+        let state = if let Some(input) = input.downcast_ref::<SendMessageInput>() {
+            CallState::Send(SendCall::start(
+                &self.config,
+                "SendMessage",
+                input.queue_url.as_deref(),
+                None,
+                region,
+                &parent,
+            ))
+        } else if let Some(input) = input.downcast_ref::<SendMessageBatchInput>() {
+            CallState::Batch(SendCall::start(
+                &self.config,
+                "SendMessageBatch",
+                input.queue_url.as_deref(),
+                Some(input.entries.as_ref().map_or(0, Vec::len)),
+                region,
+                &parent,
+            ))
+        } else if let Some(input) = input.downcast_ref::<ReceiveMessageInput>() {
+            CallState::Receive(ReceiveCall::start(input.queue_url.as_deref(), region, &parent))
+        } else {
+            return Ok(());
+        };
+        cfg.interceptor_state().store_put(state);
+        Ok(())
+    }
+
+    fn modify_before_serialization(
+        &self,
+        context: &mut BeforeSerializationInterceptorContextMut<'_>,
+        _runtime_components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let Some(mut state) = cfg.load::<CallState>().cloned() else {
+            return Ok(());
+        };
+        let input = context.input_mut();
+        match &mut state {
+            CallState::Send(call) => {
+                if let Some(input) = input.downcast_mut::<SendMessageInput>() {
+                    call.inject_message(&self.config, input);
+                }
+            }
+            CallState::Batch(call) => {
+                if let Some(input) = input.downcast_mut::<SendMessageBatchInput>() {
+                    call.inject_batch(&self.config, input);
+                }
+            }
+            CallState::Receive(_) => {
+                if let Some(input) = input.downcast_mut::<ReceiveMessageInput>() {
+                    ReceiveCall::request_carriers(input);
+                }
+            }
+        }
+        cfg.interceptor_state().store_put(state);
+        Ok(())
+    }
+
+    fn read_after_execution(
+        &self,
+        context: &FinalizerInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let Some(state) = cfg.load::<CallState>().cloned() else {
+            return Ok(());
+        };
+        let result = context.output_or_error();
+        match state {
+            CallState::Send(call) => {
+                match outcome::<SendMessageOutput, SendMessageError>(result) {
+                    Some(Ok(output)) => call.finish_message(Ok(output)),
+                    Some(Err(error)) => call.finish_message(Err(&error)),
+                    None => call.finish_message(Err(&ErrorInfo::from_display(&"no response"))),
+                }
+            }
+            CallState::Batch(call) => {
+                match outcome::<SendMessageBatchOutput, SendMessageBatchError>(result) {
+                    Some(Ok(output)) => call.finish_batch(Ok(output)),
+                    Some(Err(error)) => call.finish_batch(Err(&error)),
+                    None => call.finish_batch(Err(&ErrorInfo::from_display(&"no response"))),
+                }
+            }
+            CallState::Receive(call) => {
+                match outcome::<ReceiveMessageOutput, ReceiveMessageError>(result) {
+                    Some(Ok(output)) => call.finish(&self.config, Ok(output)),
+                    Some(Err(error)) => call.finish(&self.config, Err(&error)),
+                    None => call.finish(&self.config, Err(&ErrorInfo::from_display(&"no response"))),
+                }
+            }
+        }
+        Ok(())
+    }
+}

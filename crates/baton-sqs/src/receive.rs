@@ -1,0 +1,95 @@
+//! The receive side of a ReceiveMessage call, shared by the Tower layer and the interceptor:
+//! ask for the trace carriers, and record a CONSUMER `receive` span linked to each producer.
+
+use std::time::SystemTime;
+
+use aws_sdk_sqs::operation::receive_message::{ReceiveMessageInput, ReceiveMessageOutput};
+use aws_sdk_sqs::operation::RequestId;
+use aws_sdk_sqs::types::MessageSystemAttributeName;
+use baton::{attr, MessagingSpan, MessagingSystem};
+use opentelemetry::trace::{Span, TraceContextExt};
+use opentelemetry::{Context, KeyValue};
+
+use crate::config::SqsPropagation;
+use crate::error::ErrorInfo;
+use crate::extract::{producer_context, TRACE_ATTRIBUTE_NAMES};
+use crate::send::queue_name;
+
+/// A ReceiveMessage call in flight.
+#[derive(Clone, Debug)]
+pub(crate) struct ReceiveCall {
+    parent: Context,
+    queue: String,
+    region: Option<String>,
+    started: SystemTime,
+}
+
+impl ReceiveCall {
+    pub(crate) fn start(queue_url: Option<&str>, region: Option<&str>, parent: &Context) -> Self {
+        ReceiveCall {
+            parent: parent.clone(),
+            queue: queue_name(queue_url),
+            region: region.map(str::to_owned),
+            started: SystemTime::now(),
+        }
+    }
+
+    /// Makes the call return the trace carriers, keeping everything the caller asked for.
+    /// (SQS returns no attribute that was not requested.)
+    pub(crate) fn request_carriers(input: &mut ReceiveMessageInput) {
+        let system = input.message_system_attribute_names.get_or_insert_with(Vec::new);
+        if !system.iter().any(|n| {
+            matches!(
+                n,
+                MessageSystemAttributeName::All | MessageSystemAttributeName::AwsTraceHeader
+            )
+        }) {
+            system.push(MessageSystemAttributeName::AwsTraceHeader);
+        }
+        let names = input.message_attribute_names.get_or_insert_with(Vec::new);
+        if !names.iter().any(|n| n == "All" || n == ".*") {
+            for wanted in TRACE_ATTRIBUTE_NAMES {
+                if !names.iter().any(|n| n == wanted) {
+                    names.push(wanted.to_owned());
+                }
+            }
+        }
+    }
+
+    /// Records the `receive` span: started when the call was, linked to the producer of every
+    /// message received, in error if the call failed.
+    pub(crate) fn finish(
+        self,
+        config: &SqsPropagation,
+        result: Result<&ReceiveMessageOutput, &ErrorInfo>,
+    ) {
+        let mut span = MessagingSpan::receive(MessagingSystem::Sqs, self.queue)
+            .operation_name("ReceiveMessage")
+            .start_time(self.started);
+        if let Some(region) = self.region {
+            span = span.region(region);
+        }
+        if let Ok(output) = result {
+            let messages = output.messages();
+            span = span.batch_count(messages.len());
+            for message in messages {
+                span = span.link(producer_context(message).span().span_context());
+            }
+        }
+        let mut span = config.tracer.with(|tracer| span.start(tracer, &self.parent));
+        match result {
+            Ok(output) => {
+                if let Some(id) = output.request_id() {
+                    span.set_attribute(KeyValue::new(attr::AWS_REQUEST_ID, id.to_owned()));
+                }
+            }
+            Err(error) => {
+                let cx = Context::new().with_span(span);
+                error.record(&cx.span());
+                cx.span().end();
+                return;
+            }
+        }
+        span.end();
+    }
+}

@@ -1,0 +1,281 @@
+//! The send side, shared by the Tower layer and the SDK interceptor: the PRODUCER span, and
+//! what goes into each message.
+
+use std::collections::HashMap;
+
+use aws_sdk_sqs::operation::send_message::{SendMessageInput, SendMessageOutput};
+use aws_sdk_sqs::operation::send_message_batch::{SendMessageBatchInput, SendMessageBatchOutput};
+use aws_sdk_sqs::operation::RequestId;
+use aws_sdk_sqs::types::{
+    MessageAttributeValue, MessageSystemAttributeNameForSends, MessageSystemAttributeValue,
+};
+use baton::{attr, header_for_context, MessagingSpan, MessagingSystem, TRACEPARENT, TRACESTATE};
+use opentelemetry::propagation::TextMapPropagator;
+use opentelemetry::trace::{Status, TraceContextExt};
+use opentelemetry::{Context, KeyValue};
+use opentelemetry_sdk::propagation::TraceContextPropagator;
+
+use crate::config::SqsPropagation;
+use crate::error::ErrorInfo;
+use crate::limits::{message_size, MAX_MESSAGE_ATTRIBUTES, MAX_MESSAGE_BYTES};
+
+type SystemAttributes =
+    Option<HashMap<MessageSystemAttributeNameForSends, MessageSystemAttributeValue>>;
+type Attributes = Option<HashMap<String, MessageAttributeValue>>;
+
+/// The queue name at the end of a queue URL (`…/123456789012/orders` → `orders`).
+pub(crate) fn queue_name(queue_url: Option<&str>) -> String {
+    let url = queue_url.unwrap_or_default().trim_end_matches('/');
+    match url.rsplit_once('/') {
+        Some((_, name)) if !name.is_empty() => name.to_owned(),
+        _ if !url.is_empty() => url.to_owned(),
+        _ => "unknown".to_owned(),
+    }
+}
+
+/// A send in flight: the PRODUCER span, and for a batch the `create` span of each entry.
+#[derive(Clone, Debug)]
+pub(crate) struct SendCall {
+    /// The caller's context with the send span active.
+    pub(crate) cx: Context,
+    /// Batch entry id → context with that entry's `create` span active.
+    pub(crate) entries: Vec<(String, Context)>,
+}
+
+impl SendCall {
+    /// Starts the `send {queue}` span for `operation` under `parent`.
+    pub(crate) fn start(
+        config: &SqsPropagation,
+        operation: &'static str,
+        queue_url: Option<&str>,
+        batch_len: Option<usize>,
+        region: Option<&str>,
+        parent: &Context,
+    ) -> Self {
+        let mut span = MessagingSpan::send(MessagingSystem::Sqs, queue_name(queue_url))
+            .operation_name(operation);
+        if let Some(len) = batch_len {
+            span = span.batch_count(len);
+        }
+        if let Some(region) = region {
+            span = span.region(region.to_owned());
+        }
+        let span = config.tracer.with(|tracer| span.start(tracer, parent));
+        SendCall {
+            cx: parent.with_span(span),
+            entries: Vec::new(),
+        }
+    }
+
+    /// Writes the send span's context into a SendMessage input.
+    pub(crate) fn inject_message(&self, config: &SqsPropagation, input: &mut SendMessageInput) {
+        let size = message_size(input.message_body.as_deref(), input.message_attributes.as_ref());
+        let mut budget = MAX_MESSAGE_BYTES.saturating_sub(size);
+        inject(
+            config,
+            &self.cx,
+            &mut input.message_system_attributes,
+            &mut input.message_attributes,
+            &mut budget,
+        );
+    }
+
+    /// Gives each entry of a SendMessageBatch input a `create` span of its own, child of the
+    /// send span, and writes that span's context into the entry. Entries whose
+    /// `AWSTraceHeader` the caller set are left as they are.
+    pub(crate) fn inject_batch(&mut self, config: &SqsPropagation, input: &mut SendMessageBatchInput) {
+        let queue = queue_name(input.queue_url.as_deref());
+        let Some(entries) = input.entries.as_mut() else {
+            return;
+        };
+        // The size limit holds for the batch request as a whole.
+        let used: usize = entries
+            .iter()
+            .map(|e| message_size(Some(&e.message_body), e.message_attributes.as_ref()))
+            .sum();
+        let mut budget = MAX_MESSAGE_BYTES.saturating_sub(used);
+        for entry in entries.iter_mut() {
+            if has_trace_header(&entry.message_system_attributes) {
+                tracing::debug!(
+                    target: "baton::sqs",
+                    entry = %entry.id,
+                    "keeping the AWSTraceHeader the caller set on a batch entry"
+                );
+                continue;
+            }
+            let span = config.tracer.with(|tracer| {
+                MessagingSpan::create(MessagingSystem::Sqs, queue.clone()).start(tracer, &self.cx)
+            });
+            let cx = self.cx.with_span(span);
+            inject(
+                config,
+                &cx,
+                &mut entry.message_system_attributes,
+                &mut entry.message_attributes,
+                &mut budget,
+            );
+            self.entries.push((entry.id.clone(), cx));
+        }
+    }
+
+    /// Ends the spans of a SendMessage call.
+    pub(crate) fn finish_message(self, result: Result<&SendMessageOutput, &ErrorInfo>) {
+        let span = self.cx.span();
+        match result {
+            Ok(output) => {
+                if let Some(id) = output.message_id() {
+                    span.set_attribute(KeyValue::new(attr::MESSAGING_MESSAGE_ID, id.to_owned()));
+                }
+                if let Some(id) = output.request_id() {
+                    span.set_attribute(KeyValue::new(attr::AWS_REQUEST_ID, id.to_owned()));
+                }
+            }
+            Err(error) => error.record(&span),
+        }
+        span.end();
+    }
+
+    /// Ends the spans of a SendMessageBatch call: each entry's `create` span with its message
+    /// id or its error, and the send span, in error if any entry failed.
+    pub(crate) fn finish_batch(self, result: Result<&SendMessageBatchOutput, &ErrorInfo>) {
+        let span = self.cx.span();
+        match result {
+            Ok(output) => {
+                for (id, cx) in &self.entries {
+                    let entry_span = cx.span();
+                    if let Some(ok) = output.successful().iter().find(|s| &s.id == id) {
+                        entry_span.set_attribute(KeyValue::new(
+                            attr::MESSAGING_MESSAGE_ID,
+                            ok.message_id.clone(),
+                        ));
+                    } else if let Some(failed) = output.failed().iter().find(|f| &f.id == id) {
+                        entry_span.set_attribute(KeyValue::new(attr::ERROR_TYPE, failed.code.clone()));
+                        entry_span.set_status(Status::error(
+                            failed.message.clone().unwrap_or_else(|| failed.code.clone()),
+                        ));
+                    }
+                    entry_span.end();
+                }
+                if let Some(id) = output.request_id() {
+                    span.set_attribute(KeyValue::new(attr::AWS_REQUEST_ID, id.to_owned()));
+                }
+                let failed = output.failed().len();
+                if failed > 0 {
+                    let total = failed + output.successful().len();
+                    span.set_status(Status::error(format!("{failed} of {total} entries failed")));
+                }
+            }
+            Err(error) => {
+                for (_, cx) in &self.entries {
+                    let entry_span = cx.span();
+                    error.record(&entry_span);
+                    entry_span.end();
+                }
+                error.record(&span);
+            }
+        }
+        span.end();
+    }
+}
+
+fn has_trace_header(system: &SystemAttributes) -> bool {
+    system
+        .as_ref()
+        .is_some_and(|m| m.contains_key(&MessageSystemAttributeNameForSends::AwsTraceHeader))
+}
+
+/// Writes `cx` into one message: `AWSTraceHeader` always (unless the caller set one), and the
+/// W3C attributes if configured and they fit. `budget` is the bytes still free under the size
+/// limit; what is added is taken from it.
+fn inject(
+    config: &SqsPropagation,
+    cx: &Context,
+    system: &mut SystemAttributes,
+    attributes: &mut Attributes,
+    budget: &mut usize,
+) {
+    if has_trace_header(system) {
+        tracing::debug!(
+            target: "baton::sqs",
+            "keeping the AWSTraceHeader the caller set; Baton adds nothing to this message"
+        );
+        return;
+    }
+    let Some(header) = header_for_context(cx) else {
+        return;
+    };
+    // A system attribute: counts against neither the attribute count nor the size limit.
+    match MessageSystemAttributeValue::builder()
+        .data_type("String")
+        .string_value(header)
+        .build()
+    {
+        Ok(value) => {
+            system
+                .get_or_insert_with(HashMap::new)
+                .insert(MessageSystemAttributeNameForSends::AwsTraceHeader, value);
+        }
+        Err(error) => {
+            tracing::debug!(target: "baton::sqs", %error, "could not build AWSTraceHeader");
+        }
+    }
+    if config.w3c_attributes {
+        inject_w3c(cx, attributes, budget);
+    }
+}
+
+/// The W3C carrier goes in whole or not at all, and never over a limit.
+fn inject_w3c(cx: &Context, attributes: &mut Attributes, budget: &mut usize) {
+    let mut fields: HashMap<String, String> = HashMap::with_capacity(2);
+    TraceContextPropagator::new().inject_context(cx, &mut fields);
+    // SQS refuses empty attribute values; an empty `tracestate` carries nothing anyway.
+    fields.retain(|_, value| !value.is_empty());
+    if fields.is_empty() {
+        return;
+    }
+    let existing = attributes.as_ref();
+    let user_set = existing.is_some_and(|m| {
+        m.keys()
+            .any(|k| k.eq_ignore_ascii_case(TRACEPARENT) || k.eq_ignore_ascii_case(TRACESTATE))
+    });
+    if user_set {
+        tracing::debug!(
+            target: "baton::sqs",
+            "keeping the caller's traceparent/tracestate message attributes"
+        );
+        return;
+    }
+    let count = existing.map_or(0, HashMap::len);
+    if count + fields.len() > MAX_MESSAGE_ATTRIBUTES {
+        tracing::warn!(
+            target: "baton::sqs",
+            attributes = count,
+            needed = fields.len(),
+            "W3C trace context not written as message attributes: the message would exceed \
+             SQS's limit of 10; AWSTraceHeader still carries the trace"
+        );
+        return;
+    }
+    let bytes: usize = fields.iter().map(|(k, v)| k.len() + v.len() + "String".len()).sum();
+    if bytes > *budget {
+        tracing::warn!(
+            target: "baton::sqs",
+            needed = bytes,
+            free = *budget,
+            "W3C trace context not written as message attributes: the message would exceed \
+             SQS's size limit; AWSTraceHeader still carries the trace"
+        );
+        return;
+    }
+    let map = attributes.get_or_insert_with(HashMap::new);
+    for (key, value) in fields {
+        if let Ok(value) = MessageAttributeValue::builder()
+            .data_type("String")
+            .string_value(value)
+            .build()
+        {
+            map.insert(key, value);
+        }
+    }
+    *budget -= bytes;
+}

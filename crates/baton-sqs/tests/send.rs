@@ -1,0 +1,440 @@
+//! The send side against a stub HTTP client: the exact request the SDK sends, and the spans.
+
+mod common;
+
+use aws_sdk_sqs::operation::send_message::SendMessageInput;
+use aws_sdk_sqs::operation::send_message_batch::SendMessageBatchInput;
+use aws_sdk_sqs::types::{
+    MessageAttributeValue, MessageSystemAttributeNameForSends, MessageSystemAttributeValue,
+    SendMessageBatchRequestEntry,
+};
+use baton::attr;
+use baton_sqs::{SqsPropagation, SqsRequest, SqsService};
+use common::{Spans, StubSqs, REQUEST_ID};
+use opentelemetry::trace::{FutureExt, SpanKind, Status, TraceContextExt, Tracer};
+use opentelemetry::{Context, KeyValue};
+use opentelemetry_sdk::trace::SpanData;
+use serde_json::{json, Value};
+use tower::{Service, ServiceExt};
+
+const QUEUE: &str = "http://stub.invalid/000000000000/orders";
+
+fn header_of(span: &SpanData) -> String {
+    let id = span.span_context.trace_id().to_string();
+    format!(
+        "Root=1-{}-{};Parent={};Sampled=1",
+        &id[..8],
+        &id[8..],
+        span.span_context.span_id()
+    )
+}
+
+fn body(stub: &StubSqs, index: usize) -> Value {
+    serde_json::from_str(&stub.captured()[index].body).unwrap()
+}
+
+fn string_attr(value: &str) -> MessageAttributeValue {
+    MessageAttributeValue::builder()
+        .data_type("String")
+        .string_value(value)
+        .build()
+        .unwrap()
+}
+
+fn intercepted(stub: &StubSqs, config: SqsPropagation) -> aws_sdk_sqs::Client {
+    aws_sdk_sqs::Client::from_conf(stub.config().interceptor(config.interceptor()).build())
+}
+
+#[tokio::test]
+async fn interceptor_puts_the_send_span_into_aws_trace_header() {
+    let stub = StubSqs::default();
+    let spans = Spans::new();
+    let client = intercepted(&stub, SqsPropagation::new().with_tracer(spans.handle()));
+
+    let root = spans.tracer().start("checkout");
+    let cx = Context::new().with_span(root);
+    let output = client
+        .send_message()
+        .queue_url(QUEUE)
+        .message_body("hello")
+        .send()
+        .with_context(cx.clone())
+        .await
+        .unwrap();
+    assert_eq!(output.message_id(), Some("msg-1"));
+    cx.span().end();
+
+    let send = spans.one("send orders");
+    let checkout = spans.one("checkout");
+    assert_eq!(
+        body(&stub, 0),
+        json!({
+            "QueueUrl": QUEUE,
+            "MessageBody": "hello",
+            "MessageSystemAttributes": {
+                "AWSTraceHeader": {"StringValue": header_of(&send), "DataType": "String"}
+            }
+        })
+    );
+    assert_eq!(send.span_kind, SpanKind::Producer);
+    assert_eq!(send.span_context.trace_id(), checkout.span_context.trace_id());
+    assert_eq!(send.parent_span_id, checkout.span_context.span_id());
+    assert_eq!(
+        send.attributes,
+        vec![
+            KeyValue::new(attr::MESSAGING_SYSTEM, "aws_sqs"),
+            KeyValue::new(attr::MESSAGING_OPERATION_TYPE, "send"),
+            KeyValue::new(attr::MESSAGING_DESTINATION_NAME, "orders"),
+            KeyValue::new(attr::MESSAGING_OPERATION_NAME, "SendMessage"),
+            KeyValue::new(attr::CLOUD_REGION, "eu-west-1"),
+            KeyValue::new(attr::MESSAGING_MESSAGE_ID, "msg-1"),
+            KeyValue::new(attr::AWS_REQUEST_ID, REQUEST_ID),
+        ]
+    );
+    assert_eq!(send.status, Status::Unset);
+    assert!(send.links.is_empty());
+}
+
+#[tokio::test]
+async fn tower_form_sends_the_same_request() {
+    let stub = StubSqs::default();
+    let spans = Spans::new();
+    let mut service = SqsPropagation::new()
+        .with_tracer(spans.handle())
+        .layer()
+        .layer_service(SqsService::new(stub.client()));
+
+    let root = spans.tracer().start("checkout");
+    let cx = Context::new().with_span(root);
+    let input = SendMessageInput::builder()
+        .queue_url(QUEUE)
+        .message_body("hello")
+        .build()
+        .unwrap();
+    let response = {
+        let _active = cx.clone().attach();
+        service.ready().await.unwrap().call(SqsRequest::from(input))
+    }
+    .await
+    .unwrap();
+    assert_eq!(
+        response.into_send_message().unwrap().message_id(),
+        Some("msg-1")
+    );
+    cx.span().end();
+
+    let send = spans.one("send orders");
+    assert_eq!(send.parent_span_id, spans.one("checkout").span_context.span_id());
+    assert_eq!(
+        body(&stub, 0),
+        json!({
+            "QueueUrl": QUEUE,
+            "MessageBody": "hello",
+            "MessageSystemAttributes": {
+                "AWSTraceHeader": {"StringValue": header_of(&send), "DataType": "String"}
+            }
+        })
+    );
+    assert_eq!(
+        send.attributes,
+        vec![
+            KeyValue::new(attr::MESSAGING_SYSTEM, "aws_sqs"),
+            KeyValue::new(attr::MESSAGING_OPERATION_TYPE, "send"),
+            KeyValue::new(attr::MESSAGING_DESTINATION_NAME, "orders"),
+            KeyValue::new(attr::MESSAGING_OPERATION_NAME, "SendMessage"),
+            KeyValue::new(attr::MESSAGING_MESSAGE_ID, "msg-1"),
+            KeyValue::new(attr::AWS_REQUEST_ID, REQUEST_ID),
+        ]
+    );
+}
+
+trait LayerServiceExt {
+    fn layer_service<S>(self, inner: S) -> baton_sqs::Propagation<S>;
+}
+
+impl LayerServiceExt for baton_sqs::PropagationLayer {
+    fn layer_service<S>(self, inner: S) -> baton_sqs::Propagation<S> {
+        tower::Layer::layer(&self, inner)
+    }
+}
+
+fn entry(id: &str) -> SendMessageBatchRequestEntry {
+    SendMessageBatchRequestEntry::builder()
+        .id(id)
+        .message_body(format!("body {id}"))
+        .build()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn each_batch_entry_gets_a_context_of_its_own() {
+    let stub = StubSqs::default();
+    let spans = Spans::new();
+    let client = intercepted(&stub, SqsPropagation::new().with_tracer(spans.handle()));
+    client
+        .send_message_batch()
+        .queue_url(QUEUE)
+        .entries(entry("a"))
+        .entries(entry("b"))
+        .entries(entry("c"))
+        .send()
+        .await
+        .unwrap();
+
+    let send = spans.one("send orders");
+    assert_eq!(send.parent_span_id, opentelemetry::trace::SpanId::INVALID, "no caller span: a new trace");
+    assert!(send.attributes.contains(&KeyValue::new(attr::MESSAGING_BATCH_MESSAGE_COUNT, 3)));
+    let creates = spans.named("create orders");
+    assert_eq!(creates.len(), 3);
+    let request = body(&stub, 0);
+    let entries = request["Entries"].as_array().unwrap();
+    for (entry, id) in entries.iter().zip(["a", "b", "c"]) {
+        let header = entry["MessageSystemAttributes"]["AWSTraceHeader"]["StringValue"]
+            .as_str()
+            .unwrap();
+        let create = creates
+            .iter()
+            .find(|c| c.attributes.contains(&KeyValue::new(attr::MESSAGING_MESSAGE_ID, format!("msg-{id}"))))
+            .unwrap_or_else(|| panic!("no create span for entry {id}"));
+        assert_eq!(header, header_of(create), "entry {id}");
+        assert_eq!(create.span_kind, SpanKind::Producer);
+        assert_eq!(create.parent_span_id, send.span_context.span_id());
+        assert_eq!(create.span_context.trace_id(), send.span_context.trace_id());
+        assert_eq!(entry["MessageBody"], format!("body {id}"));
+        assert!(entry.get("MessageAttributes").is_none());
+    }
+    // Three different parents.
+    let mut parents: Vec<_> = creates.iter().map(|c| c.span_context.span_id()).collect();
+    parents.dedup();
+    assert_eq!(parents.len(), 3);
+}
+
+#[tokio::test]
+async fn a_trace_header_the_caller_set_is_kept() {
+    const THEIRS: &str = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1";
+    let theirs = MessageSystemAttributeValue::builder()
+        .data_type("String")
+        .string_value(THEIRS)
+        .build()
+        .unwrap();
+    let stub = StubSqs::default();
+    let spans = Spans::new();
+    let client = intercepted(
+        &stub,
+        SqsPropagation::new().with_tracer(spans.handle()).with_w3c_message_attributes(true),
+    );
+    client
+        .send_message()
+        .queue_url(QUEUE)
+        .message_body("hello")
+        .message_system_attributes(MessageSystemAttributeNameForSends::AwsTraceHeader, theirs.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        body(&stub, 0),
+        json!({
+            "QueueUrl": QUEUE,
+            "MessageBody": "hello",
+            "MessageSystemAttributes": {"AWSTraceHeader": {"StringValue": THEIRS, "DataType": "String"}}
+        })
+    );
+    // In a batch, only the entry that had one keeps it; the others get Baton's.
+    let mut mine = entry("mine");
+    mine.message_system_attributes = Some(
+        [(MessageSystemAttributeNameForSends::AwsTraceHeader, theirs)]
+            .into_iter()
+            .collect(),
+    );
+    let input = SendMessageBatchInput::builder()
+        .queue_url(QUEUE)
+        .entries(mine)
+        .entries(entry("other"))
+        .build()
+        .unwrap();
+    let mut service = tower::Layer::layer(
+        &SqsPropagation::new().with_tracer(spans.handle()).layer(),
+        SqsService::new(stub.client()),
+    );
+    service.ready().await.unwrap().call(input.into()).await.unwrap();
+    let request = body(&stub, 1);
+    assert_eq!(request["Entries"][0]["MessageSystemAttributes"]["AWSTraceHeader"]["StringValue"], THEIRS);
+    let other = request["Entries"][1]["MessageSystemAttributes"]["AWSTraceHeader"]["StringValue"]
+        .as_str()
+        .unwrap();
+    assert_ne!(other, THEIRS);
+    assert_eq!(spans.named("create orders").len(), 1);
+}
+
+#[tokio::test]
+async fn w3c_attributes_when_asked_for() {
+    let stub = StubSqs::default();
+    let spans = Spans::new();
+    let client = intercepted(
+        &stub,
+        SqsPropagation::new().with_tracer(spans.handle()).with_w3c_message_attributes(true),
+    );
+    client
+        .send_message()
+        .queue_url(QUEUE)
+        .message_body("hello")
+        .message_attributes("tenant", string_attr("acme"))
+        .send()
+        .await
+        .unwrap();
+    let send = spans.one("send orders");
+    let traceparent = format!(
+        "00-{}-{}-01",
+        send.span_context.trace_id(),
+        send.span_context.span_id()
+    );
+    assert_eq!(
+        body(&stub, 0),
+        json!({
+            "QueueUrl": QUEUE,
+            "MessageBody": "hello",
+            "MessageAttributes": {
+                "tenant": {"StringValue": "acme", "DataType": "String"},
+                "traceparent": {"StringValue": traceparent, "DataType": "String"}
+            },
+            "MessageSystemAttributes": {
+                "AWSTraceHeader": {"StringValue": header_of(&send), "DataType": "String"}
+            }
+        })
+    );
+}
+
+fn ten_attributes() -> std::collections::HashMap<String, MessageAttributeValue> {
+    (0..10).map(|i| (format!("a{i}"), string_attr("v"))).collect()
+}
+
+#[tokio::test]
+async fn w3c_attributes_never_push_a_message_past_the_limits() {
+    let stub = StubSqs::default();
+    let spans = Spans::new();
+    let client = intercepted(
+        &stub,
+        SqsPropagation::new().with_tracer(spans.handle()).with_w3c_message_attributes(true),
+    );
+    // Ten attributes already: the W3C carrier is skipped, AWSTraceHeader still goes.
+    client
+        .send_message()
+        .queue_url(QUEUE)
+        .message_body("hello")
+        .set_message_attributes(Some(ten_attributes()))
+        .send()
+        .await
+        .unwrap();
+    let request = body(&stub, 0);
+    assert_eq!(request["MessageAttributes"].as_object().unwrap().len(), 10);
+    assert!(request["MessageAttributes"].get("traceparent").is_none());
+    assert!(request["MessageSystemAttributes"]["AWSTraceHeader"]["StringValue"].is_string());
+
+    // Nine: the traceparent fits (tracestate is empty and not written).
+    let mut nine = ten_attributes();
+    nine.remove("a9");
+    client
+        .send_message()
+        .queue_url(QUEUE)
+        .message_body("hello")
+        .set_message_attributes(Some(nine))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(body(&stub, 1)["MessageAttributes"].as_object().unwrap().len(), 10);
+
+    // A body at the size limit: no room for the attribute.
+    let big = "x".repeat(1024 * 1024 - 10);
+    client
+        .send_message()
+        .queue_url(QUEUE)
+        .message_body(big.clone())
+        .send()
+        .await
+        .unwrap();
+    let request = body(&stub, 2);
+    assert!(request.get("MessageAttributes").is_none());
+    assert_eq!(request["MessageBody"].as_str().unwrap().len(), big.len());
+    assert!(request["MessageSystemAttributes"]["AWSTraceHeader"]["StringValue"].is_string());
+}
+
+#[tokio::test]
+async fn a_failed_send_is_recorded_and_returned_unchanged() {
+    let stub = StubSqs::default();
+    *stub.fail_with.lock().unwrap() = Some((
+        400,
+        r#"{"__type":"com.amazonaws.sqs#QueueDoesNotExist","message":"The specified queue does not exist."}"#
+            .to_string(),
+    ));
+    *stub.query_error.lock().unwrap() =
+        Some("AWS.SimpleQueueService.NonExistentQueue;Sender".to_string());
+    let spans = Spans::new();
+    let client = intercepted(&stub, SqsPropagation::new().with_tracer(spans.handle()));
+    let error = client
+        .send_message()
+        .queue_url(QUEUE)
+        .message_body("hello")
+        .send()
+        .await
+        .unwrap_err();
+    let service_error = error.into_service_error();
+    assert!(service_error.is_queue_does_not_exist(), "{service_error:?}");
+    let code = aws_sdk_sqs::error::ProvideErrorMetadata::code(&service_error).unwrap().to_string();
+
+    let send = spans.one("send orders");
+    assert_eq!(send.status, Status::error("The specified queue does not exist."));
+    assert!(send.attributes.contains(&KeyValue::new(attr::ERROR_TYPE, code.clone())), "{code}");
+    assert!(send.attributes.contains(&KeyValue::new(attr::AWS_REQUEST_ID, REQUEST_ID)));
+
+    // The Tower form records the same, and passes the SDK error through.
+    let mut service = tower::Layer::layer(
+        &SqsPropagation::new().with_tracer(spans.handle()).layer(),
+        SqsService::new(stub.client()),
+    );
+    let input = SendMessageInput::builder().queue_url(QUEUE).message_body("x").build().unwrap();
+    let error = service.ready().await.unwrap().call(input.into()).await.unwrap_err();
+    assert!(matches!(error, aws_sdk_sqs::Error::QueueDoesNotExist(_)));
+    let tower_send = spans
+        .named("send orders")
+        .into_iter()
+        .find(|s| s.span_context.span_id() != send.span_context.span_id())
+        .unwrap();
+    assert_eq!(tower_send.status, Status::error("The specified queue does not exist."));
+}
+
+#[tokio::test]
+async fn other_operations_pass_through_untraced() {
+    let stub = StubSqs::default();
+    let spans = Spans::new();
+    let mut service = tower::Layer::layer(
+        &SqsPropagation::new().with_tracer(spans.handle()).layer(),
+        SqsService::new(stub.client()),
+    );
+    let input = aws_sdk_sqs::operation::delete_message::DeleteMessageInput::builder()
+        .queue_url(QUEUE)
+        .receipt_handle("rh-1")
+        .build()
+        .unwrap();
+    let response = service.ready().await.unwrap().call(input.into()).await.unwrap();
+    assert_eq!(response.operation(), "DeleteMessage");
+    assert_eq!(stub.captured()[0].operation, "DeleteMessage");
+    assert_eq!(body(&stub, 0), json!({"QueueUrl": QUEUE, "ReceiptHandle": "rh-1"}));
+    assert!(spans.finished().is_empty());
+}
+
+#[tokio::test]
+async fn stacks_with_tower_middleware() {
+    use std::time::Duration;
+    use tower::ServiceBuilder;
+
+    let stub = StubSqs::default();
+    let spans = Spans::new();
+    let mut service = ServiceBuilder::new()
+        .timeout(Duration::from_secs(5))
+        .concurrency_limit(4)
+        .layer(SqsPropagation::new().with_tracer(spans.handle()).layer())
+        .service(SqsService::new(stub.client()));
+    let input = SendMessageInput::builder().queue_url(QUEUE).message_body("x").build().unwrap();
+    service.ready().await.unwrap().call(input.into()).await.unwrap();
+    assert_eq!(spans.named("send orders").len(), 1);
+}
