@@ -2,8 +2,8 @@
 
 use aws_sdk_sqs::types::Message;
 use baton::{LinkPolicy, MessagingSpan, MessagingSystem, TracerHandle};
-use opentelemetry::trace::TraceContextExt;
 use opentelemetry::Context;
+use opentelemetry::trace::TraceContextExt;
 
 use crate::extract::producer_context;
 use crate::interceptor::SqsInterceptor;

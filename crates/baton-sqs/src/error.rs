@@ -6,8 +6,8 @@ use std::fmt::Display;
 use aws_sdk_sqs::operation::RequestId;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use baton::attr;
-use opentelemetry::trace::{SpanRef, Status};
 use opentelemetry::KeyValue;
+use opentelemetry::trace::{SpanRef, Status};
 
 /// The parts of an error a span records: a message, the service's error code if there is one
 /// (`error.type`), and the request id.
@@ -23,7 +23,9 @@ impl ErrorInfo {
     pub(crate) fn from_metadata(error: &(impl ProvideErrorMetadata + Display)) -> Self {
         let meta = error.meta();
         ErrorInfo {
-            message: meta.message().map_or_else(|| error.to_string(), str::to_owned),
+            message: meta
+                .message()
+                .map_or_else(|| error.to_string(), str::to_owned),
             code: meta.code().map(str::to_owned),
             request_id: meta.request_id().map(str::to_owned),
         }

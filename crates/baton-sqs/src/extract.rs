@@ -14,10 +14,10 @@ use std::collections::HashMap;
 
 use aws_sdk_sqs::types::{Message, MessageAttributeValue, MessageSystemAttributeName};
 use baton::carrier::{MapExtractor, ReadMap};
-use baton::{extract_header, AWS_TRACE_HEADER, TRACEPARENT, TRACESTATE, XRAY_HEADER};
+use baton::{AWS_TRACE_HEADER, TRACEPARENT, TRACESTATE, XRAY_HEADER, extract_header};
+use opentelemetry::Context;
 use opentelemetry::propagation::TextMapPropagator;
 use opentelemetry::trace::TraceContextExt;
-use opentelemetry::Context;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 
 /// The message attribute names Baton asks ReceiveMessage for (SQS matches them exactly, so
@@ -47,7 +47,9 @@ struct Attributes<'a>(&'a HashMap<String, MessageAttributeValue>);
 
 impl ReadMap for Attributes<'_> {
     fn get_exact(&self, key: &str) -> Option<&str> {
-        self.0.get(key).and_then(MessageAttributeValue::string_value)
+        self.0
+            .get(key)
+            .and_then(MessageAttributeValue::string_value)
     }
     fn key_list(&self) -> Vec<&str> {
         self.0.keys().map(String::as_str).collect()
@@ -75,8 +77,8 @@ pub fn extract_with_carrier(message: &Message) -> (Context, Option<Carrier>) {
     if let Some(attributes) = message.message_attributes.as_ref() {
         let map = Attributes(attributes);
         if let Some(traceparent) = map.get_ignore_case(TRACEPARENT) {
-            let cx = TraceContextPropagator::new()
-                .extract_with_context(&base, &MapExtractor::new(&map));
+            let cx =
+                TraceContextPropagator::new().extract_with_context(&base, &MapExtractor::new(&map));
             if valid(&cx) {
                 return (cx, Some(Carrier::TraceParent));
             }

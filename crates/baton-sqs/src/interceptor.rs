@@ -6,7 +6,9 @@ use aws_sdk_sqs::config::interceptors::{
     FinalizerInterceptorContextRef,
 };
 use aws_sdk_sqs::config::{ConfigBag, Intercept, Region, RuntimeComponents};
-use aws_sdk_sqs::operation::receive_message::{ReceiveMessageError, ReceiveMessageInput, ReceiveMessageOutput};
+use aws_sdk_sqs::operation::receive_message::{
+    ReceiveMessageError, ReceiveMessageInput, ReceiveMessageOutput,
+};
 use aws_sdk_sqs::operation::send_message::{SendMessageError, SendMessageInput, SendMessageOutput};
 use aws_sdk_sqs::operation::send_message_batch::{
     SendMessageBatchError, SendMessageBatchInput, SendMessageBatchOutput,
@@ -74,7 +76,10 @@ fn error_info<E>(error: &OrchestratorError<Error>) -> ErrorInfo
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
-    match error.as_operation_error().and_then(|e| e.downcast_ref::<E>()) {
+    match error
+        .as_operation_error()
+        .and_then(|e| e.downcast_ref::<E>())
+    {
         Some(operation_error) => ErrorInfo::from_metadata(operation_error),
         None => ErrorInfo::from_display(error),
     }
@@ -126,7 +131,11 @@ impl Intercept for SqsInterceptor {
                 &parent,
             ))
         } else if let Some(input) = input.downcast_ref::<ReceiveMessageInput>() {
-            CallState::Receive(ReceiveCall::start(input.queue_url.as_deref(), region, &parent))
+            CallState::Receive(ReceiveCall::start(
+                input.queue_url.as_deref(),
+                region,
+                &parent,
+            ))
         } else {
             return Ok(());
         };
@@ -176,13 +185,11 @@ impl Intercept for SqsInterceptor {
         };
         let result = context.output_or_error();
         match state {
-            CallState::Send(call) => {
-                match outcome::<SendMessageOutput, SendMessageError>(result) {
-                    Some(Ok(output)) => call.finish_message(Ok(output)),
-                    Some(Err(error)) => call.finish_message(Err(&error)),
-                    None => call.finish_message(Err(&ErrorInfo::from_display(&"no response"))),
-                }
-            }
+            CallState::Send(call) => match outcome::<SendMessageOutput, SendMessageError>(result) {
+                Some(Ok(output)) => call.finish_message(Ok(output)),
+                Some(Err(error)) => call.finish_message(Err(&error)),
+                None => call.finish_message(Err(&ErrorInfo::from_display(&"no response"))),
+            },
             CallState::Batch(call) => {
                 match outcome::<SendMessageBatchOutput, SendMessageBatchError>(result) {
                     Some(Ok(output)) => call.finish_batch(Ok(output)),
@@ -194,7 +201,9 @@ impl Intercept for SqsInterceptor {
                 match outcome::<ReceiveMessageOutput, ReceiveMessageError>(result) {
                     Some(Ok(output)) => call.finish(&self.config, Ok(output)),
                     Some(Err(error)) => call.finish(&self.config, Err(&error)),
-                    None => call.finish(&self.config, Err(&ErrorInfo::from_display(&"no response"))),
+                    None => {
+                        call.finish(&self.config, Err(&ErrorInfo::from_display(&"no response")))
+                    }
                 }
             }
         }

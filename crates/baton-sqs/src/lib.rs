@@ -64,7 +64,7 @@ pub mod service;
 
 pub use config::SqsPropagation;
 pub use extract::{
-    extract_with_carrier, producer_context, Carrier, MessageExt, TRACE_ATTRIBUTE_NAMES,
+    Carrier, MessageExt, TRACE_ATTRIBUTE_NAMES, extract_with_carrier, producer_context,
 };
 pub use interceptor::SqsInterceptor;
 pub use service::{Propagation, PropagationLayer, SqsRequest, SqsResponse, SqsService};

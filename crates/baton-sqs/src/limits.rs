@@ -25,7 +25,11 @@ pub(crate) fn message_size(
 }
 
 fn attribute_size(value: &MessageAttributeValue) -> usize {
-    let lists: usize = value.string_list_values().iter().map(String::len).sum::<usize>()
+    let lists: usize = value
+        .string_list_values()
+        .iter()
+        .map(String::len)
+        .sum::<usize>()
         + value
             .binary_list_values()
             .iter()

@@ -3,16 +3,16 @@
 
 use std::time::SystemTime;
 
-use aws_sdk_sqs::operation::receive_message::{ReceiveMessageInput, ReceiveMessageOutput};
 use aws_sdk_sqs::operation::RequestId;
+use aws_sdk_sqs::operation::receive_message::{ReceiveMessageInput, ReceiveMessageOutput};
 use aws_sdk_sqs::types::MessageSystemAttributeName;
-use baton::{attr, MessagingSpan, MessagingSystem};
+use baton::{MessagingSpan, MessagingSystem, attr};
 use opentelemetry::trace::{Span, TraceContextExt};
 use opentelemetry::{Context, KeyValue};
 
 use crate::config::SqsPropagation;
 use crate::error::ErrorInfo;
-use crate::extract::{producer_context, TRACE_ATTRIBUTE_NAMES};
+use crate::extract::{TRACE_ATTRIBUTE_NAMES, producer_context};
 use crate::send::queue_name;
 
 /// A ReceiveMessage call in flight.
@@ -37,7 +37,9 @@ impl ReceiveCall {
     /// Makes the call return the trace carriers, keeping everything the caller asked for.
     /// (SQS returns no attribute that was not requested.)
     pub(crate) fn request_carriers(input: &mut ReceiveMessageInput) {
-        let system = input.message_system_attribute_names.get_or_insert_with(Vec::new);
+        let system = input
+            .message_system_attribute_names
+            .get_or_insert_with(Vec::new);
         if !system.iter().any(|n| {
             matches!(
                 n,
@@ -76,7 +78,9 @@ impl ReceiveCall {
                 span = span.link(producer_context(message).span().span_context());
             }
         }
-        let mut span = config.tracer.with(|tracer| span.start(tracer, &self.parent));
+        let mut span = config
+            .tracer
+            .with(|tracer| span.start(tracer, &self.parent));
         match result {
             Ok(output) => {
                 if let Some(id) = output.request_id() {

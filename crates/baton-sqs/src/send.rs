@@ -3,13 +3,13 @@
 
 use std::collections::HashMap;
 
+use aws_sdk_sqs::operation::RequestId;
 use aws_sdk_sqs::operation::send_message::{SendMessageInput, SendMessageOutput};
 use aws_sdk_sqs::operation::send_message_batch::{SendMessageBatchInput, SendMessageBatchOutput};
-use aws_sdk_sqs::operation::RequestId;
 use aws_sdk_sqs::types::{
     MessageAttributeValue, MessageSystemAttributeNameForSends, MessageSystemAttributeValue,
 };
-use baton::{attr, header_for_context, MessagingSpan, MessagingSystem, TRACEPARENT, TRACESTATE};
+use baton::{MessagingSpan, MessagingSystem, TRACEPARENT, TRACESTATE, attr, header_for_context};
 use opentelemetry::propagation::TextMapPropagator;
 use opentelemetry::trace::{Status, TraceContextExt};
 use opentelemetry::{Context, KeyValue};
@@ -17,7 +17,7 @@ use opentelemetry_sdk::propagation::TraceContextPropagator;
 
 use crate::config::SqsPropagation;
 use crate::error::ErrorInfo;
-use crate::limits::{message_size, MAX_MESSAGE_ATTRIBUTES, MAX_MESSAGE_BYTES};
+use crate::limits::{MAX_MESSAGE_ATTRIBUTES, MAX_MESSAGE_BYTES, message_size};
 
 type SystemAttributes =
     Option<HashMap<MessageSystemAttributeNameForSends, MessageSystemAttributeValue>>;
@@ -69,7 +69,10 @@ impl SendCall {
 
     /// Writes the send span's context into a SendMessage input.
     pub(crate) fn inject_message(&self, config: &SqsPropagation, input: &mut SendMessageInput) {
-        let size = message_size(input.message_body.as_deref(), input.message_attributes.as_ref());
+        let size = message_size(
+            input.message_body.as_deref(),
+            input.message_attributes.as_ref(),
+        );
         let mut budget = MAX_MESSAGE_BYTES.saturating_sub(size);
         inject(
             config,
@@ -83,7 +86,11 @@ impl SendCall {
     /// Gives each entry of a SendMessageBatch input a `create` span of its own, child of the
     /// send span, and writes that span's context into the entry. Entries whose
     /// `AWSTraceHeader` the caller set are left as they are.
-    pub(crate) fn inject_batch(&mut self, config: &SqsPropagation, input: &mut SendMessageBatchInput) {
+    pub(crate) fn inject_batch(
+        &mut self,
+        config: &SqsPropagation,
+        input: &mut SendMessageBatchInput,
+    ) {
         let queue = queue_name(input.queue_url.as_deref());
         let Some(entries) = input.entries.as_mut() else {
             return;
@@ -149,9 +156,13 @@ impl SendCall {
                             ok.message_id.clone(),
                         ));
                     } else if let Some(failed) = output.failed().iter().find(|f| &f.id == id) {
-                        entry_span.set_attribute(KeyValue::new(attr::ERROR_TYPE, failed.code.clone()));
+                        entry_span
+                            .set_attribute(KeyValue::new(attr::ERROR_TYPE, failed.code.clone()));
                         entry_span.set_status(Status::error(
-                            failed.message.clone().unwrap_or_else(|| failed.code.clone()),
+                            failed
+                                .message
+                                .clone()
+                                .unwrap_or_else(|| failed.code.clone()),
                         ));
                     }
                     entry_span.end();
@@ -256,7 +267,10 @@ fn inject_w3c(cx: &Context, attributes: &mut Attributes, budget: &mut usize) {
         );
         return;
     }
-    let bytes: usize = fields.iter().map(|(k, v)| k.len() + v.len() + "String".len()).sum();
+    let bytes: usize = fields
+        .iter()
+        .map(|(k, v)| k.len() + v.len() + "String".len())
+        .sum();
     if bytes > *budget {
         tracing::warn!(
             target: "baton::sqs",

@@ -10,11 +10,11 @@ use aws_sdk_sqs::types::{
 };
 use baton::attr;
 use baton_sqs::{SqsPropagation, SqsRequest, SqsService};
-use common::{Spans, StubSqs, REQUEST_ID};
+use common::{REQUEST_ID, Spans, StubSqs};
 use opentelemetry::trace::{FutureExt, SpanKind, Status, TraceContextExt, Tracer};
 use opentelemetry::{Context, KeyValue};
 use opentelemetry_sdk::trace::SpanData;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use tower::{Service, ServiceExt};
 
 const QUEUE: &str = "http://stub.invalid/000000000000/orders";
@@ -77,7 +77,10 @@ async fn interceptor_puts_the_send_span_into_aws_trace_header() {
         })
     );
     assert_eq!(send.span_kind, SpanKind::Producer);
-    assert_eq!(send.span_context.trace_id(), checkout.span_context.trace_id());
+    assert_eq!(
+        send.span_context.trace_id(),
+        checkout.span_context.trace_id()
+    );
     assert_eq!(send.parent_span_id, checkout.span_context.span_id());
     assert_eq!(
         send.attributes,
@@ -124,7 +127,10 @@ async fn tower_form_sends_the_same_request() {
     cx.span().end();
 
     let send = spans.one("send orders");
-    assert_eq!(send.parent_span_id, spans.one("checkout").span_context.span_id());
+    assert_eq!(
+        send.parent_span_id,
+        spans.one("checkout").span_context.span_id()
+    );
     assert_eq!(
         body(&stub, 0),
         json!({
@@ -182,8 +188,15 @@ async fn each_batch_entry_gets_a_context_of_its_own() {
         .unwrap();
 
     let send = spans.one("send orders");
-    assert_eq!(send.parent_span_id, opentelemetry::trace::SpanId::INVALID, "no caller span: a new trace");
-    assert!(send.attributes.contains(&KeyValue::new(attr::MESSAGING_BATCH_MESSAGE_COUNT, 3)));
+    assert_eq!(
+        send.parent_span_id,
+        opentelemetry::trace::SpanId::INVALID,
+        "no caller span: a new trace"
+    );
+    assert!(
+        send.attributes
+            .contains(&KeyValue::new(attr::MESSAGING_BATCH_MESSAGE_COUNT, 3))
+    );
     let creates = spans.named("create orders");
     assert_eq!(creates.len(), 3);
     let request = body(&stub, 0);
@@ -194,7 +207,12 @@ async fn each_batch_entry_gets_a_context_of_its_own() {
             .unwrap();
         let create = creates
             .iter()
-            .find(|c| c.attributes.contains(&KeyValue::new(attr::MESSAGING_MESSAGE_ID, format!("msg-{id}"))))
+            .find(|c| {
+                c.attributes.contains(&KeyValue::new(
+                    attr::MESSAGING_MESSAGE_ID,
+                    format!("msg-{id}"),
+                ))
+            })
             .unwrap_or_else(|| panic!("no create span for entry {id}"));
         assert_eq!(header, header_of(create), "entry {id}");
         assert_eq!(create.span_kind, SpanKind::Producer);
@@ -211,7 +229,8 @@ async fn each_batch_entry_gets_a_context_of_its_own() {
 
 #[tokio::test]
 async fn a_trace_header_the_caller_set_is_kept() {
-    const THEIRS: &str = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1";
+    const THEIRS: &str =
+        "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1";
     let theirs = MessageSystemAttributeValue::builder()
         .data_type("String")
         .string_value(THEIRS)
@@ -221,13 +240,18 @@ async fn a_trace_header_the_caller_set_is_kept() {
     let spans = Spans::new();
     let client = intercepted(
         &stub,
-        SqsPropagation::new().with_tracer(spans.handle()).with_w3c_message_attributes(true),
+        SqsPropagation::new()
+            .with_tracer(spans.handle())
+            .with_w3c_message_attributes(true),
     );
     client
         .send_message()
         .queue_url(QUEUE)
         .message_body("hello")
-        .message_system_attributes(MessageSystemAttributeNameForSends::AwsTraceHeader, theirs.clone())
+        .message_system_attributes(
+            MessageSystemAttributeNameForSends::AwsTraceHeader,
+            theirs.clone(),
+        )
         .send()
         .await
         .unwrap();
@@ -256,9 +280,18 @@ async fn a_trace_header_the_caller_set_is_kept() {
         &SqsPropagation::new().with_tracer(spans.handle()).layer(),
         SqsService::new(stub.client()),
     );
-    service.ready().await.unwrap().call(input.into()).await.unwrap();
+    service
+        .ready()
+        .await
+        .unwrap()
+        .call(input.into())
+        .await
+        .unwrap();
     let request = body(&stub, 1);
-    assert_eq!(request["Entries"][0]["MessageSystemAttributes"]["AWSTraceHeader"]["StringValue"], THEIRS);
+    assert_eq!(
+        request["Entries"][0]["MessageSystemAttributes"]["AWSTraceHeader"]["StringValue"],
+        THEIRS
+    );
     let other = request["Entries"][1]["MessageSystemAttributes"]["AWSTraceHeader"]["StringValue"]
         .as_str()
         .unwrap();
@@ -272,7 +305,9 @@ async fn w3c_attributes_when_asked_for() {
     let spans = Spans::new();
     let client = intercepted(
         &stub,
-        SqsPropagation::new().with_tracer(spans.handle()).with_w3c_message_attributes(true),
+        SqsPropagation::new()
+            .with_tracer(spans.handle())
+            .with_w3c_message_attributes(true),
     );
     client
         .send_message()
@@ -305,7 +340,9 @@ async fn w3c_attributes_when_asked_for() {
 }
 
 fn ten_attributes() -> std::collections::HashMap<String, MessageAttributeValue> {
-    (0..10).map(|i| (format!("a{i}"), string_attr("v"))).collect()
+    (0..10)
+        .map(|i| (format!("a{i}"), string_attr("v")))
+        .collect()
 }
 
 #[tokio::test]
@@ -314,7 +351,9 @@ async fn w3c_attributes_never_push_a_message_past_the_limits() {
     let spans = Spans::new();
     let client = intercepted(
         &stub,
-        SqsPropagation::new().with_tracer(spans.handle()).with_w3c_message_attributes(true),
+        SqsPropagation::new()
+            .with_tracer(spans.handle())
+            .with_w3c_message_attributes(true),
     );
     // Ten attributes already: the W3C carrier is skipped, AWSTraceHeader still goes.
     client
@@ -341,7 +380,13 @@ async fn w3c_attributes_never_push_a_message_past_the_limits() {
         .send()
         .await
         .unwrap();
-    assert_eq!(body(&stub, 1)["MessageAttributes"].as_object().unwrap().len(), 10);
+    assert_eq!(
+        body(&stub, 1)["MessageAttributes"]
+            .as_object()
+            .unwrap()
+            .len(),
+        10
+    );
 
     // A body at the size limit: no room for the attribute.
     let big = "x".repeat(1024 * 1024 - 10);
@@ -379,27 +424,52 @@ async fn a_failed_send_is_recorded_and_returned_unchanged() {
         .unwrap_err();
     let service_error = error.into_service_error();
     assert!(service_error.is_queue_does_not_exist(), "{service_error:?}");
-    let code = aws_sdk_sqs::error::ProvideErrorMetadata::code(&service_error).unwrap().to_string();
+    let code = aws_sdk_sqs::error::ProvideErrorMetadata::code(&service_error)
+        .unwrap()
+        .to_string();
 
     let send = spans.one("send orders");
-    assert_eq!(send.status, Status::error("The specified queue does not exist."));
-    assert!(send.attributes.contains(&KeyValue::new(attr::ERROR_TYPE, code.clone())), "{code}");
-    assert!(send.attributes.contains(&KeyValue::new(attr::AWS_REQUEST_ID, REQUEST_ID)));
+    assert_eq!(
+        send.status,
+        Status::error("The specified queue does not exist.")
+    );
+    assert!(
+        send.attributes
+            .contains(&KeyValue::new(attr::ERROR_TYPE, code.clone())),
+        "{code}"
+    );
+    assert!(
+        send.attributes
+            .contains(&KeyValue::new(attr::AWS_REQUEST_ID, REQUEST_ID))
+    );
 
     // The Tower form records the same, and passes the SDK error through.
     let mut service = tower::Layer::layer(
         &SqsPropagation::new().with_tracer(spans.handle()).layer(),
         SqsService::new(stub.client()),
     );
-    let input = SendMessageInput::builder().queue_url(QUEUE).message_body("x").build().unwrap();
-    let error = service.ready().await.unwrap().call(input.into()).await.unwrap_err();
+    let input = SendMessageInput::builder()
+        .queue_url(QUEUE)
+        .message_body("x")
+        .build()
+        .unwrap();
+    let error = service
+        .ready()
+        .await
+        .unwrap()
+        .call(input.into())
+        .await
+        .unwrap_err();
     assert!(matches!(error, aws_sdk_sqs::Error::QueueDoesNotExist(_)));
     let tower_send = spans
         .named("send orders")
         .into_iter()
         .find(|s| s.span_context.span_id() != send.span_context.span_id())
         .unwrap();
-    assert_eq!(tower_send.status, Status::error("The specified queue does not exist."));
+    assert_eq!(
+        tower_send.status,
+        Status::error("The specified queue does not exist.")
+    );
 }
 
 #[tokio::test]
@@ -415,10 +485,19 @@ async fn other_operations_pass_through_untraced() {
         .receipt_handle("rh-1")
         .build()
         .unwrap();
-    let response = service.ready().await.unwrap().call(input.into()).await.unwrap();
+    let response = service
+        .ready()
+        .await
+        .unwrap()
+        .call(input.into())
+        .await
+        .unwrap();
     assert_eq!(response.operation(), "DeleteMessage");
     assert_eq!(stub.captured()[0].operation, "DeleteMessage");
-    assert_eq!(body(&stub, 0), json!({"QueueUrl": QUEUE, "ReceiptHandle": "rh-1"}));
+    assert_eq!(
+        body(&stub, 0),
+        json!({"QueueUrl": QUEUE, "ReceiptHandle": "rh-1"})
+    );
     assert!(spans.finished().is_empty());
 }
 
@@ -434,7 +513,17 @@ async fn stacks_with_tower_middleware() {
         .concurrency_limit(4)
         .layer(SqsPropagation::new().with_tracer(spans.handle()).layer())
         .service(SqsService::new(stub.client()));
-    let input = SendMessageInput::builder().queue_url(QUEUE).message_body("x").build().unwrap();
-    service.ready().await.unwrap().call(input.into()).await.unwrap();
+    let input = SendMessageInput::builder()
+        .queue_url(QUEUE)
+        .message_body("x")
+        .build()
+        .unwrap();
+    service
+        .ready()
+        .await
+        .unwrap()
+        .call(input.into())
+        .await
+        .unwrap();
     assert_eq!(spans.named("send orders").len(), 1);
 }

@@ -68,4 +68,4 @@ pub use propagator::{
 };
 pub use sampling::XrayParentBased;
 pub use span::{LinkPolicy, MessagingSpan, MessagingSystem, Operation};
-pub use tracer::{TracerHandle, INSTRUMENTATION_SCOPE};
+pub use tracer::{INSTRUMENTATION_SCOPE, TracerHandle};

@@ -4,6 +4,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
+use aws_sdk_sqs::Client;
 use aws_sdk_sqs::operation::change_message_visibility::ChangeMessageVisibilityInput;
 use aws_sdk_sqs::operation::change_message_visibility_batch::ChangeMessageVisibilityBatchInput;
 use aws_sdk_sqs::operation::delete_message::DeleteMessageInput;
@@ -13,7 +14,6 @@ use aws_sdk_sqs::operation::get_queue_url::GetQueueUrlInput;
 use aws_sdk_sqs::operation::receive_message::ReceiveMessageInput;
 use aws_sdk_sqs::operation::send_message::SendMessageInput;
 use aws_sdk_sqs::operation::send_message_batch::SendMessageBatchInput;
-use aws_sdk_sqs::Client;
 use tower::Service;
 
 use super::request::{SqsRequest, SqsResponse};
@@ -47,7 +47,9 @@ pub type SqsFuture = Pin<Box<dyn Future<Output = Result<SqsResponse, aws_sdk_sqs
 // Each input goes back into its builder field by field. The inputs are `#[non_exhaustive]`,
 // so a field the SDK adds later would be dropped here without a compile error: the unit test
 // `builders_carry_every_input_field` compares these lists with the SDK's own field lists.
-pub(crate) fn send_message(input: SendMessageInput) -> aws_sdk_sqs::operation::send_message::builders::SendMessageInputBuilder {
+pub(crate) fn send_message(
+    input: SendMessageInput,
+) -> aws_sdk_sqs::operation::send_message::builders::SendMessageInputBuilder {
     SendMessageInput::builder()
         .set_queue_url(input.queue_url)
         .set_message_body(input.message_body)
@@ -165,15 +167,17 @@ impl Service<SqsRequest> for SqsService {
                 ),
                 SqsRequest::ChangeMessageVisibilityBatch(i) => {
                     SqsResponse::ChangeMessageVisibilityBatch(
-                        change_message_visibility_batch(i).send_with(&client).await?,
+                        change_message_visibility_batch(i)
+                            .send_with(&client)
+                            .await?,
                     )
                 }
                 SqsRequest::GetQueueUrl(i) => {
                     SqsResponse::GetQueueUrl(get_queue_url(i).send_with(&client).await?)
                 }
-                SqsRequest::GetQueueAttributes(i) => {
-                    SqsResponse::GetQueueAttributes(get_queue_attributes(i).send_with(&client).await?)
-                }
+                SqsRequest::GetQueueAttributes(i) => SqsResponse::GetQueueAttributes(
+                    get_queue_attributes(i).send_with(&client).await?,
+                ),
             };
             Ok(response)
         })
@@ -203,10 +207,16 @@ mod tests {
     /// Every field is set, the input goes through its conversion, and comes out equal; and
     /// the input type has no field beyond those (so an SDK update that adds one fails here
     /// instead of silently dropping it).
-    fn check<I: std::fmt::Debug + PartialEq>(input: I, round_trip: impl FnOnce(I) -> I, expected: &[&str]) {
+    fn check<I: std::fmt::Debug + PartialEq>(
+        input: I,
+        round_trip: impl FnOnce(I) -> I,
+        expected: &[&str],
+    ) {
         let debug = format!("{input:#?}");
         assert_eq!(fields(&debug), expected, "fields of {debug}");
-        let unset = debug.lines().any(|l| l.starts_with("    ") && !l.starts_with("     ") && l.ends_with(": None,"));
+        let unset = debug
+            .lines()
+            .any(|l| l.starts_with("    ") && !l.starts_with("     ") && l.ends_with(": None,"));
         assert!(!unset, "set every field in the test: {debug}");
         let before = format!("{input:?}");
         let after = round_trip(input);
@@ -214,7 +224,11 @@ mod tests {
     }
 
     fn attr() -> MessageAttributeValue {
-        MessageAttributeValue::builder().data_type("String").string_value("v").build().unwrap()
+        MessageAttributeValue::builder()
+            .data_type("String")
+            .string_value("v")
+            .build()
+            .unwrap()
     }
 
     #[test]
@@ -228,20 +242,37 @@ mod tests {
                 .message_attributes("a", attr())
                 .message_system_attributes(
                     MessageSystemAttributeNameForSends::AwsTraceHeader,
-                    MessageSystemAttributeValue::builder().data_type("String").string_value("h").build().unwrap(),
+                    MessageSystemAttributeValue::builder()
+                        .data_type("String")
+                        .string_value("h")
+                        .build()
+                        .unwrap(),
                 )
                 .message_deduplication_id("d")
                 .message_group_id("g")
                 .build()
                 .unwrap(),
             |i| send_message(i).build().unwrap(),
-            &["queue_url", "message_body", "delay_seconds", "message_attributes",
-              "message_system_attributes", "message_deduplication_id", "message_group_id"],
+            &[
+                "queue_url",
+                "message_body",
+                "delay_seconds",
+                "message_attributes",
+                "message_system_attributes",
+                "message_deduplication_id",
+                "message_group_id",
+            ],
         );
         check(
             SendMessageBatchInput::builder()
                 .queue_url("q")
-                .entries(SendMessageBatchRequestEntry::builder().id("1").message_body("b").build().unwrap())
+                .entries(
+                    SendMessageBatchRequestEntry::builder()
+                        .id("1")
+                        .message_body("b")
+                        .build()
+                        .unwrap(),
+                )
                 .build()
                 .unwrap(),
             |i| send_message_batch(i).build().unwrap(),
@@ -260,19 +291,36 @@ mod tests {
                 .build()
                 .unwrap(),
             |i| receive_message(i).build().unwrap(),
-            &["queue_url", "attribute_names", "message_system_attribute_names",
-              "message_attribute_names", "max_number_of_messages", "visibility_timeout",
-              "wait_time_seconds", "receive_request_attempt_id"],
+            &[
+                "queue_url",
+                "attribute_names",
+                "message_system_attribute_names",
+                "message_attribute_names",
+                "max_number_of_messages",
+                "visibility_timeout",
+                "wait_time_seconds",
+                "receive_request_attempt_id",
+            ],
         );
         check(
-            DeleteMessageInput::builder().queue_url("q").receipt_handle("r").build().unwrap(),
+            DeleteMessageInput::builder()
+                .queue_url("q")
+                .receipt_handle("r")
+                .build()
+                .unwrap(),
             |i| delete_message(i).build().unwrap(),
             &["queue_url", "receipt_handle"],
         );
         check(
             DeleteMessageBatchInput::builder()
                 .queue_url("q")
-                .entries(DeleteMessageBatchRequestEntry::builder().id("1").receipt_handle("r").build().unwrap())
+                .entries(
+                    DeleteMessageBatchRequestEntry::builder()
+                        .id("1")
+                        .receipt_handle("r")
+                        .build()
+                        .unwrap(),
+                )
                 .build()
                 .unwrap(),
             |i| delete_message_batch(i).build().unwrap(),
@@ -305,7 +353,11 @@ mod tests {
             &["queue_url", "entries"],
         );
         check(
-            GetQueueUrlInput::builder().queue_name("n").queue_owner_aws_account_id("1").build().unwrap(),
+            GetQueueUrlInput::builder()
+                .queue_name("n")
+                .queue_owner_aws_account_id("1")
+                .build()
+                .unwrap(),
             |i| get_queue_url(i).build().unwrap(),
             &["queue_name", "queue_owner_aws_account_id"],
         );

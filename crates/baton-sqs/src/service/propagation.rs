@@ -92,7 +92,11 @@ where
             }
             SqsRequest::ReceiveMessage(input) => {
                 ReceiveCall::request_carriers(input);
-                CallState::Receive(ReceiveCall::start(input.queue_url.as_deref(), None, &parent))
+                CallState::Receive(ReceiveCall::start(
+                    input.queue_url.as_deref(),
+                    None,
+                    &parent,
+                ))
             }
             _ => CallState::PassThrough,
         };

@@ -7,8 +7,12 @@ use aws_sdk_sqs::operation::change_message_visibility_batch::{
     ChangeMessageVisibilityBatchInput, ChangeMessageVisibilityBatchOutput,
 };
 use aws_sdk_sqs::operation::delete_message::{DeleteMessageInput, DeleteMessageOutput};
-use aws_sdk_sqs::operation::delete_message_batch::{DeleteMessageBatchInput, DeleteMessageBatchOutput};
-use aws_sdk_sqs::operation::get_queue_attributes::{GetQueueAttributesInput, GetQueueAttributesOutput};
+use aws_sdk_sqs::operation::delete_message_batch::{
+    DeleteMessageBatchInput, DeleteMessageBatchOutput,
+};
+use aws_sdk_sqs::operation::get_queue_attributes::{
+    GetQueueAttributesInput, GetQueueAttributesOutput,
+};
 use aws_sdk_sqs::operation::get_queue_url::{GetQueueUrlInput, GetQueueUrlOutput};
 use aws_sdk_sqs::operation::receive_message::{ReceiveMessageInput, ReceiveMessageOutput};
 use aws_sdk_sqs::operation::send_message::{SendMessageInput, SendMessageOutput};

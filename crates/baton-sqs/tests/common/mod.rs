@@ -13,7 +13,9 @@ use aws_smithy_runtime_api::http::StatusCode;
 use aws_smithy_types::body::SdkBody;
 use baton::{TracerHandle, XrayIdGenerator};
 use opentelemetry::trace::TracerProvider;
-use opentelemetry_sdk::trace::{InMemorySpanExporter, InMemorySpanExporterBuilder, SdkTracerProvider, SpanData};
+use opentelemetry_sdk::trace::{
+    InMemorySpanExporter, InMemorySpanExporterBuilder, SdkTracerProvider, SpanData,
+};
 
 /// One captured request: the SQS operation (from `X-Amz-Target`) and the JSON body.
 #[derive(Clone, Debug)]
@@ -73,7 +75,10 @@ impl StubSqs {
             return failure;
         }
         let body = match operation {
-            "SendMessage" => r#"{"MessageId":"msg-1","MD5OfMessageBody":"d41d8cd98f00b204e9800998ecf8427e"}"#.to_string(),
+            "SendMessage" => {
+                r#"{"MessageId":"msg-1","MD5OfMessageBody":"d41d8cd98f00b204e9800998ecf8427e"}"#
+                    .to_string()
+            }
             "SendMessageBatch" => batch_response(body),
             "ReceiveMessage" => self
                 .receive_body
@@ -97,16 +102,25 @@ impl HttpConnector for StubSqs {
             .to_string();
         let body = String::from_utf8(request.body().bytes().unwrap_or_default().to_vec()).unwrap();
         let (status, response) = self.respond(&operation, &body);
-        self.requests.lock().unwrap().push(Captured { operation, body });
+        self.requests
+            .lock()
+            .unwrap()
+            .push(Captured { operation, body });
         let mut response = HttpResponse::new(
             StatusCode::try_from(status).unwrap(),
             SdkBody::from(response),
         );
-        response.headers_mut().insert("x-amzn-requestid", REQUEST_ID);
+        response
+            .headers_mut()
+            .insert("x-amzn-requestid", REQUEST_ID);
         if let Some(query_error) = self.query_error.lock().unwrap().clone() {
-            response.headers_mut().insert("x-amzn-query-error", query_error);
+            response
+                .headers_mut()
+                .insert("x-amzn-query-error", query_error);
         }
-        response.headers_mut().insert("content-type", "application/x-amz-json-1.0");
+        response
+            .headers_mut()
+            .insert("content-type", "application/x-amz-json-1.0");
         HttpConnectorFuture::ready(Ok(response))
     }
 }
@@ -151,12 +165,19 @@ impl Spans {
     }
 
     pub fn named(&self, name: &str) -> Vec<SpanData> {
-        self.finished().into_iter().filter(|s| s.name == name).collect()
+        self.finished()
+            .into_iter()
+            .filter(|s| s.name == name)
+            .collect()
     }
 
     pub fn one(&self, name: &str) -> SpanData {
         let mut spans = self.named(name);
-        assert_eq!(spans.len(), 1, "expected one span named {name}, got {spans:?}");
+        assert_eq!(
+            spans.len(),
+            1,
+            "expected one span named {name}, got {spans:?}"
+        );
         spans.remove(0)
     }
 }
