@@ -14,10 +14,13 @@ use std::collections::HashMap;
 
 use aws_sdk_sqs::types::{Message, MessageAttributeValue, MessageSystemAttributeName};
 use baton::carrier::{MapExtractor, ReadMap};
-use baton::{AWS_TRACE_HEADER, TRACEPARENT, TRACESTATE, XRAY_HEADER, extract_header};
+use baton::{
+    AWS_TRACE_HEADER, TRACEPARENT, TRACESTATE, TraceHeader, XRAY_HEADER, extract_header,
+    remote_span_context,
+};
 use opentelemetry::Context;
 use opentelemetry::propagation::TextMapPropagator;
-use opentelemetry::trace::TraceContextExt;
+use opentelemetry::trace::{SpanContext, TraceContextExt};
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 
 /// The message attribute names Baton asks ReceiveMessage for (SQS matches them exactly, so
@@ -101,6 +104,23 @@ pub fn extract_with_carrier(message: &Message) -> (Context, Option<Carrier>) {
     (base, None)
 }
 
+/// The producer's span context alone, for span links: the common case (a well-formed
+/// `AWSTraceHeader`) is read without building a `Context`; anything else goes through
+/// [`extract_with_carrier`], so the order and the warnings are the same.
+pub(crate) fn producer_span_context(message: &Message) -> Option<SpanContext> {
+    let header = message
+        .attributes
+        .as_ref()
+        .and_then(|a| a.get(&MessageSystemAttributeName::AwsTraceHeader));
+    if let Some(Ok(header)) = header.map(|h| TraceHeader::parse(h)) {
+        return Some(remote_span_context(&header));
+    }
+    let cx = extract_with_carrier(message).0;
+    let span = cx.span();
+    let sc = span.span_context();
+    sc.is_valid().then(|| sc.clone())
+}
+
 /// The producer context of `message` (an empty context if it carries none).
 pub fn producer_context(message: &Message) -> Context {
     extract_with_carrier(message).0
@@ -111,7 +131,7 @@ pub fn producer_context(message: &Message) -> Context {
 /// ```
 /// use aws_sdk_sqs::types::{Message, MessageSystemAttributeName};
 /// use baton_sqs::MessageExt;
-/// use opentelemetry::trace::TraceContextExt;
+/// use opentelemetry::trace::{SpanContext, TraceContextExt};
 ///
 /// let message = Message::builder()
 ///     .attributes(

@@ -14,6 +14,7 @@ use aws_sdk_sqs::operation::send_message_batch::{
     SendMessageBatchError, SendMessageBatchInput, SendMessageBatchOutput,
 };
 use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::interceptors::OverriddenHooks;
 use aws_smithy_runtime_api::client::interceptors::context::{Error, Output};
 use aws_smithy_runtime_api::client::orchestrator::OrchestratorError;
 use aws_smithy_types::config_bag::{Storable, StoreReplace};
@@ -101,6 +102,13 @@ where
 impl Intercept for SqsInterceptor {
     fn name(&self) -> &'static str {
         "BatonSqsInterceptor"
+    }
+
+    /// Only three hooks do anything; saying so lets the SDK skip the other sixteen on every call.
+    fn overridden_hooks(&self) -> OverriddenHooks {
+        OverriddenHooks::READ_BEFORE_EXECUTION
+            | OverriddenHooks::MODIFY_BEFORE_SERIALIZATION
+            | OverriddenHooks::READ_AFTER_EXECUTION
     }
 
     fn read_before_execution(

@@ -12,7 +12,7 @@ use opentelemetry::{Context, KeyValue};
 
 use crate::config::SqsPropagation;
 use crate::error::ErrorInfo;
-use crate::extract::{TRACE_ATTRIBUTE_NAMES, producer_context};
+use crate::extract::{TRACE_ATTRIBUTE_NAMES, producer_span_context};
 use crate::send::queue_name;
 
 /// A ReceiveMessage call in flight.
@@ -75,7 +75,9 @@ impl ReceiveCall {
             let messages = output.messages();
             span = span.batch_count(messages.len());
             for message in messages {
-                span = span.link(producer_context(message).span().span_context());
+                if let Some(producer) = producer_span_context(message) {
+                    span = span.link(&producer);
+                }
             }
         }
         let mut span = config

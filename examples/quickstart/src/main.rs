@@ -1,12 +1,14 @@
 //! Baton's quickstart: one trace from an SQS producer to its consumer, through LocalStack.
 //!
-//! The program plays both sides of a queue in a single process, with the plain AWS SDK and
-//! Baton's core functions:
-//! 1. it opens a PRODUCER span `send {queue}` and writes that span's context as an X-Ray trace
-//!    header (`Root=…;Parent=…;Sampled=…`) into the message's `AWSTraceHeader` system attribute;
-//! 2. it receives the message, asking SQS for `AWSTraceHeader` (SQS returns it only on request);
-//! 3. it reads the header back and opens a `process {queue}` span that continues the producer's
-//!    trace ([`LinkPolicy::Parent`]), so the whole request shows up in X-Ray as one trace.
+//! The program plays both sides of a queue in a single process, with an SQS client that has
+//! Baton's interceptor installed (one line on the SDK configuration) and plain fluent calls:
+//! 1. under the application's `checkout` span it sends a message; Baton opens a PRODUCER span
+//!    `send {queue}` and writes its context as an X-Ray trace header
+//!    (`Root=…;Parent=…;Sampled=…`) into the message's `AWSTraceHeader` system attribute;
+//! 2. it receives the message; Baton asks SQS for `AWSTraceHeader` (SQS returns it only on
+//!    request) and records a `receive {queue}` span linked to the producer;
+//! 3. it opens a `process {queue}` span that continues the producer's trace, so the whole
+//!    request shows up in X-Ray as one trace.
 //!
 //! Spans go to an in-memory exporter and are printed at the end; ids come from
 //! [`XrayIdGenerator`], so X-Ray would accept them. The queue gets a unique name and is deleted
@@ -30,15 +32,11 @@ use aws_config::{BehaviorVersion, Region};
 use aws_credential_types::Credentials;
 use aws_sdk_sqs::Client;
 use aws_sdk_sqs::error::DisplayErrorContext;
-use aws_sdk_sqs::types::{
-    MessageSystemAttributeName, MessageSystemAttributeNameForSends, MessageSystemAttributeValue,
-};
-use baton::{
-    AWS_TRACE_HEADER, LinkPolicy, MessagingSpan, MessagingSystem, XrayIdGenerator, extract_header,
-    header_for_context,
-};
+use aws_sdk_sqs::types::MessageSystemAttributeName;
+use baton::{AWS_TRACE_HEADER, TracerHandle, XrayIdGenerator};
+use baton_sqs::SqsPropagation;
 use opentelemetry::Context;
-use opentelemetry::trace::{Span as _, SpanId, TraceContextExt, TracerProvider as _};
+use opentelemetry::trace::{FutureExt, SpanId, TraceContextExt, Tracer as _, TracerProvider as _};
 use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracer, SdkTracerProvider, SpanData};
 
 type BoxError = Box<dyn Error + Send + Sync>;
@@ -94,14 +92,20 @@ async fn run() -> Result<(), BoxError> {
         .endpoint_url(&endpoint)
         .load()
         .await;
-    let sqs = Client::new(&config);
-
     let exporter = InMemorySpanExporter::default();
     let provider = SdkTracerProvider::builder()
         .with_id_generator(XrayIdGenerator::default())
         .with_simple_exporter(exporter.clone())
         .build();
     let tracer = provider.tracer("quickstart");
+
+    // One line on the SDK configuration: every SQS call of this client propagates.
+    let propagation = SqsPropagation::new().with_tracer(TracerHandle::new(tracer.clone()));
+    let sqs = Client::from_conf(
+        aws_sdk_sqs::config::Builder::from(&config)
+            .interceptor(propagation.interceptor())
+            .build(),
+    );
 
     let nanos = SystemTime::now().duration_since(UNIX_EPOCH)?.as_nanos();
     let queue_name = format!("baton-quickstart-{}-{nanos:x}", std::process::id());
@@ -117,7 +121,7 @@ async fn run() -> Result<(), BoxError> {
     println!("queue     {queue_name}");
 
     // Whatever happens in between, the queue is deleted.
-    let outcome = send_and_process(&sqs, &tracer, &queue_url, &queue_name).await;
+    let outcome = send_and_process(&sqs, &propagation, &tracer, &queue_url, &queue_name).await;
     let deleted = sqs.delete_queue().queue_url(&queue_url).send().await;
     outcome?;
     deleted.map_err(|e| format!("DeleteQueue: {}", DisplayErrorContext(e)))?;
@@ -128,44 +132,30 @@ async fn run() -> Result<(), BoxError> {
 
 async fn send_and_process(
     sqs: &Client,
+    propagation: &SqsPropagation,
     tracer: &SdkTracer,
     queue_url: &str,
     queue_name: &str,
 ) -> Result<(), BoxError> {
-    // Producer: the send span's context is what travels with the message.
-    let send = MessagingSpan::send(MessagingSystem::Sqs, queue_name.to_string())
-        .operation_name("SendMessage")
-        .start(tracer, &Context::new());
-    let send_cx = Context::new().with_span(send);
-    let header = header_for_context(&send_cx).ok_or("the send span has no valid context")?;
-    println!("on wire   {AWS_TRACE_HEADER}: {header}");
-    let sent = sqs
-        .send_message()
+    // The application's own span: the request that leads to the message.
+    let checkout = Context::new().with_span(tracer.start("checkout"));
+
+    // Producer: an unchanged fluent call. Baton's interceptor opens `send {queue}` under the
+    // caller's span and writes its context into AWSTraceHeader.
+    sqs.send_message()
         .queue_url(queue_url)
         .message_body(r#"{"order":42}"#)
-        .message_system_attributes(
-            MessageSystemAttributeNameForSends::AwsTraceHeader,
-            MessageSystemAttributeValue::builder()
-                .data_type("String")
-                .string_value(&header)
-                .build()?,
-        )
         .send()
+        .with_context(checkout.clone())
         .await
         .map_err(|e| format!("SendMessage: {}", DisplayErrorContext(e)))?;
-    if let Some(id) = sent.message_id() {
-        send_cx.span().set_attribute(opentelemetry::KeyValue::new(
-            baton::attr::MESSAGING_MESSAGE_ID,
-            id.to_string(),
-        ));
-    }
-    send_cx.span().end();
+    checkout.span().end();
 
-    // Consumer: ask for AWSTraceHeader explicitly; SQS leaves it out otherwise.
+    // Consumer: Baton asks SQS for AWSTraceHeader (it is returned only on request) and records
+    // a `receive` span linked to the producer.
     let received = sqs
         .receive_message()
         .queue_url(queue_url)
-        .message_system_attribute_names(MessageSystemAttributeName::AwsTraceHeader)
         .wait_time_seconds(10)
         .send()
         .await
@@ -174,15 +164,15 @@ async fn send_and_process(
         .messages()
         .first()
         .ok_or("no message arrived within 10 s")?;
-    let incoming = message
+    let on_wire = message
         .attributes()
         .and_then(|attributes| attributes.get(&MessageSystemAttributeName::AwsTraceHeader))
         .ok_or("the message came back without AWSTraceHeader")?;
-    let producer_cx = extract_header(&Context::new(), incoming, AWS_TRACE_HEADER);
-    let mut process = MessagingSpan::process(MessagingSystem::Sqs, queue_name.to_string())
-        .message_id(message.message_id().unwrap_or_default())
-        .start_process(tracer, &producer_cx, LinkPolicy::Parent);
-    // ... the message would be handled here ...
+    println!("on wire   {AWS_TRACE_HEADER}: {on_wire}");
+
+    // The processing span continues the producer's trace.
+    let process = propagation.start_process_span(message, queue_name);
+    // ... the message would be handled here, with `process` attached ...
     if let Some(receipt) = message.receipt_handle() {
         sqs.delete_message()
             .queue_url(queue_url)
@@ -191,7 +181,7 @@ async fn send_and_process(
             .await
             .map_err(|e| format!("DeleteMessage: {}", DisplayErrorContext(e)))?;
     }
-    process.end();
+    process.span().end();
     Ok(())
 }
 
@@ -224,8 +214,12 @@ fn report(spans: &[SpanData]) -> Result<(), BoxError> {
             .find(|s| s.name.starts_with(operation))
             .ok_or_else(|| format!("no {operation} span was recorded"))
     };
+    let checkout = find("checkout")?;
     let send = find("send ")?;
     let process = find("process ")?;
+    if send.parent_span_id != checkout.span_context.span_id() {
+        return Err("the send span is not a child of the caller's span".into());
+    }
     if process.span_context.trace_id() != send.span_context.trace_id()
         || process.parent_span_id != send.span_context.span_id()
     {

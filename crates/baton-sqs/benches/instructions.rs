@@ -1,0 +1,139 @@
+//! Runs one client variant N times against the in-memory HTTP client, for counting
+//! instructions under callgrind (repeatable on a noisy machine, unlike timings).
+//! Driven by `instructions.sh`, which runs each variant at two counts and prints the
+//! instructions per call (the difference over the difference, so set-up cancels out).
+//!
+//! `bash crates/baton-sqs/benches/instructions.sh`
+
+mod support;
+
+use aws_sdk_sqs::operation::receive_message::ReceiveMessageInput;
+use aws_sdk_sqs::operation::send_message::SendMessageInput;
+use aws_sdk_sqs::types::MessageSystemAttributeName;
+use baton_sqs::SqsRequest;
+use opentelemetry::Context;
+use opentelemetry::trace::{FutureExt, TraceContextExt, Tracer, TracerProvider};
+use tower::{Service, ServiceExt};
+
+fn main() {
+    let args: Vec<String> = std::env::args().filter(|a| a != "--bench").collect();
+    let (Some(variant), Some(count)) = (
+        args.get(1),
+        args.get(2).and_then(|n| n.parse::<usize>().ok()),
+    ) else {
+        eprintln!(
+            "usage: instructions VARIANT COUNT (variants: send-raw, send-noop-interceptor, send-interceptor, send-tower, send-tower-bare, receive-raw, receive-interceptor, receive-tower)"
+        );
+        return;
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let provider = support::tracer_provider();
+    let support::Clients {
+        raw,
+        intercepted,
+        mut tower,
+        url,
+    } = support::in_memory_clients(&provider);
+    let mut bare = baton_sqs::SqsService::new(raw.clone());
+    let noop = aws_sdk_sqs::Client::from_conf(
+        raw.config().to_builder().interceptor(support::Noop).build(),
+    );
+    let caller = Context::new().with_span(provider.tracer("app").start("request"));
+    for _ in 0..count {
+        runtime.block_on(async {
+            match variant.as_str() {
+                "send-raw" => {
+                    raw.send_message()
+                        .queue_url(&url)
+                        .message_body("hello")
+                        .send()
+                        .with_context(caller.clone())
+                        .await
+                        .unwrap();
+                }
+                "send-interceptor" => {
+                    intercepted
+                        .send_message()
+                        .queue_url(&url)
+                        .message_body("hello")
+                        .send()
+                        .with_context(caller.clone())
+                        .await
+                        .unwrap();
+                }
+                "send-noop-interceptor" => {
+                    noop.send_message()
+                        .queue_url(&url)
+                        .message_body("hello")
+                        .send()
+                        .with_context(caller.clone())
+                        .await
+                        .unwrap();
+                }
+                "send-tower" => {
+                    let input = SendMessageInput::builder()
+                        .queue_url(&url)
+                        .message_body("hello")
+                        .build()
+                        .unwrap();
+                    let ready = tower.ready().await.unwrap();
+                    let call = {
+                        let _active = caller.clone().attach();
+                        ready.call(SqsRequest::from(input))
+                    };
+                    call.await.unwrap();
+                }
+                "send-tower-bare" => {
+                    let input = SendMessageInput::builder()
+                        .queue_url(&url)
+                        .message_body("hello")
+                        .build()
+                        .unwrap();
+                    bare.ready()
+                        .await
+                        .unwrap()
+                        .call(SqsRequest::from(input))
+                        .await
+                        .unwrap();
+                }
+                "receive-raw" => {
+                    raw.receive_message()
+                        .queue_url(&url)
+                        .max_number_of_messages(10)
+                        .message_system_attribute_names(MessageSystemAttributeName::AwsTraceHeader)
+                        .send()
+                        .with_context(caller.clone())
+                        .await
+                        .unwrap();
+                }
+                "receive-interceptor" => {
+                    intercepted
+                        .receive_message()
+                        .queue_url(&url)
+                        .max_number_of_messages(10)
+                        .send()
+                        .with_context(caller.clone())
+                        .await
+                        .unwrap();
+                }
+                "receive-tower" => {
+                    let input = ReceiveMessageInput::builder()
+                        .queue_url(&url)
+                        .max_number_of_messages(10)
+                        .build()
+                        .unwrap();
+                    let ready = tower.ready().await.unwrap();
+                    let call = {
+                        let _active = caller.clone().attach();
+                        ready.call(SqsRequest::from(input))
+                    };
+                    call.await.unwrap();
+                }
+                other => panic!("unknown variant {other}"),
+            }
+        });
+    }
+}

@@ -1,0 +1,216 @@
+//! Shared by the benchmarks: an in-process HTTP/1.1 server on loopback that answers like SQS,
+//! and the three clients compared (raw SDK, interceptor, Tower form).
+#![allow(dead_code, unreachable_pub)]
+
+use std::net::SocketAddr;
+
+use aws_sdk_sqs::config::{BehaviorVersion, Credentials, Region, RuntimeComponents};
+use aws_smithy_runtime_api::client::http::{
+    HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpConnector,
+};
+use aws_smithy_runtime_api::client::orchestrator::{HttpRequest, HttpResponse};
+use aws_smithy_runtime_api::http::StatusCode;
+use aws_smithy_types::body::SdkBody;
+use baton::TracerHandle;
+use baton_sqs::{Propagation, SqsPropagation, SqsService};
+use opentelemetry::trace::TracerProvider;
+use opentelemetry_sdk::trace::SdkTracerProvider;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+pub const QUEUE_PATH: &str = "/000000000000/bench";
+
+fn receive_body() -> String {
+    let messages: Vec<String> = (0..10)
+        .map(|i| {
+            format!(
+                r#"{{"MessageId":"m-{i}","ReceiptHandle":"rh-{i}","MD5OfBody":"5d41402abc4b2a76b9719d911017c592","Body":"hello","Attributes":{{"AWSTraceHeader":"Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8a{i:02x};Sampled=1"}}}}"#
+            )
+        })
+        .collect();
+    format!(r#"{{"Messages":[{}]}}"#, messages.join(","))
+}
+
+/// Starts the stub on a thread of its own (its own runtime), so the client side's measurements
+/// do not share a scheduler with it. Returns its address.
+pub fn start_stub() -> SocketAddr {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async move {
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            tx.send(listener.local_addr().unwrap()).unwrap();
+            let receive = receive_body();
+            loop {
+                let (socket, _) = listener.accept().await.unwrap();
+                let receive = receive.clone();
+                tokio::spawn(async move { serve(socket, receive).await });
+            }
+        });
+    });
+    rx.recv().unwrap()
+}
+
+/// Keep-alive HTTP/1.1: read a request (headers, then Content-Length bytes), answer by the
+/// `X-Amz-Target` operation, repeat.
+async fn serve(mut socket: tokio::net::TcpStream, receive: String) {
+    let mut buffer = Vec::with_capacity(16 * 1024);
+    let mut chunk = [0u8; 8192];
+    loop {
+        let header_end = loop {
+            if let Some(end) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
+                break end + 4;
+            }
+            match socket.read(&mut chunk).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => buffer.extend_from_slice(&chunk[..n]),
+            }
+        };
+        let head = String::from_utf8_lossy(&buffer[..header_end]).to_ascii_lowercase();
+        let length: usize = head
+            .lines()
+            .find_map(|l| l.strip_prefix("content-length:"))
+            .map_or(0, |v| v.trim().parse().unwrap_or(0));
+        let receive_call = head.contains("amazonsqs.receivemessage");
+        while buffer.len() < header_end + length {
+            match socket.read(&mut chunk).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => buffer.extend_from_slice(&chunk[..n]),
+            }
+        }
+        buffer.drain(..header_end + length);
+        let body = if receive_call {
+            receive.as_str()
+        } else {
+            r#"{"MessageId":"m-1","MD5OfMessageBody":"5d41402abc4b2a76b9719d911017c592"}"#
+        };
+        let response = format!(
+            "HTTP/1.1 200 OK\r\ncontent-type: application/x-amz-json-1.0\r\nx-amzn-requestid: req-1\r\ncontent-length: {}\r\n\r\n{}",
+            body.len(),
+            body
+        );
+        if socket.write_all(response.as_bytes()).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// An HTTP client that never leaves the process: it answers each request from memory, so
+/// the SDK's own work is all that is left to compare against.
+#[derive(Clone, Debug)]
+pub struct InMemory {
+    receive: String,
+}
+
+impl InMemory {
+    pub fn new() -> Self {
+        InMemory {
+            receive: receive_body(),
+        }
+    }
+}
+
+impl HttpConnector for InMemory {
+    fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
+        let receive = request
+            .headers()
+            .get("x-amz-target")
+            .is_some_and(|t| t.ends_with("ReceiveMessage"));
+        let body = if receive {
+            self.receive.clone()
+        } else {
+            r#"{"MessageId":"m-1","MD5OfMessageBody":"5d41402abc4b2a76b9719d911017c592"}"#
+                .to_string()
+        };
+        let mut response =
+            HttpResponse::new(StatusCode::try_from(200).unwrap(), SdkBody::from(body));
+        response.headers_mut().insert("x-amzn-requestid", "req-1");
+        response
+            .headers_mut()
+            .insert("content-type", "application/x-amz-json-1.0");
+        HttpConnectorFuture::ready(Ok(response))
+    }
+}
+
+impl HttpClient for InMemory {
+    fn http_connector(
+        &self,
+        _: &HttpConnectorSettings,
+        _: &RuntimeComponents,
+    ) -> SharedHttpConnector {
+        SharedHttpConnector::new(self.clone())
+    }
+}
+
+/// An interceptor that does nothing: what any interceptor costs the SDK, for reference.
+#[derive(Debug)]
+pub struct Noop;
+
+impl aws_sdk_sqs::config::Intercept for Noop {
+    fn name(&self) -> &'static str {
+        "noop"
+    }
+}
+
+/// Clients whose HTTP client is [`InMemory`].
+pub fn in_memory_clients(provider: &SdkTracerProvider) -> Clients {
+    let addr: SocketAddr = "127.0.0.1:9".parse().unwrap();
+    let propagation =
+        SqsPropagation::new().with_tracer(TracerHandle::new(provider.tracer("bench")));
+    let base = || config(addr).http_client(InMemory::new());
+    let raw = aws_sdk_sqs::Client::from_conf(base().build());
+    let intercepted =
+        aws_sdk_sqs::Client::from_conf(base().interceptor(propagation.interceptor()).build());
+    let tower = tower::Layer::layer(&propagation.layer(), SqsService::new(raw.clone()));
+    Clients {
+        raw,
+        intercepted,
+        tower,
+        url: queue_url(addr),
+    }
+}
+
+pub fn config(addr: SocketAddr) -> aws_sdk_sqs::config::Builder {
+    aws_sdk_sqs::config::Builder::new()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("eu-west-1"))
+        .credentials_provider(Credentials::new("test", "test", None, None, "bench"))
+        .endpoint_url(format!("http://{addr}"))
+}
+
+pub fn queue_url(addr: SocketAddr) -> String {
+    format!("http://{addr}{QUEUE_PATH}")
+}
+
+/// Spans are sampled and recorded, then dropped (no exporter): what is measured is the
+/// middleware's own work, not an exporter's.
+pub fn tracer_provider() -> SdkTracerProvider {
+    SdkTracerProvider::builder()
+        .with_id_generator(baton::XrayIdGenerator::default())
+        .build()
+}
+
+pub struct Clients {
+    pub raw: aws_sdk_sqs::Client,
+    pub intercepted: aws_sdk_sqs::Client,
+    pub tower: Propagation<SqsService>,
+    pub url: String,
+}
+
+pub fn clients(addr: SocketAddr, provider: &SdkTracerProvider) -> Clients {
+    let propagation =
+        SqsPropagation::new().with_tracer(TracerHandle::new(provider.tracer("bench")));
+    let raw = aws_sdk_sqs::Client::from_conf(config(addr).build());
+    let intercepted =
+        aws_sdk_sqs::Client::from_conf(config(addr).interceptor(propagation.interceptor()).build());
+    let tower = tower::Layer::layer(&propagation.layer(), SqsService::new(raw.clone()));
+    Clients {
+        raw,
+        intercepted,
+        tower,
+        url: queue_url(addr),
+    }
+}
