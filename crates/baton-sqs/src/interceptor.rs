@@ -157,28 +157,29 @@ impl Intercept for SqsInterceptor {
         _runtime_components: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        let Some(mut state) = cfg.load::<CallState>().cloned() else {
-            return Ok(());
-        };
         let input = context.input_mut();
-        match &mut state {
-            CallState::Send(call) => {
+        // Only a batch changes the stored state (it gains its entries' spans); the others are
+        // read in place, without a copy.
+        match cfg.load::<CallState>() {
+            Some(CallState::Send(call)) => {
                 if let Some(input) = input.downcast_mut::<SendMessageInput>() {
                     call.inject_message(&self.config, input);
                 }
             }
-            CallState::Batch(call) => {
+            Some(CallState::Batch(call)) => {
                 if let Some(input) = input.downcast_mut::<SendMessageBatchInput>() {
+                    let mut call = call.clone();
                     call.inject_batch(&self.config, input);
+                    cfg.interceptor_state().store_put(CallState::Batch(call));
                 }
             }
-            CallState::Receive(_) => {
+            Some(CallState::Receive(_)) => {
                 if let Some(input) = input.downcast_mut::<ReceiveMessageInput>() {
                     ReceiveCall::request_carriers(input);
                 }
             }
+            None => {}
         }
-        cfg.interceptor_state().store_put(state);
         Ok(())
     }
 

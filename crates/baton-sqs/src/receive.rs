@@ -36,7 +36,21 @@ impl ReceiveCall {
 
     /// Makes the call return the trace carriers, keeping everything the caller asked for.
     /// (SQS returns no attribute that was not requested.)
+    #[allow(deprecated)] // `attribute_names` is deprecated, but callers still use it
     pub(crate) fn request_carriers(input: &mut ReceiveMessageInput) {
+        // SQS reads `MessageSystemAttributeNames` *instead of* the older `AttributeNames` when
+        // both are present: carry the caller's older names over, or adding ours would make
+        // SQS drop what they asked for.
+        if input.message_system_attribute_names.is_none() {
+            if let Some(legacy) = &input.attribute_names {
+                input.message_system_attribute_names = Some(
+                    legacy
+                        .iter()
+                        .map(|name| MessageSystemAttributeName::from(name.as_str()))
+                        .collect(),
+                );
+            }
+        }
         let system = input
             .message_system_attribute_names
             .get_or_insert_with(Vec::new);

@@ -53,6 +53,17 @@ async fn receive_asks_for_the_carriers_and_keeps_what_the_caller_asked_for() {
         .send()
         .await
         .unwrap();
+    #[allow(deprecated)]
+    client
+        .receive_message()
+        .queue_url(QUEUE)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::from(
+            "ApproximateReceiveCount",
+        ))
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::All)
+        .send()
+        .await
+        .unwrap();
     let bodies: Vec<Value> = stub
         .captured()
         .iter()
@@ -79,8 +90,18 @@ async fn receive_asks_for_the_carriers_and_keeps_what_the_caller_asked_for() {
         bodies[2],
         json!({
             "QueueUrl": QUEUE,
-            "MessageSystemAttributeNames": ["All"],
+                        "MessageSystemAttributeNames": ["All"],
             "MessageAttributeNames": ["All"]
+        })
+    );
+    // The older AttributeNames are carried over, since SQS would ignore them otherwise.
+    assert_eq!(
+        bodies[3],
+        json!({
+            "QueueUrl": QUEUE,
+            "AttributeNames": ["ApproximateReceiveCount", "All"],
+            "MessageSystemAttributeNames": ["ApproximateReceiveCount", "All"],
+            "MessageAttributeNames": ["traceparent", "tracestate", "X-Amzn-Trace-Id", "x-amzn-trace-id", "AWSTraceHeader"]
         })
     );
 }

@@ -222,9 +222,28 @@ async fn each_batch_entry_gets_a_context_of_its_own() {
         assert!(entry.get("MessageAttributes").is_none());
     }
     // Three different parents.
-    let mut parents: Vec<_> = creates.iter().map(|c| c.span_context.span_id()).collect();
-    parents.dedup();
+    let parents: std::collections::HashSet<_> =
+        creates.iter().map(|c| c.span_context.span_id()).collect();
     assert_eq!(parents.len(), 3);
+    // Each create span, exactly.
+    for create in &creates {
+        let id = create
+            .attributes
+            .iter()
+            .find(|kv| kv.key.as_str() == attr::MESSAGING_MESSAGE_ID)
+            .map(|kv| kv.value.as_str().to_string())
+            .unwrap();
+        assert_eq!(
+            create.attributes,
+            vec![
+                KeyValue::new(attr::MESSAGING_SYSTEM, "aws_sqs"),
+                KeyValue::new(attr::MESSAGING_OPERATION_TYPE, "create"),
+                KeyValue::new(attr::MESSAGING_DESTINATION_NAME, "orders"),
+                KeyValue::new(attr::MESSAGING_MESSAGE_ID, id),
+            ]
+        );
+        assert_eq!(create.status, Status::Unset);
+    }
 }
 
 #[tokio::test]

@@ -380,13 +380,15 @@ impl<'a> TraceHeader<'a> {
                 }
                 Some(Known::Sampled) => {
                     if sampled_given {
-                        continue; // first one wins
+                        continue; // the first well-formed one wins
                     }
-                    sampled = parse_sampled(value.as_bytes()).unwrap_or_else(|| {
-                        dropped.0 |= Dropped::SAMPLED;
-                        Sampled::Deferred
-                    });
-                    sampled_given = !dropped.sampled();
+                    match parse_sampled(value.as_bytes()) {
+                        Some(value) => {
+                            sampled = value;
+                            sampled_given = true;
+                        }
+                        None => dropped.0 |= Dropped::SAMPLED,
+                    }
                 }
                 Some(Known::Lineage) => {
                     if lineage.is_none() {
