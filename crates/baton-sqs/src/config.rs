@@ -26,12 +26,30 @@ use crate::service::PropagationLayer;
 /// let interceptor = propagation.interceptor();
 /// # drop(interceptor);
 /// ```
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct SqsPropagation {
     pub(crate) tracer: TracerHandle,
     pub(crate) w3c_attributes: bool,
     pub(crate) link_policy: LinkPolicy,
+    pub(crate) max_message_bytes: usize,
+    pub(crate) env: fn(&str) -> Option<String>,
 }
+
+impl Default for SqsPropagation {
+    fn default() -> Self {
+        SqsPropagation {
+            tracer: TracerHandle::default(),
+            w3c_attributes: false,
+            link_policy: LinkPolicy::default(),
+            max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
+            env: |name| std::env::var(name).ok(),
+        }
+    }
+}
+
+/// The message size Baton assumes a queue accepts unless told otherwise: 256 KiB, the limit of
+/// every queue made before SQS raised its maximum to 1 MiB (queues keep the limit they had).
+pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 256 * 1024;
 
 impl SqsPropagation {
     /// The defaults (see the type's documentation).
@@ -58,6 +76,23 @@ impl SqsPropagation {
     /// How processing spans relate to the producer (see [`LinkPolicy`]).
     pub fn with_link_policy(mut self, policy: LinkPolicy) -> Self {
         self.link_policy = policy;
+        self
+    }
+
+    /// The largest message (body and attributes, in bytes) the target queues accept — their
+    /// `MaximumMessageSize`. Baton never adds the W3C attributes to a message they would push
+    /// over it. Default [`DEFAULT_MAX_MESSAGE_BYTES`]; clamped to 1 KiB ..= 1 MiB.
+    pub fn with_max_message_bytes(mut self, bytes: usize) -> Self {
+        self.max_message_bytes = bytes.clamp(1024, crate::limits::MAX_MESSAGE_BYTES);
+        self
+    }
+
+    /// Reads environment variables with `env` instead of the process environment (for tests).
+    /// Baton reads `AWS_LAMBDA_FUNCTION_NAME` and `_X_AMZN_TRACE_ID`: inside Lambda, the
+    /// invocation's `Lineage` goes into each `AWSTraceHeader` that has none of its own, so that
+    /// Lambda's recursive-loop detection keeps working.
+    pub fn with_environment(mut self, env: fn(&str) -> Option<String>) -> Self {
+        self.env = env;
         self
     }
 

@@ -9,7 +9,10 @@ use aws_sdk_sqs::operation::send_message_batch::{SendMessageBatchInput, SendMess
 use aws_sdk_sqs::types::{
     MessageAttributeValue, MessageSystemAttributeNameForSends, MessageSystemAttributeValue,
 };
-use baton::{MessagingSpan, MessagingSystem, TRACEPARENT, TRACESTATE, attr, header_for_context};
+use baton::{
+    MessagingSpan, MessagingSystem, TRACEPARENT, TRACESTATE, attr, aws_header_for_context,
+    without_deferred_marker,
+};
 use opentelemetry::propagation::TextMapPropagator;
 use opentelemetry::trace::{Status, TraceContextExt};
 use opentelemetry::{Context, KeyValue};
@@ -73,10 +76,12 @@ impl SendCall {
             input.message_body.as_deref(),
             input.message_attributes.as_ref(),
         );
-        let mut budget = MAX_MESSAGE_BYTES.saturating_sub(size);
+        let mut budget = config.max_message_bytes.saturating_sub(size);
+        let lineage = baton::lambda_lineage(config.env);
         inject(
             config,
             &self.cx,
+            lineage.as_deref(),
             &mut input.message_system_attributes,
             &mut input.message_attributes,
             &mut budget,
@@ -95,12 +100,13 @@ impl SendCall {
         let Some(entries) = input.entries.as_mut() else {
             return;
         };
-        // The size limit holds for the batch request as a whole.
+        // Each message has the queue's limit, and the batch request as a whole SQS's.
         let used: usize = entries
             .iter()
             .map(|e| message_size(Some(&e.message_body), e.message_attributes.as_ref()))
             .sum();
-        let mut budget = MAX_MESSAGE_BYTES.saturating_sub(used);
+        let mut batch_budget = MAX_MESSAGE_BYTES.saturating_sub(used);
+        let lineage = baton::lambda_lineage(config.env);
         for entry in entries.iter_mut() {
             if has_trace_header(&entry.message_system_attributes) {
                 tracing::debug!(
@@ -114,13 +120,21 @@ impl SendCall {
                 MessagingSpan::create(MessagingSystem::Sqs, queue.clone()).start(tracer, &self.cx)
             });
             let cx = self.cx.with_span(span);
+            let size = message_size(Some(&entry.message_body), entry.message_attributes.as_ref());
+            let before = config
+                .max_message_bytes
+                .saturating_sub(size)
+                .min(batch_budget);
+            let mut budget = before;
             inject(
                 config,
                 &cx,
+                lineage.as_deref(),
                 &mut entry.message_system_attributes,
                 &mut entry.message_attributes,
                 &mut budget,
             );
+            batch_budget -= before - budget;
             self.entries.push((entry.id.clone(), cx));
         }
     }
@@ -201,6 +215,7 @@ fn has_trace_header(system: &SystemAttributes) -> bool {
 fn inject(
     config: &SqsPropagation,
     cx: &Context,
+    fallback_lineage: Option<&str>,
     system: &mut SystemAttributes,
     attributes: &mut Attributes,
     budget: &mut usize,
@@ -212,7 +227,8 @@ fn inject(
         );
         return;
     }
-    let Some(header) = header_for_context(cx) else {
+    // Root, Parent, Sampled and Lineage only: SQS wants a well-formed X-Ray header here.
+    let Some(header) = aws_header_for_context(cx, fallback_lineage) else {
         return;
     };
     // A system attribute: counts against neither the attribute count nor the size limit.
@@ -238,7 +254,15 @@ fn inject(
 /// The W3C carrier goes in whole or not at all, and never over a limit.
 fn inject_w3c(cx: &Context, attributes: &mut Attributes, budget: &mut usize) {
     let mut fields: HashMap<String, String> = HashMap::with_capacity(2);
-    TraceContextPropagator::new().inject_context(cx, &mut fields);
+    // Baton's private deferred-sampling marker stays out of the W3C trace state.
+    let span = cx.span();
+    match without_deferred_marker(span.span_context()) {
+        Some(public) => TraceContextPropagator::new().inject_context(
+            &Context::new().with_remote_span_context(public),
+            &mut fields,
+        ),
+        None => TraceContextPropagator::new().inject_context(cx, &mut fields),
+    }
     // SQS refuses empty attribute values; an empty `tracestate` carries nothing anyway.
     fields.retain(|_, value| !value.is_empty());
     if fields.is_empty() {

@@ -546,3 +546,139 @@ async fn stacks_with_tower_middleware() {
         .unwrap();
     assert_eq!(spans.named("send orders").len(), 1);
 }
+
+#[tokio::test]
+async fn the_size_limit_is_the_queues() {
+    let stub = StubSqs::default();
+    let spans = Spans::new();
+    let body = "x".repeat(baton_sqs::DEFAULT_MAX_MESSAGE_BYTES - 40);
+    // By default Baton assumes 256 KiB: no room for the traceparent attribute.
+    let client = intercepted(
+        &stub,
+        SqsPropagation::new()
+            .with_tracer(spans.handle())
+            .with_w3c_message_attributes(true),
+    );
+    client
+        .send_message()
+        .queue_url(QUEUE)
+        .message_body(body.clone())
+        .send()
+        .await
+        .unwrap();
+    assert!(body_of(&stub, 0).get("MessageAttributes").is_none());
+    // A queue known to take 1 MiB has room.
+    let client = intercepted(
+        &stub,
+        SqsPropagation::new()
+            .with_tracer(spans.handle())
+            .with_w3c_message_attributes(true)
+            .with_max_message_bytes(1024 * 1024),
+    );
+    client
+        .send_message()
+        .queue_url(QUEUE)
+        .message_body(body)
+        .send()
+        .await
+        .unwrap();
+    assert!(body_of(&stub, 1)["MessageAttributes"]["traceparent"].is_object());
+}
+
+fn body_of(stub: &StubSqs, index: usize) -> Value {
+    body(stub, index)
+}
+
+#[tokio::test]
+async fn lambda_lineage_is_merged_into_aws_trace_header() {
+    fn lambda_env(name: &str) -> Option<String> {
+        match name {
+            "AWS_LAMBDA_FUNCTION_NAME" => Some("checkout".into()),
+            "_X_AMZN_TRACE_ID" => Some(
+                "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1;Lineage=1:a87bd80c:1"
+                    .into(),
+            ),
+            _ => None,
+        }
+    }
+    let stub = StubSqs::default();
+    let spans = Spans::new();
+    let client = intercepted(
+        &stub,
+        SqsPropagation::new()
+            .with_tracer(spans.handle())
+            .with_environment(lambda_env),
+    );
+    client
+        .send_message()
+        .queue_url(QUEUE)
+        .message_body("x")
+        .send()
+        .await
+        .unwrap();
+    let send = spans.one("send orders");
+    assert_eq!(
+        body(&stub, 0)["MessageSystemAttributes"]["AWSTraceHeader"]["StringValue"],
+        format!("{};Lineage=1:a87bd80c:1", header_of(&send))
+    );
+
+    // A Lineage carried by the caller's context wins; unknown fields are not written to SQS.
+    let incoming = baton::extract_header(
+        &Context::new(),
+        "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1;Lineage=2:b1:3;Foo=bar",
+        "test",
+    );
+    client
+        .send_message()
+        .queue_url(QUEUE)
+        .message_body("x")
+        .send()
+        .with_context(incoming)
+        .await
+        .unwrap();
+    let header = body(&stub, 1)["MessageSystemAttributes"]["AWSTraceHeader"]["StringValue"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        header.starts_with("Root=1-5759e988-bd862e3fe1be46a994272793;Parent="),
+        "{header}"
+    );
+    assert!(header.ends_with(";Sampled=1;Lineage=2:b1:3"), "{header}");
+}
+
+#[tokio::test]
+async fn the_deferred_marker_stays_out_of_w3c_tracestate() {
+    let stub = StubSqs::default();
+    let spans = Spans::new();
+    let client = intercepted(
+        &stub,
+        SqsPropagation::new()
+            .with_tracer(spans.handle())
+            .with_w3c_message_attributes(true),
+    );
+    let incoming = baton::extract_header(
+        &Context::new(),
+        "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=?",
+        "test",
+    );
+    client
+        .send_message()
+        .queue_url(QUEUE)
+        .message_body("x")
+        .send()
+        .with_context(incoming)
+        .await
+        .unwrap();
+    let request = body(&stub, 0);
+    let attributes = request["MessageAttributes"].as_object().unwrap();
+    assert!(attributes.contains_key("traceparent"));
+    assert!(!attributes.contains_key("tracestate"), "{attributes:?}");
+    // The X-Ray header still says no decision was made.
+    assert!(
+        request["MessageSystemAttributes"]["AWSTraceHeader"]["StringValue"]
+            .as_str()
+            .unwrap()
+            .ends_with(";Sampled=?")
+    );
+}

@@ -519,6 +519,24 @@ pub fn is_deferred(span_context: &SpanContext) -> bool {
     span_context.trace_state().get(DEFERRED_STATE_KEY) == Some(DEFERRED_STATE_VALUE)
 }
 
+/// `span_context` without Baton's private deferred-sampling marker in its trace state, for
+/// carriers other than the X-Ray header (W3C `tracestate` must not carry it to other tracers);
+/// `None` if there is no marker to remove.
+pub fn without_deferred_marker(span_context: &SpanContext) -> Option<SpanContext> {
+    is_deferred(span_context).then(|| {
+        SpanContext::new(
+            span_context.trace_id(),
+            span_context.span_id(),
+            span_context.trace_flags(),
+            span_context.is_remote(),
+            span_context
+                .trace_state()
+                .delete(DEFERRED_STATE_KEY)
+                .unwrap_or_default(),
+        )
+    })
+}
+
 /// The sampling decision of a span context as an X-Ray header writes it.
 pub fn sampled_of(span_context: &SpanContext) -> Sampled {
     if is_deferred(span_context) {

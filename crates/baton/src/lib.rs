@@ -59,12 +59,12 @@ pub use consts::{
 pub use context::current_context;
 pub use header::{
     Dropped, HeaderError, HeaderFormat, PassOn, Sampled, TraceHeader, format_header, is_deferred,
-    sampled_of,
+    sampled_of, without_deferred_marker,
 };
 pub use ids::{XrayIdGenerator, trace_id_epoch_seconds};
 pub use propagator::{
-    PassOnFields, XrayPropagator, context_from_header, extract_header, header_for_context,
-    remote_span_context,
+    PassOnFields, XrayPropagator, aws_header_for_context, context_from_header, extract_header,
+    header_for_context, lambda_lineage, remote_span_context,
 };
 pub use sampling::XrayParentBased;
 pub use span::{LinkPolicy, MessagingSpan, MessagingSystem, Operation};

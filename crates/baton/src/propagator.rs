@@ -193,6 +193,35 @@ pub fn header_for_context(cx: &Context) -> Option<String> {
     Some(out)
 }
 
+/// The X-Ray header for the active span of `cx` in the form AWS *system attributes* take
+/// (SQS `AWSTraceHeader`, an EventBridge entry's `TraceHeader`): `Root`, `Parent`, `Sampled` and
+/// `Lineage`, without unknown fields, which AWS may refuse there. The `Lineage` is the one `cx`
+/// carries, else `fallback_lineage` (see [`lambda_lineage`]). `None` if `cx` has no valid span.
+pub fn aws_header_for_context(cx: &Context, fallback_lineage: Option<&str>) -> Option<String> {
+    let span = cx.span();
+    let header = format_header(span.span_context())?;
+    let mut out = String::with_capacity(128);
+    let _ = write!(out, "{header}");
+    let lineage = cx
+        .get::<PassOnFields>()
+        .and_then(PassOnFields::lineage)
+        .or(fallback_lineage);
+    if let Some(lineage) = lineage {
+        let _ = write!(out, ";Lineage={lineage}");
+    }
+    Some(out)
+}
+
+/// Inside AWS Lambda, the `Lineage` of the invocation's trace header (`_X_AMZN_TRACE_ID`), which
+/// Lambda's recursive-loop detection counts on; `None` outside Lambda. `env` reads an
+/// environment variable (pass `|name| std::env::var(name).ok()`; tests pass their own).
+pub fn lambda_lineage(env: impl Fn(&str) -> Option<String>) -> Option<String> {
+    env("AWS_LAMBDA_FUNCTION_NAME")?;
+    let value = env("_X_AMZN_TRACE_ID")?;
+    let header = TraceHeader::parse(&value).ok()?;
+    header.lineage().map(str::to_owned)
+}
+
 impl TextMapPropagator for XrayPropagator {
     fn inject_context(&self, cx: &Context, injector: &mut dyn Injector) {
         if let Some(value) = header_for_context(cx) {
