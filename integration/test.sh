@@ -50,7 +50,8 @@ stop_localstack() {
 }
 trap stop_localstack EXIT
 
-if [[ -f localstack/.state/localstack.pid ]] && kill -0 "$(cat localstack/.state/localstack.pid)" 2>/dev/null; then
+if [[ -f localstack/.state/localstack.pid ]] &&
+    tr '\0' ' ' <"/proc/$(cat localstack/.state/localstack.pid)/cmdline" 2>/dev/null | grep -q 'localstack.runtime.main'; then
     echo "LocalStack already running (started earlier by localstack/up.sh); leaving it running afterwards"
 else
     started_localstack=1

@@ -19,6 +19,12 @@ if ! kill -0 "$pid" 2>/dev/null; then
     rm -f "$pidfile"
     exit 0
 fi
+# Never signal a process that merely reuses the recorded PID.
+if ! tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q 'localstack.runtime.main'; then
+    say "pid $pid is no longer LocalStack; forgetting it"
+    rm -f "$pidfile"
+    exit 0
+fi
 
 # up.sh starts LocalStack with setsid, so its PID is also its process group id.
 kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
@@ -31,7 +37,12 @@ while kill -0 "$pid" 2>/dev/null; do
     fi
     sleep 0.2
 done
-# Reap stragglers of the group (e.g. helper processes) once the leader is gone.
+# Reap stragglers of the group (e.g. helper processes) once the leader is gone, and wait until
+# none is left, so the port is free for the next start.
 kill -KILL -- "-$pid" 2>/dev/null || true
+for _ in $(seq 50); do
+    pgrep -g "$pid" >/dev/null 2>&1 || break
+    sleep 0.1
+done
 rm -f "$pidfile"
 say "stopped pid $pid"

@@ -25,15 +25,47 @@ healthy() {
     curl -fsS --max-time 2 "$url/_localstack/health" >/dev/null 2>&1
 }
 
+# Is the recorded PID still our LocalStack? (A PID can be reused after a reboot: check what
+# the process is, not only that one exists.)
 ours_running() {
+    [[ -f "$pidfile" ]] || return 1
+    local pid
+    pid="$(cat "$pidfile")"
+    kill -0 "$pid" 2>/dev/null && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q 'localstack.runtime.main'
+}
+
+alive() {
     [[ -f "$pidfile" ]] && kill -0 "$(cat "$pidfile")" 2>/dev/null
 }
 
-if ours_running && healthy; then
-    say "already running (pid $(cat "$pidfile")) at $url"
-    exit 0
+wait_healthy() {
+    local deadline=$((SECONDS + timeout))
+    until healthy; do
+        if ! alive; then
+            return 1
+        fi
+        if ((SECONDS >= deadline)); then
+            return 2
+        fi
+        sleep 0.5
+    done
+}
+
+# One up.sh at a time: a second call waits for the first, then finds LocalStack running.
+mkdir -p "$state"
+exec 9>"$state/up.lock"
+flock 9
+
+if ours_running; then
+    # Ours, maybe still starting: wait for it rather than start a second one.
+    if wait_healthy; then
+        say "already running (pid $(cat "$pidfile")) at $url"
+        exit 0
+    fi
+    say "the recorded LocalStack (pid $(cat "$pidfile")) is not healthy; stopping it first"
+    bash "$here/down.sh"
 fi
-if ! ours_running && healthy; then
+if healthy; then
     say "a LocalStack started elsewhere already answers at $url; using it"
     exit 0
 fi
@@ -82,6 +114,7 @@ say "starting LocalStack at $url (log: $log)"
 # setsid: LocalStack gets its own process group, so down.sh can stop it and its children together.
 (
     cd "$state"
+    exec 9>&- # the lock is up.sh's, not LocalStack's
     exec env \
         GATEWAY_SERVER=hypercorn \
         GATEWAY_LISTEN="$host:$port" \
@@ -97,21 +130,12 @@ say "starting LocalStack at $url (log: $log)"
 ) >"$log" 2>&1 </dev/null &
 echo $! >"$pidfile"
 
-deadline=$((SECONDS + timeout))
-until healthy; do
-    if ! ours_running; then
-        say "LocalStack exited during start-up; last lines of $log:"
-        tail -n 30 "$log" >&2 || true
-        rm -f "$pidfile"
-        exit 1
-    fi
-    if ((SECONDS >= deadline)); then
-        say "LocalStack did not answer within ${timeout}s; last lines of $log:"
-        tail -n 30 "$log" >&2 || true
-        exit 1
-    fi
-    sleep 0.5
-done
+if ! wait_healthy; then
+    say "LocalStack did not become healthy within ${timeout}s (or exited); last lines of $log:"
+    tail -n 30 "$log" >&2 || true
+    bash "$here/down.sh" || true
+    exit 1
+fi
 
 # The first call to each service is slow (it loads the provider); pay that here, not in a test.
 say "warming sqs, sns, events, stepfunctions"
