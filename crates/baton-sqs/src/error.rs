@@ -48,6 +48,15 @@ impl ErrorInfo {
         }
     }
 
+    /// The call was dropped before it finished.
+    pub(crate) fn cancelled() -> Self {
+        ErrorInfo {
+            message: "the call was cancelled before a response arrived".to_owned(),
+            code: Some("cancelled".to_owned()),
+            request_id: None,
+        }
+    }
+
     /// From an error only known by its text (a layer's own error type, say).
     pub(crate) fn from_display(error: &dyn Display) -> Self {
         ErrorInfo {

@@ -1,6 +1,8 @@
 //! The SDK interceptor: one line on the client configuration and every unchanged fluent call
 //! site (`client.send_message()….send().await`) propagates.
 
+use std::sync::{Arc, Mutex};
+
 use aws_sdk_sqs::config::interceptors::{
     BeforeSerializationInterceptorContextMut, BeforeSerializationInterceptorContextRef,
     FinalizerInterceptorContextRef,
@@ -20,6 +22,7 @@ use aws_smithy_runtime_api::client::orchestrator::OrchestratorError;
 use aws_smithy_types::config_bag::{Storable, StoreReplace};
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
+use crate::call::{CallState, Pending};
 use crate::config::SqsPropagation;
 use crate::error::ErrorInfo;
 use crate::receive::ReceiveCall;
@@ -61,16 +64,23 @@ impl SqsInterceptor {
     }
 }
 
-/// The state of one operation between hooks, kept in the operation's config bag.
+/// The call in flight, kept in the operation's config bag between hooks. Shared, because the
+/// bag clones what it stores; when the operation ends without `read_after_execution` taking
+/// the state (the future was dropped), the last clone going ends the spans as cancelled.
 #[derive(Clone, Debug)]
-enum CallState {
-    Send(SendCall),
-    Batch(SendCall),
-    Receive(ReceiveCall),
+struct SharedPending(Arc<Mutex<Pending>>);
+
+impl Storable for SharedPending {
+    type Storer = StoreReplace<Self>;
 }
 
-impl Storable for CallState {
-    type Storer = StoreReplace<Self>;
+impl SharedPending {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Pending> {
+        // A poisoned lock only means a panic elsewhere; the state is still usable.
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
 }
 
 fn error_info<E>(error: &OrchestratorError<Error>) -> ErrorInfo
@@ -147,7 +157,11 @@ impl Intercept for SqsInterceptor {
         } else {
             return Ok(());
         };
-        cfg.interceptor_state().store_put(state);
+        cfg.interceptor_state()
+            .store_put(SharedPending(Arc::new(Mutex::new(Pending::new(
+                Some(state),
+                self.config.clone(),
+            )))));
         Ok(())
     }
 
@@ -157,10 +171,12 @@ impl Intercept for SqsInterceptor {
         _runtime_components: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
+        let Some(shared) = cfg.load::<SharedPending>() else {
+            return Ok(());
+        };
         let input = context.input_mut();
-        // Only a batch changes the stored state (it gains its entries' spans); the others are
-        // read in place, without a copy.
-        match cfg.load::<CallState>() {
+        let mut pending = shared.lock();
+        match pending.state_mut() {
             Some(CallState::Send(call)) => {
                 if let Some(input) = input.downcast_mut::<SendMessageInput>() {
                     call.inject_message(&self.config, input);
@@ -168,9 +184,7 @@ impl Intercept for SqsInterceptor {
             }
             Some(CallState::Batch(call)) => {
                 if let Some(input) = input.downcast_mut::<SendMessageBatchInput>() {
-                    let mut call = call.clone();
                     call.inject_batch(&self.config, input);
-                    cfg.interceptor_state().store_put(CallState::Batch(call));
                 }
             }
             Some(CallState::Receive(_)) => {
@@ -189,7 +203,10 @@ impl Intercept for SqsInterceptor {
         _runtime_components: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        let Some(state) = cfg.load::<CallState>().cloned() else {
+        let Some(state) = cfg
+            .load::<SharedPending>()
+            .and_then(|shared| shared.lock().take())
+        else {
             return Ok(());
         };
         let result = context.output_or_error();

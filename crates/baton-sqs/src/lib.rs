@@ -53,6 +53,7 @@
 //! Which carrier wins on receive, when several are present, is documented in
 //! [`extract_with_carrier`].
 
+mod call;
 mod config;
 mod error;
 mod extract;

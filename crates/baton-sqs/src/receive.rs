@@ -41,15 +41,16 @@ impl ReceiveCall {
         // SQS reads `MessageSystemAttributeNames` *instead of* the older `AttributeNames` when
         // both are present: carry the caller's older names over, or adding ours would make
         // SQS drop what they asked for.
-        if input.message_system_attribute_names.is_none() {
-            if let Some(legacy) = &input.attribute_names {
-                input.message_system_attribute_names = Some(
-                    legacy
-                        .iter()
-                        .map(|name| MessageSystemAttributeName::from(name.as_str()))
-                        .collect(),
-                );
-            }
+        if let (None, Some(legacy)) = (
+            &input.message_system_attribute_names,
+            &input.attribute_names,
+        ) {
+            input.message_system_attribute_names = Some(
+                legacy
+                    .iter()
+                    .map(|name| MessageSystemAttributeName::from(name.as_str()))
+                    .collect(),
+            );
         }
         let system = input
             .message_system_attribute_names

@@ -682,3 +682,72 @@ async fn the_deferred_marker_stays_out_of_w3c_tracestate() {
             .ends_with(";Sampled=?")
     );
 }
+
+#[tokio::test]
+async fn a_call_dropped_before_its_response_ends_its_spans_as_cancelled() {
+    use std::time::Duration;
+
+    let stub = StubSqs::default();
+    *stub.hang.lock().unwrap() = true;
+    let spans = Spans::new();
+
+    // Interceptor form, under a timeout the caller put around the call.
+    let client = intercepted(&stub, SqsPropagation::new().with_tracer(spans.handle()));
+    let send = client
+        .send_message()
+        .queue_url(QUEUE)
+        .message_body("x")
+        .send();
+    assert!(
+        tokio::time::timeout(Duration::from_millis(50), send)
+            .await
+            .is_err()
+    );
+    let receive = client.receive_message().queue_url(QUEUE).send();
+    assert!(
+        tokio::time::timeout(Duration::from_millis(50), receive)
+            .await
+            .is_err()
+    );
+
+    // Tower form, with tower's timeout outside the propagation layer.
+    let mut service = tower::ServiceBuilder::new()
+        .timeout(Duration::from_millis(50))
+        .layer(SqsPropagation::new().with_tracer(spans.handle()).layer())
+        .service(SqsService::new(stub.client()));
+    let input = SendMessageBatchInput::builder()
+        .queue_url(QUEUE)
+        .entries(entry("a"))
+        .build()
+        .unwrap();
+    let error = service
+        .ready()
+        .await
+        .unwrap()
+        .call(input.into())
+        .await
+        .unwrap_err();
+    assert!(error.to_string().contains("timed out"), "{error}");
+
+    let finished = spans.finished();
+    let names: Vec<_> = finished.iter().map(|s| s.name.to_string()).collect();
+    assert_eq!(
+        names.iter().filter(|n| *n == "send orders").count(),
+        2,
+        "{names:?}"
+    );
+    assert_eq!(names.iter().filter(|n| *n == "receive orders").count(), 1);
+    assert_eq!(names.iter().filter(|n| *n == "create orders").count(), 1);
+    for span in &finished {
+        assert_eq!(
+            span.status,
+            Status::error("the call was cancelled before a response arrived"),
+            "{}",
+            span.name
+        );
+        assert!(
+            span.attributes
+                .contains(&KeyValue::new(attr::ERROR_TYPE, "cancelled"))
+        );
+    }
+}

@@ -10,29 +10,8 @@ use opentelemetry::Context;
 use pin_project_lite::pin_project;
 
 use super::request::SqsResponse;
-use crate::config::SqsPropagation;
+use crate::call::{CallState, Pending};
 use crate::error::ErrorInfo;
-use crate::receive::ReceiveCall;
-use crate::send::SendCall;
-
-#[derive(Debug)]
-pub(crate) enum CallState {
-    Send(SendCall),
-    Batch(SendCall),
-    Receive(ReceiveCall),
-    PassThrough,
-}
-
-impl CallState {
-    /// The context to keep current while the inner service works: the send span's, so the
-    /// SDK's own spans nest under it.
-    pub(crate) fn active_context(&self) -> Option<Context> {
-        match self {
-            CallState::Send(call) | CallState::Batch(call) => Some(call.cx.clone()),
-            _ => None,
-        }
-    }
-}
 
 pin_project! {
     /// Ends the call's spans with the outcome once the inner future completes; the response
@@ -40,18 +19,17 @@ pin_project! {
     pub struct ResponseFuture<F> {
         #[pin]
         inner: F,
-        state: Option<CallState>,
-        config: SqsPropagation,
+        // Ends the spans as cancelled if this future is dropped before the response.
+        pending: Pending,
         active: Context,
     }
 }
 
 impl<F> ResponseFuture<F> {
-    pub(crate) fn new(inner: F, state: CallState, config: SqsPropagation, active: Context) -> Self {
+    pub(crate) fn new(inner: F, pending: Pending, active: Context) -> Self {
         ResponseFuture {
             inner,
-            state: Some(state),
-            config,
+            pending,
             active,
         }
     }
@@ -60,7 +38,7 @@ impl<F> ResponseFuture<F> {
 impl<F> std::fmt::Debug for ResponseFuture<F> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ResponseFuture")
-            .field("state", &self.state)
+            .field("pending", &self.pending)
             .finish_non_exhaustive()
     }
 }
@@ -92,41 +70,30 @@ where
                 Poll::Pending => return Poll::Pending,
             }
         };
-        let config = &*this.config;
-        match (this.state.take(), &result) {
-            (Some(CallState::Send(call)), Ok(SqsResponse::SendMessage(output))) => {
+        let Some(state) = this.pending.take() else {
+            return Poll::Ready(result);
+        };
+        let config = this.pending.config();
+        match (state, &result) {
+            (CallState::Send(call), Ok(SqsResponse::SendMessage(output))) => {
                 call.finish_message(Ok(output))
             }
-            (Some(CallState::Batch(call)), Ok(SqsResponse::SendMessageBatch(output))) => {
+            (CallState::Batch(call), Ok(SqsResponse::SendMessageBatch(output))) => {
                 call.finish_batch(Ok(output))
             }
-            (Some(CallState::Receive(call)), Ok(SqsResponse::ReceiveMessage(output))) => {
+            (CallState::Receive(call), Ok(SqsResponse::ReceiveMessage(output))) => {
                 call.finish(config, Ok(output))
             }
-            (Some(state), Err(error)) => {
-                let info = error_info(error);
-                match state {
-                    CallState::Send(call) => call.finish_message(Err(&info)),
-                    CallState::Batch(call) => call.finish_batch(Err(&info)),
-                    CallState::Receive(call) => call.finish(config, Err(&info)),
-                    CallState::PassThrough => {}
-                }
-            }
-            (Some(state), Ok(other)) => {
+            (state, Err(error)) => state.fail(config, &error_info(error)),
+            (state, Ok(other)) => {
                 // An inner service answered with another operation's output: end the spans
                 // rather than leave them open.
                 let info = ErrorInfo::from_display(&format_args!(
                     "inner service answered with a {} response",
                     other.operation()
                 ));
-                match state {
-                    CallState::Send(call) => call.finish_message(Err(&info)),
-                    CallState::Batch(call) => call.finish_batch(Err(&info)),
-                    CallState::Receive(call) => call.finish(config, Err(&info)),
-                    CallState::PassThrough => {}
-                }
+                state.fail(config, &info);
             }
-            (None, _) => {}
         }
         Poll::Ready(result)
     }

@@ -5,8 +5,9 @@ use std::task::{Context as TaskContext, Poll};
 
 use tower::Service;
 
-use super::future::{CallState, ResponseFuture};
+use super::future::ResponseFuture;
 use super::request::{SqsRequest, SqsResponse};
+use crate::call::{CallState, Pending};
 use crate::config::SqsPropagation;
 use crate::receive::ReceiveCall;
 use crate::send::SendCall;
@@ -76,7 +77,7 @@ where
                     &parent,
                 );
                 call.inject_message(&self.config, input);
-                CallState::Send(call)
+                Some(CallState::Send(call))
             }
             SqsRequest::SendMessageBatch(input) => {
                 let mut call = SendCall::start(
@@ -88,23 +89,26 @@ where
                     &parent,
                 );
                 call.inject_batch(&self.config, input);
-                CallState::Batch(call)
+                Some(CallState::Batch(call))
             }
             SqsRequest::ReceiveMessage(input) => {
                 ReceiveCall::request_carriers(input);
-                CallState::Receive(ReceiveCall::start(
+                Some(CallState::Receive(ReceiveCall::start(
                     input.queue_url.as_deref(),
                     None,
                     &parent,
-                ))
+                )))
             }
-            _ => CallState::PassThrough,
+            _ => None,
         };
-        let active = state.active_context().unwrap_or(parent);
+        let active = state
+            .as_ref()
+            .and_then(CallState::active_context)
+            .unwrap_or(parent);
         let future = {
             let _guard = active.clone().attach();
             self.inner.call(request)
         };
-        ResponseFuture::new(future, state, self.config.clone(), active)
+        ResponseFuture::new(future, Pending::new(state, self.config.clone()), active)
     }
 }

@@ -32,6 +32,8 @@ pub struct StubSqs {
     pub receive_body: Arc<Mutex<Option<String>>>,
     /// Answer every call with this status and body instead (an error).
     pub fail_with: Arc<Mutex<Option<(u16, String)>>>,
+    /// Never answer (to test calls that are dropped before a response).
+    pub hang: Arc<Mutex<bool>>,
     /// The `x-amzn-query-error` header SQS sends with errors (`Code;Sender`).
     pub query_error: Arc<Mutex<Option<String>>>,
 }
@@ -101,6 +103,9 @@ impl HttpConnector for StubSqs {
             .trim_start_matches("AmazonSQS.")
             .to_string();
         let body = String::from_utf8(request.body().bytes().unwrap_or_default().to_vec()).unwrap();
+        if *self.hang.lock().unwrap() {
+            return HttpConnectorFuture::new(std::future::pending());
+        }
         let (status, response) = self.respond(&operation, &body);
         self.requests
             .lock()
