@@ -231,6 +231,64 @@ async fn older_attribute_names_still_come_back() {
 }
 
 #[tokio::test]
+async fn a_batch_of_ten_under_ten_contexts_comes_back_with_ten_parents() {
+    let queue = TestQueue::create(&sqs().await, "batch10").await;
+    queue
+        .run(|queue| async move {
+            let tracer = TestTracer::new();
+            let propagation = SqsPropagation::new().with_tracer(TracerHandle::new(tracer.tracer()));
+            let client = traced_client(&tracer, SqsPropagation::new()).await;
+            // A producer that batches messages of ten different requests.
+            let requests: Vec<Context> = (0..10).map(|_| root_span(&tracer, "request")).collect();
+            let mut batch = client.send_message_batch().queue_url(&queue.url);
+            for (i, request) in requests.iter().enumerate() {
+                let mut entry = SendMessageBatchRequestEntry::builder()
+                    .id(format!("e{i}"))
+                    .message_body(format!("{i}"))
+                    .build()
+                    .unwrap();
+                propagation.inject_entry_context(request, &mut entry);
+                batch = batch.entries(entry);
+            }
+            let output = batch.send().await.expect("SendMessageBatch");
+            assert_eq!(output.successful().len(), 10);
+            for request in &requests {
+                request.span().end();
+            }
+
+            let messages = receive_all(&client, &queue.url, 10).await;
+            for message in &messages {
+                let i: usize = message.body().unwrap().parse().unwrap();
+                let expected = requests[i].span().span_context().clone();
+                let producer = message.producer_context();
+                assert_eq!(
+                    producer.span().span_context().span_id(),
+                    expected.span_id(),
+                    "message {i}"
+                );
+                assert_eq!(
+                    producer.span().span_context().trace_id(),
+                    expected.trace_id(),
+                    "message {i}"
+                );
+                // And the processing span continues that request's trace.
+                let process = propagation.start_process_span(message, &queue.name);
+                assert_eq!(
+                    process.span().span_context().trace_id(),
+                    expected.trace_id()
+                );
+                process.span().end();
+            }
+            let parents: std::collections::HashSet<_> = messages
+                .iter()
+                .map(|m| m.producer_context().span().span_context().span_id())
+                .collect();
+            assert_eq!(parents.len(), 10);
+        })
+        .await;
+}
+
+#[tokio::test]
 async fn fifo_queue() {
     let queue = TestQueue::create_fifo(&sqs().await, "fifo").await;
     queue

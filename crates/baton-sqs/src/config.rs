@@ -1,6 +1,6 @@
 //! What the SQS middleware does, shared by the Tower layer and the SDK interceptor.
 
-use aws_sdk_sqs::types::Message;
+use aws_sdk_sqs::types::{Message, SendMessageBatchRequestEntry};
 use baton::{LinkPolicy, MessagingSpan, MessagingSystem, TracerHandle};
 use opentelemetry::Context;
 use opentelemetry::trace::TraceContextExt;
@@ -109,6 +109,27 @@ impl SqsPropagation {
     /// The Tower layer with these settings.
     pub fn layer(&self) -> PropagationLayer {
         PropagationLayer::new(self.clone())
+    }
+
+    /// Gives one SendMessageBatch entry the trace context `cx` — for a producer that batches
+    /// messages from different requests, so each message continues its own request's trace.
+    /// Writes `AWSTraceHeader` (and the W3C attributes if configured, within the limits); the
+    /// middleware then keeps these, as it keeps any header the caller set, and opens no
+    /// `create` span for the entry.
+    ///
+    /// ```
+    /// use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
+    /// use baton_sqs::SqsPropagation;
+    /// use opentelemetry::Context;
+    ///
+    /// let propagation = SqsPropagation::new();
+    /// let mut entry = SendMessageBatchRequestEntry::builder().id("1").message_body("…").build()?;
+    /// let request_context = Context::current(); // the context of the request this entry belongs to
+    /// propagation.inject_entry_context(&request_context, &mut entry);
+    /// # Ok::<(), aws_sdk_sqs::error::BuildError>(())
+    /// ```
+    pub fn inject_entry_context(&self, cx: &Context, entry: &mut SendMessageBatchRequestEntry) {
+        crate::send::inject_entry(self, cx, entry);
     }
 
     /// Starts the processing span of a received `message` from `queue` under the configured

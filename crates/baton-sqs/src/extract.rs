@@ -4,8 +4,12 @@
 //!    Baton);
 //! 2. the W3C `traceparent` (+ `tracestate`) message attributes (OpenTelemetry instrumentations
 //!    with the W3C propagator, such as OpenTelemetry JS);
-//! 3. an `X-Amzn-Trace-Id` (or `AWSTraceHeader`) message attribute, in any letter case
-//!    (OpenTelemetry with the X-Ray propagator).
+//! 3. an `X-Amzn-Trace-Id` (or `AWSTraceHeader`) message attribute (OpenTelemetry with the
+//!    X-Ray propagator).
+//!
+//! ReceiveMessage is made to ask for these by the spellings producers use
+//! ([`TRACE_ATTRIBUTE_NAMES`]; SQS matches requested names exactly); among the attributes that
+//! come back, names are matched in any letter case.
 //!
 //! The first carrier that is present *and valid* wins; a malformed one is reported with a
 //! `tracing` event and the next is tried. With none, the message starts a new trace.

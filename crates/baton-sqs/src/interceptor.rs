@@ -52,6 +52,14 @@ use crate::send::SendCall;
 /// polled: attach it with `.with_context(cx)` (`opentelemetry::trace::FutureExt`) or
 /// `.instrument(span)` (`tracing`, with the `tracing` feature of `baton`). A call made outside
 /// any span starts a new trace; it never fails because of Baton.
+///
+/// With `tracing-opentelemetry` installed and the SDK's own `debug` spans enabled, the context
+/// current inside the hooks is the SDK's operation span (a child of the caller's), so the
+/// PRODUCER span appears one level deeper, still in the caller's trace. The Tower form reads
+/// the caller's context before the SDK runs and has no such extra level.
+///
+/// To give each entry of a batch the context of a different request, see
+/// [`SqsPropagation::inject_entry_context`].
 #[derive(Clone, Debug, Default)]
 pub struct SqsInterceptor {
     config: SqsPropagation,

@@ -8,6 +8,7 @@ use aws_sdk_sqs::operation::send_message::{SendMessageInput, SendMessageOutput};
 use aws_sdk_sqs::operation::send_message_batch::{SendMessageBatchInput, SendMessageBatchOutput};
 use aws_sdk_sqs::types::{
     MessageAttributeValue, MessageSystemAttributeNameForSends, MessageSystemAttributeValue,
+    SendMessageBatchRequestEntry,
 };
 use baton::{
     MessagingSpan, MessagingSystem, TRACEPARENT, TRACESTATE, attr, aws_header_for_context,
@@ -201,6 +202,26 @@ impl SendCall {
         }
         span.end();
     }
+}
+
+/// Writes `cx` into one batch entry the way a send would (see
+/// [`SqsPropagation::inject_entry_context`]).
+pub(crate) fn inject_entry(
+    config: &SqsPropagation,
+    cx: &Context,
+    entry: &mut SendMessageBatchRequestEntry,
+) {
+    let size = message_size(Some(&entry.message_body), entry.message_attributes.as_ref());
+    let mut budget = config.max_message_bytes.saturating_sub(size);
+    let lineage = baton::lambda_lineage(config.env);
+    inject(
+        config,
+        cx,
+        lineage.as_deref(),
+        &mut entry.message_system_attributes,
+        &mut entry.message_attributes,
+        &mut budget,
+    );
 }
 
 fn has_trace_header(system: &SystemAttributes) -> bool {
