@@ -751,3 +751,67 @@ async fn a_call_dropped_before_its_response_ends_its_spans_as_cancelled() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_batch_with_a_failed_entry() {
+    let stub = StubSqs::default();
+    *stub.fail_entry.lock().unwrap() = Some("b".to_string());
+    let spans = Spans::new();
+    let client = intercepted(&stub, SqsPropagation::new().with_tracer(spans.handle()));
+    let output = client
+        .send_message_batch()
+        .queue_url(QUEUE)
+        .entries(entry("a"))
+        .entries(entry("b"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(output.failed().len(), 1);
+    let send = spans.one("send orders");
+    assert_eq!(send.status, Status::error("1 of 2 entries failed"));
+    let creates = spans.named("create orders");
+    let failed: Vec<_> = creates
+        .iter()
+        .filter(|c| c.status != Status::Unset)
+        .collect();
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0].status, Status::error("bad entry"));
+    assert!(
+        failed[0]
+            .attributes
+            .contains(&KeyValue::new(attr::ERROR_TYPE, "InvalidParameterValue"))
+    );
+    let ok: Vec<_> = creates
+        .iter()
+        .filter(|c| c.status == Status::Unset)
+        .collect();
+    assert!(
+        ok[0]
+            .attributes
+            .contains(&KeyValue::new(attr::MESSAGING_MESSAGE_ID, "msg-a"))
+    );
+}
+
+#[tokio::test]
+async fn a_failed_receive_is_recorded() {
+    let stub = StubSqs::default();
+    *stub.fail_with.lock().unwrap() = Some((
+        400,
+        r#"{"__type":"com.amazonaws.sqs#QueueDoesNotExist","message":"The specified queue does not exist."}"#
+            .to_string(),
+    ));
+    let spans = Spans::new();
+    let client = intercepted(&stub, SqsPropagation::new().with_tracer(spans.handle()));
+    client
+        .receive_message()
+        .queue_url(QUEUE)
+        .send()
+        .await
+        .unwrap_err();
+    let receive = spans.one("receive orders");
+    assert_eq!(
+        receive.status,
+        Status::error("The specified queue does not exist.")
+    );
+    assert!(receive.links.is_empty());
+}

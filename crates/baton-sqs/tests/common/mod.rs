@@ -32,6 +32,8 @@ pub struct StubSqs {
     pub receive_body: Arc<Mutex<Option<String>>>,
     /// Answer every call with this status and body instead (an error).
     pub fail_with: Arc<Mutex<Option<(u16, String)>>>,
+    /// A SendMessageBatch entry id to report as failed.
+    pub fail_entry: Arc<Mutex<Option<String>>>,
     /// Never answer (to test calls that are dropped before a response).
     pub hang: Arc<Mutex<bool>>,
     /// The `x-amzn-query-error` header SQS sends with errors (`Code;Sender`).
@@ -40,18 +42,30 @@ pub struct StubSqs {
 
 pub const REQUEST_ID: &str = "6fbbc2d8-0000-4000-8000-000000000001";
 
-fn batch_response(body: &str) -> String {
+fn batch_response(body: &str, fail: Option<&str>) -> String {
     let request: serde_like::Value = serde_like::parse(body);
     let ids = request.entry_ids();
+    let failed: Vec<String> = ids
+        .iter()
+        .filter(|id| Some(id.as_str()) == fail)
+        .map(|id| {
+            format!(r#"{{"Id":"{id}","SenderFault":true,"Code":"InvalidParameterValue","Message":"bad entry"}}"#)
+        })
+        .collect();
     let successful: Vec<String> = ids
         .iter()
+        .filter(|id| Some(id.as_str()) != fail)
         .map(|id| {
             format!(
                 r#"{{"Id":"{id}","MessageId":"msg-{id}","MD5OfMessageBody":"d41d8cd98f00b204e9800998ecf8427e"}}"#
             )
         })
         .collect();
-    format!(r#"{{"Successful":[{}],"Failed":[]}}"#, successful.join(","))
+    format!(
+        r#"{{"Successful":[{}],"Failed":[{}]}}"#,
+        successful.join(","),
+        failed.join(",")
+    )
 }
 
 impl StubSqs {
@@ -81,7 +95,7 @@ impl StubSqs {
                 r#"{"MessageId":"msg-1","MD5OfMessageBody":"d41d8cd98f00b204e9800998ecf8427e"}"#
                     .to_string()
             }
-            "SendMessageBatch" => batch_response(body),
+            "SendMessageBatch" => batch_response(body, self.fail_entry.lock().unwrap().as_deref()),
             "ReceiveMessage" => self
                 .receive_body
                 .lock()
