@@ -187,10 +187,15 @@ pub fn queue_url(addr: SocketAddr) -> String {
 
 /// Spans are sampled and recorded, then dropped (no exporter): what is measured is the
 /// middleware's own work, not an exporter's.
+///
+/// `BATON_BENCH_SAMPLER=off` drops every span at the sampler instead, to show how much of the
+/// added time is the OpenTelemetry SDK recording spans rather than Baton's own work.
 pub fn tracer_provider() -> SdkTracerProvider {
-    SdkTracerProvider::builder()
-        .with_id_generator(baton::XrayIdGenerator::default())
-        .build()
+    let builder = SdkTracerProvider::builder().with_id_generator(baton::XrayIdGenerator::default());
+    match std::env::var("BATON_BENCH_SAMPLER").as_deref() {
+        Ok("off") => builder.with_sampler(opentelemetry_sdk::trace::Sampler::AlwaysOff).build(),
+        _ => builder.build(),
+    }
 }
 
 pub struct Clients {
