@@ -193,7 +193,9 @@ pub fn queue_url(addr: SocketAddr) -> String {
 pub fn tracer_provider() -> SdkTracerProvider {
     let builder = SdkTracerProvider::builder().with_id_generator(baton::XrayIdGenerator::default());
     match std::env::var("BATON_BENCH_SAMPLER").as_deref() {
-        Ok("off") => builder.with_sampler(opentelemetry_sdk::trace::Sampler::AlwaysOff).build(),
+        Ok("off") => builder
+            .with_sampler(opentelemetry_sdk::trace::Sampler::AlwaysOff)
+            .build(),
         _ => builder.build(),
     }
 }
