@@ -33,6 +33,7 @@ pub struct SqsPropagation {
     pub(crate) link_policy: LinkPolicy,
     pub(crate) max_message_bytes: usize,
     pub(crate) env: fn(&str) -> Option<String>,
+    pub(crate) region: Option<String>,
 }
 
 impl Default for SqsPropagation {
@@ -43,6 +44,7 @@ impl Default for SqsPropagation {
             link_policy: LinkPolicy::default(),
             max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
             env: |name| std::env::var(name).ok(),
+            region: None,
         }
     }
 }
@@ -94,6 +96,24 @@ impl SqsPropagation {
     pub fn with_environment(mut self, env: fn(&str) -> Option<String>) -> Self {
         self.env = env;
         self
+    }
+
+    /// The region recorded on spans as `cloud.region`. The interceptor reads it from the SDK
+    /// configuration by itself; the Tower layer cannot see the client it wraps, so
+    /// [`service`](Self::service) sets it from the client, or set it here.
+    pub fn with_region(mut self, region: impl Into<String>) -> Self {
+        self.region = Some(region.into());
+        self
+    }
+
+    /// The Tower form in one call: `client` as an [`SqsService`](crate::SqsService) wrapped in
+    /// this propagation, with `cloud.region` taken from the client's configuration.
+    pub fn service(&self, client: aws_sdk_sqs::Client) -> crate::Propagation<crate::SqsService> {
+        let mut config = self.clone();
+        if config.region.is_none() {
+            config.region = client.config().region().map(|r| r.as_ref().to_owned());
+        }
+        crate::Propagation::new(crate::SqsService::new(client), config)
     }
 
     /// The configured link policy.

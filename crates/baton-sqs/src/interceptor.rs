@@ -135,8 +135,10 @@ impl Intercept for SqsInterceptor {
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
         let input = context.input();
-        let region = cfg.load::<Region>().map(|r| r.as_ref().to_owned());
-        let region = region.as_deref();
+        let region = match &self.config.region {
+            Some(region) => Some(region.as_str()),
+            None => cfg.load::<Region>().map(|r| r.as_ref()),
+        };
         let parent = baton::current_context();
         let state = if let Some(input) = input.downcast_ref::<SendMessageInput>() {
             CallState::Send(SendCall::start(

@@ -815,3 +815,29 @@ async fn a_failed_receive_is_recorded() {
     );
     assert!(receive.links.is_empty());
 }
+
+#[tokio::test]
+async fn the_tower_form_built_from_a_client_records_its_region() {
+    let stub = StubSqs::default();
+    let spans = Spans::new();
+    let mut service = SqsPropagation::new()
+        .with_tracer(spans.handle())
+        .service(stub.client());
+    let input = SendMessageInput::builder()
+        .queue_url(QUEUE)
+        .message_body("x")
+        .build()
+        .unwrap();
+    service
+        .ready()
+        .await
+        .unwrap()
+        .call(input.into())
+        .await
+        .unwrap();
+    let send = spans.one("send orders");
+    assert!(
+        send.attributes
+            .contains(&KeyValue::new(attr::CLOUD_REGION, "eu-west-1"))
+    );
+}

@@ -73,7 +73,7 @@ where
                     "SendMessage",
                     input.queue_url.as_deref(),
                     None,
-                    None,
+                    self.config.region.as_deref(),
                     &parent,
                 );
                 call.inject_message(&self.config, input);
@@ -85,7 +85,7 @@ where
                     "SendMessageBatch",
                     input.queue_url.as_deref(),
                     Some(input.entries.as_ref().map_or(0, Vec::len)),
-                    None,
+                    self.config.region.as_deref(),
                     &parent,
                 );
                 call.inject_batch(&self.config, input);
@@ -95,7 +95,7 @@ where
                 ReceiveCall::request_carriers(input);
                 Some(CallState::Receive(ReceiveCall::start(
                     input.queue_url.as_deref(),
-                    None,
+                    self.config.region.as_deref(),
                     &parent,
                 )))
             }
