@@ -48,6 +48,7 @@ mod consts;
 mod context;
 mod header;
 mod ids;
+mod outcome;
 mod propagator;
 mod sampling;
 mod span;
@@ -62,6 +63,7 @@ pub use header::{
     sampled_of, without_deferred_marker,
 };
 pub use ids::{XrayIdGenerator, trace_id_epoch_seconds};
+pub use outcome::CallError;
 pub use propagator::{
     PassOnFields, XrayPropagator, aws_header_for_context, context_from_header, extract_header,
     header_for_context, lambda_lineage, remote_span_context,

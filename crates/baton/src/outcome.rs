@@ -1,0 +1,63 @@
+//! What a failed call leaves on its span, shared by the service crates.
+
+use std::fmt::Display;
+
+use opentelemetry::KeyValue;
+use opentelemetry::trace::{SpanRef, Status};
+
+use crate::consts::attr;
+
+/// The parts of a failed call that its span records: a message (the span status), the
+/// service's error code if there is one (`error.type`, `_OTHER` otherwise), and the request id
+/// (`aws.request_id`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CallError {
+    message: String,
+    code: Option<String>,
+    request_id: Option<String>,
+}
+
+impl CallError {
+    /// An error with `message` and nothing else known.
+    pub fn new(message: impl Into<String>) -> Self {
+        CallError {
+            message: message.into(),
+            code: None,
+            request_id: None,
+        }
+    }
+
+    /// An error known only by its text.
+    pub fn from_display(error: &dyn Display) -> Self {
+        Self::new(error.to_string())
+    }
+
+    /// The call was dropped before it finished (a timeout, a cancelled task).
+    pub fn cancelled() -> Self {
+        Self::new("the call was cancelled before a response arrived").with_code("cancelled")
+    }
+
+    /// Sets the service's error code.
+    pub fn with_code(mut self, code: impl Into<String>) -> Self {
+        self.code = Some(code.into());
+        self
+    }
+
+    /// Sets the request id.
+    pub fn with_request_id(mut self, id: impl Into<String>) -> Self {
+        self.request_id = Some(id.into());
+        self
+    }
+
+    /// Puts the error on `span`: status, `error.type`, `aws.request_id`.
+    pub fn record(&self, span: &SpanRef<'_>) {
+        span.set_attribute(KeyValue::new(
+            attr::ERROR_TYPE,
+            self.code.clone().unwrap_or_else(|| "_OTHER".to_owned()),
+        ));
+        if let Some(id) = &self.request_id {
+            span.set_attribute(KeyValue::new(attr::AWS_REQUEST_ID, id.clone()));
+        }
+        span.set_status(Status::error(self.message.clone()));
+    }
+}
