@@ -1,0 +1,92 @@
+//! What the EventBridge middleware does, shared by the Tower layer and the SDK interceptor.
+
+use baton::{LinkPolicy, MessagingSpan, MessagingSystem, TracerHandle};
+use opentelemetry::Context;
+use opentelemetry::trace::TraceContextExt;
+
+use crate::envelope::EventEnvelope;
+use crate::interceptor::EventBridgeInterceptor;
+use crate::service::PropagationLayer;
+
+/// Settings of Baton's EventBridge propagation; build the Tower [`layer`](Self::layer) or the
+/// SDK [`interceptor`](Self::interceptor) from it.
+///
+/// Defaults: spans from the global tracer provider; each entry gets its `TraceHeader` *and* a
+/// `traceHeader` field in its JSON `detail` (targets such as SQS receive only the detail, not
+/// the entry's `TraceHeader`); processing spans continue the producer's trace.
+#[derive(Clone, Debug)]
+pub struct EventBridgePropagation {
+    pub(crate) tracer: TracerHandle,
+    pub(crate) detail_field: bool,
+    pub(crate) link_policy: LinkPolicy,
+    pub(crate) env: fn(&str) -> Option<String>,
+}
+
+impl Default for EventBridgePropagation {
+    fn default() -> Self {
+        EventBridgePropagation {
+            tracer: TracerHandle::default(),
+            detail_field: true,
+            link_policy: LinkPolicy::default(),
+            env: |name| std::env::var(name).ok(),
+        }
+    }
+}
+
+impl EventBridgePropagation {
+    /// The defaults (see the type's documentation).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Starts Baton's spans with `tracer` instead of the global tracer provider's.
+    pub fn with_tracer(mut self, tracer: TracerHandle) -> Self {
+        self.tracer = tracer;
+        self
+    }
+
+    /// Whether to add `traceHeader` to each entry's JSON `detail` (default: yes). Without it,
+    /// only the entry's `TraceHeader` is set, which EventBridge does not hand to SQS targets.
+    pub fn with_detail_field(mut self, enabled: bool) -> Self {
+        self.detail_field = enabled;
+        self
+    }
+
+    /// How processing spans relate to the producer (see [`LinkPolicy`]).
+    pub fn with_link_policy(mut self, policy: LinkPolicy) -> Self {
+        self.link_policy = policy;
+        self
+    }
+
+    /// Reads environment variables with `env` instead of the process environment (for tests);
+    /// inside Lambda, the invocation's `Lineage` is passed on in each trace header.
+    pub fn with_environment(mut self, env: fn(&str) -> Option<String>) -> Self {
+        self.env = env;
+        self
+    }
+
+    /// The SDK interceptor with these settings.
+    pub fn interceptor(&self) -> EventBridgeInterceptor {
+        EventBridgeInterceptor::new(self.clone())
+    }
+
+    /// The Tower layer with these settings.
+    pub fn layer(&self) -> PropagationLayer {
+        PropagationLayer::new(self.clone())
+    }
+
+    /// Starts the processing span of a received event under the configured link policy and
+    /// returns the context with that span active; `destination` names what delivered it (the
+    /// queue, or the rule). End the span when the event is handled.
+    pub fn start_process_span(&self, event: &EventEnvelope, destination: &str) -> Context {
+        let producer = event.producer_context();
+        let mut span = MessagingSpan::process(MessagingSystem::EventBridge, destination.to_owned());
+        if let Some(id) = &event.id {
+            span = span.message_id(id.clone());
+        }
+        let started = self
+            .tracer
+            .with(|tracer| span.start_process(tracer, &producer, self.link_policy));
+        producer.with_span(started)
+    }
+}

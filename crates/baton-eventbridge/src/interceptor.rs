@@ -1,0 +1,148 @@
+//! The SDK interceptor: one line on the client configuration and unchanged `put_events()`
+//! call sites propagate.
+
+use std::sync::{Arc, Mutex, PoisonError};
+
+use aws_sdk_eventbridge::config::interceptors::{
+    BeforeSerializationInterceptorContextMut, BeforeSerializationInterceptorContextRef,
+    FinalizerInterceptorContextRef,
+};
+use aws_sdk_eventbridge::config::{ConfigBag, Intercept, Region, RuntimeComponents};
+use aws_sdk_eventbridge::operation::put_events::{PutEventsError, PutEventsInput, PutEventsOutput};
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::interceptors::OverriddenHooks;
+use aws_smithy_types::config_bag::{Storable, StoreReplace};
+use baton::CallError;
+
+use crate::call::Pending;
+use crate::config::EventBridgePropagation;
+use crate::put::PutCall;
+
+/// Baton's EventBridge propagation as an AWS SDK interceptor.
+///
+/// ```
+/// # async fn example() {
+/// let sdk_config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+/// let config = aws_sdk_eventbridge::config::Builder::from(&sdk_config)
+///     .interceptor(baton_eventbridge::EventBridgeInterceptor::default())
+///     .build();
+/// let client = aws_sdk_eventbridge::Client::from_conf(config);
+/// # drop(client);
+/// # }
+/// ```
+///
+/// PutEvents then opens a PRODUCER span and writes its context into every entry (see the crate
+/// documentation); other operations are untouched. As with any SDK interceptor, the caller's
+/// context is the one current while the `send()` future runs (attach it with
+/// `.with_context(cx)` or `tracing`'s `.instrument(span)`).
+#[derive(Clone, Debug, Default)]
+pub struct EventBridgeInterceptor {
+    config: EventBridgePropagation,
+}
+
+impl EventBridgeInterceptor {
+    /// An interceptor with `config`.
+    pub fn new(config: EventBridgePropagation) -> Self {
+        EventBridgeInterceptor { config }
+    }
+}
+
+/// The call in flight, shared through the operation's config bag (which clones what it
+/// stores); dropped without being finished, it ends the spans as cancelled.
+#[derive(Clone, Debug)]
+struct SharedPending(Arc<Mutex<Pending>>);
+
+impl Storable for SharedPending {
+    type Storer = StoreReplace<Self>;
+}
+
+impl SharedPending {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Pending> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+fn error_info(
+    error: &aws_smithy_runtime_api::client::orchestrator::OrchestratorError<
+        aws_smithy_runtime_api::client::interceptors::context::Error,
+    >,
+) -> CallError {
+    match error
+        .as_operation_error()
+        .and_then(|e| e.downcast_ref::<PutEventsError>())
+    {
+        Some(operation_error) => crate::error::from_metadata(operation_error),
+        None => CallError::from_display(error),
+    }
+}
+
+impl Intercept for EventBridgeInterceptor {
+    fn name(&self) -> &'static str {
+        "BatonEventBridgeInterceptor"
+    }
+
+    fn overridden_hooks(&self) -> OverriddenHooks {
+        OverriddenHooks::READ_BEFORE_EXECUTION
+            | OverriddenHooks::MODIFY_BEFORE_SERIALIZATION
+            | OverriddenHooks::READ_AFTER_EXECUTION
+    }
+
+    fn read_before_execution(
+        &self,
+        context: &BeforeSerializationInterceptorContextRef<'_>,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let Some(input) = context.input().downcast_ref::<PutEventsInput>() else {
+            return Ok(());
+        };
+        let region = cfg.load::<Region>().map(|r| r.as_ref().to_owned());
+        let call = PutCall::start(
+            &self.config,
+            input,
+            region.as_deref(),
+            &baton::current_context(),
+        );
+        cfg.interceptor_state()
+            .store_put(SharedPending(Arc::new(Mutex::new(Pending::new(Some(
+                call,
+            ))))));
+        Ok(())
+    }
+
+    fn modify_before_serialization(
+        &self,
+        context: &mut BeforeSerializationInterceptorContextMut<'_>,
+        _runtime_components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let Some(shared) = cfg.load::<SharedPending>() else {
+            return Ok(());
+        };
+        if let Some(input) = context.input_mut().downcast_mut::<PutEventsInput>()
+            && let Some(call) = shared.lock().get_mut()
+        {
+            call.inject(&self.config, input);
+        }
+        Ok(())
+    }
+
+    fn read_after_execution(
+        &self,
+        context: &FinalizerInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let Some(call) = cfg.load::<SharedPending>().and_then(|s| s.lock().take()) else {
+            return Ok(());
+        };
+        match context.output_or_error() {
+            Some(Ok(output)) => match output.downcast_ref::<PutEventsOutput>() {
+                Some(output) => call.finish(Ok(output)),
+                None => call.finish(Err(&CallError::new("unexpected output type"))),
+            },
+            Some(Err(error)) => call.finish(Err(&error_info(error))),
+            None => call.finish(Err(&CallError::new("no response"))),
+        }
+        Ok(())
+    }
+}

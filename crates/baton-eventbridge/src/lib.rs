@@ -1,0 +1,66 @@
+//! Trace context across Amazon EventBridge.
+//!
+//! On **PutEvents**, a PRODUCER span `send {bus}` is opened and its context written into every
+//! entry twice: in the entry's `TraceHeader` (which X-Ray-integrated targets read) and as
+//! `traceHeader` in the event's JSON `detail` (which reaches *every* target, SQS included,
+//! where the entry's `TraceHeader` does not). With several entries, each gets a `create` span
+//! of its own under the send span. A detail that is not a JSON object, is not valid JSON, or
+//! would push the entry over EventBridge's 256 KiB limit is sent exactly as given, with a
+//! `tracing` event; a `traceHeader` the caller put in the detail is kept, and so is a
+//! `TraceHeader` they set on the entry. Only the new field is inserted: every other byte of
+//! the detail is left as written.
+//!
+//! On the **consumer** side, [`EventEnvelope`] parses the event a target receives and
+//! continues the trace from `detail.traceHeader`.
+//!
+//! ```no_run
+//! # async fn example(sdk_config: aws_config::SdkConfig) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+//! use aws_sdk_eventbridge::types::PutEventsRequestEntry;
+//! use baton_eventbridge::{EventBridgePropagation, EventEnvelope};
+//! use opentelemetry::trace::{FutureExt, TraceContextExt};
+//!
+//! let propagation = EventBridgePropagation::new();
+//! let events = aws_sdk_eventbridge::Client::from_conf(
+//!     aws_sdk_eventbridge::config::Builder::from(&sdk_config)
+//!         .interceptor(propagation.interceptor())
+//!         .build(),
+//! );
+//! events
+//!     .put_events()
+//!     .entries(
+//!         PutEventsRequestEntry::builder()
+//!             .event_bus_name("shop")
+//!             .source("shop.orders")
+//!             .detail_type("OrderPlaced")
+//!             .detail(r#"{"order":42}"#)
+//!             .build(),
+//!     )
+//!     .send()
+//!     .with_current_context()
+//!     .await?;
+//!
+//! // In the consumer (say, an SQS queue that is the rule's target), per message body:
+//! # let body = String::new();
+//! let event = EventEnvelope::parse(&body)?;
+//! let cx = propagation.start_process_span(&event, "orders-queue");
+//! // … handle the event with `cx` attached …
+//! cx.span().end();
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! The Tower form is in [`service`].
+
+mod call;
+mod config;
+mod envelope;
+mod error;
+mod interceptor;
+mod put;
+pub mod service;
+
+pub use config::EventBridgePropagation;
+pub use envelope::{EventEnvelope, producer_context_from_json};
+pub use interceptor::EventBridgeInterceptor;
+pub use put::DETAIL_TRACE_FIELD;
+pub use service::{EventBridgeService, Propagation, PropagationLayer};
