@@ -4,6 +4,7 @@
 use aws_sdk_eventbridge::operation::RequestId;
 use aws_sdk_eventbridge::operation::put_events::{PutEventsInput, PutEventsOutput};
 use aws_sdk_eventbridge::types::PutEventsRequestEntry;
+use baton::json::{JsonFieldSkip, add_string_field};
 use baton::{CallError, MessagingSpan, MessagingSystem, attr, aws_header_for_context};
 use opentelemetry::trace::{Status, TraceContextExt};
 use opentelemetry::{Context, KeyValue};
@@ -152,31 +153,6 @@ fn record_entry(
     }
 }
 
-/// Why the detail was left as it was.
-#[derive(Debug)]
-enum DetailSkip {
-    Missing,
-    AlreadySet,
-    InvalidJson,
-    NotAnObject,
-    TooLarge { size: usize },
-}
-
-impl std::fmt::Display for DetailSkip {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            DetailSkip::Missing => f.write_str("the entry has no detail"),
-            DetailSkip::AlreadySet => f.write_str("the detail has a traceHeader already"),
-            DetailSkip::InvalidJson => f.write_str("the detail is not valid JSON"),
-            DetailSkip::NotAnObject => f.write_str("the detail is not a JSON object"),
-            DetailSkip::TooLarge { size } => write!(
-                f,
-                "the entry would be {size} bytes, over EventBridge's limit of {MAX_ENTRY_BYTES}"
-            ),
-        }
-    }
-}
-
 /// Writes `cx` into one entry: `TraceHeader` (unless the caller set one), and `traceHeader`
 /// in the JSON detail when configured and possible. The entry is otherwise sent as given.
 pub(crate) fn inject_entry(
@@ -191,13 +167,13 @@ pub(crate) fn inject_entry(
     if config.detail_field {
         match add_to_detail(entry, &header) {
             Ok(()) => {}
-            Err(DetailSkip::Missing) | Err(DetailSkip::AlreadySet) => {
+            Err(None) | Err(Some(JsonFieldSkip::AlreadySet)) => {
                 tracing::debug!(
                     target: "baton::eventbridge",
                     "detail left as given (no detail, or the caller's own traceHeader)"
                 );
             }
-            Err(reason) => tracing::warn!(
+            Err(Some(reason)) => tracing::warn!(
                 target: "baton::eventbridge",
                 %reason,
                 "trace context not added to the event detail; the event is sent exactly as given"
@@ -209,31 +185,16 @@ pub(crate) fn inject_entry(
     }
 }
 
-/// Adds `"traceHeader": header` as the first field of a JSON object detail, leaving every
-/// other byte of the detail as the caller wrote it.
-fn add_to_detail(entry: &mut PutEventsRequestEntry, header: &str) -> Result<(), DetailSkip> {
-    let detail = entry.detail.as_deref().ok_or(DetailSkip::Missing)?;
-    let value: serde_json::Value =
-        serde_json::from_str(detail).map_err(|_| DetailSkip::InvalidJson)?;
-    let object = value.as_object().ok_or(DetailSkip::NotAnObject)?;
-    if object.contains_key(DETAIL_TRACE_FIELD) {
-        return Err(DetailSkip::AlreadySet);
-    }
-    // A valid JSON object starts with `{` after optional whitespace.
-    let brace = detail.len() - detail.trim_start().len();
-    let field = format!(
-        "\"{DETAIL_TRACE_FIELD}\":{}{}",
-        serde_json::Value::from(header),
-        if object.is_empty() { "" } else { "," }
-    );
-    let size = entry_size(entry) + field.len();
-    if size > MAX_ENTRY_BYTES {
-        return Err(DetailSkip::TooLarge { size });
-    }
-    let mut new = String::with_capacity(detail.len() + field.len());
-    new.push_str(&detail[..=brace]);
-    new.push_str(&field);
-    new.push_str(&detail[brace + 1..]);
+/// Adds `"traceHeader": header` to a JSON object detail, leaving every other byte as the
+/// caller wrote it.
+fn add_to_detail(
+    entry: &mut PutEventsRequestEntry,
+    header: &str,
+) -> Result<(), Option<JsonFieldSkip>> {
+    let detail = entry.detail.as_deref().ok_or(None)?;
+    let others = entry_size(entry) - detail.len();
+    let new = add_string_field(detail, DETAIL_TRACE_FIELD, header, others, MAX_ENTRY_BYTES)
+        .map_err(Some)?;
     entry.detail = Some(new);
     Ok(())
 }

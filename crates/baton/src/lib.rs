@@ -48,6 +48,8 @@ mod consts;
 mod context;
 mod header;
 mod ids;
+#[cfg(feature = "json")]
+pub mod json;
 mod outcome;
 mod propagator;
 mod sampling;
