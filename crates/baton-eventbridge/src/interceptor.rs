@@ -71,7 +71,7 @@ fn error_info(
         .as_operation_error()
         .and_then(|e| e.downcast_ref::<PutEventsError>())
     {
-        Some(operation_error) => crate::error::from_metadata(operation_error),
+        Some(operation_error) => CallError::from_metadata(operation_error),
         None => CallError::from_display(error),
     }
 }

@@ -54,7 +54,6 @@
 mod call;
 mod config;
 mod envelope;
-mod error;
 mod interceptor;
 mod put;
 pub mod service;

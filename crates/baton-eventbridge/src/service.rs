@@ -192,7 +192,7 @@ impl<F> std::fmt::Debug for ResponseFuture<F> {
 fn error_info<E: Display + 'static>(error: &E) -> CallError {
     let any: &dyn std::any::Any = error;
     match any.downcast_ref::<aws_sdk_eventbridge::Error>() {
-        Some(sdk) => crate::error::from_metadata(sdk),
+        Some(sdk) => CallError::from_metadata(sdk),
         None => CallError::from_display(error),
     }
 }

@@ -99,7 +99,7 @@ where
         .as_operation_error()
         .and_then(|e| e.downcast_ref::<E>())
     {
-        Some(operation_error) => crate::error::from_metadata(operation_error),
+        Some(operation_error) => ErrorInfo::from_metadata(operation_error),
         None => ErrorInfo::from_display(error),
     }
 }

@@ -49,6 +49,26 @@ impl CallError {
         self
     }
 
+    /// From an AWS SDK error: its message, error code and request id.
+    #[cfg(feature = "smithy")]
+    pub fn from_metadata(
+        error: &(impl aws_smithy_types::error::metadata::ProvideErrorMetadata + Display),
+    ) -> Self {
+        let meta = error.meta();
+        let mut call_error = Self::new(
+            meta.message()
+                .map_or_else(|| error.to_string(), str::to_owned),
+        );
+        if let Some(code) = meta.code() {
+            call_error = call_error.with_code(code);
+        }
+        // Where the SDKs keep the request id of an error.
+        if let Some(id) = meta.extra("aws_request_id") {
+            call_error = call_error.with_request_id(id);
+        }
+        call_error
+    }
+
     /// Puts the error on `span`: status, `error.type`, `aws.request_id`.
     pub fn record(&self, span: &SpanRef<'_>) {
         span.set_attribute(KeyValue::new(

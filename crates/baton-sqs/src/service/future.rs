@@ -46,7 +46,7 @@ impl<F> std::fmt::Debug for ResponseFuture<F> {
 fn error_info<E: Display + 'static>(error: &E) -> ErrorInfo {
     let any: &dyn std::any::Any = error;
     if let Some(sqs) = any.downcast_ref::<aws_sdk_sqs::Error>() {
-        return crate::error::from_metadata(sqs);
+        return ErrorInfo::from_metadata(sqs);
     }
     if let Some(boxed) = any.downcast_ref::<Box<dyn StdError + Send + Sync>>() {
         return crate::error::from_any(boxed.as_ref());

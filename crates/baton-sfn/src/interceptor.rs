@@ -1,0 +1,182 @@
+//! The SDK interceptor: unchanged `start_execution()` / `start_sync_execution()` call sites
+//! propagate.
+
+use std::sync::{Arc, Mutex, PoisonError};
+
+use aws_sdk_sfn::config::interceptors::{
+    BeforeSerializationInterceptorContextMut, BeforeSerializationInterceptorContextRef,
+    FinalizerInterceptorContextRef,
+};
+use aws_sdk_sfn::config::{ConfigBag, Intercept, Region, RuntimeComponents};
+use aws_sdk_sfn::operation::start_execution::{
+    StartExecutionError, StartExecutionInput, StartExecutionOutput,
+};
+use aws_sdk_sfn::operation::start_sync_execution::{
+    StartSyncExecutionError, StartSyncExecutionInput, StartSyncExecutionOutput,
+};
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::interceptors::OverriddenHooks;
+use aws_smithy_runtime_api::client::interceptors::context::Error;
+use aws_smithy_runtime_api::client::orchestrator::OrchestratorError;
+use aws_smithy_types::config_bag::{Storable, StoreReplace};
+use baton::CallError;
+
+use crate::config::SfnPropagation;
+use crate::start::{Pending, StartCall, Started};
+
+/// Baton's Step Functions propagation as an AWS SDK interceptor.
+///
+/// ```
+/// # async fn example() {
+/// let sdk_config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+/// let config = aws_sdk_sfn::config::Builder::from(&sdk_config)
+///     .interceptor(baton_sfn::SfnInterceptor::default())
+///     .build();
+/// let client = aws_sdk_sfn::Client::from_conf(config);
+/// # drop(client);
+/// # }
+/// ```
+///
+/// StartExecution and StartSyncExecution then open a PRODUCER span whose context goes into
+/// `traceHeader` (see [`SfnPropagation`]); other operations are untouched. The caller's context
+/// is the one current while the `send()` future runs.
+#[derive(Clone, Debug, Default)]
+pub struct SfnInterceptor {
+    config: SfnPropagation,
+}
+
+impl SfnInterceptor {
+    /// An interceptor with `config`.
+    pub fn new(config: SfnPropagation) -> Self {
+        SfnInterceptor { config }
+    }
+}
+
+/// The call in flight, shared through the operation's config bag; dropped unfinished, it ends
+/// the span as cancelled.
+#[derive(Clone, Debug)]
+struct SharedPending(Arc<Mutex<Pending>>);
+
+impl Storable for SharedPending {
+    type Storer = StoreReplace<Self>;
+}
+
+impl SharedPending {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Pending> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+fn error_info<E>(error: &OrchestratorError<Error>) -> CallError
+where
+    E: aws_smithy_types::error::metadata::ProvideErrorMetadata
+        + std::error::Error
+        + Send
+        + Sync
+        + 'static,
+{
+    match error
+        .as_operation_error()
+        .and_then(|e| e.downcast_ref::<E>())
+    {
+        Some(operation_error) => CallError::from_metadata(operation_error),
+        None => CallError::from_display(error),
+    }
+}
+
+impl Intercept for SfnInterceptor {
+    fn name(&self) -> &'static str {
+        "BatonSfnInterceptor"
+    }
+
+    fn overridden_hooks(&self) -> OverriddenHooks {
+        OverriddenHooks::READ_BEFORE_EXECUTION
+            | OverriddenHooks::MODIFY_BEFORE_SERIALIZATION
+            | OverriddenHooks::READ_AFTER_EXECUTION
+    }
+
+    fn read_before_execution(
+        &self,
+        context: &BeforeSerializationInterceptorContextRef<'_>,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let input = context.input();
+        let (operation, arn) = if let Some(i) = input.downcast_ref::<StartExecutionInput>() {
+            ("StartExecution", i.state_machine_arn.as_deref())
+        } else if let Some(i) = input.downcast_ref::<StartSyncExecutionInput>() {
+            ("StartSyncExecution", i.state_machine_arn.as_deref())
+        } else {
+            return Ok(());
+        };
+        let region = cfg.load::<Region>().map(|r| r.as_ref().to_owned());
+        let call = StartCall::start(
+            &self.config,
+            operation,
+            arn,
+            region.as_deref(),
+            &baton::current_context(),
+        );
+        cfg.interceptor_state()
+            .store_put(SharedPending(Arc::new(Mutex::new(Pending::new(Some(
+                call,
+            ))))));
+        Ok(())
+    }
+
+    fn modify_before_serialization(
+        &self,
+        context: &mut BeforeSerializationInterceptorContextMut<'_>,
+        _runtime_components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let Some(shared) = cfg.load::<SharedPending>() else {
+            return Ok(());
+        };
+        let pending = shared.lock();
+        let Some(call) = pending.get() else {
+            return Ok(());
+        };
+        let input = context.input_mut();
+        if let Some(i) = input.downcast_mut::<StartExecutionInput>() {
+            call.inject(&self.config, &mut i.trace_header, &mut i.input);
+        } else if let Some(i) = input.downcast_mut::<StartSyncExecutionInput>() {
+            call.inject(&self.config, &mut i.trace_header, &mut i.input);
+        }
+        Ok(())
+    }
+
+    fn read_after_execution(
+        &self,
+        context: &FinalizerInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let Some(call) = cfg.load::<SharedPending>().and_then(|s| s.lock().take()) else {
+            return Ok(());
+        };
+        match context.output_or_error() {
+            Some(Ok(output)) => {
+                if let Some(o) = output.downcast_ref::<StartExecutionOutput>() {
+                    call.finish(Ok(Started::from(o)));
+                } else if let Some(o) = output.downcast_ref::<StartSyncExecutionOutput>() {
+                    call.finish(Ok(Started::from(o)));
+                } else {
+                    call.finish(Err(&CallError::new("unexpected output type")));
+                }
+            }
+            Some(Err(error)) => {
+                let info = if error
+                    .as_operation_error()
+                    .is_some_and(|e| e.downcast_ref::<StartSyncExecutionError>().is_some())
+                {
+                    error_info::<StartSyncExecutionError>(error)
+                } else {
+                    error_info::<StartExecutionError>(error)
+                };
+                call.finish(Err(&info));
+            }
+            None => call.finish(Err(&CallError::new("no response"))),
+        }
+        Ok(())
+    }
+}

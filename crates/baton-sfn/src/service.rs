@@ -1,0 +1,343 @@
+//! The Tower form: a Step Functions client as a `tower::Service<SfnRequest>`, and a
+//! propagation [`Layer`].
+//!
+//! ```no_run
+//! use aws_sdk_sfn::operation::start_execution::StartExecutionInput;
+//! use baton_sfn::{SfnPropagation, SfnRequest, SfnService};
+//! use tower::{Service, ServiceBuilder, ServiceExt};
+//!
+//! # async fn example(client: aws_sdk_sfn::Client) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+//! let mut sfn = ServiceBuilder::new()
+//!     .layer(SfnPropagation::new().with_input_field("traceHeader").layer())
+//!     .service(SfnService::new(client));
+//! let input = StartExecutionInput::builder()
+//!     .state_machine_arn("arn:aws:states:eu-west-1:123456789012:stateMachine:orders")
+//!     .input(r#"{"order":42}"#)
+//!     .build()?;
+//! let response = sfn.ready().await?.call(SfnRequest::from(input)).await?;
+//! # drop(response);
+//! # Ok(())
+//! # }
+//! ```
+
+use std::fmt::Display;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context as TaskContext, Poll};
+
+use aws_sdk_sfn::Client;
+use aws_sdk_sfn::operation::start_execution::builders::StartExecutionInputBuilder;
+use aws_sdk_sfn::operation::start_execution::{StartExecutionInput, StartExecutionOutput};
+use aws_sdk_sfn::operation::start_sync_execution::builders::StartSyncExecutionInputBuilder;
+use aws_sdk_sfn::operation::start_sync_execution::{
+    StartSyncExecutionInput, StartSyncExecutionOutput,
+};
+use baton::CallError;
+use opentelemetry::Context;
+use pin_project_lite::pin_project;
+use tower::{Layer, Service};
+
+use crate::config::SfnPropagation;
+use crate::start::{Pending, StartCall, Started};
+
+/// A Step Functions operation input.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub enum SfnRequest {
+    /// `StartExecution`.
+    StartExecution(StartExecutionInput),
+    /// `StartSyncExecution` (Express state machines).
+    StartSyncExecution(StartSyncExecutionInput),
+}
+
+/// The output of the matching [`SfnRequest`].
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub enum SfnResponse {
+    /// `StartExecution`.
+    StartExecution(StartExecutionOutput),
+    /// `StartSyncExecution` (boxed: its output is large).
+    StartSyncExecution(Box<StartSyncExecutionOutput>),
+}
+
+impl From<StartExecutionInput> for SfnRequest {
+    fn from(input: StartExecutionInput) -> Self {
+        SfnRequest::StartExecution(input)
+    }
+}
+
+impl From<StartSyncExecutionInput> for SfnRequest {
+    fn from(input: StartSyncExecutionInput) -> Self {
+        SfnRequest::StartSyncExecution(input)
+    }
+}
+
+// Inputs go back into their builders field by field; the unit test
+// `builders_carry_every_input_field` fails if the SDK adds a field these miss.
+pub(crate) fn start_execution_builder(input: StartExecutionInput) -> StartExecutionInputBuilder {
+    StartExecutionInput::builder()
+        .set_state_machine_arn(input.state_machine_arn)
+        .set_name(input.name)
+        .set_input(input.input)
+        .set_trace_header(input.trace_header)
+}
+
+pub(crate) fn start_sync_execution_builder(
+    input: StartSyncExecutionInput,
+) -> StartSyncExecutionInputBuilder {
+    StartSyncExecutionInput::builder()
+        .set_state_machine_arn(input.state_machine_arn)
+        .set_name(input.name)
+        .set_input(input.input)
+        .set_trace_header(input.trace_header)
+        .set_included_data(input.included_data)
+}
+
+/// A Step Functions client as a `tower::Service<SfnRequest>`; errors are the SDK's, as
+/// [`aws_sdk_sfn::Error`]. Always ready.
+#[derive(Clone, Debug)]
+pub struct SfnService {
+    client: Client,
+}
+
+impl SfnService {
+    /// Wraps `client`.
+    pub fn new(client: Client) -> Self {
+        SfnService { client }
+    }
+}
+
+/// The future of [`SfnService`] (boxed: the SDK's futures cannot be named).
+pub type SfnFuture = Pin<Box<dyn Future<Output = Result<SfnResponse, aws_sdk_sfn::Error>> + Send>>;
+
+impl Service<SfnRequest> for SfnService {
+    type Response = SfnResponse;
+    type Error = aws_sdk_sfn::Error;
+    type Future = SfnFuture;
+
+    fn poll_ready(&mut self, _cx: &mut TaskContext<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: SfnRequest) -> Self::Future {
+        let client = self.client.clone();
+        Box::pin(async move {
+            Ok(match request {
+                SfnRequest::StartExecution(i) => SfnResponse::StartExecution(
+                    start_execution_builder(i).send_with(&client).await?,
+                ),
+                SfnRequest::StartSyncExecution(i) => SfnResponse::StartSyncExecution(Box::new(
+                    start_sync_execution_builder(i).send_with(&client).await?,
+                )),
+            })
+        })
+    }
+}
+
+/// A [`Layer`] wrapping a Step Functions service in [`Propagation`].
+#[derive(Clone, Debug, Default)]
+pub struct PropagationLayer {
+    config: SfnPropagation,
+}
+
+impl PropagationLayer {
+    /// A layer with `config`.
+    pub fn new(config: SfnPropagation) -> Self {
+        PropagationLayer { config }
+    }
+}
+
+impl<S> Layer<S> for PropagationLayer {
+    type Service = Propagation<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        Propagation {
+            inner,
+            config: self.config.clone(),
+        }
+    }
+}
+
+/// Propagates trace context through an inner Step Functions service; the caller's context is
+/// taken when `call` is made, errors pass through unchanged.
+#[derive(Clone, Debug)]
+pub struct Propagation<S> {
+    inner: S,
+    config: SfnPropagation,
+}
+
+impl<S> Propagation<S> {
+    /// The inner service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The inner service, unwrapped.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
+impl<S> Service<SfnRequest> for Propagation<S>
+where
+    S: Service<SfnRequest, Response = SfnResponse>,
+    S::Error: Display + 'static,
+{
+    type Response = SfnResponse;
+    type Error = S::Error;
+    type Future = ResponseFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut TaskContext<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: SfnRequest) -> Self::Future {
+        let parent = baton::current_context();
+        let call = match &mut request {
+            SfnRequest::StartExecution(i) => {
+                let call = StartCall::start(
+                    &self.config,
+                    "StartExecution",
+                    i.state_machine_arn.as_deref(),
+                    None,
+                    &parent,
+                );
+                call.inject(&self.config, &mut i.trace_header, &mut i.input);
+                call
+            }
+            SfnRequest::StartSyncExecution(i) => {
+                let call = StartCall::start(
+                    &self.config,
+                    "StartSyncExecution",
+                    i.state_machine_arn.as_deref(),
+                    None,
+                    &parent,
+                );
+                call.inject(&self.config, &mut i.trace_header, &mut i.input);
+                call
+            }
+        };
+        let active = call.cx.clone();
+        let inner = {
+            let _guard = active.clone().attach();
+            self.inner.call(request)
+        };
+        ResponseFuture {
+            inner,
+            pending: Pending::new(Some(call)),
+            active,
+        }
+    }
+}
+
+pin_project! {
+    /// Ends the call's span with the outcome (or as cancelled, if dropped first).
+    pub struct ResponseFuture<F> {
+        #[pin]
+        inner: F,
+        pending: Pending,
+        active: Context,
+    }
+}
+
+impl<F> std::fmt::Debug for ResponseFuture<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResponseFuture").finish_non_exhaustive()
+    }
+}
+
+impl<F, E> Future for ResponseFuture<F>
+where
+    F: Future<Output = Result<SfnResponse, E>>,
+    E: Display + 'static,
+{
+    type Output = Result<SfnResponse, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let result = {
+            let _guard = this.active.clone().attach();
+            match this.inner.poll(cx) {
+                Poll::Ready(result) => result,
+                Poll::Pending => return Poll::Pending,
+            }
+        };
+        if let Some(call) = this.pending.take() {
+            match &result {
+                Ok(SfnResponse::StartExecution(o)) => call.finish(Ok(Started::from(o))),
+                Ok(SfnResponse::StartSyncExecution(o)) => call.finish(Ok(Started::from(&**o))),
+                Err(error) => {
+                    let any: &dyn std::any::Any = error;
+                    let info = match any.downcast_ref::<aws_sdk_sfn::Error>() {
+                        Some(sdk) => CallError::from_metadata(sdk),
+                        None => CallError::from_display(error),
+                    };
+                    call.finish(Err(&info));
+                }
+            }
+        }
+        Poll::Ready(result)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_sfn::types::IncludedData;
+
+    use super::*;
+
+    fn fields(debug: &str) -> Vec<&str> {
+        debug
+            .lines()
+            .filter_map(|l| l.strip_prefix("    "))
+            .filter(|l| !l.starts_with(' '))
+            .filter_map(|l| l.split_once(':').map(|(name, _)| name))
+            .collect()
+    }
+
+    #[test]
+    fn builders_carry_every_input_field() {
+        let input = StartExecutionInput::builder()
+            .state_machine_arn("a")
+            .name("n")
+            .input("{}")
+            .trace_header("t")
+            .build()
+            .unwrap();
+        let debug = format!("{input:#?}");
+        assert_eq!(
+            fields(&debug),
+            ["state_machine_arn", "name", "input", "trace_header"]
+        );
+        let before = format!("{input:?}");
+        assert_eq!(
+            format!("{:?}", start_execution_builder(input).build().unwrap()),
+            before
+        );
+
+        let input = StartSyncExecutionInput::builder()
+            .state_machine_arn("a")
+            .name("n")
+            .input("{}")
+            .trace_header("t")
+            .included_data(IncludedData::MetadataOnly)
+            .build()
+            .unwrap();
+        let debug = format!("{input:#?}");
+        assert_eq!(
+            fields(&debug),
+            [
+                "state_machine_arn",
+                "name",
+                "input",
+                "trace_header",
+                "included_data"
+            ]
+        );
+        let before = format!("{input:?}");
+        assert_eq!(
+            format!("{:?}", start_sync_execution_builder(input).build().unwrap()),
+            before
+        );
+    }
+}

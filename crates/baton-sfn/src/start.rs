@@ -1,0 +1,164 @@
+//! StartExecution and StartSyncExecution, shared by the Tower layer and the SDK interceptor.
+
+use aws_sdk_sfn::operation::RequestId;
+use aws_sdk_sfn::operation::start_execution::StartExecutionOutput;
+use aws_sdk_sfn::operation::start_sync_execution::StartSyncExecutionOutput;
+use aws_sdk_sfn::types::SyncExecutionStatus;
+use baton::json::{JsonFieldSkip, add_string_field};
+use baton::{CallError, MessagingSpan, MessagingSystem, attr, aws_header_for_context};
+use opentelemetry::trace::TraceContextExt;
+use opentelemetry::{Context, KeyValue};
+
+use crate::config::SfnPropagation;
+
+/// The largest execution input Step Functions accepts.
+pub(crate) const MAX_INPUT_BYTES: usize = 256 * 1024;
+
+/// The state machine's name, from its ARN (`arn:aws:states:…:stateMachine:orders` → `orders`).
+fn state_machine_name(arn: Option<&str>) -> String {
+    let arn = arn.unwrap_or("unknown");
+    let name = arn.rsplit(':').next().unwrap_or(arn);
+    if name.is_empty() { arn } else { name }.to_owned()
+}
+
+/// A start call in flight: the caller's context with the PRODUCER span active.
+#[derive(Clone, Debug)]
+pub(crate) struct StartCall {
+    pub(crate) cx: Context,
+}
+
+/// What a finished start call reports.
+pub(crate) struct Started<'a> {
+    pub(crate) execution_arn: &'a str,
+    pub(crate) request_id: Option<&'a str>,
+    /// For a synchronous execution that did not succeed: its error and cause.
+    pub(crate) failure: Option<CallError>,
+}
+
+impl<'a> From<&'a StartExecutionOutput> for Started<'a> {
+    fn from(output: &'a StartExecutionOutput) -> Self {
+        Started {
+            execution_arn: &output.execution_arn,
+            request_id: output.request_id(),
+            failure: None,
+        }
+    }
+}
+
+impl<'a> From<&'a StartSyncExecutionOutput> for Started<'a> {
+    fn from(output: &'a StartSyncExecutionOutput) -> Self {
+        let failure = (output.status != SyncExecutionStatus::Succeeded).then(|| {
+            let code = output
+                .error
+                .clone()
+                .unwrap_or_else(|| output.status.as_str().to_owned());
+            CallError::new(output.cause.clone().unwrap_or_else(|| code.clone())).with_code(code)
+        });
+        Started {
+            execution_arn: &output.execution_arn,
+            request_id: output.request_id(),
+            failure,
+        }
+    }
+}
+
+impl StartCall {
+    pub(crate) fn start(
+        config: &SfnPropagation,
+        operation: &'static str,
+        state_machine_arn: Option<&str>,
+        region: Option<&str>,
+        parent: &Context,
+    ) -> Self {
+        let mut span = MessagingSpan::send(
+            MessagingSystem::StepFunctions,
+            state_machine_name(state_machine_arn),
+        )
+        .operation_name(operation);
+        if let Some(region) = region {
+            span = span.region(region.to_owned());
+        }
+        let span = config.tracer.with(|tracer| span.start(tracer, parent));
+        StartCall {
+            cx: parent.with_span(span),
+        }
+    }
+
+    /// Sets `traceHeader` (unless the caller did) and, if configured, the input field.
+    pub(crate) fn inject(
+        &self,
+        config: &SfnPropagation,
+        trace_header: &mut Option<String>,
+        input: &mut Option<String>,
+    ) {
+        let lineage = baton::lambda_lineage(config.env);
+        let Some(header) = aws_header_for_context(&self.cx, lineage.as_deref()) else {
+            return;
+        };
+        if let Some(field) = &config.input_field {
+            // No input means `{}` to Step Functions: give it one holding just the header.
+            let document = input.as_deref().unwrap_or("{}");
+            match add_string_field(document, field, &header, 0, MAX_INPUT_BYTES) {
+                Ok(with_header) => *input = Some(with_header),
+                Err(JsonFieldSkip::AlreadySet) => {}
+                Err(reason) => tracing::warn!(
+                    target: "baton::sfn",
+                    %reason,
+                    "trace header not added to the execution input; the input is sent as given"
+                ),
+            }
+        }
+        if trace_header.is_none() {
+            *trace_header = Some(header);
+        } else {
+            tracing::debug!(target: "baton::sfn", "keeping the traceHeader the caller set");
+        }
+    }
+
+    pub(crate) fn finish(self, result: Result<Started<'_>, &CallError>) {
+        let span = self.cx.span();
+        match result {
+            Ok(started) => {
+                span.set_attribute(KeyValue::new(
+                    attr::MESSAGING_MESSAGE_ID,
+                    started.execution_arn.to_owned(),
+                ));
+                if let Some(id) = started.request_id {
+                    span.set_attribute(KeyValue::new(attr::AWS_REQUEST_ID, id.to_owned()));
+                }
+                if let Some(failure) = started.failure {
+                    failure.record(&span);
+                }
+            }
+            Err(error) => error.record(&span),
+        }
+        span.end();
+    }
+}
+
+/// A call whose span is still open; dropped unfinished (a timeout, a cancelled task), it ends
+/// the span as cancelled.
+#[derive(Debug)]
+pub(crate) struct Pending(Option<StartCall>);
+
+impl Pending {
+    pub(crate) fn new(call: Option<StartCall>) -> Self {
+        Pending(call)
+    }
+
+    pub(crate) fn get(&self) -> Option<&StartCall> {
+        self.0.as_ref()
+    }
+
+    pub(crate) fn take(&mut self) -> Option<StartCall> {
+        self.0.take()
+    }
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        if let Some(call) = self.0.take() {
+            call.finish(Err(&CallError::cancelled()));
+        }
+    }
+}
