@@ -114,6 +114,47 @@ pub async fn sfn() -> aws_sdk_sfn::Client {
     aws_sdk_sfn::Client::new(&sdk_config().await)
 }
 
+/// A Step Functions configuration builder for LocalStack whose StartSyncExecution reaches it.
+///
+/// The SDK sends StartSyncExecution to a `sync-` prefixed host, even with a custom endpoint
+/// (`sync-127.0.0.1`), and has no switch to turn that off. [`StripSyncPrefix`], a test-only
+/// interceptor, puts the host back just before the request leaves. Baton itself never does
+/// this: against AWS the prefix is right.
+pub async fn sfn_config() -> aws_sdk_sfn::config::Builder {
+    aws_sdk_sfn::config::Builder::from(&sdk_config().await).interceptor(StripSyncPrefix)
+}
+
+/// Removes the `sync-` host prefix the SDK adds to StartSyncExecution (see [`sfn_config`]).
+#[derive(Debug)]
+pub struct StripSyncPrefix;
+
+impl aws_sdk_sfn::config::Intercept for StripSyncPrefix {
+    fn name(&self) -> &'static str {
+        "StripSyncPrefix"
+    }
+
+    fn modify_before_transmit(
+        &self,
+        context: &mut aws_sdk_sfn::config::interceptors::BeforeTransmitInterceptorContextMut<'_>,
+        _runtime_components: &aws_sdk_sfn::config::RuntimeComponents,
+        _cfg: &mut aws_sdk_sfn::config::ConfigBag,
+    ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
+        let request = context.request_mut();
+        let uri = request.uri().to_string();
+        if let Some(fixed) = uri
+            .strip_prefix("http://sync-")
+            .map(|rest| format!("http://{rest}"))
+            .or_else(|| {
+                uri.strip_prefix("https://sync-")
+                    .map(|rest| format!("https://{rest}"))
+            })
+        {
+            request.set_uri(fixed)?;
+        }
+        Ok(())
+    }
+}
+
 /// The verdict of the reachability check, kept for the life of the process. Only the verdict is
 /// shared: clients are built afresh for each test, because every `#[tokio::test]` has its own
 /// runtime and a connection pool must not outlive the runtime that made it.
