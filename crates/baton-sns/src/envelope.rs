@@ -1,0 +1,116 @@
+//! The consumer side: the SNS notification envelope (what SQS and HTTP subscribers receive
+//! without raw delivery) and the trace context in its `MessageAttributes`.
+//!
+//! With raw delivery to SQS there is no envelope: the message attributes are the SQS
+//! message's own, and SNS also sets its `AWSTraceHeader`; read those with `baton-sqs`.
+
+use std::collections::HashMap;
+
+use baton::carrier::{MapExtractor, ReadMap};
+use baton::{AWS_TRACE_HEADER, TRACEPARENT, XRAY_HEADER, extract_header};
+use opentelemetry::Context;
+use opentelemetry::propagation::TextMapPropagator;
+use opentelemetry::trace::TraceContextExt;
+use opentelemetry_sdk::propagation::TraceContextPropagator;
+use serde::Deserialize;
+
+/// One message attribute in the envelope (`{"Type": "String", "Value": "…"}`).
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct EnvelopeAttribute {
+    /// `String`, `Number`, `Binary` or `String.Array`.
+    #[serde(rename = "Type")]
+    pub data_type: String,
+    /// The value, as text.
+    #[serde(rename = "Value")]
+    pub value: String,
+}
+
+/// An SNS notification envelope.
+///
+/// ```
+/// use baton_sns::Notification;
+/// use opentelemetry::trace::TraceContextExt;
+///
+/// let notification = Notification::parse(r#"{
+///   "Type": "Notification", "MessageId": "m-1",
+///   "TopicArn": "arn:aws:sns:eu-west-1:111122223333:orders", "Message": "hello",
+///   "MessageAttributes": {"X-Amzn-Trace-Id": {"Type": "String",
+///     "Value": "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1"}}
+/// }"#)?;
+/// assert_eq!(notification.message.as_deref(), Some("hello"));
+/// assert_eq!(
+///     notification.producer_context().span().span_context().span_id().to_string(),
+///     "53995c3f42cd8ad8"
+/// );
+/// # Ok::<(), serde_json::Error>(())
+/// ```
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Notification {
+    /// `Notification`.
+    #[serde(rename = "Type")]
+    pub kind: Option<String>,
+    /// The SNS message id.
+    #[serde(rename = "MessageId")]
+    pub message_id: Option<String>,
+    /// The topic.
+    #[serde(rename = "TopicArn")]
+    pub topic_arn: Option<String>,
+    /// The subject, if the publisher gave one.
+    #[serde(rename = "Subject")]
+    pub subject: Option<String>,
+    /// The message as published.
+    #[serde(rename = "Message")]
+    pub message: Option<String>,
+    /// When SNS accepted it.
+    #[serde(rename = "Timestamp")]
+    pub timestamp: Option<String>,
+    /// The message attributes.
+    #[serde(rename = "MessageAttributes", default)]
+    pub message_attributes: HashMap<String, EnvelopeAttribute>,
+}
+
+struct Attributes<'a>(&'a HashMap<String, EnvelopeAttribute>);
+
+impl ReadMap for Attributes<'_> {
+    fn get_exact(&self, key: &str) -> Option<&str> {
+        self.0.get(key).map(|a| a.value.as_str())
+    }
+    fn key_list(&self) -> Vec<&str> {
+        self.0.keys().map(String::as_str).collect()
+    }
+}
+
+impl Notification {
+    /// Parses a notification envelope (JSON).
+    pub fn parse(json: &str) -> Result<Self, serde_json::Error> {
+        serde_json::from_str(json)
+    }
+
+    /// The producer's context from the message attributes — `traceparent` (W3C), then
+    /// `X-Amzn-Trace-Id` or `AWSTraceHeader` (X-Ray), names in any letter case, the first valid
+    /// one winning (malformed ones are reported with a `tracing` event); an empty context (a
+    /// new trace) if none.
+    pub fn producer_context(&self) -> Context {
+        let map = Attributes(&self.message_attributes);
+        let base = Context::new();
+        if map.get_ignore_case(TRACEPARENT).is_some() {
+            let cx =
+                TraceContextPropagator::new().extract_with_context(&base, &MapExtractor::new(&map));
+            if cx.span().span_context().is_valid() {
+                return cx;
+            }
+            tracing::warn!(target: "baton::propagation", "ignoring malformed traceparent attribute");
+        }
+        for name in [XRAY_HEADER, AWS_TRACE_HEADER] {
+            if let Some(header) = map.get_ignore_case(name) {
+                let cx = extract_header(&base, header, name);
+                if cx.span().span_context().is_valid() {
+                    return cx;
+                }
+            }
+        }
+        base
+    }
+}

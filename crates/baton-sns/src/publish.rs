@@ -1,0 +1,226 @@
+//! Publish and PublishBatch, shared by the Tower layer and the SDK interceptor.
+
+use std::collections::HashMap;
+
+use aws_sdk_sns::operation::RequestId;
+use aws_sdk_sns::operation::publish::{PublishInput, PublishOutput};
+use aws_sdk_sns::operation::publish_batch::{PublishBatchInput, PublishBatchOutput};
+use aws_sdk_sns::types::MessageAttributeValue;
+use baton::{
+    AWS_TRACE_HEADER, CallError, MessagingSpan, MessagingSystem, TRACEPARENT, XRAY_HEADER, attr,
+    aws_header_for_context,
+};
+use opentelemetry::trace::{Status, TraceContextExt};
+use opentelemetry::{Context, KeyValue};
+
+use crate::config::SnsPropagation;
+
+/// Message attributes SNS accepts per message (and raw delivery to SQS forwards at most).
+pub(crate) const MAX_MESSAGE_ATTRIBUTES: usize = 10;
+
+type Attributes = Option<HashMap<String, MessageAttributeValue>>;
+
+/// The topic name at the end of a topic ARN.
+fn topic_name(arn: Option<&str>) -> String {
+    let arn = arn.unwrap_or("unknown");
+    let name = arn.rsplit(':').next().unwrap_or(arn);
+    if name.is_empty() { arn } else { name }.to_owned()
+}
+
+/// A publish call in flight.
+#[derive(Clone, Debug)]
+pub(crate) struct PublishCall {
+    /// The caller's context with the send span active.
+    pub(crate) cx: Context,
+    /// Batch entry id → that entry's `create` span context.
+    entries: Vec<(String, Context)>,
+}
+
+impl PublishCall {
+    pub(crate) fn start(
+        config: &SnsPropagation,
+        operation: &'static str,
+        topic_arn: Option<&str>,
+        batch_len: Option<usize>,
+        region: Option<&str>,
+        parent: &Context,
+    ) -> Self {
+        let mut span = MessagingSpan::send(MessagingSystem::Sns, topic_name(topic_arn))
+            .operation_name(operation);
+        if let Some(len) = batch_len {
+            span = span.batch_count(len);
+        }
+        if let Some(region) = region {
+            span = span.region(region.to_owned());
+        }
+        let span = config.tracer.with(|tracer| span.start(tracer, parent));
+        PublishCall {
+            cx: parent.with_span(span),
+            entries: Vec::new(),
+        }
+    }
+
+    /// The `X-Amzn-Trace-Id` request header for this call: the send span's context, with the
+    /// Lambda invocation's `Lineage` if there is one (SNS hands it to SQS subscribers as their
+    /// `AWSTraceHeader`).
+    pub(crate) fn http_header(&self, config: &SnsPropagation) -> Option<String> {
+        aws_header_for_context(&self.cx, baton::lambda_lineage(config.env).as_deref())
+    }
+
+    pub(crate) fn inject_publish(&self, config: &SnsPropagation, input: &mut PublishInput) {
+        if config.message_attribute {
+            add_attribute(config, &self.cx, &mut input.message_attributes);
+        }
+    }
+
+    /// Gives each batch entry a `create` span of its own (child of the send span) and its
+    /// context as a message attribute. (The request header is one for the whole batch.)
+    pub(crate) fn inject_batch(&mut self, config: &SnsPropagation, input: &mut PublishBatchInput) {
+        let topic = topic_name(input.topic_arn.as_deref());
+        for entry in input.publish_batch_request_entries.iter_mut().flatten() {
+            let span = config.tracer.with(|tracer| {
+                MessagingSpan::create(MessagingSystem::Sns, topic.clone()).start(tracer, &self.cx)
+            });
+            let cx = self.cx.with_span(span);
+            if config.message_attribute {
+                add_attribute(config, &cx, &mut entry.message_attributes);
+            }
+            self.entries.push((entry.id.clone(), cx));
+        }
+    }
+
+    pub(crate) fn finish_publish(self, result: Result<&PublishOutput, &CallError>) {
+        let span = self.cx.span();
+        match result {
+            Ok(output) => {
+                if let Some(id) = output.message_id() {
+                    span.set_attribute(KeyValue::new(attr::MESSAGING_MESSAGE_ID, id.to_owned()));
+                }
+                if let Some(id) = output.request_id() {
+                    span.set_attribute(KeyValue::new(attr::AWS_REQUEST_ID, id.to_owned()));
+                }
+            }
+            Err(error) => error.record(&span),
+        }
+        span.end();
+    }
+
+    pub(crate) fn finish_batch(self, result: Result<&PublishBatchOutput, &CallError>) {
+        let span = self.cx.span();
+        match result {
+            Ok(output) => {
+                for (id, cx) in &self.entries {
+                    let entry_span = cx.span();
+                    if let Some(ok) = output.successful().iter().find(|s| s.id() == Some(id)) {
+                        if let Some(message_id) = ok.message_id() {
+                            entry_span.set_attribute(KeyValue::new(
+                                attr::MESSAGING_MESSAGE_ID,
+                                message_id.to_owned(),
+                            ));
+                        }
+                    } else if let Some(failed) = output.failed().iter().find(|f| &f.id == id) {
+                        CallError::new(
+                            failed
+                                .message
+                                .clone()
+                                .unwrap_or_else(|| failed.code.clone()),
+                        )
+                        .with_code(failed.code.clone())
+                        .record(&entry_span);
+                    }
+                    entry_span.end();
+                }
+                if let Some(id) = output.request_id() {
+                    span.set_attribute(KeyValue::new(attr::AWS_REQUEST_ID, id.to_owned()));
+                }
+                let failed = output.failed().len();
+                if failed > 0 {
+                    let total = failed + output.successful().len();
+                    span.set_status(Status::error(format!("{failed} of {total} entries failed")));
+                }
+            }
+            Err(error) => {
+                for (_, cx) in &self.entries {
+                    let entry_span = cx.span();
+                    error.record(&entry_span);
+                    entry_span.end();
+                }
+                error.record(&span);
+            }
+        }
+        span.end();
+    }
+}
+
+/// Adds the `X-Amzn-Trace-Id` message attribute unless the caller set a trace attribute of
+/// their own or the message has no room left under the 10-attribute limit.
+fn add_attribute(config: &SnsPropagation, cx: &Context, attributes: &mut Attributes) {
+    let existing = attributes.as_ref();
+    let user_set = existing.is_some_and(|m| {
+        m.keys().any(|k| {
+            [XRAY_HEADER, AWS_TRACE_HEADER, TRACEPARENT]
+                .iter()
+                .any(|name| k.eq_ignore_ascii_case(name))
+        })
+    });
+    if user_set {
+        tracing::debug!(target: "baton::sns", "keeping the caller's trace message attribute");
+        return;
+    }
+    let count = existing.map_or(0, HashMap::len);
+    if count >= MAX_MESSAGE_ATTRIBUTES {
+        tracing::warn!(
+            target: "baton::sns",
+            attributes = count,
+            "trace context not written as a message attribute: the message has SNS's maximum \
+             of 10 already; the X-Amzn-Trace-Id request header still carries it"
+        );
+        return;
+    }
+    let Some(header) = aws_header_for_context(cx, baton::lambda_lineage(config.env).as_deref())
+    else {
+        return;
+    };
+    if let Ok(value) = MessageAttributeValue::builder()
+        .data_type("String")
+        .string_value(header)
+        .build()
+    {
+        attributes
+            .get_or_insert_with(HashMap::new)
+            .insert(XRAY_HEADER.to_owned(), value);
+    }
+}
+
+/// A call whose spans are still open; dropped unfinished, it ends them as cancelled.
+#[derive(Debug)]
+pub(crate) enum CallState {
+    Publish(PublishCall),
+    Batch(PublishCall),
+}
+
+impl CallState {
+    pub(crate) fn call(&self) -> &PublishCall {
+        match self {
+            CallState::Publish(call) | CallState::Batch(call) => call,
+        }
+    }
+
+    pub(crate) fn fail(self, error: &CallError) {
+        match self {
+            CallState::Publish(call) => call.finish_publish(Err(error)),
+            CallState::Batch(call) => call.finish_batch(Err(error)),
+        }
+    }
+}
+
+#[derive(Debug)]
+pub(crate) struct Pending(pub(crate) Option<CallState>);
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        if let Some(state) = self.0.take() {
+            state.fail(&CallError::cancelled());
+        }
+    }
+}

@@ -1,0 +1,423 @@
+//! The Tower form: an SNS client as a `tower::Service<SnsRequest>`, and a propagation
+//! [`Layer`].
+//!
+//! The propagation layer writes the message attributes and keeps the send span current while
+//! the inner service is called; [`SnsService`] sets the `X-Amzn-Trace-Id` request header from
+//! the span current when it is called, so the two together carry the trace as the interceptor
+//! does.
+//!
+//! ```no_run
+//! use aws_sdk_sns::operation::publish::PublishInput;
+//! use baton_sns::{SnsPropagation, SnsRequest, SnsService};
+//! use tower::{Service, ServiceBuilder, ServiceExt};
+//!
+//! # async fn example(client: aws_sdk_sns::Client) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+//! let mut sns = ServiceBuilder::new()
+//!     .layer(SnsPropagation::new().layer())
+//!     .service(SnsService::new(client));
+//! let input = PublishInput::builder()
+//!     .topic_arn("arn:aws:sns:eu-west-1:123456789012:orders")
+//!     .message("order 42")
+//!     .build()?;
+//! let response = sns.ready().await?.call(SnsRequest::from(input)).await?;
+//! # drop(response);
+//! # Ok(())
+//! # }
+//! ```
+
+use std::fmt::Display;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context as TaskContext, Poll};
+
+use aws_sdk_sns::Client;
+use aws_sdk_sns::operation::publish::builders::PublishFluentBuilder;
+use aws_sdk_sns::operation::publish::{PublishInput, PublishOutput};
+use aws_sdk_sns::operation::publish_batch::builders::PublishBatchFluentBuilder;
+use aws_sdk_sns::operation::publish_batch::{PublishBatchInput, PublishBatchOutput};
+use baton::CallError;
+use opentelemetry::Context;
+use pin_project_lite::pin_project;
+use tower::{Layer, Service};
+
+use crate::config::SnsPropagation;
+use crate::interceptor::TRACE_HEADER;
+use crate::publish::{CallState, Pending, PublishCall};
+
+/// An SNS operation input.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub enum SnsRequest {
+    /// `Publish`.
+    Publish(PublishInput),
+    /// `PublishBatch`.
+    PublishBatch(PublishBatchInput),
+}
+
+/// The output of the matching [`SnsRequest`].
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub enum SnsResponse {
+    /// `Publish`.
+    Publish(PublishOutput),
+    /// `PublishBatch`.
+    PublishBatch(PublishBatchOutput),
+}
+
+impl From<PublishInput> for SnsRequest {
+    fn from(input: PublishInput) -> Self {
+        SnsRequest::Publish(input)
+    }
+}
+
+impl From<PublishBatchInput> for SnsRequest {
+    fn from(input: PublishBatchInput) -> Self {
+        SnsRequest::PublishBatch(input)
+    }
+}
+
+// Inputs go into fluent builders field by field (the fluent form is the one that can add a
+// request header); the unit test `builders_carry_every_input_field` fails if the SDK adds a
+// field these miss.
+pub(crate) fn publish_builder(client: &Client, i: PublishInput) -> PublishFluentBuilder {
+    client
+        .publish()
+        .set_topic_arn(i.topic_arn)
+        .set_target_arn(i.target_arn)
+        .set_phone_number(i.phone_number)
+        .set_message(i.message)
+        .set_subject(i.subject)
+        .set_message_structure(i.message_structure)
+        .set_message_attributes(i.message_attributes)
+        .set_message_deduplication_id(i.message_deduplication_id)
+        .set_message_group_id(i.message_group_id)
+}
+
+pub(crate) fn publish_batch_builder(
+    client: &Client,
+    i: PublishBatchInput,
+) -> PublishBatchFluentBuilder {
+    client
+        .publish_batch()
+        .set_topic_arn(i.topic_arn)
+        .set_publish_batch_request_entries(i.publish_batch_request_entries)
+}
+
+/// An SNS client as a `tower::Service<SnsRequest>`; errors are the SDK's, as
+/// [`aws_sdk_sns::Error`]. Sets the `X-Amzn-Trace-Id` header from the span current when it is
+/// called (see the module docs). Always ready.
+#[derive(Clone, Debug)]
+pub struct SnsService {
+    client: Client,
+    env: fn(&str) -> Option<String>,
+}
+
+impl SnsService {
+    /// Wraps `client`.
+    pub fn new(client: Client) -> Self {
+        SnsService {
+            client,
+            env: |name| std::env::var(name).ok(),
+        }
+    }
+}
+
+/// The future of [`SnsService`] (boxed: the SDK's futures cannot be named).
+pub type SnsFuture = Pin<Box<dyn Future<Output = Result<SnsResponse, aws_sdk_sns::Error>> + Send>>;
+
+impl Service<SnsRequest> for SnsService {
+    type Response = SnsResponse;
+    type Error = aws_sdk_sns::Error;
+    type Future = SnsFuture;
+
+    fn poll_ready(&mut self, _cx: &mut TaskContext<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: SnsRequest) -> Self::Future {
+        let client = self.client.clone();
+        let header = baton::aws_header_for_context(
+            &Context::current(),
+            baton::lambda_lineage(self.env).as_deref(),
+        );
+        let set_header =
+            move |request: &mut aws_smithy_runtime_api::client::orchestrator::HttpRequest| {
+                if let Some(header) = &header {
+                    request.headers_mut().insert(TRACE_HEADER, header.clone());
+                }
+            };
+        Box::pin(async move {
+            Ok(match request {
+                SnsRequest::Publish(i) => SnsResponse::Publish(
+                    publish_builder(&client, i)
+                        .customize()
+                        .mutate_request(set_header)
+                        .send()
+                        .await?,
+                ),
+                SnsRequest::PublishBatch(i) => SnsResponse::PublishBatch(
+                    publish_batch_builder(&client, i)
+                        .customize()
+                        .mutate_request(set_header)
+                        .send()
+                        .await?,
+                ),
+            })
+        })
+    }
+}
+
+/// A [`Layer`] wrapping an SNS service in [`Propagation`].
+#[derive(Clone, Debug, Default)]
+pub struct PropagationLayer {
+    config: SnsPropagation,
+}
+
+impl PropagationLayer {
+    /// A layer with `config`.
+    pub fn new(config: SnsPropagation) -> Self {
+        PropagationLayer { config }
+    }
+}
+
+impl<S> Layer<S> for PropagationLayer {
+    type Service = Propagation<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        Propagation {
+            inner,
+            config: self.config.clone(),
+        }
+    }
+}
+
+/// Propagates trace context through an inner SNS service; the caller's context is taken when
+/// `call` is made, errors pass through unchanged.
+#[derive(Clone, Debug)]
+pub struct Propagation<S> {
+    inner: S,
+    config: SnsPropagation,
+}
+
+impl<S> Propagation<S> {
+    /// The inner service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The inner service, unwrapped.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
+impl<S> Service<SnsRequest> for Propagation<S>
+where
+    S: Service<SnsRequest, Response = SnsResponse>,
+    S::Error: Display + 'static,
+{
+    type Response = SnsResponse;
+    type Error = S::Error;
+    type Future = ResponseFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut TaskContext<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: SnsRequest) -> Self::Future {
+        let parent = baton::current_context();
+        let state = match &mut request {
+            SnsRequest::Publish(i) => {
+                let topic = i.topic_arn.clone().or_else(|| i.target_arn.clone());
+                let call = PublishCall::start(
+                    &self.config,
+                    "Publish",
+                    topic.as_deref(),
+                    None,
+                    None,
+                    &parent,
+                );
+                call.inject_publish(&self.config, i);
+                CallState::Publish(call)
+            }
+            SnsRequest::PublishBatch(i) => {
+                let mut call = PublishCall::start(
+                    &self.config,
+                    "PublishBatch",
+                    i.topic_arn.as_deref(),
+                    Some(i.publish_batch_request_entries.as_ref().map_or(0, Vec::len)),
+                    None,
+                    &parent,
+                );
+                call.inject_batch(&self.config, i);
+                CallState::Batch(call)
+            }
+        };
+        let active = state.call().cx.clone();
+        let inner = {
+            let _guard = active.clone().attach();
+            self.inner.call(request)
+        };
+        ResponseFuture {
+            inner,
+            pending: Pending(Some(state)),
+            active,
+        }
+    }
+}
+
+pin_project! {
+    /// Ends the call's spans with the outcome (or as cancelled, if dropped first).
+    pub struct ResponseFuture<F> {
+        #[pin]
+        inner: F,
+        pending: Pending,
+        active: Context,
+    }
+}
+
+impl<F> std::fmt::Debug for ResponseFuture<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResponseFuture").finish_non_exhaustive()
+    }
+}
+
+impl<F, E> Future for ResponseFuture<F>
+where
+    F: Future<Output = Result<SnsResponse, E>>,
+    E: Display + 'static,
+{
+    type Output = Result<SnsResponse, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let result = {
+            let _guard = this.active.clone().attach();
+            match this.inner.poll(cx) {
+                Poll::Ready(result) => result,
+                Poll::Pending => return Poll::Pending,
+            }
+        };
+        if let Some(state) = this.pending.0.take() {
+            match (state, &result) {
+                (CallState::Publish(call), Ok(SnsResponse::Publish(o))) => {
+                    call.finish_publish(Ok(o))
+                }
+                (CallState::Batch(call), Ok(SnsResponse::PublishBatch(o))) => {
+                    call.finish_batch(Ok(o))
+                }
+                (state, Err(error)) => {
+                    let any: &dyn std::any::Any = error;
+                    state.fail(&match any.downcast_ref::<aws_sdk_sns::Error>() {
+                        Some(sdk) => CallError::from_metadata(sdk),
+                        None => CallError::from_display(error),
+                    });
+                }
+                (state, Ok(_)) => {
+                    state.fail(&CallError::new("inner service answered another operation"))
+                }
+            }
+        }
+        Poll::Ready(result)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_sns::operation::publish::PublishInput;
+    use aws_sdk_sns::types::{MessageAttributeValue, PublishBatchRequestEntry};
+
+    use super::*;
+
+    fn fields(debug: &str) -> Vec<&str> {
+        debug
+            .lines()
+            .filter_map(|l| l.strip_prefix("    "))
+            .filter(|l| !l.starts_with(' '))
+            .filter_map(|l| l.split_once(':').map(|(name, _)| name))
+            .collect()
+    }
+
+    #[test]
+    fn builders_carry_every_input_field() {
+        let client = Client::from_conf(
+            aws_sdk_sns::Config::builder()
+                .behavior_version(aws_sdk_sns::config::BehaviorVersion::latest())
+                .build(),
+        );
+        let input = PublishInput::builder()
+            .topic_arn("t")
+            .target_arn("a")
+            .phone_number("p")
+            .message("m")
+            .subject("s")
+            .message_structure("json")
+            .message_attributes(
+                "k",
+                MessageAttributeValue::builder()
+                    .data_type("String")
+                    .string_value("v")
+                    .build()
+                    .unwrap(),
+            )
+            .message_deduplication_id("d")
+            .message_group_id("g")
+            .build()
+            .unwrap();
+        let debug = format!("{input:#?}");
+        assert_eq!(
+            fields(&debug),
+            [
+                "topic_arn",
+                "target_arn",
+                "phone_number",
+                "message",
+                "subject",
+                "message_structure",
+                "message_attributes",
+                "message_deduplication_id",
+                "message_group_id"
+            ]
+        );
+        let before = format!("{input:?}");
+        assert_eq!(
+            format!(
+                "{:?}",
+                publish_builder(&client, input)
+                    .as_input()
+                    .clone()
+                    .build()
+                    .unwrap()
+            ),
+            before
+        );
+
+        let input = PublishBatchInput::builder()
+            .topic_arn("t")
+            .publish_batch_request_entries(
+                PublishBatchRequestEntry::builder()
+                    .id("1")
+                    .message("m")
+                    .build()
+                    .unwrap(),
+            )
+            .build()
+            .unwrap();
+        assert_eq!(
+            fields(&format!("{input:#?}")),
+            ["topic_arn", "publish_batch_request_entries"]
+        );
+        let before = format!("{input:?}");
+        assert_eq!(
+            format!(
+                "{:?}",
+                publish_batch_builder(&client, input)
+                    .as_input()
+                    .clone()
+                    .build()
+                    .unwrap()
+            ),
+            before
+        );
+    }
+}
