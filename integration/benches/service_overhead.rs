@@ -30,13 +30,19 @@ impl HttpConnector for Canned {
         let mut response =
             HttpResponse::new(StatusCode::try_from(200).unwrap(), SdkBody::from(self.body));
         response.headers_mut().insert("x-amzn-requestid", "req-1");
-        response.headers_mut().insert("content-type", self.content_type);
+        response
+            .headers_mut()
+            .insert("content-type", self.content_type);
         HttpConnectorFuture::ready(Ok(response))
     }
 }
 
 impl HttpClient for Canned {
-    fn http_connector(&self, _: &HttpConnectorSettings, _: &RuntimeComponents) -> SharedHttpConnector {
+    fn http_connector(
+        &self,
+        _: &HttpConnectorSettings,
+        _: &RuntimeComponents,
+    ) -> SharedHttpConnector {
         SharedHttpConnector::new(self.clone())
     }
 }
@@ -44,7 +50,10 @@ impl HttpClient for Canned {
 const SNS_PUBLISH: &str = "<PublishResponse xmlns=\"http://sns.amazonaws.com/doc/2010-03-31/\"><PublishResult><MessageId>m-1</MessageId></PublishResult><ResponseMetadata><RequestId>req-1</RequestId></ResponseMetadata></PublishResponse>";
 
 fn overhead(c: &mut Criterion) {
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let provider = SdkTracerProvider::builder()
         .with_id_generator(baton::XrayIdGenerator::default())
         .build();
@@ -53,21 +62,32 @@ fn overhead(c: &mut Criterion) {
     let shared = aws_config::SdkConfig::builder()
         .behavior_version(aws_config::BehaviorVersion::latest())
         .region(aws_config::Region::new("eu-west-1"))
-        .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(
-            aws_credential_types::Credentials::new("test", "test", None, None, "bench"),
-        ))
+        .credentials_provider(
+            aws_credential_types::provider::SharedCredentialsProvider::new(
+                aws_credential_types::Credentials::new("test", "test", None, None, "bench"),
+            ),
+        )
         .endpoint_url("http://stub.invalid")
         .build();
 
     // SNS (query protocol, XML response).
-    let sns_stub = Canned { body: SNS_PUBLISH, content_type: "text/xml" };
+    let sns_stub = Canned {
+        body: SNS_PUBLISH,
+        content_type: "text/xml",
+    };
     let sns_raw = aws_sdk_sns::Client::from_conf(
-        aws_sdk_sns::config::Builder::from(&shared).http_client(sns_stub.clone()).build(),
+        aws_sdk_sns::config::Builder::from(&shared)
+            .http_client(sns_stub.clone())
+            .build(),
     );
     let sns_baton = aws_sdk_sns::Client::from_conf(
         aws_sdk_sns::config::Builder::from(&shared)
             .http_client(sns_stub)
-            .interceptor(baton_sns::SnsPropagation::new().with_tracer(handle()).interceptor())
+            .interceptor(
+                baton_sns::SnsPropagation::new()
+                    .with_tracer(handle())
+                    .interceptor(),
+            )
             .build(),
     );
     let mut group = c.benchmark_group("sns_publish");
@@ -95,12 +115,18 @@ fn overhead(c: &mut Criterion) {
         content_type: "application/x-amz-json-1.1",
     };
     let eb_raw = aws_sdk_eventbridge::Client::from_conf(
-        aws_sdk_eventbridge::config::Builder::from(&shared).http_client(eb_stub.clone()).build(),
+        aws_sdk_eventbridge::config::Builder::from(&shared)
+            .http_client(eb_stub.clone())
+            .build(),
     );
     let eb_baton = aws_sdk_eventbridge::Client::from_conf(
         aws_sdk_eventbridge::config::Builder::from(&shared)
             .http_client(eb_stub)
-            .interceptor(baton_eventbridge::EventBridgePropagation::new().with_tracer(handle()).interceptor())
+            .interceptor(
+                baton_eventbridge::EventBridgePropagation::new()
+                    .with_tracer(handle())
+                    .interceptor(),
+            )
             .build(),
     );
     let entry = aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
@@ -133,12 +159,18 @@ fn overhead(c: &mut Criterion) {
         content_type: "application/x-amz-json-1.0",
     };
     let sfn_raw = aws_sdk_sfn::Client::from_conf(
-        aws_sdk_sfn::config::Builder::from(&shared).http_client(sfn_stub.clone()).build(),
+        aws_sdk_sfn::config::Builder::from(&shared)
+            .http_client(sfn_stub.clone())
+            .build(),
     );
     let sfn_baton = aws_sdk_sfn::Client::from_conf(
         aws_sdk_sfn::config::Builder::from(&shared)
             .http_client(sfn_stub)
-            .interceptor(baton_sfn::SfnPropagation::new().with_tracer(handle()).interceptor())
+            .interceptor(
+                baton_sfn::SfnPropagation::new()
+                    .with_tracer(handle())
+                    .interceptor(),
+            )
             .build(),
     );
     let mut group = c.benchmark_group("sfn_start_execution");
@@ -149,7 +181,9 @@ fn overhead(c: &mut Criterion) {
                     .block_on(
                         client
                             .start_execution()
-                            .state_machine_arn("arn:aws:states:eu-west-1:123456789012:stateMachine:orders")
+                            .state_machine_arn(
+                                "arn:aws:states:eu-west-1:123456789012:stateMachine:orders",
+                            )
                             .input(r#"{"order":42}"#)
                             .send()
                             .with_context(caller.clone()),
