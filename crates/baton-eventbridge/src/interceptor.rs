@@ -1,8 +1,6 @@
 //! The SDK interceptor: one line on the client configuration and unchanged `put_events()`
 //! call sites propagate.
 
-use std::sync::{Arc, Mutex, PoisonError};
-
 use aws_sdk_eventbridge::config::interceptors::{
     BeforeSerializationInterceptorContextMut, BeforeSerializationInterceptorContextRef,
     FinalizerInterceptorContextRef,
@@ -11,10 +9,9 @@ use aws_sdk_eventbridge::config::{ConfigBag, Intercept, Region, RuntimeComponent
 use aws_sdk_eventbridge::operation::put_events::{PutEventsError, PutEventsInput, PutEventsOutput};
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::OverriddenHooks;
-use aws_smithy_types::config_bag::{Storable, StoreReplace};
 use baton::CallError;
+use baton::sdk::operation_error;
 
-use crate::call::Pending;
 use crate::config::EventBridgePropagation;
 use crate::put::PutCall;
 
@@ -47,34 +44,7 @@ impl EventBridgeInterceptor {
     }
 }
 
-/// The call in flight, shared through the operation's config bag (which clones what it
-/// stores); dropped without being finished, it ends the spans as cancelled.
-#[derive(Clone, Debug)]
-struct SharedPending(Arc<Mutex<Pending>>);
-
-impl Storable for SharedPending {
-    type Storer = StoreReplace<Self>;
-}
-
-impl SharedPending {
-    fn lock(&self) -> std::sync::MutexGuard<'_, Pending> {
-        self.0.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-}
-
-fn error_info(
-    error: &aws_smithy_runtime_api::client::orchestrator::OrchestratorError<
-        aws_smithy_runtime_api::client::interceptors::context::Error,
-    >,
-) -> CallError {
-    match error
-        .as_operation_error()
-        .and_then(|e| e.downcast_ref::<PutEventsError>())
-    {
-        Some(operation_error) => CallError::from_metadata(operation_error),
-        None => CallError::from_display(error),
-    }
-}
+type SharedPending = baton::sdk::SharedPending<PutCall>;
 
 impl Intercept for EventBridgeInterceptor {
     fn name(&self) -> &'static str {
@@ -102,10 +72,7 @@ impl Intercept for EventBridgeInterceptor {
             region.as_deref(),
             &baton::current_context(),
         );
-        cfg.interceptor_state()
-            .store_put(SharedPending(Arc::new(Mutex::new(Pending::new(Some(
-                call,
-            ))))));
+        cfg.interceptor_state().store_put(SharedPending::new(call));
         Ok(())
     }
 
@@ -140,7 +107,7 @@ impl Intercept for EventBridgeInterceptor {
                 Some(output) => call.finish(Ok(output)),
                 None => call.finish(Err(&CallError::new("unexpected output type"))),
             },
-            Some(Err(error)) => call.finish(Err(&error_info(error))),
+            Some(Err(error)) => call.finish(Err(&operation_error::<PutEventsError>(error))),
             None => call.finish(Err(&CallError::new("no response"))),
         }
         Ok(())

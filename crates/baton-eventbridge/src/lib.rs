@@ -51,7 +51,6 @@
 //!
 //! The Tower form is in [`service`].
 
-mod call;
 mod config;
 mod envelope;
 mod interceptor;
@@ -61,5 +60,5 @@ pub mod service;
 pub use config::EventBridgePropagation;
 pub use envelope::{EventEnvelope, producer_context_from_json};
 pub use interceptor::EventBridgeInterceptor;
-pub use put::DETAIL_TRACE_FIELD;
+pub use put::{DETAIL_TRACE_FIELD, PutCall};
 pub use service::{EventBridgeService, Propagation, PropagationLayer};

@@ -40,9 +40,9 @@ fn bus_name(input: &PutEventsInput) -> String {
         .to_owned()
 }
 
-/// A PutEvents call in flight.
+/// A PutEvents call in flight (opaque).
 #[derive(Clone, Debug)]
-pub(crate) struct PutCall {
+pub struct PutCall {
     /// The caller's context with the send span active.
     pub(crate) cx: Context,
     /// For calls of more than one entry: entry index → its `create` span's context.
@@ -197,4 +197,10 @@ fn add_to_detail(
         .map_err(Some)?;
     entry.detail = Some(new);
     Ok(())
+}
+
+impl baton::sdk::InFlight for PutCall {
+    fn fail(self, error: &CallError) {
+        self.finish(Err(error));
+    }
 }

@@ -37,12 +37,8 @@ use std::task::{Context as TaskContext, Poll};
 use aws_sdk_eventbridge::Client;
 use aws_sdk_eventbridge::operation::put_events::builders::PutEventsInputBuilder;
 use aws_sdk_eventbridge::operation::put_events::{PutEventsInput, PutEventsOutput};
-use baton::CallError;
-use opentelemetry::Context;
-use pin_project_lite::pin_project;
 use tower::{Layer, Service};
 
-use crate::call::Pending;
 use crate::config::EventBridgePropagation;
 use crate::put::PutCall;
 
@@ -164,62 +160,25 @@ where
             let _guard = active.clone().attach();
             self.inner.call(input)
         };
-        ResponseFuture {
-            inner,
-            pending: Pending::new(Some(call)),
-            active,
+        ResponseFuture::new(inner, Some(call), active)
+    }
+}
+
+/// The response future of [`Propagation`]: ends the call's spans with the outcome (or as
+/// cancelled, if dropped first).
+pub type ResponseFuture<F> = baton::sdk::TracedFuture<F, PutCall>;
+
+impl<E: Display + 'static> baton::sdk::Finish<PutEventsOutput, E> for PutCall {
+    fn finish(self, result: &Result<PutEventsOutput, E>) {
+        match result {
+            Ok(output) => PutCall::finish(self, Ok(output)),
+            Err(error) => PutCall::finish(
+                self,
+                Err(&baton::sdk::service_error::<aws_sdk_eventbridge::Error, E>(
+                    error,
+                )),
+            ),
         }
-    }
-}
-
-pin_project! {
-    /// Ends the call's spans with the outcome (or as cancelled, if dropped first); the output
-    /// or error passes through unchanged.
-    pub struct ResponseFuture<F> {
-        #[pin]
-        inner: F,
-        pending: Pending,
-        active: Context,
-    }
-}
-
-impl<F> std::fmt::Debug for ResponseFuture<F> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ResponseFuture").finish_non_exhaustive()
-    }
-}
-
-fn error_info<E: Display + 'static>(error: &E) -> CallError {
-    let any: &dyn std::any::Any = error;
-    match any.downcast_ref::<aws_sdk_eventbridge::Error>() {
-        Some(sdk) => CallError::from_metadata(sdk),
-        None => CallError::from_display(error),
-    }
-}
-
-impl<F, E> Future for ResponseFuture<F>
-where
-    F: Future<Output = Result<PutEventsOutput, E>>,
-    E: Display + 'static,
-{
-    type Output = Result<PutEventsOutput, E>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
-        let this = self.project();
-        let result = {
-            let _guard = this.active.clone().attach();
-            match this.inner.poll(cx) {
-                Poll::Ready(result) => result,
-                Poll::Pending => return Poll::Pending,
-            }
-        };
-        if let Some(call) = this.pending.take() {
-            match &result {
-                Ok(output) => call.finish(Ok(output)),
-                Err(error) => call.finish(Err(&error_info(error))),
-            }
-        }
-        Poll::Ready(result)
     }
 }
 

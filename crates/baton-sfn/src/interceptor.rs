@@ -1,8 +1,6 @@
 //! The SDK interceptor: unchanged `start_execution()` / `start_sync_execution()` call sites
 //! propagate.
 
-use std::sync::{Arc, Mutex, PoisonError};
-
 use aws_sdk_sfn::config::interceptors::{
     BeforeSerializationInterceptorContextMut, BeforeSerializationInterceptorContextRef,
     FinalizerInterceptorContextRef,
@@ -16,13 +14,11 @@ use aws_sdk_sfn::operation::start_sync_execution::{
 };
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::OverriddenHooks;
-use aws_smithy_runtime_api::client::interceptors::context::Error;
-use aws_smithy_runtime_api::client::orchestrator::OrchestratorError;
-use aws_smithy_types::config_bag::{Storable, StoreReplace};
 use baton::CallError;
+use baton::sdk::operation_error;
 
 use crate::config::SfnPropagation;
-use crate::start::{Pending, StartCall, Started};
+use crate::start::{StartCall, Started};
 
 /// Baton's Step Functions propagation as an AWS SDK interceptor.
 ///
@@ -52,37 +48,7 @@ impl SfnInterceptor {
     }
 }
 
-/// The call in flight, shared through the operation's config bag; dropped unfinished, it ends
-/// the span as cancelled.
-#[derive(Clone, Debug)]
-struct SharedPending(Arc<Mutex<Pending>>);
-
-impl Storable for SharedPending {
-    type Storer = StoreReplace<Self>;
-}
-
-impl SharedPending {
-    fn lock(&self) -> std::sync::MutexGuard<'_, Pending> {
-        self.0.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-}
-
-fn error_info<E>(error: &OrchestratorError<Error>) -> CallError
-where
-    E: aws_smithy_types::error::metadata::ProvideErrorMetadata
-        + std::error::Error
-        + Send
-        + Sync
-        + 'static,
-{
-    match error
-        .as_operation_error()
-        .and_then(|e| e.downcast_ref::<E>())
-    {
-        Some(operation_error) => CallError::from_metadata(operation_error),
-        None => CallError::from_display(error),
-    }
-}
+type SharedPending = baton::sdk::SharedPending<StartCall>;
 
 impl Intercept for SfnInterceptor {
     fn name(&self) -> &'static str {
@@ -116,10 +82,7 @@ impl Intercept for SfnInterceptor {
             region.as_deref(),
             &baton::current_context(),
         );
-        cfg.interceptor_state()
-            .store_put(SharedPending(Arc::new(Mutex::new(Pending::new(Some(
-                call,
-            ))))));
+        cfg.interceptor_state().store_put(SharedPending::new(call));
         Ok(())
     }
 
@@ -169,9 +132,9 @@ impl Intercept for SfnInterceptor {
                     .as_operation_error()
                     .is_some_and(|e| e.downcast_ref::<StartSyncExecutionError>().is_some())
                 {
-                    error_info::<StartSyncExecutionError>(error)
+                    operation_error::<StartSyncExecutionError>(error)
                 } else {
-                    error_info::<StartExecutionError>(error)
+                    operation_error::<StartExecutionError>(error)
                 };
                 call.finish(Err(&info));
             }

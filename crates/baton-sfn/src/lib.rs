@@ -39,3 +39,4 @@ mod start;
 pub use config::SfnPropagation;
 pub use interceptor::SfnInterceptor;
 pub use service::{Propagation, PropagationLayer, SfnRequest, SfnResponse, SfnService};
+pub use start::StartCall;

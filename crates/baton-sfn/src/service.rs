@@ -32,13 +32,10 @@ use aws_sdk_sfn::operation::start_sync_execution::builders::StartSyncExecutionIn
 use aws_sdk_sfn::operation::start_sync_execution::{
     StartSyncExecutionInput, StartSyncExecutionOutput,
 };
-use baton::CallError;
-use opentelemetry::Context;
-use pin_project_lite::pin_project;
 use tower::{Layer, Service};
 
 use crate::config::SfnPropagation;
-use crate::start::{Pending, StartCall, Started};
+use crate::start::{StartCall, Started};
 
 /// A Step Functions operation input.
 #[derive(Clone, Debug)]
@@ -222,61 +219,26 @@ where
             let _guard = active.clone().attach();
             self.inner.call(request)
         };
-        ResponseFuture {
-            inner,
-            pending: Pending::new(Some(call)),
-            active,
-        }
+        ResponseFuture::new(inner, Some(call), active)
     }
 }
 
-pin_project! {
-    /// Ends the call's span with the outcome (or as cancelled, if dropped first).
-    pub struct ResponseFuture<F> {
-        #[pin]
-        inner: F,
-        pending: Pending,
-        active: Context,
-    }
-}
+/// The response future of [`Propagation`]: ends the call's span with the outcome (or as
+/// cancelled, if dropped first).
+pub type ResponseFuture<F> = baton::sdk::TracedFuture<F, StartCall>;
 
-impl<F> std::fmt::Debug for ResponseFuture<F> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ResponseFuture").finish_non_exhaustive()
-    }
-}
-
-impl<F, E> Future for ResponseFuture<F>
-where
-    F: Future<Output = Result<SfnResponse, E>>,
-    E: Display + 'static,
-{
-    type Output = Result<SfnResponse, E>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
-        let this = self.project();
-        let result = {
-            let _guard = this.active.clone().attach();
-            match this.inner.poll(cx) {
-                Poll::Ready(result) => result,
-                Poll::Pending => return Poll::Pending,
+impl<E: Display + 'static> baton::sdk::Finish<SfnResponse, E> for StartCall {
+    fn finish(self, result: &Result<SfnResponse, E>) {
+        match result {
+            Ok(SfnResponse::StartExecution(o)) => StartCall::finish(self, Ok(Started::from(o))),
+            Ok(SfnResponse::StartSyncExecution(o)) => {
+                StartCall::finish(self, Ok(Started::from(&**o)))
             }
-        };
-        if let Some(call) = this.pending.take() {
-            match &result {
-                Ok(SfnResponse::StartExecution(o)) => call.finish(Ok(Started::from(o))),
-                Ok(SfnResponse::StartSyncExecution(o)) => call.finish(Ok(Started::from(&**o))),
-                Err(error) => {
-                    let any: &dyn std::any::Any = error;
-                    let info = match any.downcast_ref::<aws_sdk_sfn::Error>() {
-                        Some(sdk) => CallError::from_metadata(sdk),
-                        None => CallError::from_display(error),
-                    };
-                    call.finish(Err(&info));
-                }
-            }
+            Err(error) => StartCall::finish(
+                self,
+                Err(&baton::sdk::service_error::<aws_sdk_sfn::Error, E>(error)),
+            ),
         }
-        Poll::Ready(result)
     }
 }
 

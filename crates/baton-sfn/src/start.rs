@@ -21,9 +21,10 @@ fn state_machine_name(arn: Option<&str>) -> String {
     if name.is_empty() { arn } else { name }.to_owned()
 }
 
-/// A start call in flight: the caller's context with the PRODUCER span active.
+/// A StartExecution or StartSyncExecution call in flight (opaque): the caller's context with
+/// the PRODUCER span active.
 #[derive(Clone, Debug)]
-pub(crate) struct StartCall {
+pub struct StartCall {
     pub(crate) cx: Context,
 }
 
@@ -136,29 +137,8 @@ impl StartCall {
     }
 }
 
-/// A call whose span is still open; dropped unfinished (a timeout, a cancelled task), it ends
-/// the span as cancelled.
-#[derive(Debug)]
-pub(crate) struct Pending(Option<StartCall>);
-
-impl Pending {
-    pub(crate) fn new(call: Option<StartCall>) -> Self {
-        Pending(call)
-    }
-
-    pub(crate) fn get(&self) -> Option<&StartCall> {
-        self.0.as_ref()
-    }
-
-    pub(crate) fn take(&mut self) -> Option<StartCall> {
-        self.0.take()
-    }
-}
-
-impl Drop for Pending {
-    fn drop(&mut self) {
-        if let Some(call) = self.0.take() {
-            call.finish(Err(&CallError::cancelled()));
-        }
+impl baton::sdk::InFlight for StartCall {
+    fn fail(self, error: &CallError) {
+        self.finish(Err(error));
     }
 }

@@ -1,7 +1,5 @@
 //! The SDK interceptor: unchanged `publish()` / `publish_batch()` call sites propagate.
 
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-
 use aws_sdk_sns::config::interceptors::{
     BeforeSerializationInterceptorContextMut, BeforeSerializationInterceptorContextRef,
     BeforeTransmitInterceptorContextMut, FinalizerInterceptorContextRef,
@@ -13,13 +11,11 @@ use aws_sdk_sns::operation::publish_batch::{
 };
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::OverriddenHooks;
-use aws_smithy_runtime_api::client::interceptors::context::Error;
-use aws_smithy_runtime_api::client::orchestrator::OrchestratorError;
-use aws_smithy_types::config_bag::{Storable, StoreReplace};
 use baton::CallError;
+use baton::sdk::operation_error;
 
 use crate::config::SnsPropagation;
-use crate::publish::{CallState, Pending, PublishCall};
+use crate::publish::{CallState, PublishCall};
 
 /// The HTTP header SNS reads the trace from.
 pub(crate) const TRACE_HEADER: &str = "x-amzn-trace-id";
@@ -53,35 +49,7 @@ impl SnsInterceptor {
     }
 }
 
-#[derive(Clone, Debug)]
-struct SharedPending(Arc<Mutex<Pending>>);
-
-impl Storable for SharedPending {
-    type Storer = StoreReplace<Self>;
-}
-
-impl SharedPending {
-    fn lock(&self) -> MutexGuard<'_, Pending> {
-        self.0.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-}
-
-fn error_info<E>(error: &OrchestratorError<Error>) -> CallError
-where
-    E: aws_smithy_types::error::metadata::ProvideErrorMetadata
-        + std::error::Error
-        + Send
-        + Sync
-        + 'static,
-{
-    match error
-        .as_operation_error()
-        .and_then(|e| e.downcast_ref::<E>())
-    {
-        Some(operation_error) => CallError::from_metadata(operation_error),
-        None => CallError::from_display(error),
-    }
-}
+type SharedPending = baton::sdk::SharedPending<CallState>;
 
 impl Intercept for SnsInterceptor {
     fn name(&self) -> &'static str {
@@ -125,8 +93,7 @@ impl Intercept for SnsInterceptor {
         } else {
             return Ok(());
         };
-        cfg.interceptor_state()
-            .store_put(SharedPending(Arc::new(Mutex::new(Pending(Some(state))))));
+        cfg.interceptor_state().store_put(SharedPending::new(state));
         Ok(())
     }
 
@@ -141,7 +108,7 @@ impl Intercept for SnsInterceptor {
         };
         let mut pending = shared.lock();
         let input = context.input_mut();
-        match pending.0.as_mut() {
+        match pending.get_mut() {
             Some(CallState::Publish(call)) => {
                 if let Some(i) = input.downcast_mut::<PublishInput>() {
                     call.inject_publish(&self.config, i);
@@ -168,8 +135,7 @@ impl Intercept for SnsInterceptor {
         };
         let header = shared
             .lock()
-            .0
-            .as_ref()
+            .get()
             .and_then(|state| state.call().http_header(&self.config));
         if let Some(header) = header {
             context
@@ -186,7 +152,7 @@ impl Intercept for SnsInterceptor {
         _runtime_components: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        let Some(state) = cfg.load::<SharedPending>().and_then(|s| s.lock().0.take()) else {
+        let Some(state) = cfg.load::<SharedPending>().and_then(|s| s.lock().take()) else {
             return Ok(());
         };
         match (state, context.output_or_error()) {
@@ -203,12 +169,12 @@ impl Intercept for SnsInterceptor {
                 }
             }
             (CallState::Publish(call), Some(Err(error))) => {
-                call.finish_publish(Err(&error_info::<PublishError>(error)))
+                call.finish_publish(Err(&operation_error::<PublishError>(error)))
             }
             (CallState::Batch(call), Some(Err(error))) => {
-                call.finish_batch(Err(&error_info::<PublishBatchError>(error)))
+                call.finish_batch(Err(&operation_error::<PublishBatchError>(error)))
             }
-            (state, None) => state.fail(&CallError::new("no response")),
+            (state, None) => baton::sdk::InFlight::fail(state, &CallError::new("no response")),
         }
         Ok(())
     }

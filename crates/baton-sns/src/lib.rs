@@ -39,4 +39,5 @@ pub mod service;
 pub use config::SnsPropagation;
 pub use envelope::{EnvelopeAttribute, Notification};
 pub use interceptor::SnsInterceptor;
+pub use publish::{CallState, PublishCall};
 pub use service::{Propagation, PropagationLayer, SnsRequest, SnsResponse, SnsService};

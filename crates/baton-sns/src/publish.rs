@@ -27,9 +27,9 @@ fn topic_name(arn: Option<&str>) -> String {
     if name.is_empty() { arn } else { name }.to_owned()
 }
 
-/// A publish call in flight.
+/// A Publish or PublishBatch call in flight (opaque).
 #[derive(Clone, Debug)]
-pub(crate) struct PublishCall {
+pub struct PublishCall {
     /// The caller's context with the send span active.
     pub(crate) cx: Context,
     /// Batch entry id → that entry's `create` span context.
@@ -192,10 +192,12 @@ fn add_attribute(config: &SnsPropagation, cx: &Context, attributes: &mut Attribu
     }
 }
 
-/// A call whose spans are still open; dropped unfinished, it ends them as cancelled.
+/// A call in flight, by operation (opaque).
 #[derive(Debug)]
-pub(crate) enum CallState {
+pub enum CallState {
+    /// A Publish call.
     Publish(PublishCall),
+    /// A PublishBatch call.
     Batch(PublishCall),
 }
 
@@ -205,22 +207,13 @@ impl CallState {
             CallState::Publish(call) | CallState::Batch(call) => call,
         }
     }
+}
 
-    pub(crate) fn fail(self, error: &CallError) {
+impl baton::sdk::InFlight for CallState {
+    fn fail(self, error: &CallError) {
         match self {
             CallState::Publish(call) => call.finish_publish(Err(error)),
             CallState::Batch(call) => call.finish_batch(Err(error)),
-        }
-    }
-}
-
-#[derive(Debug)]
-pub(crate) struct Pending(pub(crate) Option<CallState>);
-
-impl Drop for Pending {
-    fn drop(&mut self) {
-        if let Some(state) = self.0.take() {
-            state.fail(&CallError::cancelled());
         }
     }
 }

@@ -37,12 +37,11 @@ use aws_sdk_sns::operation::publish_batch::builders::PublishBatchFluentBuilder;
 use aws_sdk_sns::operation::publish_batch::{PublishBatchInput, PublishBatchOutput};
 use baton::CallError;
 use opentelemetry::Context;
-use pin_project_lite::pin_project;
 use tower::{Layer, Service};
 
 use crate::config::SnsPropagation;
 use crate::interceptor::TRACE_HEADER;
-use crate::publish::{CallState, Pending, PublishCall};
+use crate::publish::{CallState, PublishCall};
 
 /// An SNS operation input.
 #[derive(Clone, Debug)]
@@ -258,67 +257,28 @@ where
             let _guard = active.clone().attach();
             self.inner.call(request)
         };
-        ResponseFuture {
-            inner,
-            pending: Pending(Some(state)),
-            active,
+        ResponseFuture::new(inner, Some(state), active)
+    }
+}
+
+/// The response future of [`Propagation`]: ends the call's spans with the outcome (or as
+/// cancelled, if dropped first).
+pub type ResponseFuture<F> = baton::sdk::TracedFuture<F, CallState>;
+
+impl<E: Display + 'static> baton::sdk::Finish<SnsResponse, E> for CallState {
+    fn finish(self, result: &Result<SnsResponse, E>) {
+        match (self, result) {
+            (CallState::Publish(call), Ok(SnsResponse::Publish(o))) => call.finish_publish(Ok(o)),
+            (CallState::Batch(call), Ok(SnsResponse::PublishBatch(o))) => call.finish_batch(Ok(o)),
+            (state, Err(error)) => baton::sdk::InFlight::fail(
+                state,
+                &baton::sdk::service_error::<aws_sdk_sns::Error, E>(error),
+            ),
+            (state, Ok(_)) => baton::sdk::InFlight::fail(
+                state,
+                &CallError::new("inner service answered another operation"),
+            ),
         }
-    }
-}
-
-pin_project! {
-    /// Ends the call's spans with the outcome (or as cancelled, if dropped first).
-    pub struct ResponseFuture<F> {
-        #[pin]
-        inner: F,
-        pending: Pending,
-        active: Context,
-    }
-}
-
-impl<F> std::fmt::Debug for ResponseFuture<F> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ResponseFuture").finish_non_exhaustive()
-    }
-}
-
-impl<F, E> Future for ResponseFuture<F>
-where
-    F: Future<Output = Result<SnsResponse, E>>,
-    E: Display + 'static,
-{
-    type Output = Result<SnsResponse, E>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
-        let this = self.project();
-        let result = {
-            let _guard = this.active.clone().attach();
-            match this.inner.poll(cx) {
-                Poll::Ready(result) => result,
-                Poll::Pending => return Poll::Pending,
-            }
-        };
-        if let Some(state) = this.pending.0.take() {
-            match (state, &result) {
-                (CallState::Publish(call), Ok(SnsResponse::Publish(o))) => {
-                    call.finish_publish(Ok(o))
-                }
-                (CallState::Batch(call), Ok(SnsResponse::PublishBatch(o))) => {
-                    call.finish_batch(Ok(o))
-                }
-                (state, Err(error)) => {
-                    let any: &dyn std::any::Any = error;
-                    state.fail(&match any.downcast_ref::<aws_sdk_sns::Error>() {
-                        Some(sdk) => CallError::from_metadata(sdk),
-                        None => CallError::from_display(error),
-                    });
-                }
-                (state, Ok(_)) => {
-                    state.fail(&CallError::new("inner service answered another operation"))
-                }
-            }
-        }
-        Poll::Ready(result)
     }
 }
 

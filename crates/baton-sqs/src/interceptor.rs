@@ -1,8 +1,6 @@
 //! The SDK interceptor: one line on the client configuration and every unchanged fluent call
 //! site (`client.send_message()….send().await`) propagates.
 
-use std::sync::{Arc, Mutex};
-
 use aws_sdk_sqs::config::interceptors::{
     BeforeSerializationInterceptorContextMut, BeforeSerializationInterceptorContextRef,
     FinalizerInterceptorContextRef,
@@ -19,10 +17,9 @@ use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::OverriddenHooks;
 use aws_smithy_runtime_api::client::interceptors::context::{Error, Output};
 use aws_smithy_runtime_api::client::orchestrator::OrchestratorError;
-use aws_smithy_types::config_bag::{Storable, StoreReplace};
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
-use crate::call::{CallState, Pending};
+use crate::call::{Call, CallState};
 use crate::config::SqsPropagation;
 use crate::error::ErrorInfo;
 use crate::receive::ReceiveCall;
@@ -72,38 +69,9 @@ impl SqsInterceptor {
     }
 }
 
-/// The call in flight, kept in the operation's config bag between hooks. Shared, because the
-/// bag clones what it stores; when the operation ends without `read_after_execution` taking
-/// the state (the future was dropped), the last clone going ends the spans as cancelled.
-#[derive(Clone, Debug)]
-struct SharedPending(Arc<Mutex<Pending>>);
+type SharedPending = baton::sdk::SharedPending<CallState>;
 
-impl Storable for SharedPending {
-    type Storer = StoreReplace<Self>;
-}
-
-impl SharedPending {
-    fn lock(&self) -> std::sync::MutexGuard<'_, Pending> {
-        // A poisoned lock only means a panic elsewhere; the state is still usable.
-        self.0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-}
-
-fn error_info<E>(error: &OrchestratorError<Error>) -> ErrorInfo
-where
-    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-{
-    match error
-        .as_operation_error()
-        .and_then(|e| e.downcast_ref::<E>())
-    {
-        Some(operation_error) => ErrorInfo::from_metadata(operation_error),
-        None => ErrorInfo::from_display(error),
-    }
-}
-
+/// The operation's output as `O`, or its error (the operation's own error `E` when it is one).
 fn outcome<'a, O, E>(
     result: Option<Result<&'a Output, &OrchestratorError<Error>>>,
 ) -> Option<Result<&'a O, ErrorInfo>>
@@ -113,7 +81,7 @@ where
 {
     match result? {
         Ok(output) => output.downcast_ref::<O>().map(Ok),
-        Err(error) => Some(Err(error_info::<E>(error))),
+        Err(error) => Some(Err(baton::sdk::operation_error::<E>(error))),
     }
 }
 
@@ -141,37 +109,34 @@ impl Intercept for SqsInterceptor {
         };
         let parent = baton::current_context();
         let state = if let Some(input) = input.downcast_ref::<SendMessageInput>() {
-            CallState::Send(SendCall::start(
+            CallState(Call::Send(SendCall::start(
                 &self.config,
                 "SendMessage",
                 input.queue_url.as_deref(),
                 None,
                 region,
                 &parent,
-            ))
+            )))
         } else if let Some(input) = input.downcast_ref::<SendMessageBatchInput>() {
-            CallState::Batch(SendCall::start(
+            CallState(Call::Batch(SendCall::start(
                 &self.config,
                 "SendMessageBatch",
                 input.queue_url.as_deref(),
                 Some(input.entries.as_ref().map_or(0, Vec::len)),
                 region,
                 &parent,
-            ))
+            )))
         } else if let Some(input) = input.downcast_ref::<ReceiveMessageInput>() {
-            CallState::Receive(ReceiveCall::start(
+            CallState(Call::Receive(ReceiveCall::start(
+                &self.config,
                 input.queue_url.as_deref(),
                 region,
                 &parent,
-            ))
+            )))
         } else {
             return Ok(());
         };
-        cfg.interceptor_state()
-            .store_put(SharedPending(Arc::new(Mutex::new(Pending::new(
-                Some(state),
-                self.config.clone(),
-            )))));
+        cfg.interceptor_state().store_put(SharedPending::new(state));
         Ok(())
     }
 
@@ -186,18 +151,18 @@ impl Intercept for SqsInterceptor {
         };
         let input = context.input_mut();
         let mut pending = shared.lock();
-        match pending.state_mut() {
-            Some(CallState::Send(call)) => {
+        match pending.get_mut().map(|state| &mut state.0) {
+            Some(Call::Send(call)) => {
                 if let Some(input) = input.downcast_mut::<SendMessageInput>() {
                     call.inject_message(&self.config, input);
                 }
             }
-            Some(CallState::Batch(call)) => {
+            Some(Call::Batch(call)) => {
                 if let Some(input) = input.downcast_mut::<SendMessageBatchInput>() {
                     call.inject_batch(&self.config, input);
                 }
             }
-            Some(CallState::Receive(_)) => {
+            Some(Call::Receive(_)) => {
                 if let Some(input) = input.downcast_mut::<ReceiveMessageInput>() {
                     ReceiveCall::request_carriers(input);
                 }
@@ -220,26 +185,24 @@ impl Intercept for SqsInterceptor {
             return Ok(());
         };
         let result = context.output_or_error();
-        match state {
-            CallState::Send(call) => match outcome::<SendMessageOutput, SendMessageError>(result) {
+        match state.0 {
+            Call::Send(call) => match outcome::<SendMessageOutput, SendMessageError>(result) {
                 Some(Ok(output)) => call.finish_message(Ok(output)),
                 Some(Err(error)) => call.finish_message(Err(&error)),
                 None => call.finish_message(Err(&ErrorInfo::from_display(&"no response"))),
             },
-            CallState::Batch(call) => {
+            Call::Batch(call) => {
                 match outcome::<SendMessageBatchOutput, SendMessageBatchError>(result) {
                     Some(Ok(output)) => call.finish_batch(Ok(output)),
                     Some(Err(error)) => call.finish_batch(Err(&error)),
                     None => call.finish_batch(Err(&ErrorInfo::from_display(&"no response"))),
                 }
             }
-            CallState::Receive(call) => {
+            Call::Receive(call) => {
                 match outcome::<ReceiveMessageOutput, ReceiveMessageError>(result) {
-                    Some(Ok(output)) => call.finish(&self.config, Ok(output)),
-                    Some(Err(error)) => call.finish(&self.config, Err(&error)),
-                    None => {
-                        call.finish(&self.config, Err(&ErrorInfo::from_display(&"no response")))
-                    }
+                    Some(Ok(output)) => call.finish(Ok(output)),
+                    Some(Err(error)) => call.finish(Err(&error)),
+                    None => call.finish(Err(&ErrorInfo::from_display(&"no response"))),
                 }
             }
         }

@@ -63,6 +63,7 @@ mod receive;
 mod send;
 pub mod service;
 
+pub use call::CallState;
 pub use config::{DEFAULT_MAX_MESSAGE_BYTES, SqsPropagation};
 pub use extract::{
     Carrier, MessageExt, TRACE_ATTRIBUTE_NAMES, extract_with_carrier, producer_context,

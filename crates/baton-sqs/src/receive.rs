@@ -6,7 +6,7 @@ use std::time::SystemTime;
 use aws_sdk_sqs::operation::RequestId;
 use aws_sdk_sqs::operation::receive_message::{ReceiveMessageInput, ReceiveMessageOutput};
 use aws_sdk_sqs::types::MessageSystemAttributeName;
-use baton::{MessagingSpan, MessagingSystem, attr};
+use baton::{MessagingSpan, MessagingSystem, TracerHandle, attr};
 use opentelemetry::trace::{Span, TraceContextExt};
 use opentelemetry::{Context, KeyValue};
 
@@ -18,6 +18,7 @@ use crate::send::queue_name;
 /// A ReceiveMessage call in flight.
 #[derive(Clone, Debug)]
 pub(crate) struct ReceiveCall {
+    tracer: TracerHandle,
     parent: Context,
     queue: String,
     region: Option<String>,
@@ -25,8 +26,14 @@ pub(crate) struct ReceiveCall {
 }
 
 impl ReceiveCall {
-    pub(crate) fn start(queue_url: Option<&str>, region: Option<&str>, parent: &Context) -> Self {
+    pub(crate) fn start(
+        config: &SqsPropagation,
+        queue_url: Option<&str>,
+        region: Option<&str>,
+        parent: &Context,
+    ) -> Self {
         ReceiveCall {
+            tracer: config.tracer.clone(),
             parent: parent.clone(),
             queue: queue_name(queue_url),
             region: region.map(str::to_owned),
@@ -75,11 +82,7 @@ impl ReceiveCall {
 
     /// Records the `receive` span: started when the call was, linked to the producer of every
     /// message received, in error if the call failed.
-    pub(crate) fn finish(
-        self,
-        config: &SqsPropagation,
-        result: Result<&ReceiveMessageOutput, &ErrorInfo>,
-    ) {
+    pub(crate) fn finish(self, result: Result<&ReceiveMessageOutput, &ErrorInfo>) {
         let mut span = MessagingSpan::receive(MessagingSystem::Sqs, self.queue)
             .operation_name("ReceiveMessage")
             .start_time(self.started);
@@ -95,9 +98,7 @@ impl ReceiveCall {
                 }
             }
         }
-        let mut span = config
-            .tracer
-            .with(|tracer| span.start(tracer, &self.parent));
+        let mut span = self.tracer.with(|tracer| span.start(tracer, &self.parent));
         match result {
             Ok(output) => {
                 if let Some(id) = output.request_id() {

@@ -53,6 +53,8 @@ pub mod json;
 mod outcome;
 mod propagator;
 mod sampling;
+#[cfg(feature = "smithy")]
+pub mod sdk;
 mod span;
 mod tracer;
 

@@ -7,7 +7,7 @@ use tower::Service;
 
 use super::future::ResponseFuture;
 use super::request::{SqsRequest, SqsResponse};
-use crate::call::{CallState, Pending};
+use crate::call::{Call, CallState};
 use crate::config::SqsPropagation;
 use crate::receive::ReceiveCall;
 use crate::send::SendCall;
@@ -77,7 +77,7 @@ where
                     &parent,
                 );
                 call.inject_message(&self.config, input);
-                Some(CallState::Send(call))
+                Some(CallState(Call::Send(call)))
             }
             SqsRequest::SendMessageBatch(input) => {
                 let mut call = SendCall::start(
@@ -89,15 +89,16 @@ where
                     &parent,
                 );
                 call.inject_batch(&self.config, input);
-                Some(CallState::Batch(call))
+                Some(CallState(Call::Batch(call)))
             }
             SqsRequest::ReceiveMessage(input) => {
                 ReceiveCall::request_carriers(input);
-                Some(CallState::Receive(ReceiveCall::start(
+                Some(CallState(Call::Receive(ReceiveCall::start(
+                    &self.config,
                     input.queue_url.as_deref(),
                     self.config.region.as_deref(),
                     &parent,
-                )))
+                ))))
             }
             _ => None,
         };
@@ -109,6 +110,6 @@ where
             let _guard = active.clone().attach();
             self.inner.call(request)
         };
-        ResponseFuture::new(future, Pending::new(state, self.config.clone()), active)
+        ResponseFuture::new(future, state, active)
     }
 }

@@ -1,0 +1,191 @@
+//! What the service crates' middleware shares (feature `smithy`): a call in flight whose spans
+//! always end, its place in an SDK operation's config bag, the Tower response future that ends
+//! it, and SDK errors read into [`CallError`].
+
+use std::fmt::{self, Debug, Display};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::{Context as TaskContext, Poll};
+
+use aws_smithy_runtime_api::client::interceptors::context::Error;
+use aws_smithy_runtime_api::client::orchestrator::OrchestratorError;
+use aws_smithy_types::config_bag::{Storable, StoreReplace};
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+use opentelemetry::Context;
+use pin_project_lite::pin_project;
+
+use crate::CallError;
+
+/// The spans of a call in flight, which must end even if the call never finishes.
+pub trait InFlight: Debug + Send + 'static {
+    /// Ends the spans with `error`.
+    fn fail(self, error: &CallError);
+}
+
+/// A call whose spans are still open. Taking the call out hands the duty of ending them to the
+/// taker; if it is never taken (the caller dropped the future — a timeout, a cancelled task —
+/// or the SDK gave up before its last hook), dropping this ends them as cancelled.
+#[derive(Debug)]
+pub struct Pending<T: InFlight>(Option<T>);
+
+impl<T: InFlight> Pending<T> {
+    /// Holds `call`.
+    pub fn new(call: T) -> Self {
+        Pending(Some(call))
+    }
+
+    /// The call, if not taken yet.
+    pub fn get(&self) -> Option<&T> {
+        self.0.as_ref()
+    }
+
+    /// The call, mutably, if not taken yet.
+    pub fn get_mut(&mut self) -> Option<&mut T> {
+        self.0.as_mut()
+    }
+
+    /// Takes the call out; its spans are then the taker's to end.
+    pub fn take(&mut self) -> Option<T> {
+        self.0.take()
+    }
+}
+
+impl<T: InFlight> Drop for Pending<T> {
+    fn drop(&mut self) {
+        if let Some(call) = self.0.take() {
+            call.fail(&CallError::cancelled());
+        }
+    }
+}
+
+/// A [`Pending`] call kept in an SDK operation's config bag between interceptor hooks. Shared,
+/// because the bag clones what it stores; the last clone going ends an unfinished call.
+pub struct SharedPending<T: InFlight>(Arc<Mutex<Pending<T>>>);
+
+impl<T: InFlight> SharedPending<T> {
+    /// Holds `call`.
+    pub fn new(call: T) -> Self {
+        SharedPending(Arc::new(Mutex::new(Pending::new(call))))
+    }
+
+    /// Locks the call (a poisoned lock only means a panic elsewhere; the state is usable).
+    pub fn lock(&self) -> MutexGuard<'_, Pending<T>> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl<T: InFlight> Clone for SharedPending<T> {
+    fn clone(&self) -> Self {
+        SharedPending(Arc::clone(&self.0))
+    }
+}
+
+impl<T: InFlight> Debug for SharedPending<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("SharedPending").field(&*self.lock()).finish()
+    }
+}
+
+impl<T: InFlight + Sync> Storable for SharedPending<T> {
+    type Storer = StoreReplace<Self>;
+}
+
+/// The error of a failed SDK operation, as an interceptor's last hook sees it: the operation's
+/// own error `E` with its code and request id when it is one, else its text.
+pub fn operation_error<E>(error: &OrchestratorError<Error>) -> CallError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    match error
+        .as_operation_error()
+        .and_then(|e| e.downcast_ref::<E>())
+    {
+        Some(operation_error) => CallError::from_metadata(operation_error),
+        None => CallError::from_display(error),
+    }
+}
+
+/// A call in flight that a Tower response future can end with the inner service's result.
+pub trait Finish<R, E>: InFlight {
+    /// Ends the spans with the outcome of the call.
+    fn finish(self, result: &Result<R, E>);
+}
+
+/// The error of a Tower service below Baton's layer: the SDK's service error `S` (looked for in
+/// the error itself and behind a `BoxError`) with its code and request id, else its text.
+pub fn service_error<S, E>(error: &E) -> CallError
+where
+    S: ProvideErrorMetadata + std::error::Error + 'static,
+    E: Display + 'static,
+{
+    let any: &dyn std::any::Any = error;
+    if let Some(sdk) = any.downcast_ref::<S>() {
+        return CallError::from_metadata(sdk);
+    }
+    if let Some(boxed) = any.downcast_ref::<Box<dyn std::error::Error + Send + Sync>>() {
+        let mut current: Option<&(dyn std::error::Error + 'static)> = Some(boxed.as_ref());
+        while let Some(e) = current {
+            if let Some(sdk) = e.downcast_ref::<S>() {
+                return CallError::from_metadata(sdk);
+            }
+            current = e.source();
+        }
+    }
+    CallError::from_display(error)
+}
+
+pin_project! {
+    /// The response future of Baton's Tower layers: keeps the call's context current while the
+    /// inner future runs, then ends the call's spans with its outcome (or as cancelled, if
+    /// dropped first). The response or error passes through unchanged.
+    pub struct TracedFuture<F, T: InFlight> {
+        #[pin]
+        inner: F,
+        pending: Option<Pending<T>>,
+        active: Context,
+    }
+}
+
+impl<F, T: InFlight> TracedFuture<F, T> {
+    /// Wraps `inner`, keeping `active` current while it runs; `call` (if any) is ended when it
+    /// completes.
+    pub fn new(inner: F, call: Option<T>, active: Context) -> Self {
+        TracedFuture {
+            inner,
+            pending: call.map(Pending::new),
+            active,
+        }
+    }
+}
+
+impl<F, T: InFlight> Debug for TracedFuture<F, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TracedFuture")
+            .field("pending", &self.pending)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<F, T, R, E> Future for TracedFuture<F, T>
+where
+    F: Future<Output = Result<R, E>>,
+    T: Finish<R, E>,
+{
+    type Output = Result<R, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let result = {
+            let _guard = this.active.clone().attach();
+            match this.inner.poll(cx) {
+                Poll::Ready(result) => result,
+                Poll::Pending => return Poll::Pending,
+            }
+        };
+        if let Some(call) = this.pending.as_mut().and_then(Pending::take) {
+            call.finish(&result);
+        }
+        Poll::Ready(result)
+    }
+}
