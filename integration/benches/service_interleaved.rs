@@ -1,0 +1,226 @@
+//! What Baton's interceptor adds per call to SNS Publish, EventBridge PutEvents and Step
+//! Functions StartExecution, measured interleaved (as `baton-sqs`'s `interleaved` bench): each
+//! of 41 rounds times 200 raw calls and 200 instrumented calls back to back, alternating which
+//! goes first; medians over rounds. Against an in-process HTTP client answering from memory.
+//!
+//! `cargo bench -p baton-integration --bench service_interleaved`
+
+use std::time::Instant;
+
+use aws_smithy_runtime_api::client::http::{
+    HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpConnector,
+};
+use aws_smithy_runtime_api::client::orchestrator::{HttpRequest, HttpResponse};
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_runtime_api::http::StatusCode;
+use aws_smithy_types::body::SdkBody;
+use baton::TracerHandle;
+use opentelemetry::Context;
+use opentelemetry::trace::{FutureExt, TraceContextExt, Tracer, TracerProvider};
+use opentelemetry_sdk::trace::SdkTracerProvider;
+use tokio::runtime::Runtime;
+
+const ROUNDS: usize = 41;
+const CALLS: usize = 200;
+
+#[derive(Clone, Debug)]
+struct Canned {
+    body: &'static str,
+    content_type: &'static str,
+}
+
+impl HttpConnector for Canned {
+    fn call(&self, _request: HttpRequest) -> HttpConnectorFuture {
+        let mut response =
+            HttpResponse::new(StatusCode::try_from(200).unwrap(), SdkBody::from(self.body));
+        response.headers_mut().insert("x-amzn-requestid", "req-1");
+        response
+            .headers_mut()
+            .insert("content-type", self.content_type);
+        HttpConnectorFuture::ready(Ok(response))
+    }
+}
+
+impl HttpClient for Canned {
+    fn http_connector(
+        &self,
+        _: &HttpConnectorSettings,
+        _: &RuntimeComponents,
+    ) -> SharedHttpConnector {
+        SharedHttpConnector::new(self.clone())
+    }
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+fn block(runtime: &Runtime, op: &mut dyn FnMut(&Runtime)) -> f64 {
+    let start = Instant::now();
+    for _ in 0..CALLS {
+        op(runtime);
+    }
+    start.elapsed().as_secs_f64() * 1e6 / CALLS as f64
+}
+
+fn compare(
+    runtime: &Runtime,
+    label: &str,
+    base: &mut dyn FnMut(&Runtime),
+    with: &mut dyn FnMut(&Runtime),
+) {
+    for _ in 0..3 {
+        block(runtime, base);
+        block(runtime, with);
+    }
+    let (mut bases, mut diffs, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+    for round in 0..ROUNDS {
+        let (b, w) = if round % 2 == 0 {
+            let b = block(runtime, base);
+            (b, block(runtime, with))
+        } else {
+            let w = block(runtime, with);
+            (block(runtime, base), w)
+        };
+        bases.push(b);
+        diffs.push(w - b);
+        ratios.push(w / b);
+    }
+    println!(
+        "{label:<40} base {:>6.1} µs   added {:>+5.2} µs   {:>+5.1} %",
+        median(bases),
+        median(diffs),
+        (median(ratios) - 1.0) * 100.0
+    );
+}
+
+fn main() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let provider = SdkTracerProvider::builder()
+        .with_id_generator(baton::XrayIdGenerator::default())
+        .build();
+    let handle = || TracerHandle::new(provider.tracer("bench"));
+    let caller = Context::new().with_span(provider.tracer("app").start("request"));
+    let shared = aws_config::SdkConfig::builder()
+        .behavior_version(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new("eu-west-1"))
+        .credentials_provider(
+            aws_credential_types::provider::SharedCredentialsProvider::new(
+                aws_credential_types::Credentials::new("test", "test", None, None, "bench"),
+            ),
+        )
+        .endpoint_url("http://stub.invalid")
+        .build();
+
+    let sns_stub = Canned {
+        body: "<PublishResponse xmlns=\"http://sns.amazonaws.com/doc/2010-03-31/\"><PublishResult><MessageId>m-1</MessageId></PublishResult><ResponseMetadata><RequestId>req-1</RequestId></ResponseMetadata></PublishResponse>",
+        content_type: "text/xml",
+    };
+    let sns = |interceptor: bool| {
+        let mut config = aws_sdk_sns::config::Builder::from(&shared).http_client(sns_stub.clone());
+        if interceptor {
+            config = config.interceptor(
+                baton_sns::SnsPropagation::new()
+                    .with_tracer(handle())
+                    .interceptor(),
+            );
+        }
+        aws_sdk_sns::Client::from_conf(config.build())
+    };
+    let (sns_raw, sns_baton) = (sns(false), sns(true));
+    let publish = |client: &aws_sdk_sns::Client, rt: &Runtime| {
+        rt.block_on(
+            client
+                .publish()
+                .topic_arn("arn:aws:sns:eu-west-1:123456789012:orders")
+                .message("hello")
+                .send()
+                .with_context(caller.clone()),
+        )
+        .unwrap();
+    };
+    compare(
+        &runtime,
+        "SNS Publish: interceptor vs raw",
+        &mut |rt| publish(&sns_raw, rt),
+        &mut |rt| publish(&sns_baton, rt),
+    );
+
+    let eb_stub = Canned {
+        body: r#"{"FailedEntryCount":0,"Entries":[{"EventId":"ev-1"}]}"#,
+        content_type: "application/x-amz-json-1.1",
+    };
+    let eb = |interceptor: bool| {
+        let mut config =
+            aws_sdk_eventbridge::config::Builder::from(&shared).http_client(eb_stub.clone());
+        if interceptor {
+            config = config.interceptor(
+                baton_eventbridge::EventBridgePropagation::new()
+                    .with_tracer(handle())
+                    .interceptor(),
+            );
+        }
+        aws_sdk_eventbridge::Client::from_conf(config.build())
+    };
+    let (eb_raw, eb_baton) = (eb(false), eb(true));
+    let entry = aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
+        .event_bus_name("shop")
+        .source("shop.orders")
+        .detail_type("OrderPlaced")
+        .detail(r#"{"order":42,"items":[1,2,3]}"#)
+        .build();
+    let put = |client: &aws_sdk_eventbridge::Client, rt: &Runtime| {
+        rt.block_on(
+            client
+                .put_events()
+                .entries(entry.clone())
+                .send()
+                .with_context(caller.clone()),
+        )
+        .unwrap();
+    };
+    compare(
+        &runtime,
+        "EventBridge PutEvents: interceptor vs raw",
+        &mut |rt| put(&eb_raw, rt),
+        &mut |rt| put(&eb_baton, rt),
+    );
+
+    let sfn_stub = Canned {
+        body: r#"{"executionArn":"arn:aws:states:eu-west-1:123456789012:execution:orders:e-1","startDate":1764000000}"#,
+        content_type: "application/x-amz-json-1.0",
+    };
+    let sfn = |interceptor: bool| {
+        let mut config = aws_sdk_sfn::config::Builder::from(&shared).http_client(sfn_stub.clone());
+        if interceptor {
+            config = config.interceptor(
+                baton_sfn::SfnPropagation::new()
+                    .with_tracer(handle())
+                    .interceptor(),
+            );
+        }
+        aws_sdk_sfn::Client::from_conf(config.build())
+    };
+    let (sfn_raw, sfn_baton) = (sfn(false), sfn(true));
+    let start = |client: &aws_sdk_sfn::Client, rt: &Runtime| {
+        rt.block_on(
+            client
+                .start_execution()
+                .state_machine_arn("arn:aws:states:eu-west-1:123456789012:stateMachine:orders")
+                .input(r#"{"order":42}"#)
+                .send()
+                .with_context(caller.clone()),
+        )
+        .unwrap();
+    };
+    compare(
+        &runtime,
+        "Step Functions StartExecution: interceptor vs raw",
+        &mut |rt| start(&sfn_raw, rt),
+        &mut |rt| start(&sfn_baton, rt),
+    );
+}
