@@ -1,0 +1,263 @@
+//! Publish through a stub HTTP client: the request header and message attribute Baton adds,
+//! and the spans.
+
+use std::sync::{Arc, Mutex};
+
+use aws_sdk_sns::config::{BehaviorVersion, Credentials, Region, RuntimeComponents};
+use aws_sdk_sns::operation::publish::PublishInput;
+use aws_sdk_sns::types::MessageAttributeValue;
+use aws_smithy_runtime_api::client::http::{
+    HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpConnector,
+};
+use aws_smithy_runtime_api::client::orchestrator::{HttpRequest, HttpResponse};
+use aws_smithy_runtime_api::http::StatusCode;
+use aws_smithy_types::body::SdkBody;
+use baton::{TracerHandle, XrayIdGenerator, attr};
+use baton_sns::{SnsPropagation, SnsService};
+use opentelemetry::trace::{FutureExt, SpanKind, TraceContextExt, Tracer, TracerProvider};
+use opentelemetry::{Context, KeyValue};
+use opentelemetry_sdk::trace::{
+    InMemorySpanExporter, InMemorySpanExporterBuilder, SdkTracerProvider, SpanData,
+};
+use tower::{Service, ServiceExt};
+
+/// Records each request's `x-amzn-trace-id` header and form body; answers like SNS.
+#[derive(Clone, Debug, Default)]
+struct Stub {
+    requests: Arc<Mutex<Vec<(Option<String>, String)>>>,
+}
+
+impl HttpConnector for Stub {
+    fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
+        let header = request.headers().get("x-amzn-trace-id").map(str::to_owned);
+        let body = String::from_utf8(request.body().bytes().unwrap().to_vec()).unwrap();
+        self.requests.lock().unwrap().push((header, body));
+        let response = "<PublishResponse xmlns=\"http://sns.amazonaws.com/doc/2010-03-31/\"><PublishResult><MessageId>m-1</MessageId></PublishResult><ResponseMetadata><RequestId>req-1</RequestId></ResponseMetadata></PublishResponse>";
+        let mut response =
+            HttpResponse::new(StatusCode::try_from(200).unwrap(), SdkBody::from(response));
+        response.headers_mut().insert("content-type", "text/xml");
+        HttpConnectorFuture::ready(Ok(response))
+    }
+}
+
+impl HttpClient for Stub {
+    fn http_connector(
+        &self,
+        _: &HttpConnectorSettings,
+        _: &RuntimeComponents,
+    ) -> SharedHttpConnector {
+        SharedHttpConnector::new(self.clone())
+    }
+}
+
+impl Stub {
+    fn config(&self) -> aws_sdk_sns::config::Builder {
+        aws_sdk_sns::config::Builder::new()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("eu-west-1"))
+            .credentials_provider(Credentials::new("test", "test", None, None, "stub"))
+            .endpoint_url("http://stub.invalid")
+            .http_client(self.clone())
+    }
+
+    fn request(&self, index: usize) -> (Option<String>, Vec<(String, String)>) {
+        let (header, body) = self.requests.lock().unwrap()[index].clone();
+        let form = body
+            .split('&')
+            .filter_map(|pair| pair.split_once('='))
+            .map(|(k, v)| (decode(k), decode(v)))
+            .collect();
+        (header, form)
+    }
+}
+
+fn decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' => {
+                out.push(u8::from_str_radix(&text[i + 1..i + 3], 16).unwrap());
+                i += 3;
+            }
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            b => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).unwrap()
+}
+
+/// The value of the message attribute named `name` in a Publish form body.
+fn attribute(form: &[(String, String)], name: &str) -> Option<String> {
+    let key = form
+        .iter()
+        .find(|(_, v)| v == name)?
+        .0
+        .strip_suffix(".Name")?
+        .to_owned();
+    form.iter()
+        .find(|(k, _)| *k == format!("{key}.Value.StringValue"))
+        .map(|(_, v)| v.clone())
+}
+
+struct Spans {
+    provider: SdkTracerProvider,
+    exporter: InMemorySpanExporter,
+}
+
+impl Spans {
+    fn new() -> Self {
+        let exporter = InMemorySpanExporterBuilder::new().build();
+        let provider = SdkTracerProvider::builder()
+            .with_simple_exporter(exporter.clone())
+            .with_id_generator(XrayIdGenerator::default())
+            .build();
+        Spans { provider, exporter }
+    }
+    fn config(&self) -> SnsPropagation {
+        SnsPropagation::new().with_tracer(TracerHandle::new(self.provider.tracer("test")))
+    }
+    fn one(&self, name: &str) -> SpanData {
+        self.provider.force_flush().unwrap();
+        let mut spans: Vec<_> = self
+            .exporter
+            .get_finished_spans()
+            .unwrap()
+            .into_iter()
+            .filter(|s| s.name == name)
+            .collect();
+        assert_eq!(spans.len(), 1, "{name}");
+        spans.remove(0)
+    }
+}
+
+fn header_of(span: &SpanData) -> String {
+    let id = span.span_context.trace_id().to_string();
+    format!(
+        "Root=1-{}-{};Parent={};Sampled=1",
+        &id[..8],
+        &id[8..],
+        span.span_context.span_id()
+    )
+}
+
+const TOPIC: &str = "arn:aws:sns:eu-west-1:123456789012:orders";
+
+#[tokio::test]
+async fn publish_carries_the_send_span_in_header_and_attribute() {
+    let stub = Stub::default();
+    let spans = Spans::new();
+    let client = aws_sdk_sns::Client::from_conf(
+        stub.config()
+            .interceptor(spans.config().interceptor())
+            .build(),
+    );
+    let root = Context::new().with_span(spans.provider.tracer("app").start("checkout"));
+    client
+        .publish()
+        .topic_arn(TOPIC)
+        .message("hello")
+        .send()
+        .with_context(root.clone())
+        .await
+        .unwrap();
+    root.span().end();
+
+    let send = spans.one("send orders");
+    let (header, form) = stub.request(0);
+    assert_eq!(header.as_deref(), Some(header_of(&send).as_str()));
+    assert_eq!(attribute(&form, "X-Amzn-Trace-Id"), Some(header_of(&send)));
+    assert_eq!(send.span_kind, SpanKind::Producer);
+    assert_eq!(
+        send.parent_span_id,
+        spans.one("checkout").span_context.span_id()
+    );
+    assert!(
+        send.attributes
+            .contains(&KeyValue::new(attr::MESSAGING_SYSTEM, "aws_sns"))
+    );
+    assert!(
+        send.attributes
+            .contains(&KeyValue::new(attr::MESSAGING_MESSAGE_ID, "m-1"))
+    );
+}
+
+#[tokio::test]
+async fn inside_lambda_the_lineage_is_kept_and_ten_attributes_are_respected() {
+    fn lambda_env(name: &str) -> Option<String> {
+        match name {
+            "AWS_LAMBDA_FUNCTION_NAME" => Some("checkout".into()),
+            "_X_AMZN_TRACE_ID" => Some(
+                "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1;Lineage=1:a87bd80c:2".into(),
+            ),
+            _ => None,
+        }
+    }
+    let stub = Stub::default();
+    let spans = Spans::new();
+    let client = aws_sdk_sns::Client::from_conf(
+        stub.config()
+            .interceptor(spans.config().with_environment(lambda_env).interceptor())
+            .build(),
+    );
+    let mut publish = client.publish().topic_arn(TOPIC).message("full");
+    for i in 0..10 {
+        publish = publish.message_attributes(
+            format!("a{i}"),
+            MessageAttributeValue::builder()
+                .data_type("String")
+                .string_value("v")
+                .build()
+                .unwrap(),
+        );
+    }
+    publish.send().await.unwrap();
+    let send = spans.one("send orders");
+    let (header, form) = stub.request(0);
+    assert_eq!(
+        header,
+        Some(format!("{};Lineage=1:a87bd80c:2", header_of(&send)))
+    );
+    assert_eq!(
+        attribute(&form, "X-Amzn-Trace-Id"),
+        None,
+        "no 11th attribute"
+    );
+    assert_eq!(
+        form.iter().filter(|(k, _)| k.ends_with(".Name")).count(),
+        10
+    );
+}
+
+#[tokio::test]
+async fn the_tower_form_sets_the_same_header() {
+    let stub = Stub::default();
+    let spans = Spans::new();
+    let client = aws_sdk_sns::Client::from_conf(stub.config().build());
+    let mut service = tower::ServiceBuilder::new()
+        .layer(spans.config().layer())
+        .service(SnsService::new(client));
+    let input = PublishInput::builder()
+        .topic_arn(TOPIC)
+        .message("hello")
+        .build()
+        .unwrap();
+    service
+        .ready()
+        .await
+        .unwrap()
+        .call(input.into())
+        .await
+        .unwrap();
+    let send = spans.one("send orders");
+    let (header, form) = stub.request(0);
+    assert_eq!(header.as_deref(), Some(header_of(&send).as_str()));
+    assert_eq!(attribute(&form, "X-Amzn-Trace-Id"), Some(header_of(&send)));
+}
