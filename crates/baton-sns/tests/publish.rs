@@ -21,10 +21,13 @@ use opentelemetry_sdk::trace::{
 };
 use tower::{Service, ServiceExt};
 
-/// Records each request's `x-amzn-trace-id` header and form body; answers like SNS.
+/// A request as recorded: its `x-amzn-trace-id` header and its form body.
+type Recorded = (Option<String>, String);
+
+/// Records each request; answers like SNS.
 #[derive(Clone, Debug, Default)]
 struct Stub {
-    requests: Arc<Mutex<Vec<(Option<String>, String)>>>,
+    requests: Arc<Mutex<Vec<Recorded>>>,
 }
 
 impl HttpConnector for Stub {
