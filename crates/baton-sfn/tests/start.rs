@@ -1,0 +1,226 @@
+//! StartExecution and StartSyncExecution through a stub HTTP client: the exact request, and
+//! the span.
+
+use std::sync::{Arc, Mutex};
+
+use aws_sdk_sfn::config::{BehaviorVersion, Credentials, Region, RuntimeComponents};
+use aws_smithy_runtime_api::client::http::{
+    HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpConnector,
+};
+use aws_smithy_runtime_api::client::orchestrator::{HttpRequest, HttpResponse};
+use aws_smithy_runtime_api::http::StatusCode;
+use aws_smithy_types::body::SdkBody;
+use baton::{TracerHandle, XrayIdGenerator, attr};
+use baton_sfn::SfnPropagation;
+use opentelemetry::KeyValue;
+use opentelemetry::trace::{SpanKind, Status, TracerProvider};
+use opentelemetry_sdk::trace::{
+    InMemorySpanExporter, InMemorySpanExporterBuilder, SdkTracerProvider, SpanData,
+};
+use serde_json::{Value, json};
+
+const ARN: &str = "arn:aws:states:eu-west-1:123456789012:stateMachine:orders";
+const EXECUTION: &str = "arn:aws:states:eu-west-1:123456789012:execution:orders:e-1";
+
+#[derive(Clone, Debug, Default)]
+struct Stub {
+    bodies: Arc<Mutex<Vec<String>>>,
+}
+
+impl HttpConnector for Stub {
+    fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
+        let sync = request
+            .headers()
+            .get("x-amz-target")
+            .is_some_and(|t| t.ends_with("StartSyncExecution"));
+        self.bodies
+            .lock()
+            .unwrap()
+            .push(String::from_utf8(request.body().bytes().unwrap().to_vec()).unwrap());
+        let response = if sync {
+            json!({"executionArn": EXECUTION, "startDate": 1764000000, "stopDate": 1764000001,
+                   "status": "FAILED", "error": "States.TaskFailed", "cause": "the task failed"})
+        } else {
+            json!({"executionArn": EXECUTION, "startDate": 1764000000})
+        };
+        let mut response = HttpResponse::new(
+            StatusCode::try_from(200).unwrap(),
+            SdkBody::from(response.to_string()),
+        );
+        response.headers_mut().insert("x-amzn-requestid", "req-1");
+        response
+            .headers_mut()
+            .insert("content-type", "application/x-amz-json-1.0");
+        HttpConnectorFuture::ready(Ok(response))
+    }
+}
+
+impl HttpClient for Stub {
+    fn http_connector(
+        &self,
+        _: &HttpConnectorSettings,
+        _: &RuntimeComponents,
+    ) -> SharedHttpConnector {
+        SharedHttpConnector::new(self.clone())
+    }
+}
+
+struct Harness {
+    stub: Stub,
+    provider: SdkTracerProvider,
+    exporter: InMemorySpanExporter,
+}
+
+impl Harness {
+    fn new() -> Self {
+        let exporter = InMemorySpanExporterBuilder::new().build();
+        let provider = SdkTracerProvider::builder()
+            .with_simple_exporter(exporter.clone())
+            .with_id_generator(XrayIdGenerator::default())
+            .build();
+        Harness {
+            stub: Stub::default(),
+            provider,
+            exporter,
+        }
+    }
+
+    fn client(&self, propagation: SfnPropagation) -> aws_sdk_sfn::Client {
+        let propagation = propagation.with_tracer(TracerHandle::new(self.provider.tracer("test")));
+        aws_sdk_sfn::Client::from_conf(
+            aws_sdk_sfn::config::Builder::new()
+                .behavior_version(BehaviorVersion::latest())
+                .region(Region::new("eu-west-1"))
+                .credentials_provider(Credentials::new("test", "test", None, None, "stub"))
+                .endpoint_url("http://stub.invalid")
+                .http_client(self.stub.clone())
+                .interceptor(propagation.interceptor())
+                .build(),
+        )
+    }
+
+    fn body(&self, index: usize) -> Value {
+        serde_json::from_str(&self.stub.bodies.lock().unwrap()[index]).unwrap()
+    }
+
+    fn spans(&self) -> Vec<SpanData> {
+        self.provider.force_flush().unwrap();
+        self.exporter.get_finished_spans().unwrap()
+    }
+}
+
+fn header_of(span: &SpanData) -> String {
+    let id = span.span_context.trace_id().to_string();
+    format!(
+        "Root=1-{}-{};Parent={};Sampled=1",
+        &id[..8],
+        &id[8..],
+        span.span_context.span_id()
+    )
+}
+
+#[tokio::test]
+async fn start_execution_carries_the_header_and_optionally_the_input_field() {
+    let h = Harness::new();
+    h.client(SfnPropagation::new())
+        .start_execution()
+        .state_machine_arn(ARN)
+        .input(r#"{"order": 42}"#)
+        .send()
+        .await
+        .unwrap();
+    let client = h.client(SfnPropagation::new().with_input_field("traceHeader"));
+    client
+        .start_execution()
+        .state_machine_arn(ARN)
+        .input(r#"{"order": 42}"#)
+        .send()
+        .await
+        .unwrap();
+    client
+        .start_execution()
+        .state_machine_arn(ARN)
+        .send()
+        .await
+        .unwrap();
+    client
+        .start_execution()
+        .state_machine_arn(ARN)
+        .input("[1,2]")
+        .send()
+        .await
+        .unwrap();
+    client
+        .start_execution()
+        .state_machine_arn(ARN)
+        .input(r#"{"order":1}"#)
+        .trace_header("Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1")
+        .send()
+        .await
+        .unwrap();
+
+    let spans = h.spans();
+    assert_eq!(spans.len(), 5);
+    let header = |i: usize| header_of(&spans[i]);
+    assert_eq!(
+        h.body(0),
+        json!({"stateMachineArn": ARN, "input": r#"{"order": 42}"#, "traceHeader": header(0)})
+    );
+    assert_eq!(
+        h.body(1),
+        json!({"stateMachineArn": ARN, "input": format!(r#"{{"traceHeader":"{}","order": 42}}"#, header(1)), "traceHeader": header(1)})
+    );
+    assert_eq!(
+        h.body(2),
+        json!({"stateMachineArn": ARN, "input": format!(r#"{{"traceHeader":"{}"}}"#, header(2)), "traceHeader": header(2)})
+    );
+    // Not an object: sent as given.
+    assert_eq!(
+        h.body(3),
+        json!({"stateMachineArn": ARN, "input": "[1,2]", "traceHeader": header(3)})
+    );
+    // The caller's traceHeader is kept; the input still gets Baton's span.
+    assert_eq!(
+        h.body(4)["traceHeader"],
+        "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1"
+    );
+
+    let send = &spans[0];
+    assert_eq!(send.name, "send orders");
+    assert_eq!(send.span_kind, SpanKind::Producer);
+    assert_eq!(
+        send.attributes,
+        vec![
+            KeyValue::new(attr::MESSAGING_SYSTEM, "aws_stepfunctions"),
+            KeyValue::new(attr::MESSAGING_OPERATION_TYPE, "send"),
+            KeyValue::new(attr::MESSAGING_DESTINATION_NAME, "orders"),
+            KeyValue::new(attr::MESSAGING_OPERATION_NAME, "StartExecution"),
+            KeyValue::new(attr::CLOUD_REGION, "eu-west-1"),
+            KeyValue::new(attr::MESSAGING_MESSAGE_ID, EXECUTION),
+            KeyValue::new(attr::AWS_REQUEST_ID, "req-1"),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_failed_sync_execution_marks_the_span() {
+    let h = Harness::new();
+    let output = h
+        .client(SfnPropagation::new())
+        .start_sync_execution()
+        .state_machine_arn(ARN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        output.status,
+        aws_sdk_sfn::types::SyncExecutionStatus::Failed
+    );
+    let send = h.spans().remove(0);
+    assert_eq!(send.status, Status::error("the task failed"));
+    assert!(
+        send.attributes
+            .contains(&KeyValue::new(attr::ERROR_TYPE, "States.TaskFailed"))
+    );
+    assert_eq!(h.body(0)["traceHeader"], header_of(&send));
+}
