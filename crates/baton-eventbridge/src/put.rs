@@ -14,7 +14,8 @@ use crate::config::EventBridgePropagation;
 /// The field Baton adds to an event's JSON `detail` (what AWS's own integrations use).
 pub const DETAIL_TRACE_FIELD: &str = "traceHeader";
 
-/// The largest PutEvents entry EventBridge accepts, counted as EventBridge counts it.
+/// EventBridge's limit on a PutEvents request, counted as EventBridge counts entries (the
+/// request must stay below it).
 pub(crate) const MAX_ENTRY_BYTES: usize = 256 * 1024;
 
 /// An entry's size as EventBridge counts it: `Time` (14 bytes if set), `Source`, `DetailType`,
@@ -81,7 +82,15 @@ impl PutCall {
         };
         let lineage = baton::lambda_lineage(config.env);
         let single = entries.len() == 1;
+        // EventBridge wants the whole request *under* 256 KiB.
+        let total: usize = entries.iter().map(entry_size).sum();
+        let mut budget = (MAX_ENTRY_BYTES - 1).saturating_sub(total);
         for (index, entry) in entries.iter_mut().enumerate() {
+            if entry.trace_header.is_some() || detail_trace_header(entry).is_some() {
+                // The caller's own trace: it goes in both places; no span of Baton's is its parent.
+                inject_entry(config, &self.cx, lineage.as_deref(), entry, &mut budget);
+                continue;
+            }
             let cx = if single {
                 self.cx.clone()
             } else {
@@ -93,7 +102,7 @@ impl PutCall {
                 self.entries.push((index, cx.clone()));
                 cx
             };
-            inject_entry(config, &cx, lineage.as_deref(), entry);
+            inject_entry(config, &cx, lineage.as_deref(), entry, &mut budget);
         }
     }
 
@@ -153,19 +162,27 @@ fn record_entry(
     }
 }
 
-/// Writes `cx` into one entry: `TraceHeader` (unless the caller set one), and `traceHeader`
-/// in the JSON detail when configured and possible. The entry is otherwise sent as given.
+/// Writes `cx` into one entry: `TraceHeader` and, when configured and possible, `traceHeader`
+/// in the JSON detail — one trace per event: if the caller set either, theirs goes in both
+/// places. `budget` is what the request may still grow by; what is added is taken from it.
+/// The entry is otherwise sent as given.
 pub(crate) fn inject_entry(
     config: &EventBridgePropagation,
     cx: &Context,
     lineage: Option<&str>,
     entry: &mut PutEventsRequestEntry,
+    budget: &mut usize,
 ) {
-    let Some(header) = aws_header_for_context(cx, lineage) else {
+    let Some(ours) = aws_header_for_context(cx, lineage) else {
         return;
     };
+    let header = entry
+        .trace_header
+        .clone()
+        .or_else(|| detail_trace_header(entry))
+        .unwrap_or(ours);
     if config.detail_field {
-        match add_to_detail(entry, &header) {
+        match add_to_detail(entry, &header, budget) {
             Ok(()) => {}
             Err(None) | Err(Some(JsonFieldSkip::AlreadySet)) => {
                 tracing::debug!(
@@ -185,16 +202,31 @@ pub(crate) fn inject_entry(
     }
 }
 
+/// The caller's own `detail.traceHeader`, if the detail is an object holding a well-formed one.
+fn detail_trace_header(entry: &PutEventsRequestEntry) -> Option<String> {
+    let detail: serde_json::Value = serde_json::from_str(entry.detail.as_deref()?).ok()?;
+    let header = detail.get(DETAIL_TRACE_FIELD)?.as_str()?;
+    baton::TraceHeader::parse(header).ok()?;
+    Some(header.to_owned())
+}
+
 /// Adds `"traceHeader": header` to a JSON object detail, leaving every other byte as the
-/// caller wrote it.
+/// caller wrote it, if the request can grow by that much (`budget`).
 fn add_to_detail(
     entry: &mut PutEventsRequestEntry,
     header: &str,
+    budget: &mut usize,
 ) -> Result<(), Option<JsonFieldSkip>> {
     let detail = entry.detail.as_deref().ok_or(None)?;
-    let others = entry_size(entry) - detail.len();
-    let new = add_string_field(detail, DETAIL_TRACE_FIELD, header, others, MAX_ENTRY_BYTES)
-        .map_err(Some)?;
+    let new = add_string_field(
+        detail,
+        DETAIL_TRACE_FIELD,
+        header,
+        0,
+        detail.len() + *budget,
+    )
+    .map_err(Some)?;
+    *budget -= new.len() - detail.len();
     entry.detail = Some(new);
     Ok(())
 }

@@ -250,8 +250,14 @@ fn details_baton_cannot_extend_are_sent_exactly_as_given() {
         } else {
             assert_eq!(sent_detail, detail, "{case}");
         }
-        // The entry's TraceHeader is set either way: it never touches the detail.
-        assert_eq!(sent[0]["TraceHeader"], header, "{case}");
+        // The entry's TraceHeader is set either way (it never touches the detail): to the
+        // caller's own header if the detail has one, so the event carries one trace.
+        let expected = if case == "the caller's own traceHeader" {
+            "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1".to_string()
+        } else {
+            header
+        };
+        assert_eq!(sent[0]["TraceHeader"], expected, "{case}");
         assert_eq!(*counter.0.lock().unwrap(), warnings, "{case}: warnings");
     }
 }
@@ -279,9 +285,13 @@ async fn several_events_get_a_create_span_each() {
             .contains(&KeyValue::new(attr::MESSAGING_BATCH_MESSAGE_COUNT, 3))
     );
     let creates = spans.named("create shop");
-    assert_eq!(creates.len(), 3);
+    assert_eq!(
+        creates.len(),
+        2,
+        "no create span for the entry with the caller's own trace"
+    );
     let sent = stub.entries(0);
-    for (i, sent_entry) in sent.iter().enumerate() {
+    for (i, sent_entry) in sent.iter().enumerate().take(2) {
         let detail: Value = serde_json::from_str(sent_entry["Detail"].as_str().unwrap()).unwrap();
         let create = creates
             .iter()
@@ -398,4 +408,32 @@ fn the_consumer_continues_from_the_envelope() {
         let cx = baton_eventbridge::producer_context_from_json(body);
         assert!(!cx.span().span_context().is_valid(), "{body}");
     }
+}
+
+#[tokio::test]
+async fn the_size_limit_is_the_requests() {
+    // Two entries that fit under 256 KiB together, with room for one traceHeader but not two.
+    let stub = Stub::default();
+    let spans = Spans::new();
+    let fill = |n: usize| format!(r#"{{"blob":"{}"}}"#, "x".repeat(n));
+    let fixed = "shop.orders".len() + "OrderPlaced".len();
+    let half = (256 * 1024 - 2 * fixed - 2 * 12) / 2 - 60;
+    put(
+        &stub,
+        spans.config(),
+        vec![entry(&fill(half)), entry(&fill(half))],
+        Context::new(),
+    )
+    .await;
+    let sent = stub.entries(0);
+    let with_field = sent
+        .iter()
+        .filter(|e| e["Detail"].as_str().unwrap().contains("traceHeader"))
+        .count();
+    assert_eq!(with_field, 1, "only one entry had room");
+    let total: usize = sent
+        .iter()
+        .map(|e| fixed + e["Detail"].as_str().unwrap().len())
+        .sum();
+    assert!(total < 256 * 1024, "{total}");
 }

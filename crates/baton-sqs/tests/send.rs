@@ -622,7 +622,8 @@ async fn lambda_lineage_is_merged_into_aws_trace_header() {
         format!("{};Lineage=1:a87bd80c:1", header_of(&send))
     );
 
-    // A Lineage carried by the caller's context wins; unknown fields are not written to SQS.
+    // Inside Lambda the invocation's Lineage wins over the one the caller's context carries
+    // (Lambda advanced it for this invocation); unknown fields are not written to SQS.
     let incoming = baton::extract_header(
         &Context::new(),
         "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1;Lineage=2:b1:3;Foo=bar",
@@ -644,6 +645,35 @@ async fn lambda_lineage_is_merged_into_aws_trace_header() {
         header.starts_with("Root=1-5759e988-bd862e3fe1be46a994272793;Parent="),
         "{header}"
     );
+    assert!(
+        header.ends_with(";Sampled=1;Lineage=1:a87bd80c:1"),
+        "{header}"
+    );
+
+    // Outside Lambda the context's Lineage is passed on.
+    let plain = intercepted(
+        &stub,
+        SqsPropagation::new()
+            .with_tracer(spans.handle())
+            .with_environment(|_| None),
+    );
+    let incoming = baton::extract_header(
+        &Context::new(),
+        "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1;Lineage=2:b1:3",
+        "test",
+    );
+    plain
+        .send_message()
+        .queue_url(QUEUE)
+        .message_body("x")
+        .send()
+        .with_context(incoming)
+        .await
+        .unwrap();
+    let header = body(&stub, 2)["MessageSystemAttributes"]["AWSTraceHeader"]["StringValue"]
+        .as_str()
+        .unwrap()
+        .to_string();
     assert!(header.ends_with(";Sampled=1;Lineage=2:b1:3"), "{header}");
 }
 

@@ -77,11 +77,14 @@ pub fn add_string_field(
             max,
         });
     }
-    // A valid JSON object starts with `{` after optional whitespace.
-    let brace = document.len() - document.trim_start().len();
+    // A valid JSON object starts with `{` after optional JSON whitespace (ASCII only).
+    let brace = document.len() - document.trim_start_matches([' ', '\t', '\n', '\r']).len();
+    let (Some(head), Some(tail)) = (document.get(..=brace), document.get(brace + 1..)) else {
+        return Err(JsonFieldSkip::InvalidJson);
+    };
     let mut out = String::with_capacity(len);
-    out.push_str(&document[..=brace]);
+    out.push_str(head);
     out.push_str(&member);
-    out.push_str(&document[brace + 1..]);
+    out.push_str(tail);
     Ok(out)
 }

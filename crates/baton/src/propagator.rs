@@ -195,17 +195,17 @@ pub fn header_for_context(cx: &Context) -> Option<String> {
 
 /// The X-Ray header for the active span of `cx` in the form AWS *system attributes* take
 /// (SQS `AWSTraceHeader`, an EventBridge entry's `TraceHeader`): `Root`, `Parent`, `Sampled` and
-/// `Lineage`, without unknown fields, which AWS may refuse there. The `Lineage` is the one `cx`
-/// carries, else `fallback_lineage` (see [`lambda_lineage`]). `None` if `cx` has no valid span.
-pub fn aws_header_for_context(cx: &Context, fallback_lineage: Option<&str>) -> Option<String> {
+/// `Lineage`, without unknown fields, which AWS may refuse there. The `Lineage` is
+/// `lambda_lineage` when running inside Lambda (see [`lambda_lineage`]: Lambda has already
+/// advanced it for this invocation, and its recursive-loop detection counts on seeing the
+/// advanced value), else the one `cx` carries. `None` if `cx` has no valid span.
+pub fn aws_header_for_context(cx: &Context, lambda_lineage: Option<&str>) -> Option<String> {
     let span = cx.span();
     let header = format_header(span.span_context())?;
     let mut out = String::with_capacity(128);
     let _ = write!(out, "{header}");
-    let lineage = cx
-        .get::<PassOnFields>()
-        .and_then(PassOnFields::lineage)
-        .or(fallback_lineage);
+    let lineage =
+        lambda_lineage.or_else(|| cx.get::<PassOnFields>().and_then(PassOnFields::lineage));
     if let Some(lineage) = lineage {
         let _ = write!(out, ";Lineage={lineage}");
     }
