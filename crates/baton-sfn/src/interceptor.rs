@@ -3,7 +3,7 @@
 
 use aws_sdk_sfn::config::interceptors::{
     BeforeSerializationInterceptorContextMut, BeforeSerializationInterceptorContextRef,
-    FinalizerInterceptorContextRef,
+    BeforeTransmitInterceptorContextMut, FinalizerInterceptorContextRef,
 };
 use aws_sdk_sfn::config::{ConfigBag, Intercept, Region, RuntimeComponents};
 use aws_sdk_sfn::operation::start_execution::{
@@ -50,6 +50,9 @@ impl SfnInterceptor {
 
 type SharedPending = baton::sdk::SharedPending<StartCall>;
 
+/// The HTTP header Step Functions reads the trace from (preferred over the body's).
+const TRACE_HEADER: &str = "x-amzn-trace-id";
+
 impl Intercept for SfnInterceptor {
     fn name(&self) -> &'static str {
         "BatonSfnInterceptor"
@@ -58,6 +61,7 @@ impl Intercept for SfnInterceptor {
     fn overridden_hooks(&self) -> OverriddenHooks {
         OverriddenHooks::READ_BEFORE_EXECUTION
             | OverriddenHooks::MODIFY_BEFORE_SERIALIZATION
+            | OverriddenHooks::MODIFY_BEFORE_SIGNING
             | OverriddenHooks::READ_AFTER_EXECUTION
     }
 
@@ -95,15 +99,49 @@ impl Intercept for SfnInterceptor {
         let Some(shared) = cfg.load::<SharedPending>() else {
             return Ok(());
         };
-        let pending = shared.lock();
-        let Some(call) = pending.get() else {
+        let mut pending = shared.lock();
+        let Some(call) = pending.get_mut() else {
             return Ok(());
         };
         let input = context.input_mut();
         if let Some(i) = input.downcast_mut::<StartExecutionInput>() {
-            call.inject(&self.config, &mut i.trace_header, &mut i.input);
+            call.inject(
+                &self.config,
+                i.name.as_deref(),
+                &mut i.trace_header,
+                &mut i.input,
+            );
         } else if let Some(i) = input.downcast_mut::<StartSyncExecutionInput>() {
-            call.inject(&self.config, &mut i.trace_header, &mut i.input);
+            call.inject(
+                &self.config,
+                i.name.as_deref(),
+                &mut i.trace_header,
+                &mut i.input,
+            );
+        }
+        Ok(())
+    }
+
+    /// Step Functions prefers an `X-Amzn-Trace-Id` request header over the body's
+    /// `traceHeader`, and inside Lambda the SDK sets that header to the invocation's trace: it
+    /// must say the same as the body. (Runs before every attempt; the request is rebuilt each
+    /// time.)
+    fn modify_before_signing(
+        &self,
+        context: &mut BeforeTransmitInterceptorContextMut<'_>,
+        _runtime_components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let header = cfg
+            .load::<SharedPending>()
+            .and_then(|shared| shared.lock().get().and_then(|call| call.header.clone()));
+        if let Some(header) = header
+            && let Err(error) = context
+                .request_mut()
+                .headers_mut()
+                .try_insert(TRACE_HEADER, header)
+        {
+            tracing::debug!(target: "baton::sfn", %error, "trace header not set on the request");
         }
         Ok(())
     }

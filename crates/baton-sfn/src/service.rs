@@ -26,12 +26,13 @@ use std::pin::Pin;
 use std::task::{Context as TaskContext, Poll};
 
 use aws_sdk_sfn::Client;
-use aws_sdk_sfn::operation::start_execution::builders::StartExecutionInputBuilder;
+use aws_sdk_sfn::operation::start_execution::builders::StartExecutionFluentBuilder;
 use aws_sdk_sfn::operation::start_execution::{StartExecutionInput, StartExecutionOutput};
-use aws_sdk_sfn::operation::start_sync_execution::builders::StartSyncExecutionInputBuilder;
+use aws_sdk_sfn::operation::start_sync_execution::builders::StartSyncExecutionFluentBuilder;
 use aws_sdk_sfn::operation::start_sync_execution::{
     StartSyncExecutionInput, StartSyncExecutionOutput,
 };
+use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
 use tower::{Layer, Service};
 
 use crate::config::SfnPropagation;
@@ -69,25 +70,46 @@ impl From<StartSyncExecutionInput> for SfnRequest {
     }
 }
 
-// Inputs go back into their builders field by field; the unit test
-// `builders_carry_every_input_field` fails if the SDK adds a field these miss.
-pub(crate) fn start_execution_builder(input: StartExecutionInput) -> StartExecutionInputBuilder {
-    StartExecutionInput::builder()
-        .set_state_machine_arn(input.state_machine_arn)
-        .set_name(input.name)
-        .set_input(input.input)
-        .set_trace_header(input.trace_header)
+// Inputs go into fluent builders field by field (the fluent form can also set the request
+// header); the unit test `builders_carry_every_input_field` fails if the SDK adds a field these
+// miss.
+pub(crate) fn start_execution_builder(
+    client: &Client,
+    i: StartExecutionInput,
+) -> StartExecutionFluentBuilder {
+    client
+        .start_execution()
+        .set_state_machine_arn(i.state_machine_arn)
+        .set_name(i.name)
+        .set_input(i.input)
+        .set_trace_header(i.trace_header)
 }
 
 pub(crate) fn start_sync_execution_builder(
-    input: StartSyncExecutionInput,
-) -> StartSyncExecutionInputBuilder {
-    StartSyncExecutionInput::builder()
-        .set_state_machine_arn(input.state_machine_arn)
-        .set_name(input.name)
-        .set_input(input.input)
-        .set_trace_header(input.trace_header)
-        .set_included_data(input.included_data)
+    client: &Client,
+    i: StartSyncExecutionInput,
+) -> StartSyncExecutionFluentBuilder {
+    client
+        .start_sync_execution()
+        .set_state_machine_arn(i.state_machine_arn)
+        .set_name(i.name)
+        .set_input(i.input)
+        .set_trace_header(i.trace_header)
+        .set_included_data(i.included_data)
+}
+
+/// Sets the `X-Amzn-Trace-Id` request header to the body's `traceHeader`: Step Functions
+/// prefers the header, and inside Lambda the SDK sets it to the invocation's trace.
+fn same_header(header: Option<String>) -> impl Fn(&mut HttpRequest) + Send + Sync + 'static {
+    move |request: &mut HttpRequest| {
+        if let Some(header) = &header
+            && let Err(error) = request
+                .headers_mut()
+                .try_insert("x-amzn-trace-id", header.clone())
+        {
+            tracing::debug!(target: "baton::sfn", %error, "trace header not set on the request");
+        }
+    }
 }
 
 /// A Step Functions client as a `tower::Service<SfnRequest>`; errors are the SDK's, as
@@ -120,12 +142,26 @@ impl Service<SfnRequest> for SfnService {
         let client = self.client.clone();
         Box::pin(async move {
             Ok(match request {
-                SfnRequest::StartExecution(i) => SfnResponse::StartExecution(
-                    start_execution_builder(i).send_with(&client).await?,
-                ),
-                SfnRequest::StartSyncExecution(i) => SfnResponse::StartSyncExecution(Box::new(
-                    start_sync_execution_builder(i).send_with(&client).await?,
-                )),
+                SfnRequest::StartExecution(i) => {
+                    let header = same_header(i.trace_header.clone());
+                    SfnResponse::StartExecution(
+                        start_execution_builder(&client, i)
+                            .customize()
+                            .mutate_request(header)
+                            .send()
+                            .await?,
+                    )
+                }
+                SfnRequest::StartSyncExecution(i) => {
+                    let header = same_header(i.trace_header.clone());
+                    SfnResponse::StartSyncExecution(Box::new(
+                        start_sync_execution_builder(&client, i)
+                            .customize()
+                            .mutate_request(header)
+                            .send()
+                            .await?,
+                    ))
+                }
             })
         })
     }
@@ -192,25 +228,35 @@ where
         let parent = baton::current_context();
         let call = match &mut request {
             SfnRequest::StartExecution(i) => {
-                let call = StartCall::start(
+                let mut call = StartCall::start(
                     &self.config,
                     "StartExecution",
                     i.state_machine_arn.as_deref(),
                     None,
                     &parent,
                 );
-                call.inject(&self.config, &mut i.trace_header, &mut i.input);
+                call.inject(
+                    &self.config,
+                    i.name.as_deref(),
+                    &mut i.trace_header,
+                    &mut i.input,
+                );
                 call
             }
             SfnRequest::StartSyncExecution(i) => {
-                let call = StartCall::start(
+                let mut call = StartCall::start(
                     &self.config,
                     "StartSyncExecution",
                     i.state_machine_arn.as_deref(),
                     None,
                     &parent,
                 );
-                call.inject(&self.config, &mut i.trace_header, &mut i.input);
+                call.inject(
+                    &self.config,
+                    i.name.as_deref(),
+                    &mut i.trace_header,
+                    &mut i.input,
+                );
                 call
             }
         };
@@ -271,11 +317,17 @@ mod tests {
             fields(&debug),
             ["state_machine_arn", "name", "input", "trace_header"]
         );
-        let before = format!("{input:?}");
-        assert_eq!(
-            format!("{:?}", start_execution_builder(input).build().unwrap()),
-            before
+        let client = Client::from_conf(
+            aws_sdk_sfn::Config::builder()
+                .behavior_version(aws_sdk_sfn::config::BehaviorVersion::latest())
+                .build(),
         );
+        let before = format!("{input:?}");
+        let after = start_execution_builder(&client, input)
+            .as_input()
+            .clone()
+            .build();
+        assert_eq!(format!("{:?}", after.unwrap()), before);
 
         let input = StartSyncExecutionInput::builder()
             .state_machine_arn("a")
@@ -297,9 +349,10 @@ mod tests {
             ]
         );
         let before = format!("{input:?}");
-        assert_eq!(
-            format!("{:?}", start_sync_execution_builder(input).build().unwrap()),
-            before
-        );
+        let after = start_sync_execution_builder(&client, input)
+            .as_input()
+            .clone()
+            .build();
+        assert_eq!(format!("{:?}", after.unwrap()), before);
     }
 }

@@ -11,6 +11,9 @@ use opentelemetry::{Context, KeyValue};
 
 use crate::config::SfnPropagation;
 
+/// The longest `traceHeader` Step Functions accepts.
+pub(crate) const MAX_TRACE_HEADER_LEN: usize = 256;
+
 /// The largest execution input Step Functions accepts.
 pub(crate) const MAX_INPUT_BYTES: usize = 256 * 1024;
 
@@ -26,6 +29,8 @@ fn state_machine_name(arn: Option<&str>) -> String {
 #[derive(Clone, Debug)]
 pub struct StartCall {
     pub(crate) cx: Context,
+    /// The trace header the request carries, once written (for the HTTP header too).
+    pub(crate) header: Option<String>,
 }
 
 /// What a finished start call reports.
@@ -82,38 +87,74 @@ impl StartCall {
         let span = config.tracer.with(|tracer| span.start(tracer, parent));
         StartCall {
             cx: parent.with_span(span),
+            header: None,
         }
     }
 
     /// Sets `traceHeader` (unless the caller did) and, if configured, the input field.
+    /// Sets `traceHeader` (unless the caller did) and, if configured, the input field, both to
+    /// the same header: the caller's if they set one, else the send span's. An execution with
+    /// a `name` gets no input field: StartExecution is idempotent by name only for an identical
+    /// input, and a fresh span id in it would make a retry fail with ExecutionAlreadyExists.
     pub(crate) fn inject(
-        &self,
+        &mut self,
         config: &SfnPropagation,
+        name: Option<&str>,
         trace_header: &mut Option<String>,
         input: &mut Option<String>,
     ) {
-        let lineage = baton::lambda_lineage(config.env);
-        let Some(header) = aws_header_for_context(&self.cx, lineage.as_deref()) else {
+        let header = match trace_header {
+            Some(theirs) => {
+                tracing::debug!(target: "baton::sfn", "keeping the traceHeader the caller set");
+                theirs.clone()
+            }
+            None => {
+                let Some(ours) = self.header(config) else {
+                    return;
+                };
+                *trace_header = Some(ours.clone());
+                ours
+            }
+        };
+        self.header = Some(header.clone());
+        let Some(field) = &config.input_field else {
             return;
         };
-        if let Some(field) = &config.input_field {
-            // No input means `{}` to Step Functions: give it one holding just the header.
-            let document = input.as_deref().unwrap_or("{}");
-            match add_string_field(document, field, &header, 0, MAX_INPUT_BYTES) {
-                Ok(with_header) => *input = Some(with_header),
-                Err(JsonFieldSkip::AlreadySet) => {}
-                Err(reason) => tracing::warn!(
-                    target: "baton::sfn",
-                    %reason,
-                    "trace header not added to the execution input; the input is sent as given"
-                ),
-            }
+        if name.is_some() {
+            tracing::debug!(
+                target: "baton::sfn",
+                "named execution: trace header not added to the input, to keep retries idempotent"
+            );
+            return;
         }
-        if trace_header.is_none() {
-            *trace_header = Some(header);
-        } else {
-            tracing::debug!(target: "baton::sfn", "keeping the traceHeader the caller set");
+        // No input means `{}` to Step Functions: give it one holding just the header.
+        let document = input.as_deref().unwrap_or("{}");
+        match add_string_field(document, field, &header, 0, MAX_INPUT_BYTES) {
+            Ok(with_header) => *input = Some(with_header),
+            Err(JsonFieldSkip::AlreadySet) => {}
+            Err(reason) => tracing::warn!(
+                target: "baton::sfn",
+                %reason,
+                "trace header not added to the execution input; the input is sent as given"
+            ),
         }
+    }
+
+    /// The send span's header, within the 256 characters Step Functions takes: a `Lineage`
+    /// that would not fit is left out (with a `tracing` event) rather than fail the call.
+    fn header(&self, config: &SfnPropagation) -> Option<String> {
+        let lineage = baton::lambda_lineage(config.env);
+        let header = aws_header_for_context(&self.cx, lineage.as_deref())?;
+        if header.len() <= MAX_TRACE_HEADER_LEN {
+            return Some(header);
+        }
+        tracing::warn!(
+            target: "baton::sfn",
+            len = header.len(),
+            "trace header over Step Functions' 256 characters; its Lineage is left out"
+        );
+        let span = self.cx.span();
+        baton::format_header(span.span_context()).map(|h| h.to_string())
     }
 
     pub(crate) fn finish(self, result: Result<Started<'_>, &CallError>) {

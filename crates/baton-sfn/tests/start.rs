@@ -25,6 +25,7 @@ const EXECUTION: &str = "arn:aws:states:eu-west-1:123456789012:execution:orders:
 #[derive(Clone, Debug, Default)]
 struct Stub {
     bodies: Arc<Mutex<Vec<String>>>,
+    headers: Arc<Mutex<Vec<Option<String>>>>,
 }
 
 impl HttpConnector for Stub {
@@ -33,6 +34,10 @@ impl HttpConnector for Stub {
             .headers()
             .get("x-amz-target")
             .is_some_and(|t| t.ends_with("StartSyncExecution"));
+        self.headers
+            .lock()
+            .unwrap()
+            .push(request.headers().get("x-amzn-trace-id").map(str::to_owned));
         self.bodies
             .lock()
             .unwrap()
@@ -223,4 +228,52 @@ async fn a_failed_sync_execution_marks_the_span() {
             .contains(&KeyValue::new(attr::ERROR_TYPE, "States.TaskFailed"))
     );
     assert_eq!(h.body(0)["traceHeader"], header_of(&send));
+}
+
+#[tokio::test]
+async fn request_header_matches_body_and_stays_within_256_characters() {
+    fn lambda_env(name: &str) -> Option<String> {
+        match name {
+            "AWS_LAMBDA_FUNCTION_NAME" => Some("checkout".into()),
+            "_X_AMZN_TRACE_ID" => Some(format!(
+                "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1;Lineage={}",
+                "a87bd80c:1|".repeat(18).trim_end_matches('|')
+            )),
+            _ => None,
+        }
+    }
+    let h = Harness::new();
+    let client = h.client(
+        SfnPropagation::new()
+            .with_environment(lambda_env)
+            .with_input_field("traceHeader"),
+    );
+    client
+        .start_execution()
+        .state_machine_arn(ARN)
+        .input("{}")
+        .send()
+        .await
+        .unwrap();
+    // A named execution gets no input field (retries stay idempotent).
+    client
+        .start_execution()
+        .state_machine_arn(ARN)
+        .name("order-42")
+        .input("{}")
+        .send()
+        .await
+        .unwrap();
+
+    let spans = h.spans();
+    let body = h.body(0);
+    let header = body["traceHeader"].as_str().unwrap();
+    // The lineage (over 190 characters) would push it past 256: it is left out.
+    assert_eq!(header, header_of(&spans[0]));
+    assert!(header.len() <= 256);
+    // Step Functions prefers the HTTP header: it says the same as the body.
+    let headers = h.stub.headers.lock().unwrap().clone();
+    assert_eq!(headers[0].as_deref(), Some(header));
+    assert_eq!(h.body(1)["input"], "{}");
+    assert_eq!(headers[1].as_deref(), h.body(1)["traceHeader"].as_str());
 }
