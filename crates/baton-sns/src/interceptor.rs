@@ -137,11 +137,13 @@ impl Intercept for SnsInterceptor {
             .lock()
             .get()
             .and_then(|state| state.call().http_header(&self.config));
-        if let Some(header) = header {
-            context
+        if let Some(header) = header
+            && let Err(error) = context
                 .request_mut()
                 .headers_mut()
-                .insert(TRACE_HEADER, header);
+                .try_insert(TRACE_HEADER, header)
+        {
+            tracing::debug!(target: "baton::sns", %error, "trace header not set on the request");
         }
         Ok(())
     }

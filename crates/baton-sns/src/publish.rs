@@ -20,6 +20,28 @@ pub(crate) const MAX_MESSAGE_ATTRIBUTES: usize = 10;
 
 type Attributes = Option<HashMap<String, MessageAttributeValue>>;
 
+/// The largest message SNS accepts (and the largest PublishBatch request, all entries together):
+/// the message plus each attribute's name, type and value.
+pub(crate) const MAX_MESSAGE_BYTES: usize = 256 * 1024;
+
+/// A message's size as SNS counts it.
+fn message_size(
+    message: Option<&str>,
+    attributes: Option<&HashMap<String, MessageAttributeValue>>,
+) -> usize {
+    let attributes: usize = attributes
+        .into_iter()
+        .flatten()
+        .map(|(name, value)| {
+            name.len()
+                + value.data_type().len()
+                + value.string_value().map_or(0, str::len)
+                + value.binary_value().map_or(0, |b| b.as_ref().len())
+        })
+        .sum();
+    message.map_or(0, str::len) + attributes
+}
+
 /// The topic name at the end of a topic ARN.
 fn topic_name(arn: Option<&str>) -> String {
     let arn = arn.unwrap_or("unknown");
@@ -69,7 +91,9 @@ impl PublishCall {
 
     pub(crate) fn inject_publish(&self, config: &SnsPropagation, input: &mut PublishInput) {
         if config.message_attribute {
-            add_attribute(config, &self.cx, &mut input.message_attributes);
+            let size = message_size(input.message.as_deref(), input.message_attributes.as_ref());
+            let mut budget = MAX_MESSAGE_BYTES.saturating_sub(size);
+            add_attribute(config, &self.cx, &mut input.message_attributes, &mut budget);
         }
     }
 
@@ -77,13 +101,21 @@ impl PublishCall {
     /// context as a message attribute. (The request header is one for the whole batch.)
     pub(crate) fn inject_batch(&mut self, config: &SnsPropagation, input: &mut PublishBatchInput) {
         let topic = topic_name(input.topic_arn.as_deref());
+        // The size limit holds for the batch request as a whole.
+        let used: usize = input
+            .publish_batch_request_entries
+            .iter()
+            .flatten()
+            .map(|e| message_size(Some(&e.message), e.message_attributes.as_ref()))
+            .sum();
+        let mut budget = MAX_MESSAGE_BYTES.saturating_sub(used);
         for entry in input.publish_batch_request_entries.iter_mut().flatten() {
             let span = config.tracer.with(|tracer| {
                 MessagingSpan::create(MessagingSystem::Sns, topic.clone()).start(tracer, &self.cx)
             });
             let cx = self.cx.with_span(span);
             if config.message_attribute {
-                add_attribute(config, &cx, &mut entry.message_attributes);
+                add_attribute(config, &cx, &mut entry.message_attributes, &mut budget);
             }
             self.entries.push((entry.id.clone(), cx));
         }
@@ -153,8 +185,14 @@ impl PublishCall {
 }
 
 /// Adds the `X-Amzn-Trace-Id` message attribute unless the caller set a trace attribute of
-/// their own or the message has no room left under the 10-attribute limit.
-fn add_attribute(config: &SnsPropagation, cx: &Context, attributes: &mut Attributes) {
+/// their own or the message has no room left: under the 10-attribute limit, and within
+/// `budget`, the bytes the request may still grow by (taken from it when added).
+fn add_attribute(
+    config: &SnsPropagation,
+    cx: &Context,
+    attributes: &mut Attributes,
+    budget: &mut usize,
+) {
     let existing = attributes.as_ref();
     let user_set = existing.is_some_and(|m| {
         m.keys().any(|k| {
@@ -181,6 +219,18 @@ fn add_attribute(config: &SnsPropagation, cx: &Context, attributes: &mut Attribu
     else {
         return;
     };
+    let adds = XRAY_HEADER.len() + "String".len() + header.len();
+    if adds > *budget {
+        tracing::warn!(
+            target: "baton::sns",
+            needed = adds,
+            free = *budget,
+            "trace context not written as a message attribute: the message would exceed SNS's \
+             size limit; the X-Amzn-Trace-Id request header still carries it"
+        );
+        return;
+    }
+    *budget -= adds;
     if let Ok(value) = MessageAttributeValue::builder()
         .data_type("String")
         .string_value(header)

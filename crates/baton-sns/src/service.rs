@@ -141,8 +141,12 @@ impl Service<SnsRequest> for SnsService {
         );
         let set_header =
             move |request: &mut aws_smithy_runtime_api::client::orchestrator::HttpRequest| {
-                if let Some(header) = &header {
-                    request.headers_mut().insert(TRACE_HEADER, header.clone());
+                if let Some(header) = &header
+                    && let Err(error) = request
+                        .headers_mut()
+                        .try_insert(TRACE_HEADER, header.clone())
+                {
+                    tracing::debug!(target: "baton::sns", %error, "trace header not set");
                 }
             };
         Box::pin(async move {

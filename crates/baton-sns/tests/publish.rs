@@ -264,3 +264,38 @@ async fn the_tower_form_sets_the_same_header() {
     assert_eq!(header.as_deref(), Some(header_of(&send).as_str()));
     assert_eq!(attribute(&form, "X-Amzn-Trace-Id"), Some(header_of(&send)));
 }
+
+#[tokio::test]
+async fn a_message_near_the_size_limit_gets_no_attribute() {
+    let stub = Stub::default();
+    let spans = Spans::new();
+    let client = aws_sdk_sns::Client::from_conf(
+        stub.config()
+            .interceptor(spans.config().interceptor())
+            .build(),
+    );
+    let big = "x".repeat(256 * 1024 - 50);
+    client
+        .publish()
+        .topic_arn(TOPIC)
+        .message(big.clone())
+        .send()
+        .await
+        .unwrap();
+    let send = spans.one("send orders");
+    let (header, form) = stub.request(0);
+    assert_eq!(
+        attribute(&form, "X-Amzn-Trace-Id"),
+        None,
+        "no room for the attribute"
+    );
+    assert_eq!(
+        header.as_deref(),
+        Some(header_of(&send).as_str()),
+        "the header still carries it"
+    );
+    assert!(
+        form.iter()
+            .any(|(k, v)| k == "Message" && v.len() == big.len())
+    );
+}
