@@ -62,6 +62,11 @@ impl Intercept for EventBridgeInterceptor {
         context: &BeforeSerializationInterceptorContextRef<'_>,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
+        // Installed twice (client config and an operation override, say): the first one
+        // traces the call; a second span and a second injection would only confuse.
+        if cfg.load::<SharedPending>().is_some() {
+            return Ok(());
+        }
         let Some(input) = context.input().downcast_ref::<PutEventsInput>() else {
             return Ok(());
         };

@@ -70,6 +70,11 @@ impl Intercept for SfnInterceptor {
         context: &BeforeSerializationInterceptorContextRef<'_>,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
+        // Installed twice (client config and an operation override, say): the first one
+        // traces the call; a second span and a second injection would only confuse.
+        if cfg.load::<SharedPending>().is_some() {
+            return Ok(());
+        }
         let input = context.input();
         let (operation, arn) = if let Some(i) = input.downcast_ref::<StartExecutionInput>() {
             ("StartExecution", i.state_machine_arn.as_deref())

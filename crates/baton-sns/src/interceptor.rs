@@ -68,6 +68,11 @@ impl Intercept for SnsInterceptor {
         context: &BeforeSerializationInterceptorContextRef<'_>,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
+        // Installed twice (client config and an operation override, say): the first one
+        // traces the call; a second span and a second injection would only confuse.
+        if cfg.load::<SharedPending>().is_some() {
+            return Ok(());
+        }
         let input = context.input();
         let region = cfg.load::<Region>().map(|r| r.as_ref().to_owned());
         let parent = baton::current_context();

@@ -4,7 +4,8 @@
 //! The propagation layer writes the message attributes and keeps the send span current while
 //! the inner service is called; [`SnsService`] sets the `X-Amzn-Trace-Id` request header from
 //! the span current when it is called, so the two together carry the trace as the interceptor
-//! does.
+//! does. Keep them adjacent: a layer between them that calls the inner service on another
+//! task (`tower::buffer`) would lose the current span, and with it the header.
 //!
 //! ```no_run
 //! use aws_sdk_sns::operation::publish::PublishInput;

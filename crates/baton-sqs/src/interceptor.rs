@@ -102,6 +102,11 @@ impl Intercept for SqsInterceptor {
         context: &BeforeSerializationInterceptorContextRef<'_>,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
+        // Installed twice (client config and an operation override, say): the first one
+        // traces the call; a second span and a second injection would only confuse.
+        if cfg.load::<SharedPending>().is_some() {
+            return Ok(());
+        }
         let input = context.input();
         let region = match &self.config.region {
             Some(region) => Some(region.as_str()),

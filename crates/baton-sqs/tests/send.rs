@@ -871,3 +871,29 @@ async fn the_tower_form_built_from_a_client_records_its_region() {
             .contains(&KeyValue::new(attr::CLOUD_REGION, "eu-west-1"))
     );
 }
+
+#[tokio::test]
+async fn an_interceptor_installed_twice_traces_once() {
+    let stub = StubSqs::default();
+    let spans = Spans::new();
+    let config = SqsPropagation::new().with_tracer(spans.handle());
+    let client = aws_sdk_sqs::Client::from_conf(
+        stub.config()
+            .interceptor(config.interceptor())
+            .interceptor(config.interceptor())
+            .build(),
+    );
+    client
+        .send_message()
+        .queue_url(QUEUE)
+        .message_body("x")
+        .send()
+        .await
+        .unwrap();
+    let send = spans.one("send orders");
+    assert_eq!(send.status, Status::Unset);
+    assert_eq!(
+        body(&stub, 0)["MessageSystemAttributes"]["AWSTraceHeader"]["StringValue"],
+        header_of(&send)
+    );
+}
