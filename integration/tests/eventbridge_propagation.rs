@@ -162,7 +162,45 @@ async fn the_consumer_continues_the_trace_from_the_event_detail() {
                 );
             }
 
-            let bodies = receive_bodies(&queue.client, &queue.url, 1).await;
+            // A detail with no room left for the field is sent as given, and EventBridge
+            // answers exactly as it does without Baton.
+            let oversized = format!(r#"{{"blob":"{}"}}"#, "x".repeat(256 * 1024 - 100));
+            let with = events
+                .put_events()
+                .entries(entry(&oversized))
+                .send()
+                .await
+                .expect("PutEvents");
+            let without = raw
+                .put_events()
+                .entries(entry(&oversized))
+                .send()
+                .await
+                .expect("PutEvents");
+            assert_eq!(with.failed_entry_count, without.failed_entry_count);
+            assert_eq!(
+                with.entries()[0].error_code(),
+                without.entries()[0].error_code()
+            );
+            let delivered =
+                1 + usize::try_from(2 - with.failed_entry_count - without.failed_entry_count)
+                    .unwrap();
+
+            let mut bodies = receive_bodies(&queue.client, &queue.url, delivered).await;
+            // The oversized events, if EventBridge took them, arrive with the detail unchanged.
+            bodies.retain(|body| {
+                let event = EventEnvelope::parse(body).expect("an event envelope");
+                if event.detail.get("blob").is_some() {
+                    assert!(
+                        event.detail.get("traceHeader").is_none(),
+                        "oversized detail changed"
+                    );
+                    false
+                } else {
+                    true
+                }
+            });
+            assert_eq!(bodies.len(), 1);
             let event = EventEnvelope::parse(&bodies[0]).expect("an event envelope");
             assert_eq!(event.detail["order"], 42);
             let process = propagation.start_process_span(&event, &queue.name);

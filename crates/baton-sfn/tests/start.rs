@@ -277,3 +277,27 @@ async fn request_header_matches_body_and_stays_within_256_characters() {
     assert_eq!(h.body(1)["input"], "{}");
     assert_eq!(headers[1].as_deref(), h.body(1)["traceHeader"].as_str());
 }
+
+#[tokio::test]
+async fn an_input_at_the_size_limit_is_sent_as_given() {
+    let h = Harness::new();
+    let input = format!(r#"{{"blob":"{}"}}"#, "x".repeat(256 * 1024 - 40));
+    h.client(SfnPropagation::new().with_input_field("traceHeader"))
+        .start_execution()
+        .state_machine_arn(ARN)
+        .input(input.clone())
+        .send()
+        .await
+        .unwrap();
+    let body = h.body(0);
+    assert_eq!(
+        body["input"].as_str().unwrap(),
+        input,
+        "no room for the field: unchanged"
+    );
+    assert_eq!(
+        body["traceHeader"],
+        header_of(&h.spans()[0]),
+        "the header is still set"
+    );
+}
