@@ -7,49 +7,17 @@
 
 use std::time::Instant;
 
-use aws_smithy_runtime_api::client::http::{
-    HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpConnector,
-};
-use aws_smithy_runtime_api::client::orchestrator::{HttpRequest, HttpResponse};
-use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
-use aws_smithy_runtime_api::http::StatusCode;
-use aws_smithy_types::body::SdkBody;
+mod support;
+
 use baton::TracerHandle;
 use opentelemetry::Context;
 use opentelemetry::trace::{FutureExt, TraceContextExt, Tracer, TracerProvider};
 use opentelemetry_sdk::trace::SdkTracerProvider;
+use support::Canned;
 use tokio::runtime::Runtime;
 
 const ROUNDS: usize = 41;
 const CALLS: usize = 200;
-
-#[derive(Clone, Debug)]
-struct Canned {
-    body: &'static str,
-    content_type: &'static str,
-}
-
-impl HttpConnector for Canned {
-    fn call(&self, _request: HttpRequest) -> HttpConnectorFuture {
-        let mut response =
-            HttpResponse::new(StatusCode::try_from(200).unwrap(), SdkBody::from(self.body));
-        response.headers_mut().insert("x-amzn-requestid", "req-1");
-        response
-            .headers_mut()
-            .insert("content-type", self.content_type);
-        HttpConnectorFuture::ready(Ok(response))
-    }
-}
-
-impl HttpClient for Canned {
-    fn http_connector(
-        &self,
-        _: &HttpConnectorSettings,
-        _: &RuntimeComponents,
-    ) -> SharedHttpConnector {
-        SharedHttpConnector::new(self.clone())
-    }
-}
 
 fn median(mut values: Vec<f64>) -> f64 {
     values.sort_by(f64::total_cmp);
@@ -105,19 +73,10 @@ fn main() {
         .build();
     let handle = || TracerHandle::new(provider.tracer("bench"));
     let caller = Context::new().with_span(provider.tracer("app").start("request"));
-    let shared = aws_config::SdkConfig::builder()
-        .behavior_version(aws_config::BehaviorVersion::latest())
-        .region(aws_config::Region::new("eu-west-1"))
-        .credentials_provider(
-            aws_credential_types::provider::SharedCredentialsProvider::new(
-                aws_credential_types::Credentials::new("test", "test", None, None, "bench"),
-            ),
-        )
-        .endpoint_url("http://stub.invalid")
-        .build();
+    let shared = support::sdk_config();
 
     let sns_stub = Canned {
-        body: "<PublishResponse xmlns=\"http://sns.amazonaws.com/doc/2010-03-31/\"><PublishResult><MessageId>m-1</MessageId></PublishResult><ResponseMetadata><RequestId>req-1</RequestId></ResponseMetadata></PublishResponse>",
+        body: support::SNS_PUBLISH,
         content_type: "text/xml",
     };
     let sns = |interceptor: bool| {

@@ -5,49 +5,14 @@
 //!
 //! `cargo bench -p baton-integration --bench service_overhead`
 
-use aws_smithy_runtime_api::client::http::{
-    HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpConnector,
-};
-use aws_smithy_runtime_api::client::orchestrator::{HttpRequest, HttpResponse};
-use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
-use aws_smithy_runtime_api::http::StatusCode;
-use aws_smithy_types::body::SdkBody;
+mod support;
+
 use baton::TracerHandle;
 use criterion::{Criterion, criterion_group, criterion_main};
 use opentelemetry::Context;
 use opentelemetry::trace::{FutureExt, TraceContextExt, Tracer, TracerProvider};
 use opentelemetry_sdk::trace::SdkTracerProvider;
-
-/// Answers every request with `body` (the response of the one operation benchmarked).
-#[derive(Clone, Debug)]
-struct Canned {
-    body: &'static str,
-    content_type: &'static str,
-}
-
-impl HttpConnector for Canned {
-    fn call(&self, _request: HttpRequest) -> HttpConnectorFuture {
-        let mut response =
-            HttpResponse::new(StatusCode::try_from(200).unwrap(), SdkBody::from(self.body));
-        response.headers_mut().insert("x-amzn-requestid", "req-1");
-        response
-            .headers_mut()
-            .insert("content-type", self.content_type);
-        HttpConnectorFuture::ready(Ok(response))
-    }
-}
-
-impl HttpClient for Canned {
-    fn http_connector(
-        &self,
-        _: &HttpConnectorSettings,
-        _: &RuntimeComponents,
-    ) -> SharedHttpConnector {
-        SharedHttpConnector::new(self.clone())
-    }
-}
-
-const SNS_PUBLISH: &str = "<PublishResponse xmlns=\"http://sns.amazonaws.com/doc/2010-03-31/\"><PublishResult><MessageId>m-1</MessageId></PublishResult><ResponseMetadata><RequestId>req-1</RequestId></ResponseMetadata></PublishResponse>";
+use support::Canned;
 
 fn overhead(c: &mut Criterion) {
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -59,20 +24,11 @@ fn overhead(c: &mut Criterion) {
         .build();
     let handle = || TracerHandle::new(provider.tracer("bench"));
     let caller = Context::new().with_span(provider.tracer("app").start("request"));
-    let shared = aws_config::SdkConfig::builder()
-        .behavior_version(aws_config::BehaviorVersion::latest())
-        .region(aws_config::Region::new("eu-west-1"))
-        .credentials_provider(
-            aws_credential_types::provider::SharedCredentialsProvider::new(
-                aws_credential_types::Credentials::new("test", "test", None, None, "bench"),
-            ),
-        )
-        .endpoint_url("http://stub.invalid")
-        .build();
+    let shared = support::sdk_config();
 
     // SNS (query protocol, XML response).
     let sns_stub = Canned {
-        body: SNS_PUBLISH,
+        body: support::SNS_PUBLISH,
         content_type: "text/xml",
     };
     let sns_raw = aws_sdk_sns::Client::from_conf(

@@ -4,7 +4,7 @@
 use aws_sdk_eventbridge::operation::RequestId;
 use aws_sdk_eventbridge::operation::put_events::{PutEventsInput, PutEventsOutput};
 use aws_sdk_eventbridge::types::PutEventsRequestEntry;
-use baton::json::{JsonFieldSkip, add_string_field};
+use baton::json::{JsonFieldSkip, insert_string_field};
 use baton::{CallError, MessagingSpan, MessagingSystem, attr, aws_header_for_context};
 use opentelemetry::trace::{Status, TraceContextExt};
 use opentelemetry::{Context, KeyValue};
@@ -86,9 +86,17 @@ impl PutCall {
         let total: usize = entries.iter().map(entry_size).sum();
         let mut budget = (MAX_ENTRY_BYTES - 1).saturating_sub(total);
         for (index, entry) in entries.iter_mut().enumerate() {
-            if entry.trace_header.is_some() || detail_trace_header(entry).is_some() {
+            let caller = caller_trace(entry);
+            if caller.0.is_some() {
                 // The caller's own trace: it goes in both places; no span of Baton's is its parent.
-                inject_entry(config, &self.cx, lineage.as_deref(), entry, &mut budget);
+                inject_entry(
+                    config,
+                    &self.cx,
+                    lineage.as_deref(),
+                    entry,
+                    &mut budget,
+                    caller,
+                );
                 continue;
             }
             let cx = if single {
@@ -102,7 +110,7 @@ impl PutCall {
                 self.entries.push((index, cx.clone()));
                 cx
             };
-            inject_entry(config, &cx, lineage.as_deref(), entry, &mut budget);
+            inject_entry(config, &cx, lineage.as_deref(), entry, &mut budget, caller);
         }
     }
 
@@ -162,38 +170,88 @@ fn record_entry(
     }
 }
 
-/// Writes `cx` into one entry: `TraceHeader` and, when configured and possible, `traceHeader`
-/// in the JSON detail — one trace per event: if the caller set either, theirs goes in both
-/// places. `budget` is what the request may still grow by; what is added is taken from it.
-/// The entry is otherwise sent as given.
-pub(crate) fn inject_entry(
+/// What Baton learned from one parse of an entry's detail.
+enum Detail {
+    /// No detail, or not a JSON object (or not JSON at all): it is sent as given.
+    Untouchable(Option<JsonFieldSkip>),
+    /// An object with the caller's own `traceHeader` (well formed, or `None` if not).
+    HasField(Option<String>),
+    /// An object without one; `empty` if it has no members.
+    Open { empty: bool },
+}
+
+fn read_detail(entry: &PutEventsRequestEntry) -> Detail {
+    let Some(detail) = entry.detail.as_deref() else {
+        return Detail::Untouchable(None);
+    };
+    let Ok(value) = serde_json::from_str::<serde_json::Value>(detail) else {
+        return Detail::Untouchable(Some(JsonFieldSkip::InvalidJson));
+    };
+    let Some(object) = value.as_object() else {
+        return Detail::Untouchable(Some(JsonFieldSkip::NotAnObject));
+    };
+    match object.get(DETAIL_TRACE_FIELD) {
+        Some(field) => Detail::HasField(
+            field
+                .as_str()
+                .filter(|h| baton::TraceHeader::parse(h).is_ok())
+                .map(str::to_owned),
+        ),
+        None => Detail::Open {
+            empty: object.is_empty(),
+        },
+    }
+}
+
+/// Whether the caller put a trace of their own on the entry (then no span of Baton's is its
+/// parent), and what Baton read of the detail to know it.
+fn caller_trace(entry: &PutEventsRequestEntry) -> (Option<String>, Detail) {
+    let detail = read_detail(entry);
+    let theirs = entry.trace_header.clone().or(match &detail {
+        Detail::HasField(header) => header.clone(),
+        _ => None,
+    });
+    (theirs, detail)
+}
+
+/// Writes a trace header into one entry: `TraceHeader` and, when configured and possible,
+/// `traceHeader` in the JSON detail — one trace per event: `theirs` (the caller's own, from
+/// either place) if set, else the span of `cx`. `budget` is what the request may still grow
+/// by; what is added is taken from it. The entry is otherwise sent as given.
+fn inject_entry(
     config: &EventBridgePropagation,
     cx: &Context,
     lineage: Option<&str>,
     entry: &mut PutEventsRequestEntry,
     budget: &mut usize,
+    (theirs, detail): (Option<String>, Detail),
 ) {
-    let Some(ours) = aws_header_for_context(cx, lineage) else {
+    let Some(header) = theirs.or_else(|| aws_header_for_context(cx, lineage)) else {
         return;
     };
-    let header = entry
-        .trace_header
-        .clone()
-        .or_else(|| detail_trace_header(entry))
-        .unwrap_or(ours);
     if config.detail_field {
-        match add_to_detail(entry, &header, budget) {
-            Ok(()) => {}
-            Err(None) | Err(Some(JsonFieldSkip::AlreadySet)) => {
-                tracing::debug!(
-                    target: "baton::eventbridge",
-                    "detail left as given (no detail, or the caller's own traceHeader)"
-                );
+        match detail {
+            Detail::Open { empty } => {
+                let document = entry.detail.as_deref().unwrap_or_default();
+                match insert_string_field(
+                    document,
+                    empty,
+                    DETAIL_TRACE_FIELD,
+                    &header,
+                    0,
+                    document.len() + *budget,
+                ) {
+                    Ok(new) => {
+                        *budget -= new.len() - document.len();
+                        entry.detail = Some(new);
+                    }
+                    Err(reason) => skipped(&reason),
+                }
             }
-            Err(Some(reason)) => tracing::warn!(
+            Detail::Untouchable(Some(reason)) => skipped(&reason),
+            Detail::Untouchable(None) | Detail::HasField(_) => tracing::debug!(
                 target: "baton::eventbridge",
-                %reason,
-                "trace context not added to the event detail; the event is sent exactly as given"
+                "detail left as given (no detail, or the caller's own traceHeader)"
             ),
         }
     }
@@ -202,33 +260,12 @@ pub(crate) fn inject_entry(
     }
 }
 
-/// The caller's own `detail.traceHeader`, if the detail is an object holding a well-formed one.
-fn detail_trace_header(entry: &PutEventsRequestEntry) -> Option<String> {
-    let detail: serde_json::Value = serde_json::from_str(entry.detail.as_deref()?).ok()?;
-    let header = detail.get(DETAIL_TRACE_FIELD)?.as_str()?;
-    baton::TraceHeader::parse(header).ok()?;
-    Some(header.to_owned())
-}
-
-/// Adds `"traceHeader": header` to a JSON object detail, leaving every other byte as the
-/// caller wrote it, if the request can grow by that much (`budget`).
-fn add_to_detail(
-    entry: &mut PutEventsRequestEntry,
-    header: &str,
-    budget: &mut usize,
-) -> Result<(), Option<JsonFieldSkip>> {
-    let detail = entry.detail.as_deref().ok_or(None)?;
-    let new = add_string_field(
-        detail,
-        DETAIL_TRACE_FIELD,
-        header,
-        0,
-        detail.len() + *budget,
-    )
-    .map_err(Some)?;
-    *budget -= new.len() - detail.len();
-    entry.detail = Some(new);
-    Ok(())
+fn skipped(reason: &JsonFieldSkip) {
+    tracing::warn!(
+        target: "baton::eventbridge",
+        %reason,
+        "trace context not added to the event detail; the event is sent exactly as given"
+    );
 }
 
 impl baton::sdk::InFlight for PutCall {

@@ -64,11 +64,24 @@ pub fn add_string_field(
     if object.contains_key(field) {
         return Err(JsonFieldSkip::AlreadySet);
     }
+    insert_string_field(document, object.is_empty(), field, value, extra, max)
+}
+
+/// The insertion half of [`add_string_field`], for a caller that has parsed `document` already
+/// and knows it is a JSON object (`empty` if it has no members) without `field`.
+pub fn insert_string_field(
+    document: &str,
+    empty: bool,
+    field: &str,
+    value: &str,
+    extra: usize,
+    max: usize,
+) -> Result<String, JsonFieldSkip> {
     let member = format!(
         "{}:{}{}",
         serde_json::Value::from(field),
         serde_json::Value::from(value),
-        if object.is_empty() { "" } else { "," }
+        if empty { "" } else { "," }
     );
     let len = document.len() + member.len();
     if len + extra > max {
