@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
 # Stop the LocalStack that localstack/up.sh started (by its recorded PID, never by name).
+# BATON_LOCALSTACK_PORT picks which one (default 4566).
 # SIGTERM first; SIGKILL to the whole process group after BATON_LOCALSTACK_STOP_TIMEOUT seconds (default 15).
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-pidfile="$here/.state/localstack.pid"
+port="${BATON_LOCALSTACK_PORT:-4566}" # as in up.sh
+state="$here/.state"
+[[ "$port" == 4566 ]] || state="$here/.state-$port"
+pidfile="$state/localstack.pid"
 grace="${BATON_LOCALSTACK_STOP_TIMEOUT:-15}"
 
 say() { printf 'localstack/down.sh: %s\n' "$*" >&2; }

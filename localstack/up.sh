@@ -6,16 +6,20 @@
 # Environment:
 #   BATON_LOCALSTACK_PYTHON  CPython 3.13 interpreter to build the venv with (found under pyenv by default)
 #   BATON_LOCALSTACK_TIMEOUT seconds to wait for readiness (default 180)
+#   BATON_LOCALSTACK_PORT    port to listen on (default 4566); another port gets its own state
+#                            directory, so a second, independent LocalStack can run beside the
+#                            first (the worker's restart test stops and starts one of its own)
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 lock="$here/localstack-core-2026.3.0.lock.txt"
 venv="$here/.venv"
+port="${BATON_LOCALSTACK_PORT:-4566}"
 state="$here/.state"
+[[ "$port" == 4566 ]] || state="$here/.state-$port"
 pidfile="$state/localstack.pid"
 log="$state/localstack.log"
 host=127.0.0.1
-port=4566
 url="http://$host:$port"
 timeout="${BATON_LOCALSTACK_TIMEOUT:-180}"
 
@@ -63,7 +67,7 @@ if ours_running; then
         exit 0
     fi
     say "the recorded LocalStack (pid $(cat "$pidfile")) is not healthy; stopping it first"
-    bash "$here/down.sh"
+    BATON_LOCALSTACK_PORT="$port" bash "$here/down.sh"
 fi
 if healthy; then
     say "a LocalStack started elsewhere already answers at $url; using it"
@@ -133,7 +137,7 @@ echo $! >"$pidfile"
 if ! wait_healthy; then
     say "LocalStack did not become healthy within ${timeout}s (or exited); last lines of $log:"
     tail -n 30 "$log" >&2 || true
-    bash "$here/down.sh" || true
+    BATON_LOCALSTACK_PORT="$port" bash "$here/down.sh" || true
     exit 1
 fi
 

@@ -85,6 +85,12 @@ pub fn endpoint() -> String {
 pub async fn sdk_config() -> SdkConfig {
     let endpoint = endpoint();
     ensure_reachable(&endpoint).await;
+    sdk_config_at(&endpoint).await
+}
+
+/// The SDK configuration of [`sdk_config`] for another endpoint (such as a second LocalStack
+/// a test starts and stops itself), without the reachability check.
+pub async fn sdk_config_at(endpoint: &str) -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
         .empty_test_environment()
         .region(Region::new(REGION))

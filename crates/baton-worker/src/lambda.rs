@@ -1,0 +1,580 @@
+//! AWS Lambda adapters (feature `lambda`): run the handlers the worker runs as Lambda functions.
+//!
+//! - [`SqsBatchHandler`] serves SQS event source mappings. Every record of the batch becomes an
+//!   SDK [`Message`] and goes to the same `tower::Service<Message>` handler an
+//!   [`SqsWorker`](crate::SqsWorker) would call, inside its own `process {queue}` span that
+//!   continues the trace of *that record's* producer (read from `attributes.AWSTraceHeader`,
+//!   the `traceparent` / `X-Amzn-Trace-Id` message attributes, or an EventBridge / SNS envelope
+//!   in the body). Records whose handler fails or panics are reported back as partial batch
+//!   failures, so only they are delivered again.
+//! - [`EventBridgeHandler`] serves EventBridge rules that target the function directly: it
+//!   runs an [`EventConsumer`] inside a process span that continues `detail.traceHeader`, and
+//!   returns the consumer's [`ConsumeError`] as the function error, so Lambda retries the event
+//!   and finally hands it to the rule's dead-letter queue.
+//!
+//! Context travels with each record; nothing is read from or written to `_X_AMZN_TRACE_ID`.
+//!
+//! ```no_run
+//! use aws_sdk_sqs::types::Message;
+//!
+//! # async fn main_() -> Result<(), lambda_runtime::Error> {
+//! let handler = tower::service_fn(|message: Message| async move {
+//!     // Runs inside `process {queue}`, a child of this record's producer span.
+//!     println!("order {}", message.body().unwrap_or_default());
+//!     Ok::<_, std::io::Error>(())
+//! });
+//! // The event source mapping must list `ReportBatchItemFailures` in its
+//! // `FunctionResponseTypes`; see `SqsBatchHandler`.
+//! baton_worker::lambda::run_sqs(handler).await
+//! # }
+//! ```
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::task::{Context as TaskContext, Poll};
+
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage, SqsMessageAttribute};
+use aws_sdk_sqs::types::{Message, MessageAttributeValue, MessageSystemAttributeName};
+use aws_smithy_types::Blob;
+use baton::{LinkPolicy, TracerHandle};
+use baton_eventbridge::{EventBridgePropagation, EventEnvelope};
+use futures_util::{FutureExt as _, StreamExt as _, stream};
+use lambda_runtime::{Diagnostic, LambdaEvent};
+use opentelemetry::context::FutureExt as _;
+use opentelemetry::trace::{Status, TraceContextExt};
+use opentelemetry::{Context, KeyValue};
+use serde::Deserialize;
+use tower::{BoxError, Service};
+
+use crate::worker::process::{Outcome, call_handler, start_process_span};
+use crate::{ConsumeError, EventConsumer};
+
+/// The destination name of a process span whose record names no queue (no `eventSourceARN`).
+const UNKNOWN_QUEUE: &str = "unknown";
+
+/// The destination name of a process span whose event names no `source`.
+const UNKNOWN_SOURCE: &str = "unknown";
+
+/// The boxed future the adapters return (one per invocation).
+type BoxFuture<T, E> = Pin<Box<dyn Future<Output = Result<T, E>> + Send>>;
+
+/// A Lambda handler for SQS batch events that calls a `tower::Service<Message>` per record
+/// and answers with a partial batch response.
+///
+/// **Event source mapping.** Partial batch responses work only when the mapping has
+/// `ReportBatchItemFailures` in its `FunctionResponseTypes`
+/// (`aws lambda update-event-source-mapping --function-response-types ReportBatchItemFailures`).
+/// Without it Lambda ignores the response: a batch with a failed record counts as a success
+/// and every record of it is deleted.
+///
+/// For each record:
+/// - it is turned into an SDK [`Message`] (id, receipt handle, body, MD5s; `attributes` as
+///   system attributes, among them `AWSTraceHeader`, `ApproximateReceiveCount` and
+///   `MessageGroupId`; string and binary message attributes), so the handler is the one an
+///   [`SqsWorker`](crate::SqsWorker) runs;
+/// - a `process {queue}` CONSUMER span starts, continuing the record's own producer trace
+///   ([`LinkPolicy::Parent`], the default) or linked to it ([`LinkPolicy::Link`]); the queue
+///   is the last `:`-separated part of the record's `eventSourceARN`. The span's context is
+///   current while the handler's future runs;
+/// - an `Err` or a panic of the handler fails the record (the span gets an error status and
+///   `error.type`); its message id goes into `batchItemFailures`. The function itself never
+///   fails, and a panic never takes the runtime down.
+///
+/// **Order.** On a FIFO queue (an ARN ending in `.fifo`) records are handled one after
+/// another in the order given, and once one fails every later record is reported failed
+/// without being handled, as AWS asks of FIFO partial responses (SQS then delivers them again
+/// in order). On a standard queue up to [`concurrency`](Self::with_concurrency) records are
+/// handled at once (default 1, one after another). Concurrent records share the invocation's
+/// task: they overlap while they wait on I/O, not on CPU.
+///
+/// A failed record without a message id is reported with an empty identifier, which Lambda
+/// reads as a failure of the whole batch: every record comes back, none is lost.
+#[derive(Clone, Debug)]
+#[must_use = "a handler does nothing until Lambda invokes it"]
+pub struct SqsBatchHandler<S> {
+    inner: S,
+    settings: RecordSettings,
+    concurrency: usize,
+}
+
+/// What every record's span needs.
+#[derive(Clone, Debug)]
+struct RecordSettings {
+    tracer: TracerHandle,
+    link_policy: LinkPolicy,
+    envelopes: bool,
+}
+
+impl<S> SqsBatchHandler<S> {
+    /// An adapter calling `handler` for each record.
+    pub fn new(handler: S) -> Self {
+        SqsBatchHandler {
+            inner: handler,
+            settings: RecordSettings {
+                tracer: TracerHandle::global(),
+                link_policy: LinkPolicy::Parent,
+                envelopes: true,
+            },
+            concurrency: 1,
+        }
+    }
+
+    /// The tracer process spans are made with. Default: the global tracer provider's.
+    pub fn with_tracer(mut self, tracer: TracerHandle) -> Self {
+        self.settings.tracer = tracer;
+        self
+    }
+
+    /// How process spans relate to their producers. Default [`LinkPolicy::Parent`].
+    pub fn with_link_policy(mut self, policy: LinkPolicy) -> Self {
+        self.settings.link_policy = policy;
+        self
+    }
+
+    /// At most this many records of a standard queue's batch are handled at once (0 counts as
+    /// 1). Default 1: one after another, in order. FIFO batches always go one at a time.
+    pub fn with_concurrency(mut self, records: usize) -> Self {
+        self.concurrency = records.max(1);
+        self
+    }
+
+    /// Whether to look for the producer context in an EventBridge or SNS envelope in the body
+    /// when the record has no SQS carrier. Default on.
+    pub fn with_envelope_extraction(mut self, enabled: bool) -> Self {
+        self.settings.envelopes = enabled;
+        self
+    }
+
+    /// The wrapped handler.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The wrapped handler, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// The wrapped handler, taking the adapter apart.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
+impl<S> SqsBatchHandler<S>
+where
+    S: Service<Message> + Clone + Send + 'static,
+    S::Error: Into<BoxError>,
+    S::Future: Send,
+{
+    /// Handles one batch and says which records failed.
+    async fn handle_batch(self, event: SqsEvent) -> SqsBatchResponse {
+        let SqsBatchHandler {
+            inner,
+            settings,
+            concurrency,
+        } = self;
+        let fifo = event
+            .records
+            .iter()
+            .any(|r| r.event_source_arn.as_deref().is_some_and(is_fifo));
+        let mut failed = Vec::new();
+        if fifo {
+            let mut service = inner;
+            let mut records = event.records.into_iter();
+            for record in records.by_ref() {
+                let id = record.message_id.clone().unwrap_or_default();
+                if !handle_record(&settings, &mut service, record).await {
+                    failed.push(id);
+                    break;
+                }
+            }
+            let before = failed.len();
+            failed.extend(records.map(|r| r.message_id.unwrap_or_default()));
+            if failed.len() > before {
+                tracing::debug!(
+                    target: "baton_worker",
+                    skipped = failed.len() - before,
+                    "a FIFO record failed; the records after it are returned unhandled"
+                );
+            }
+        } else {
+            // Each record gets its own clone of the handler, made here so that the futures
+            // own everything they hold and need no `Sync` handler.
+            let records: Vec<(SqsMessage, S)> = event
+                .records
+                .into_iter()
+                .map(|record| (record, inner.clone()))
+                .collect();
+            let settings = &settings;
+            failed = stream::iter(records)
+                .map(|(record, mut service)| async move {
+                    let id = record.message_id.clone().unwrap_or_default();
+                    let ok = handle_record(settings, &mut service, record).await;
+                    (!ok).then_some(id)
+                })
+                .buffered(concurrency)
+                .filter_map(std::future::ready)
+                .collect()
+                .await;
+        }
+        let mut response = SqsBatchResponse::default();
+        response.set_failures(failed);
+        response
+    }
+}
+
+/// Handles one record in its process span; `true` if the handler succeeded.
+async fn handle_record<S>(settings: &RecordSettings, service: &mut S, record: SqsMessage) -> bool
+where
+    S: Service<Message>,
+    S::Error: Into<BoxError>,
+{
+    let queue = record
+        .event_source_arn
+        .as_deref()
+        .and_then(queue_name)
+        .unwrap_or(UNKNOWN_QUEUE)
+        .to_owned();
+    let message = to_message(record);
+    let cx = start_process_span(
+        &settings.tracer,
+        settings.link_policy,
+        settings.envelopes,
+        &queue,
+        &message,
+    );
+    let id = message.message_id.clone().unwrap_or_default();
+    let (error, kind) = match call_handler(service, message, &cx).await {
+        Outcome::Succeeded => {
+            cx.span().end();
+            return true;
+        }
+        Outcome::Failed(error) => (error, "handler_error"),
+        Outcome::Panicked(panic) => (format!("handler panicked: {panic}"), "panic"),
+    };
+    tracing::warn!(
+        target: "baton_worker",
+        queue = %queue,
+        message_id = %id,
+        %error,
+        "handler failed; the record is reported as a batch item failure"
+    );
+    fail_span(&cx, kind, error);
+    false
+}
+
+impl<S> Service<LambdaEvent<SqsEvent>> for SqsBatchHandler<S>
+where
+    S: Service<Message> + Clone + Send + 'static,
+    S::Error: Into<BoxError>,
+    S::Future: Send,
+{
+    type Response = SqsBatchResponse;
+    type Error = Infallible;
+    type Future = BoxFuture<SqsBatchResponse, Infallible>;
+
+    /// Always ready: the handler's own readiness is awaited per record.
+    fn poll_ready(&mut self, _cx: &mut TaskContext<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, event: LambdaEvent<SqsEvent>) -> Self::Future {
+        let this = self.clone();
+        Box::pin(async move { Ok(this.handle_batch(event.payload).await) })
+    }
+}
+
+/// Runs `handler` as a Lambda function for SQS batch events, with the defaults of
+/// [`SqsBatchHandler`] (global tracer provider, records in order). Build the
+/// [`SqsBatchHandler`] yourself and pass it to [`lambda_runtime::run`] to change them.
+///
+/// Remember `ReportBatchItemFailures` on the event source mapping.
+pub async fn run_sqs<S>(handler: S) -> Result<(), lambda_runtime::Error>
+where
+    S: Service<Message> + Clone + Send + 'static,
+    S::Error: Into<BoxError>,
+    S::Future: Send,
+{
+    lambda_runtime::run(SqsBatchHandler::new(handler)).await
+}
+
+fn is_fifo(arn: &str) -> bool {
+    arn.ends_with(".fifo")
+}
+
+/// The queue name in an SQS ARN (`arn:aws:sqs:{region}:{account}:{name}`).
+fn queue_name(arn: &str) -> Option<&str> {
+    arn.rsplit(':').next().filter(|name| !name.is_empty())
+}
+
+/// The SDK message a Lambda SQS record stands for.
+fn to_message(record: SqsMessage) -> Message {
+    let mut builder = Message::builder()
+        .set_message_id(record.message_id)
+        .set_receipt_handle(record.receipt_handle)
+        .set_body(record.body)
+        .set_md5_of_body(record.md5_of_body)
+        .set_md5_of_message_attributes(record.md5_of_message_attributes);
+    for (name, value) in record.attributes {
+        builder = builder.attributes(MessageSystemAttributeName::from(name.as_str()), value);
+    }
+    for (name, attribute) in record.message_attributes {
+        if let Some(value) = to_attribute_value(attribute) {
+            builder = builder.message_attributes(name, value);
+        }
+    }
+    builder.build()
+}
+
+/// A Lambda message attribute as the SDK's; `None` for one with no value (nothing to keep).
+/// A missing data type is taken from the value: `String` or `Binary`.
+fn to_attribute_value(attribute: SqsMessageAttribute) -> Option<MessageAttributeValue> {
+    let SqsMessageAttribute {
+        string_value,
+        binary_value,
+        data_type,
+        ..
+    } = attribute;
+    let data_type = match data_type {
+        Some(data_type) if !data_type.is_empty() => data_type,
+        _ if string_value.is_some() => "String".to_owned(),
+        _ if binary_value.is_some() => "Binary".to_owned(),
+        _ => return None,
+    };
+    MessageAttributeValue::builder()
+        .data_type(data_type)
+        .set_string_value(string_value)
+        .set_binary_value(binary_value.map(|b| Blob::new(b.0)))
+        .build()
+        .ok()
+}
+
+/// Ends the span of `cx` as failed.
+fn fail_span(cx: &Context, kind: &'static str, error: String) {
+    let span = cx.span();
+    span.set_attribute(KeyValue::new("error.type", kind));
+    span.set_status(Status::error(error));
+    span.end();
+}
+
+/// A Lambda handler for EventBridge events (a rule targeting the function) around an
+/// [`EventConsumer`].
+///
+/// Each event is handled inside a `process {destination}` CONSUMER span that continues the
+/// trace in its `detail.traceHeader` (where Baton's EventBridge interceptor puts it), or links
+/// to it under [`LinkPolicy::Link`]; without one the span starts a new trace. The destination
+/// is the event's `source` unless [`with_destination`](Self::with_destination) names one (the
+/// bus or the rule, say): the event Lambda receives does not say which bus carried it.
+///
+/// The consumer's [`ConsumeError`] — not an event, no route, a detail that does not fit, the
+/// handler's own error, or its panic — is the function's error, so Lambda retries the event
+/// (asynchronous invocation) and finally sends it to the rule's or function's dead-letter
+/// queue or failure destination. The span then has an error status.
+///
+/// ```no_run
+/// use baton_worker::lambda::EventBridgeHandler;
+/// use baton_worker::{Event, EventConsumer};
+///
+/// # async fn main_() -> Result<(), lambda_runtime::Error> {
+/// let consumer = EventConsumer::new().on(
+///     "shop.orders",
+///     "OrderPlaced",
+///     |event: Event<serde_json::Value>| async move {
+///         println!("order {}", event.detail);
+///         Ok::<_, std::convert::Infallible>(())
+///     },
+/// );
+/// lambda_runtime::run(EventBridgeHandler::new(consumer).with_destination("orders-bus")).await
+/// # }
+/// ```
+#[derive(Clone, Debug)]
+#[must_use = "a handler does nothing until Lambda invokes it"]
+pub struct EventBridgeHandler {
+    consumer: EventConsumer,
+    propagation: EventBridgePropagation,
+    destination: Option<String>,
+}
+
+impl EventBridgeHandler {
+    /// An adapter running `consumer` for each event.
+    pub fn new(consumer: EventConsumer) -> Self {
+        EventBridgeHandler {
+            consumer,
+            propagation: EventBridgePropagation::new(),
+            destination: None,
+        }
+    }
+
+    /// The tracer process spans are made with. Default: the global tracer provider's.
+    pub fn with_tracer(mut self, tracer: TracerHandle) -> Self {
+        self.propagation = self.propagation.with_tracer(tracer);
+        self
+    }
+
+    /// How process spans relate to their producers. Default [`LinkPolicy::Parent`].
+    pub fn with_link_policy(mut self, policy: LinkPolicy) -> Self {
+        self.propagation = self.propagation.with_link_policy(policy);
+        self
+    }
+
+    /// Names the process spans' destination (`process {destination}`,
+    /// `messaging.destination.name`), such as the bus. Default: each event's `source`.
+    pub fn with_destination(mut self, destination: impl Into<String>) -> Self {
+        self.destination = Some(destination.into());
+        self
+    }
+
+    /// The wrapped consumer.
+    pub fn get_ref(&self) -> &EventConsumer {
+        &self.consumer
+    }
+
+    /// The wrapped consumer, taking the adapter apart.
+    pub fn into_inner(self) -> EventConsumer {
+        self.consumer
+    }
+
+    /// Starts the event's process span and handles it with that span current.
+    fn handle(
+        &self,
+        event: serde_json::Value,
+    ) -> impl Future<Output = Result<(), ConsumeError>> + Send + 'static {
+        // An input that is no envelope still gets its span (a new trace); the consumer
+        // then reports why it is not an event.
+        let envelope = EventEnvelope::deserialize(&event).unwrap_or_default();
+        let destination = self
+            .destination
+            .as_deref()
+            .or(envelope.source.as_deref())
+            .filter(|d| !d.is_empty())
+            .unwrap_or(UNKNOWN_SOURCE);
+        let cx = self.propagation.start_process_span(&envelope, destination);
+        // The consumer calls the route's closure right away (only its future runs later), so
+        // the span is current for both, and a panic in either is the event's failure.
+        let routed = std::panic::catch_unwind(AssertUnwindSafe(|| {
+            let _current = cx.clone().attach();
+            self.consumer.handle_value(event)
+        }));
+        let cx_handled = cx.clone();
+        async move {
+            let result = match routed {
+                Ok(handled) => AssertUnwindSafe(handled.with_context(cx_handled))
+                    .catch_unwind()
+                    .await
+                    .unwrap_or_else(|panic| Err(panicked(&*panic))),
+                Err(panic) => Err(panicked(&*panic)),
+            };
+            match &result {
+                Ok(()) => cx.span().end(),
+                Err(error) => {
+                    let kind = consume_error_type(error);
+                    let text = error_text(error);
+                    tracing::warn!(
+                        target: "baton_worker",
+                        error_type = kind,
+                        error = %text,
+                        "event not handled; it is returned to Lambda as the function error"
+                    );
+                    fail_span(&cx, kind, text);
+                }
+            }
+            result
+        }
+    }
+}
+
+impl Service<LambdaEvent<serde_json::Value>> for EventBridgeHandler {
+    type Response = ();
+    type Error = ConsumeError;
+    type Future = BoxFuture<(), ConsumeError>;
+
+    fn poll_ready(&mut self, _cx: &mut TaskContext<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, event: LambdaEvent<serde_json::Value>) -> Self::Future {
+        Box::pin(self.handle(event.payload))
+    }
+}
+
+/// Runs `consumer` as a Lambda function for EventBridge events, with the defaults of
+/// [`EventBridgeHandler`] (global tracer provider, the event's `source` as destination).
+pub async fn run_eventbridge(consumer: EventConsumer) -> Result<(), lambda_runtime::Error> {
+    lambda_runtime::run(EventBridgeHandler::new(consumer)).await
+}
+
+/// Lambda's error report for an event that was not handled: the variant as `errorType`
+/// (`NotAnEvent`, `NoRoute`, `BadDetail`, `NoBody`, `HandlerError`), the message and its
+/// causes as `errorMessage`.
+impl From<ConsumeError> for Diagnostic {
+    fn from(error: ConsumeError) -> Diagnostic {
+        Diagnostic {
+            error_type: consume_error_type(&error).to_owned(),
+            error_message: error_text(&error),
+        }
+    }
+}
+
+fn consume_error_type(error: &ConsumeError) -> &'static str {
+    match error {
+        ConsumeError::NotAnEvent(_) => "NotAnEvent",
+        ConsumeError::NoRoute { .. } => "NoRoute",
+        ConsumeError::BadDetail { .. } => "BadDetail",
+        ConsumeError::NoBody => "NoBody",
+        ConsumeError::Handler(_) => "HandlerError",
+    }
+}
+
+/// The error and its causes, `: `-separated.
+fn error_text(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// A handler's panic as the event's error.
+fn panicked(panic: &(dyn std::any::Any + Send)) -> ConsumeError {
+    let text = panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a non-string panic payload".to_owned());
+    ConsumeError::Handler(format!("handler panicked: {text}").into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn queue_names_from_arns() {
+        assert_eq!(
+            queue_name("arn:aws:sqs:us-east-2:123456789012:my-queue"),
+            Some("my-queue")
+        );
+        assert_eq!(queue_name("orders.fifo"), Some("orders.fifo"));
+        assert_eq!(queue_name("arn:aws:sqs:us-east-2:123456789012:"), None);
+        assert_eq!(queue_name(""), None);
+        assert!(is_fifo("arn:aws:sqs:us-east-2:123456789012:orders.fifo"));
+        assert!(!is_fifo("arn:aws:sqs:us-east-2:123456789012:orders"));
+    }
+
+    #[test]
+    fn attributes_without_a_value_are_dropped() {
+        assert!(to_attribute_value(SqsMessageAttribute::default()).is_none());
+        // No data type: taken from the value.
+        let binary: SqsMessageAttribute =
+            serde_json::from_str(r#"{"binaryValue": "AQI="}"#).expect("an attribute");
+        let value = to_attribute_value(binary).expect("a binary attribute");
+        assert_eq!(value.data_type(), "Binary");
+        assert_eq!(value.binary_value().map(Blob::as_ref), Some(&[1u8, 2][..]));
+    }
+}

@@ -1,0 +1,188 @@
+//! The worker's seam to SQS: the four calls it makes, behind a trait so unit tests can drive
+//! the worker with an in-memory queue. The real implementation is [`SdkQueue`].
+
+use std::future::Future;
+use std::time::Duration;
+
+use aws_sdk_sqs::Client;
+use aws_sdk_sqs::types::{
+    ChangeMessageVisibilityBatchRequestEntry, DeleteMessageBatchRequestEntry, Message,
+    MessageSystemAttributeName, QueueAttributeName,
+};
+use aws_smithy_types::error::display::DisplayErrorContext;
+
+/// A failed call, with the whole cause chain in its text (for the logs).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct CallFailed(pub(crate) String);
+
+impl std::fmt::Display for CallFailed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl CallFailed {
+    fn from_sdk<E: std::error::Error>(error: E) -> Self {
+        CallFailed(DisplayErrorContext(error).to_string())
+    }
+}
+
+/// One entry of a batch call: an id unique in the batch and the message's receipt handle.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Entry {
+    pub(crate) id: String,
+    pub(crate) receipt_handle: String,
+}
+
+/// An entry a batch call could not do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct EntryFailed {
+    pub(crate) id: String,
+    pub(crate) code: String,
+    /// The caller's fault (such as an expired receipt handle): retrying will not help.
+    pub(crate) sender_fault: bool,
+}
+
+pub(crate) trait Queue: Send + Sync + 'static {
+    /// ReceiveMessage with every attribute, so the handler sees what the producer sent.
+    fn receive(
+        &self,
+        max: i32,
+        wait: Duration,
+        visibility: Option<Duration>,
+    ) -> impl Future<Output = Result<Vec<Message>, CallFailed>> + Send;
+
+    /// DeleteMessageBatch; the entries it could not delete.
+    fn delete(
+        &self,
+        entries: Vec<Entry>,
+    ) -> impl Future<Output = Result<Vec<EntryFailed>, CallFailed>> + Send;
+
+    /// ChangeMessageVisibilityBatch to `timeout` from now.
+    fn change_visibility(
+        &self,
+        entries: Vec<Entry>,
+        timeout: Duration,
+    ) -> impl Future<Output = Result<Vec<EntryFailed>, CallFailed>> + Send;
+
+    /// The queue's own visibility timeout.
+    fn visibility_timeout(&self) -> impl Future<Output = Result<Duration, CallFailed>> + Send;
+}
+
+/// SQS through the AWS SDK.
+#[derive(Clone, Debug)]
+pub(crate) struct SdkQueue {
+    pub(crate) client: Client,
+    pub(crate) url: String,
+}
+
+fn secs(d: Duration) -> i32 {
+    i32::try_from(d.as_secs()).unwrap_or(i32::MAX)
+}
+
+impl Queue for SdkQueue {
+    async fn receive(
+        &self,
+        max: i32,
+        wait: Duration,
+        visibility: Option<Duration>,
+    ) -> Result<Vec<Message>, CallFailed> {
+        let output = self
+            .client
+            .receive_message()
+            .queue_url(&self.url)
+            .max_number_of_messages(max)
+            .wait_time_seconds(secs(wait))
+            .set_visibility_timeout(visibility.map(secs))
+            .message_system_attribute_names(MessageSystemAttributeName::All)
+            .message_attribute_names("All")
+            .send()
+            .await
+            .map_err(CallFailed::from_sdk)?;
+        Ok(output.messages.unwrap_or_default())
+    }
+
+    async fn delete(&self, entries: Vec<Entry>) -> Result<Vec<EntryFailed>, CallFailed> {
+        let entries = entries
+            .into_iter()
+            .map(|e| {
+                DeleteMessageBatchRequestEntry::builder()
+                    .id(e.id)
+                    .receipt_handle(e.receipt_handle)
+                    .build()
+                    .expect("id and receipt handle are set")
+            })
+            .collect();
+        let output = self
+            .client
+            .delete_message_batch()
+            .queue_url(&self.url)
+            .set_entries(Some(entries))
+            .send()
+            .await
+            .map_err(CallFailed::from_sdk)?;
+        Ok(output
+            .failed
+            .into_iter()
+            .map(|f| EntryFailed {
+                id: f.id,
+                code: f.code,
+                sender_fault: f.sender_fault,
+            })
+            .collect())
+    }
+
+    async fn change_visibility(
+        &self,
+        entries: Vec<Entry>,
+        timeout: Duration,
+    ) -> Result<Vec<EntryFailed>, CallFailed> {
+        let timeout = secs(timeout);
+        let entries = entries
+            .into_iter()
+            .map(|e| {
+                ChangeMessageVisibilityBatchRequestEntry::builder()
+                    .id(e.id)
+                    .receipt_handle(e.receipt_handle)
+                    .visibility_timeout(timeout)
+                    .build()
+                    .expect("id and receipt handle are set")
+            })
+            .collect();
+        let output = self
+            .client
+            .change_message_visibility_batch()
+            .queue_url(&self.url)
+            .set_entries(Some(entries))
+            .send()
+            .await
+            .map_err(CallFailed::from_sdk)?;
+        Ok(output
+            .failed
+            .into_iter()
+            .map(|f| EntryFailed {
+                id: f.id,
+                code: f.code,
+                sender_fault: f.sender_fault,
+            })
+            .collect())
+    }
+
+    async fn visibility_timeout(&self) -> Result<Duration, CallFailed> {
+        let output = self
+            .client
+            .get_queue_attributes()
+            .queue_url(&self.url)
+            .attribute_names(QueueAttributeName::VisibilityTimeout)
+            .send()
+            .await
+            .map_err(CallFailed::from_sdk)?;
+        let seconds = output
+            .attributes
+            .as_ref()
+            .and_then(|a| a.get(&QueueAttributeName::VisibilityTimeout))
+            .and_then(|v| v.parse::<u64>().ok())
+            .ok_or_else(|| CallFailed("GetQueueAttributes returned no VisibilityTimeout".into()))?;
+        Ok(Duration::from_secs(seconds))
+    }
+}

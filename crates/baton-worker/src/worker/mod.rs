@@ -1,0 +1,508 @@
+//! [`SqsWorker`]: long-poll a queue, handle each message in its producer's trace, delete what
+//! succeeded.
+
+mod delete;
+pub(crate) mod process;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_sdk_sqs::Client;
+use aws_sdk_sqs::types::Message;
+use baton::{LinkPolicy, TracerHandle};
+use tokio::sync::{Semaphore, mpsc};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tower::{BoxError, Service};
+
+use crate::backoff::Backoff;
+use crate::queue::{Queue, SdkQueue};
+use crate::{StatsSnapshot, WorkerError, WorkerStats};
+
+#[derive(Clone, Debug)]
+pub(crate) struct Settings {
+    pub(crate) batch_size: i32,
+    pub(crate) wait_time: Duration,
+    pub(crate) visibility_timeout: Option<Duration>,
+    pub(crate) concurrency: usize,
+    pub(crate) heartbeat_fraction: f64,
+    pub(crate) retry_backoff: Option<(Duration, Duration)>,
+    pub(crate) shutdown_timeout: Duration,
+    pub(crate) error_backoff: (Duration, Duration),
+    pub(crate) delete_linger: Duration,
+    pub(crate) link_policy: LinkPolicy,
+    pub(crate) tracer: TracerHandle,
+    pub(crate) envelopes: bool,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            batch_size: 10,
+            wait_time: Duration::from_secs(20),
+            visibility_timeout: None,
+            concurrency: 20,
+            heartbeat_fraction: 0.5,
+            retry_backoff: None,
+            shutdown_timeout: Duration::from_secs(30),
+            error_backoff: (Duration::from_millis(100), Duration::from_secs(10)),
+            delete_linger: Duration::from_millis(10),
+            link_policy: LinkPolicy::Parent,
+            tracer: TracerHandle::global(),
+            envelopes: true,
+        }
+    }
+}
+
+impl Settings {
+    fn validate(&self) -> Result<(), WorkerError> {
+        if !(1..=10).contains(&self.batch_size) {
+            return Err(WorkerError::config(
+                "with_batch_size",
+                format!("{} is not within 1..=10", self.batch_size),
+            ));
+        }
+        if self.wait_time > Duration::from_secs(20) {
+            return Err(WorkerError::config(
+                "with_wait_time",
+                format!("{:?} is longer than SQS's 20 s", self.wait_time),
+            ));
+        }
+        if let Some(v) = self.visibility_timeout
+            && v > Duration::from_secs(12 * 60 * 60)
+        {
+            return Err(WorkerError::config(
+                "with_visibility_timeout",
+                format!("{v:?} is longer than SQS's 12 hours"),
+            ));
+        }
+        if self.concurrency == 0 {
+            return Err(WorkerError::config(
+                "with_concurrency",
+                "must be at least 1",
+            ));
+        }
+        if !(0.05..=0.95).contains(&self.heartbeat_fraction) {
+            return Err(WorkerError::config(
+                "with_heartbeat_fraction",
+                format!("{} is not within 0.05..=0.95", self.heartbeat_fraction),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// What the message tasks share.
+pub(crate) struct Shared<Q> {
+    pub(crate) queue: Arc<Q>,
+    pub(crate) queue_name: Arc<str>,
+    pub(crate) settings: Settings,
+    pub(crate) stats: WorkerStats,
+    pub(crate) visibility: Duration,
+    pub(crate) fifo: bool,
+    pub(crate) abandon: CancellationToken,
+}
+
+/// A traced, at-least-once SQS consumer.
+///
+/// It long-polls one queue and calls `handler` — any [`tower::Service`] over the SDK's
+/// [`Message`], so tower layers (timeouts, rate limits, load shedding) stack on it — for each
+/// message, at most [`concurrency`](Self::with_concurrency) at a time:
+///
+/// - **Trace.** Each message is handled inside a `process {queue}` span that continues its
+///   producer's trace ([`LinkPolicy::Parent`], the default) or links to it
+///   ([`LinkPolicy::Link`]). The producer context is read from the SQS carriers
+///   (`AWSTraceHeader`, `traceparent`, `X-Amzn-Trace-Id`) and, failing those, from an EventBridge
+///   or SNS envelope in the body. The span's context is the current OpenTelemetry context
+///   while the handler's future runs, so `Context::current()` and `tracing` spans made in the
+///   handler (through `tracing-opentelemetry`) nest under it.
+/// - **Acknowledge.** A message is deleted (in DeleteMessageBatch calls) only after its handler
+///   returned `Ok`. An error or a panic leaves it on the queue for SQS to deliver again,
+///   optionally after a [retry backoff](Self::with_retry_backoff); the queue's redrive policy
+///   moves a poison message to its dead-letter queue.
+/// - **Heartbeat.** While a handler runs longer than a
+///   [fraction](Self::with_heartbeat_fraction) of the visibility timeout, the message's
+///   visibility is extended, so a slow handler does not see its message delivered twice.
+/// - **FIFO.** On a `.fifo` queue the messages of one message group are handled one after
+///   another in the order received (and the rest of a group is left alone once one fails);
+///   groups run in parallel.
+/// - **Failures of SQS itself** (throttling, refused connections, an emulator restarting) are
+///   logged with their cause and retried with capped exponential backoff; the worker never
+///   stops because of them.
+/// - **Shutdown.** When the token is cancelled the worker stops polling, lets running handlers
+///   finish and their deletes happen, and after the [shutdown
+///   timeout](Self::with_shutdown_timeout) gives up on the rest, which go back to the queue.
+///   Memory is bounded: at most `concurrency` messages are held at once.
+///
+/// ```no_run
+/// use aws_sdk_sqs::types::Message;
+/// use baton_worker::{CancellationToken, SqsWorker};
+/// use tower::service_fn;
+///
+/// # async fn run(client: aws_sdk_sqs::Client, queue_url: String) -> Result<(), baton_worker::WorkerError> {
+/// let handler = service_fn(|message: Message| async move {
+///     println!("order {}", message.body().unwrap_or_default());
+///     Ok::<_, std::io::Error>(())
+/// });
+/// let shutdown = CancellationToken::new();
+/// let stats = SqsWorker::new(client, queue_url, handler)
+///     .with_concurrency(32)
+///     .run(shutdown.clone())
+///     .await?;
+/// println!("{} messages handled", stats.succeeded);
+/// # Ok(()) }
+/// ```
+#[must_use = "a worker does nothing until it is run"]
+#[derive(Debug)]
+pub struct SqsWorker<S> {
+    runner: Runner<S, SdkQueue>,
+}
+
+impl<S> SqsWorker<S> {
+    /// A worker for the queue at `queue_url`, calling `handler` for each message.
+    ///
+    /// The client may have Baton's SQS interceptor installed (then each ReceiveMessage gets its
+    /// `receive` span too) or not; the worker asks for every attribute either way, so the
+    /// handler sees what the producer sent.
+    pub fn new(client: Client, queue_url: impl Into<String>, handler: S) -> Self {
+        let url = queue_url.into();
+        SqsWorker {
+            runner: Runner::new(
+                SdkQueue {
+                    client,
+                    url: url.clone(),
+                },
+                &url,
+                handler,
+            ),
+        }
+    }
+
+    /// Messages asked for per ReceiveMessage call, 1 to 10. Default 10.
+    pub fn with_batch_size(mut self, messages: i32) -> Self {
+        self.runner.settings.batch_size = messages;
+        self
+    }
+
+    /// How long one ReceiveMessage call waits for messages (long polling), up to 20 s.
+    /// Default 20 s.
+    pub fn with_wait_time(mut self, wait: Duration) -> Self {
+        self.runner.settings.wait_time = wait;
+        self
+    }
+
+    /// The visibility timeout asked for on receive (whole seconds). By default the queue's
+    /// own, read with GetQueueAttributes when the worker starts.
+    pub fn with_visibility_timeout(mut self, timeout: Duration) -> Self {
+        self.runner.settings.visibility_timeout = Some(timeout);
+        self
+    }
+
+    /// At most this many messages are held (being handled) at once. Default 20.
+    pub fn with_concurrency(mut self, messages: usize) -> Self {
+        self.runner.settings.concurrency = messages;
+        self
+    }
+
+    /// Extend a running message's visibility each time this share of the visibility timeout
+    /// has passed, 0.05 to 0.95. Default 0.5.
+    pub fn with_heartbeat_fraction(mut self, fraction: f64) -> Self {
+        self.runner.settings.heartbeat_fraction = fraction;
+        self
+    }
+
+    /// After a failed handler, keep the message invisible for `base` × 2^(receive count − 1),
+    /// at most `cap`, before SQS delivers it again. By default a failed message reappears when
+    /// its visibility timeout ends.
+    pub fn with_retry_backoff(mut self, base: Duration, cap: Duration) -> Self {
+        self.runner.settings.retry_backoff = Some((base, cap));
+        self
+    }
+
+    /// How long shutdown waits for running handlers before giving up on them. Default 30 s.
+    pub fn with_shutdown_timeout(mut self, timeout: Duration) -> Self {
+        self.runner.settings.shutdown_timeout = timeout;
+        self
+    }
+
+    /// The backoff between failed ReceiveMessage calls: doubling from `base` up to `cap`.
+    /// Default 100 ms to 10 s.
+    pub fn with_error_backoff(mut self, base: Duration, cap: Duration) -> Self {
+        self.runner.settings.error_backoff = (base, cap);
+        self
+    }
+
+    /// How long the deleter waits to fill a DeleteMessageBatch call. Default 10 ms.
+    pub fn with_delete_linger(mut self, linger: Duration) -> Self {
+        self.runner.settings.delete_linger = linger;
+        self
+    }
+
+    /// How process spans relate to their producers. Default [`LinkPolicy::Parent`].
+    pub fn with_link_policy(mut self, policy: LinkPolicy) -> Self {
+        self.runner.settings.link_policy = policy;
+        self
+    }
+
+    /// The tracer process spans are made with. Default: the global tracer provider's.
+    pub fn with_tracer(mut self, tracer: TracerHandle) -> Self {
+        self.runner.settings.tracer = tracer;
+        self
+    }
+
+    /// Whether to look for the producer context in an EventBridge or SNS envelope in the body
+    /// when the message has no SQS carrier. Default on.
+    pub fn with_envelope_extraction(mut self, enabled: bool) -> Self {
+        self.runner.settings.envelopes = enabled;
+        self
+    }
+
+    /// The worker's counters, live.
+    pub fn stats(&self) -> WorkerStats {
+        self.runner.stats.clone()
+    }
+}
+
+impl<S> SqsWorker<S>
+where
+    S: Service<Message> + Clone + Send + 'static,
+    S::Error: Into<BoxError>,
+    S::Future: Send,
+{
+    /// Runs until `shutdown` is cancelled, then drains (see the type's docs) and returns the
+    /// final counters. Fails only on invalid settings.
+    pub async fn run(self, shutdown: CancellationToken) -> Result<StatsSnapshot, WorkerError> {
+        self.runner.run(shutdown).await
+    }
+
+    /// Runs until the process gets SIGINT (Ctrl-C) or, on Unix, SIGTERM (what ECS, Kubernetes
+    /// and systemd send), then drains as [`run`](Self::run) does.
+    pub async fn run_until_signal(self) -> Result<StatsSnapshot, WorkerError> {
+        let shutdown = CancellationToken::new();
+        let signal = shutdown_signal()?;
+        let token = shutdown.clone();
+        tokio::spawn(async move {
+            signal.await;
+            tracing::info!(target: "baton_worker", "shutdown signal received");
+            token.cancel();
+        });
+        self.run(shutdown).await
+    }
+}
+
+fn shutdown_signal() -> Result<impl Future<Output = ()> + Send, WorkerError> {
+    #[cfg(unix)]
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .map_err(WorkerError::Signal)?;
+    Ok(async move {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+    })
+}
+
+/// The worker over any [`Queue`] (the SDK in production, an in-memory queue in unit tests).
+#[derive(Debug)]
+pub(crate) struct Runner<S, Q> {
+    queue: Q,
+    queue_name: Arc<str>,
+    fifo: bool,
+    handler: S,
+    pub(crate) settings: Settings,
+    pub(crate) stats: WorkerStats,
+}
+
+impl<S, Q> Runner<S, Q> {
+    pub(crate) fn new(queue: Q, url: &str, handler: S) -> Self {
+        let name = url.rsplit('/').next().unwrap_or(url);
+        Runner {
+            queue,
+            queue_name: Arc::from(name),
+            fifo: name.ends_with(".fifo"),
+            handler,
+            settings: Settings::default(),
+            stats: WorkerStats::default(),
+        }
+    }
+}
+
+impl<S, Q> Runner<S, Q>
+where
+    S: Service<Message> + Clone + Send + 'static,
+    S::Error: Into<BoxError>,
+    S::Future: Send,
+    Q: Queue,
+{
+    pub(crate) async fn run(
+        self,
+        shutdown: CancellationToken,
+    ) -> Result<StatsSnapshot, WorkerError> {
+        self.settings.validate()?;
+        let Runner {
+            queue,
+            queue_name,
+            fifo,
+            handler,
+            settings,
+            stats,
+        } = self;
+        let queue = Arc::new(queue);
+        let mut backoff = Backoff::new(settings.error_backoff.0, settings.error_backoff.1);
+
+        let visibility = match settings.visibility_timeout {
+            Some(v) => v,
+            None => loop {
+                let result = tokio::select! {
+                    () = shutdown.cancelled() => return Ok(stats.snapshot()),
+                    r = queue.visibility_timeout() => r,
+                };
+                match result {
+                    Ok(v) => break v,
+                    Err(error) => {
+                        let delay = backoff.next_delay();
+                        tracing::warn!(
+                            target: "baton_worker",
+                            queue = %queue_name,
+                            %error,
+                            retry_in = ?delay,
+                            "cannot read the queue's visibility timeout; retrying"
+                        );
+                        tokio::select! {
+                            () = shutdown.cancelled() => return Ok(stats.snapshot()),
+                            () = tokio::time::sleep(delay) => {}
+                        }
+                    }
+                }
+            },
+        };
+        backoff.reset();
+        tracing::info!(
+            target: "baton_worker",
+            queue = %queue_name,
+            fifo,
+            visibility_timeout = ?visibility,
+            concurrency = settings.concurrency,
+            "worker started"
+        );
+
+        let (delete_tx, delete_rx) = mpsc::channel(settings.concurrency + delete::MAX_BATCH);
+        let deleter = tokio::spawn(delete::run(
+            queue.clone(),
+            delete_rx,
+            stats.clone(),
+            settings.delete_linger,
+            queue_name.clone(),
+        ));
+        let shared = Arc::new(Shared {
+            queue,
+            queue_name,
+            settings,
+            stats,
+            visibility,
+            fifo,
+            abandon: CancellationToken::new(),
+        });
+        let slots = Arc::new(Semaphore::new(shared.settings.concurrency));
+        let per_call = (shared.settings.batch_size as usize).min(shared.settings.concurrency);
+        let tracker = TaskTracker::new();
+
+        loop {
+            // Hold slots for a whole batch before asking for one, so nothing received waits
+            // (with its visibility timeout running) for a slot.
+            let mut permit = tokio::select! {
+                biased;
+                () = shutdown.cancelled() => break,
+                p = slots.clone().acquire_many_owned(per_call as u32) => {
+                    p.expect("the semaphore is never closed")
+                }
+            };
+            let asked = shared.settings.visibility_timeout;
+            let received = tokio::select! {
+                biased;
+                () = shutdown.cancelled() => break,
+                r = shared.queue.receive(per_call as i32, shared.settings.wait_time, asked) => r,
+            };
+            let messages = match received {
+                Ok(messages) => {
+                    backoff.reset();
+                    messages
+                }
+                Err(error) => {
+                    shared.stats.receive_errors(1);
+                    let delay = backoff.next_delay();
+                    tracing::warn!(
+                        target: "baton_worker",
+                        queue = %shared.queue_name,
+                        attempt = backoff.attempts(),
+                        retry_in = ?delay,
+                        %error,
+                        "ReceiveMessage failed; retrying"
+                    );
+                    drop(permit);
+                    tokio::select! {
+                        () = shutdown.cancelled() => break,
+                        () = tokio::time::sleep(delay) => {}
+                    }
+                    continue;
+                }
+            };
+            let received_at = Instant::now();
+            if messages.is_empty() {
+                if shared.settings.wait_time < Duration::from_secs(1) {
+                    // Short polling an empty queue: do not spin.
+                    drop(permit);
+                    tokio::select! {
+                        () = shutdown.cancelled() => break,
+                        () = tokio::time::sleep(Duration::from_millis(200)) => {}
+                    }
+                }
+                continue;
+            }
+            shared.stats.received(messages.len() as u64);
+            shared.stats.in_flight(messages.len() as u64);
+            for chain in process::chains(messages, shared.fifo) {
+                let Some(chain_permit) = permit.split(chain.len()) else {
+                    unreachable!("SQS returned more messages than asked for")
+                };
+                tracker.spawn(process::run_chain(
+                    shared.clone(),
+                    handler.clone(),
+                    chain,
+                    chain_permit,
+                    received_at,
+                    delete_tx.clone(),
+                ));
+            }
+        }
+
+        tracing::info!(
+            target: "baton_worker",
+            queue = %shared.queue_name,
+            in_flight = tracker.len(),
+            "stopped polling; letting running handlers finish"
+        );
+        tracker.close();
+        if tokio::time::timeout(shared.settings.shutdown_timeout, tracker.wait())
+            .await
+            .is_err()
+        {
+            shared.abandon.cancel();
+            tracker.wait().await;
+        }
+        drop(delete_tx);
+        if let Err(error) = deleter.await {
+            tracing::error!(target: "baton_worker", %error, "the deleter task failed");
+        }
+        let stats = shared.stats.snapshot();
+        tracing::info!(target: "baton_worker", queue = %shared.queue_name, ?stats, "worker stopped");
+        Ok(stats)
+    }
+}
+
+#[cfg(test)]
+mod tests;

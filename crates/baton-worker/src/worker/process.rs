@@ -1,0 +1,323 @@
+//! Handling what one ReceiveMessage returned: one task per message, or per message group of a
+//! FIFO queue (in order), each message in its own process span.
+
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use aws_sdk_sqs::types::{Message, MessageSystemAttributeName};
+use baton::{LinkPolicy, MessagingSpan, MessagingSystem, TracerHandle};
+use futures_util::FutureExt as _;
+use opentelemetry::Context;
+use opentelemetry::context::FutureExt as _;
+use opentelemetry::trace::{Status, TraceContextExt};
+use tokio::sync::{OwnedSemaphorePermit, mpsc};
+use tokio::time::Instant;
+use tower::{BoxError, Service, ServiceExt};
+
+use super::Shared;
+use super::delete::Handled;
+use crate::extract;
+use crate::queue::{Entry, Queue};
+
+/// Messages handled one after another by one task: a single message on a standard queue, all
+/// messages of one group (in the order received) on a FIFO queue.
+pub(crate) type Chain = Vec<Message>;
+
+/// Splits a received batch into chains. On a FIFO queue the messages of one group stay in one
+/// chain, in order; elsewhere every message is a chain of its own.
+pub(crate) fn chains(messages: Vec<Message>, fifo: bool) -> Vec<Chain> {
+    if !fifo {
+        return messages.into_iter().map(|m| vec![m]).collect();
+    }
+    let mut chains: Vec<(Option<String>, Chain)> = Vec::new();
+    for message in messages {
+        let group = message
+            .attributes
+            .as_ref()
+            .and_then(|a| a.get(&MessageSystemAttributeName::MessageGroupId))
+            .cloned();
+        match chains.iter_mut().find(|(g, _)| *g == group) {
+            Some((_, chain)) => chain.push(message),
+            None => chains.push((group, vec![message])),
+        }
+    }
+    chains.into_iter().map(|(_, c)| c).collect()
+}
+
+fn entry(index: usize, message: &Message) -> Entry {
+    Entry {
+        id: index.to_string(),
+        receipt_handle: message.receipt_handle.clone().unwrap_or_default(),
+    }
+}
+
+fn receive_count(message: &Message) -> u32 {
+    message
+        .attributes
+        .as_ref()
+        .and_then(|a| a.get(&MessageSystemAttributeName::ApproximateReceiveCount))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1)
+}
+
+/// How a handler call ended.
+pub(crate) enum Outcome {
+    Succeeded,
+    Failed(String),
+    Panicked(String),
+}
+
+/// Starts the process span of `message` from `queue` and returns the context it is active in
+/// (the producer's pass-on fields kept).
+pub(crate) fn start_process_span(
+    tracer: &TracerHandle,
+    policy: LinkPolicy,
+    envelopes: bool,
+    queue: &str,
+    message: &Message,
+) -> Context {
+    let (producer, _found) = extract::producer_context(message, envelopes);
+    let mut span = MessagingSpan::process(MessagingSystem::Sqs, queue.to_owned());
+    if let Some(id) = &message.message_id {
+        span = span.message_id(id.clone());
+    }
+    let started = tracer.with(|tracer| span.start_process(tracer, &producer, policy));
+    producer.with_span(started)
+}
+
+/// Calls the handler (readiness first) with `cx` current while its future runs; a panic in
+/// `poll_ready`, `call` or the future becomes [`Outcome::Panicked`].
+pub(crate) async fn call_handler<S>(service: &mut S, message: Message, cx: &Context) -> Outcome
+where
+    S: Service<Message>,
+    S::Error: Into<BoxError>,
+{
+    let call = async {
+        service.ready().await.map_err(Into::into)?;
+        service.call(message).await.map_err(Into::into)
+    };
+    match AssertUnwindSafe(call.with_context(cx.clone()))
+        .catch_unwind()
+        .await
+    {
+        Ok(Ok(_)) => Outcome::Succeeded,
+        Ok(Err(error)) => Outcome::Failed(error_text(&*error)),
+        Err(panic) => Outcome::Panicked(panic_text(&*panic)),
+    }
+}
+
+fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a non-string panic payload".to_owned())
+}
+
+/// Handles one chain; `permit` holds one concurrency slot per message of it.
+pub(crate) async fn run_chain<S, Q>(
+    shared: Arc<Shared<Q>>,
+    mut service: S,
+    chain: Chain,
+    mut permit: OwnedSemaphorePermit,
+    received_at: Instant,
+    deletes: mpsc::Sender<Handled>,
+) where
+    S: Service<Message> + Send,
+    S::Error: Into<BoxError>,
+    S::Future: Send,
+    Q: Queue,
+{
+    let entries: Vec<Entry> = chain.iter().enumerate().map(|(i, m)| entry(i, m)).collect();
+    let done = AtomicUsize::new(0);
+    let total = chain.len();
+    let work = async {
+        for (index, message) in chain.into_iter().enumerate() {
+            let ok = handle(&shared, &mut service, message, &deletes).await;
+            done.store(index + 1, Ordering::Release);
+            shared.stats.finished(1);
+            drop(permit.split(1));
+            if !ok && shared.fifo {
+                // Later messages of the group must wait for this one: leave them on the queue,
+                // where SQS keeps the group's order.
+                let skipped = total - index - 1;
+                if skipped > 0 {
+                    tracing::debug!(
+                        target: "baton_worker",
+                        queue = %shared.queue_name,
+                        skipped,
+                        "a FIFO message failed; the rest of its group is left for redelivery in order"
+                    );
+                    shared.stats.finished(skipped as u64);
+                }
+                break;
+            }
+        }
+    };
+    let heartbeat = heartbeat(&shared, &entries, &done, received_at);
+    tokio::select! {
+        () = work => {}
+        () = heartbeat => {}
+        () = shared.abandon.cancelled() => {
+            let from = done.load(Ordering::Acquire);
+            let unfinished = &entries[from..];
+            shared.stats.abandoned(unfinished.len() as u64);
+            shared.stats.finished(unfinished.len() as u64);
+            tracing::warn!(
+                target: "baton_worker",
+                queue = %shared.queue_name,
+                messages = unfinished.len(),
+                "shutdown deadline reached; unfinished messages go back to the queue"
+            );
+            // Best effort: make them visible again now rather than at the end of their
+            // visibility timeout.
+            // Boxed, like every rare SDK call here: an SDK future is many kilobytes, and inline it
+            // would make every message's task that much bigger to spawn.
+            let again = Box::pin(shared.queue.change_visibility(unfinished.to_vec(), Duration::ZERO));
+            let _ = tokio::time::timeout(Duration::from_secs(5), again).await;
+        }
+    }
+}
+
+/// Runs the handler for one message in its process span; `true` if it succeeded.
+async fn handle<S, Q>(
+    shared: &Shared<Q>,
+    service: &mut S,
+    message: Message,
+    deletes: &mpsc::Sender<Handled>,
+) -> bool
+where
+    S: Service<Message> + Send,
+    S::Error: Into<BoxError>,
+    S::Future: Send,
+    Q: Queue,
+{
+    let cx = start_process_span(
+        &shared.settings.tracer,
+        shared.settings.link_policy,
+        shared.settings.envelopes,
+        &shared.queue_name,
+        &message,
+    );
+    let receipt_handle = message.receipt_handle.clone();
+    let message_id = message.message_id.clone();
+    let receive_count = receive_count(&message);
+    let outcome = call_handler(service, message, &cx).await;
+
+    let span = cx.span();
+    let id = message_id.as_deref().unwrap_or("");
+    let (error, panicked) = match outcome {
+        Outcome::Succeeded => {
+            span.end();
+            shared.stats.succeeded(1);
+            if let Some(receipt_handle) = receipt_handle {
+                // The deleter outlives every chain, so this only fails if it panicked.
+                let _ = deletes
+                    .send(Handled {
+                        receipt_handle,
+                        message_id,
+                    })
+                    .await;
+            }
+            return true;
+        }
+        Outcome::Failed(error) => (error, false),
+        Outcome::Panicked(panic) => (format!("handler panicked: {panic}"), true),
+    };
+    span.set_attribute(opentelemetry::KeyValue::new(
+        "error.type",
+        if panicked { "panic" } else { "handler_error" },
+    ));
+    span.set_status(Status::error(error.clone()));
+    span.end();
+    shared.stats.failed(1);
+    if panicked {
+        shared.stats.panicked(1);
+    }
+    tracing::warn!(
+        target: "baton_worker",
+        queue = %shared.queue_name,
+        message_id = id,
+        receive_count,
+        %error,
+        "handler failed; the message stays on the queue for redelivery"
+    );
+    if let (Some((base, cap)), Some(handle)) = (shared.settings.retry_backoff, receipt_handle) {
+        let delay = base
+            .saturating_mul(1u32 << receive_count.saturating_sub(1).min(20))
+            .min(cap);
+        let entry = Entry {
+            id: "0".into(),
+            receipt_handle: handle,
+        };
+        if let Err(error) = Box::pin(shared.queue.change_visibility(vec![entry], delay)).await {
+            tracing::warn!(
+                target: "baton_worker",
+                queue = %shared.queue_name,
+                message_id = id,
+                %error,
+                "could not set the retry delay; the message reappears after its visibility timeout"
+            );
+        }
+    }
+    false
+}
+
+/// The error and its sources, `: `-separated.
+fn error_text(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// Extends the visibility of the chain's unfinished messages each time `fraction` of the
+/// visibility timeout has passed since they were received. Never returns.
+async fn heartbeat<Q: Queue>(
+    shared: &Shared<Q>,
+    entries: &[Entry],
+    done: &AtomicUsize,
+    received_at: Instant,
+) {
+    let visibility = shared.visibility;
+    if visibility.is_zero() {
+        return std::future::pending().await;
+    }
+    let every = visibility
+        .mul_f64(shared.settings.heartbeat_fraction)
+        .max(Duration::from_millis(500));
+    let mut due = received_at + every;
+    loop {
+        tokio::time::sleep_until(due).await;
+        due += every;
+        let pending = &entries[done.load(Ordering::Acquire)..];
+        if pending.is_empty() {
+            continue;
+        }
+        match Box::pin(shared.queue.change_visibility(pending.to_vec(), visibility)).await {
+            Ok(failed) => {
+                shared.stats.extended((pending.len() - failed.len()) as u64);
+                for f in failed {
+                    tracing::warn!(
+                        target: "baton_worker",
+                        queue = %shared.queue_name,
+                        code = %f.code,
+                        "could not extend a running message's visibility; it may be delivered twice"
+                    );
+                }
+            }
+            Err(error) => tracing::warn!(
+                target: "baton_worker",
+                queue = %shared.queue_name,
+                %error,
+                "could not extend running messages' visibility; they may be delivered twice"
+            ),
+        }
+    }
+}

@@ -1,0 +1,585 @@
+//! The worker against an in-memory queue that behaves like SQS where it matters here:
+//! visibility timeouts, receipt handles, receive counts and FIFO group blocking.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use aws_sdk_sqs::types::{Message, MessageSystemAttributeName};
+use baton::TracerHandle;
+use opentelemetry::Context;
+use opentelemetry::trace::{SpanKind, TraceContextExt, Tracer, TracerProvider as _};
+use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider, SpanData};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tower::service_fn;
+
+use super::Runner;
+use crate::queue::{CallFailed, Entry, EntryFailed, Queue};
+
+#[derive(Debug)]
+struct Stored {
+    id: String,
+    body: String,
+    group: Option<String>,
+    trace_header: Option<String>,
+    invisible_until: Option<Instant>,
+    handle: Option<String>,
+    receives: u32,
+    deleted: bool,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    messages: Vec<Stored>,
+    handles: u64,
+    failing_receives: usize,
+    receive_calls: usize,
+}
+
+#[derive(Debug, Clone)]
+struct FakeQueue {
+    state: Arc<Mutex<State>>,
+    visibility: Duration,
+}
+
+impl FakeQueue {
+    fn new(visibility: Duration) -> Self {
+        FakeQueue {
+            state: Arc::default(),
+            visibility,
+        }
+    }
+
+    fn send(&self, body: &str, group: Option<&str>, trace_header: Option<String>) {
+        let mut state = self.state.lock().unwrap();
+        let id = format!("m{}", state.messages.len());
+        state.messages.push(Stored {
+            id,
+            body: body.to_owned(),
+            group: group.map(str::to_owned),
+            trace_header,
+            invisible_until: None,
+            handle: None,
+            receives: 0,
+            deleted: false,
+        });
+    }
+
+    fn deleted(&self) -> usize {
+        self.state
+            .lock()
+            .unwrap()
+            .messages
+            .iter()
+            .filter(|m| m.deleted)
+            .count()
+    }
+
+    fn receives_of(&self, body: &str) -> u32 {
+        let state = self.state.lock().unwrap();
+        state
+            .messages
+            .iter()
+            .find(|m| m.body == body)
+            .unwrap()
+            .receives
+    }
+
+    fn visible_now(&self, body: &str) -> bool {
+        let state = self.state.lock().unwrap();
+        let m = state.messages.iter().find(|m| m.body == body).unwrap();
+        !m.deleted && m.invisible_until.is_none_or(|t| t <= Instant::now())
+    }
+
+    fn find<'a>(state: &'a mut State, handle: &str) -> Option<&'a mut Stored> {
+        state
+            .messages
+            .iter_mut()
+            .find(|m| !m.deleted && m.handle.as_deref() == Some(handle))
+    }
+}
+
+impl Queue for FakeQueue {
+    async fn receive(
+        &self,
+        max: i32,
+        wait: Duration,
+        visibility: Option<Duration>,
+    ) -> Result<Vec<Message>, CallFailed> {
+        let until = Instant::now() + wait.min(Duration::from_millis(50));
+        loop {
+            {
+                let mut state = self.state.lock().unwrap();
+                state.receive_calls += 1;
+                if state.failing_receives > 0 {
+                    state.failing_receives -= 1;
+                    return Err(CallFailed("connection refused".into()));
+                }
+                let now = Instant::now();
+                let in_flight =
+                    |m: &Stored| !m.deleted && m.invisible_until.is_some_and(|t| t > now);
+                let blocked: Vec<Option<String>> = state
+                    .messages
+                    .iter()
+                    .filter(|m| m.group.is_some() && in_flight(m))
+                    .map(|m| m.group.clone())
+                    .collect();
+                let mut out = Vec::new();
+                let mut taken_groups: Vec<Option<String>> = Vec::new();
+                let visibility = visibility.unwrap_or(self.visibility);
+                let mut handles = state.handles;
+                for m in state.messages.iter_mut() {
+                    if out.len() == max as usize {
+                        break;
+                    }
+                    if m.deleted || in_flight(m) {
+                        continue;
+                    }
+                    if m.group.is_some() && blocked.contains(&m.group) {
+                        continue;
+                    }
+                    handles += 1;
+                    m.handle = Some(format!("h{handles}"));
+                    m.invisible_until = Some(now + visibility);
+                    m.receives += 1;
+                    taken_groups.push(m.group.clone());
+                    let mut b = Message::builder()
+                        .message_id(&m.id)
+                        .body(&m.body)
+                        .receipt_handle(m.handle.clone().unwrap())
+                        .attributes(
+                            MessageSystemAttributeName::ApproximateReceiveCount,
+                            m.receives.to_string(),
+                        );
+                    if let Some(g) = &m.group {
+                        b = b.attributes(MessageSystemAttributeName::MessageGroupId, g);
+                    }
+                    if let Some(h) = &m.trace_header {
+                        b = b.attributes(MessageSystemAttributeName::AwsTraceHeader, h);
+                    }
+                    out.push(b.build());
+                }
+                state.handles = handles;
+                if !out.is_empty() || Instant::now() >= until {
+                    return Ok(out);
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    async fn delete(&self, entries: Vec<Entry>) -> Result<Vec<EntryFailed>, CallFailed> {
+        let mut state = self.state.lock().unwrap();
+        let mut failed = Vec::new();
+        for e in entries {
+            match FakeQueue::find(&mut state, &e.receipt_handle) {
+                Some(m) => m.deleted = true,
+                None => failed.push(EntryFailed {
+                    id: e.id,
+                    code: "ReceiptHandleIsInvalid".into(),
+                    sender_fault: true,
+                }),
+            }
+        }
+        Ok(failed)
+    }
+
+    async fn change_visibility(
+        &self,
+        entries: Vec<Entry>,
+        timeout: Duration,
+    ) -> Result<Vec<EntryFailed>, CallFailed> {
+        let mut state = self.state.lock().unwrap();
+        for e in entries {
+            if let Some(m) = FakeQueue::find(&mut state, &e.receipt_handle) {
+                m.invisible_until = Some(Instant::now() + timeout);
+            }
+        }
+        Ok(Vec::new())
+    }
+
+    async fn visibility_timeout(&self) -> Result<Duration, CallFailed> {
+        Ok(self.visibility)
+    }
+}
+
+fn tracer() -> (SdkTracerProvider, InMemorySpanExporter) {
+    let exporter = InMemorySpanExporter::default();
+    let provider = SdkTracerProvider::builder()
+        .with_simple_exporter(exporter.clone())
+        .with_id_generator(baton::XrayIdGenerator::default())
+        .build();
+    (provider, exporter)
+}
+
+/// Runs `runner` until `done` says so (or 10 s pass), then shuts it down.
+async fn run_until<S, Q>(runner: Runner<S, Q>, done: impl Fn() -> bool) -> crate::StatsSnapshot
+where
+    S: tower::Service<Message> + Clone + Send + 'static,
+    S::Error: Into<tower::BoxError>,
+    S::Future: Send,
+    Q: Queue,
+{
+    let token = CancellationToken::new();
+    let run = tokio::spawn(runner.run(token.clone()));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !done() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    token.cancel();
+    run.await.unwrap().unwrap()
+}
+
+fn fast<S, Q>(mut runner: Runner<S, Q>) -> Runner<S, Q> {
+    runner.settings.wait_time = Duration::from_millis(50);
+    runner.settings.error_backoff = (Duration::from_millis(5), Duration::from_millis(20));
+    runner.settings.delete_linger = Duration::from_millis(2);
+    runner
+}
+
+#[tokio::test]
+async fn each_message_continues_its_producer_trace_and_is_deleted_once() {
+    let (provider, exporter) = tracer();
+    let tracer = provider.tracer("producer");
+    let queue = FakeQueue::new(Duration::from_secs(30));
+    let mut producers = HashMap::new();
+    for i in 0..25 {
+        let span = tracer.start("send");
+        let cx = Context::new().with_span(span);
+        let header = baton::header_for_context(&cx).unwrap();
+        producers.insert(format!("body {i}"), cx.span().span_context().clone());
+        queue.send(&format!("body {i}"), None, Some(header));
+    }
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let handler = {
+        let seen = seen.clone();
+        service_fn(move |m: Message| {
+            let seen = seen.clone();
+            async move {
+                let current = Context::current().span().span_context().clone();
+                seen.lock().unwrap().push((m.body.unwrap(), current));
+                Ok::<_, std::io::Error>(())
+            }
+        })
+    };
+    let mut runner = fast(Runner::new(queue.clone(), "http://q/000/orders", handler));
+    runner.settings.tracer = TracerHandle::new(provider.tracer("worker"));
+    let q = queue.clone();
+    let stats = run_until(runner, move || q.deleted() == 25).await;
+
+    assert_eq!(queue.deleted(), 25);
+    assert_eq!(
+        (stats.received, stats.succeeded, stats.deleted),
+        (25, 25, 25)
+    );
+    assert_eq!((stats.failed, stats.in_flight), (0, 0));
+    provider.force_flush().unwrap();
+    let spans: Vec<SpanData> = exporter
+        .get_finished_spans()
+        .unwrap()
+        .into_iter()
+        .filter(|s| s.name == "process orders")
+        .collect();
+    assert_eq!(spans.len(), 25);
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.len(), 25);
+    for (body, current) in seen.iter() {
+        let producer = &producers[body];
+        let span = spans
+            .iter()
+            .find(|s| s.span_context.span_id() == current.span_id())
+            .expect("the process span is current in the handler");
+        assert_eq!(span.span_kind, SpanKind::Consumer);
+        assert_eq!(span.span_context.trace_id(), producer.trace_id());
+        assert_eq!(span.parent_span_id, producer.span_id());
+    }
+}
+
+#[tokio::test]
+async fn failed_and_panicking_handlers_leave_the_message_for_redelivery() {
+    let queue = FakeQueue::new(Duration::from_secs(1));
+    queue.send("fails once", None, None);
+    queue.send("panics once", None, None);
+    queue.send("fine", None, None);
+    let calls = Arc::new(Mutex::new(HashMap::<String, u32>::new()));
+    let handler = {
+        let calls = calls.clone();
+        service_fn(move |m: Message| {
+            let body = m.body.unwrap();
+            let n = {
+                let mut calls = calls.lock().unwrap();
+                let n = calls.entry(body.clone()).or_default();
+                *n += 1;
+                *n
+            };
+            async move {
+                match (body.as_str(), n) {
+                    ("fails once", 1) => Err(std::io::Error::other("database down")),
+                    ("panics once", 1) => panic!("bug in the handler"),
+                    _ => Ok(()),
+                }
+            }
+        })
+    };
+    let runner = fast(Runner::new(queue.clone(), "http://q/000/jobs", handler));
+    let q = queue.clone();
+    let stats = run_until(runner, move || q.deleted() == 3).await;
+    assert_eq!(queue.deleted(), 3);
+    assert_eq!(stats.failed, 2);
+    assert_eq!(stats.panicked, 1);
+    assert_eq!(stats.succeeded, 3);
+    assert_eq!(stats.deleted, 3);
+    assert_eq!(queue.receives_of("fails once"), 2);
+    assert_eq!(queue.receives_of("panics once"), 2);
+    assert_eq!(queue.receives_of("fine"), 1);
+    let calls = calls.lock().unwrap();
+    assert_eq!(calls["fails once"], 2);
+}
+
+#[tokio::test]
+async fn failed_span_has_error_status() {
+    let (provider, exporter) = tracer();
+    let queue = FakeQueue::new(Duration::from_secs(30));
+    queue.send("x", None, None);
+    let handler = service_fn(|_m: Message| async { Err::<(), _>(std::io::Error::other("nope")) });
+    let mut runner = fast(Runner::new(queue.clone(), "http://q/000/jobs", handler));
+    runner.settings.tracer = TracerHandle::new(provider.tracer("worker"));
+    let start = Instant::now();
+    let stats = run_until(runner, move || start.elapsed() > Duration::from_millis(300)).await;
+    assert_eq!((stats.failed, stats.deleted), (1, 0));
+    assert_eq!(queue.deleted(), 0);
+    provider.force_flush().unwrap();
+    let span = exporter
+        .get_finished_spans()
+        .unwrap()
+        .into_iter()
+        .find(|s| s.name == "process jobs")
+        .unwrap();
+    assert_eq!(
+        span.status,
+        opentelemetry::trace::Status::error("nope".to_string())
+    );
+}
+
+#[tokio::test]
+async fn shutdown_lets_running_handlers_finish_and_deletes_them() {
+    let queue = FakeQueue::new(Duration::from_secs(30));
+    for i in 0..8 {
+        queue.send(&format!("m{i}"), None, None);
+    }
+    let started = Arc::new(AtomicUsize::new(0));
+    let handler = {
+        let started = started.clone();
+        service_fn(move |_m: Message| {
+            started.fetch_add(1, Ordering::SeqCst);
+            async {
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                Ok::<_, std::io::Error>(())
+            }
+        })
+    };
+    let mut runner = fast(Runner::new(queue.clone(), "http://q/000/jobs", handler));
+    runner.settings.concurrency = 4;
+    runner.settings.batch_size = 4;
+    let s = started.clone();
+    // Stop as soon as the first four are running.
+    let stats = run_until(runner, move || s.load(Ordering::SeqCst) >= 4).await;
+    assert_eq!(stats.succeeded, 4, "{stats:?}");
+    assert_eq!(stats.deleted, 4);
+    assert_eq!(stats.abandoned, 0);
+    assert_eq!(queue.deleted(), 4);
+    // The other four were never received.
+    assert_eq!(stats.received, 4);
+}
+
+#[tokio::test]
+async fn shutdown_deadline_gives_unfinished_messages_back() {
+    let queue = FakeQueue::new(Duration::from_secs(30));
+    queue.send("quick", None, None);
+    queue.send("stuck", None, None);
+    let handler = service_fn(|m: Message| async move {
+        if m.body() == Some("stuck") {
+            std::future::pending::<()>().await;
+        }
+        Ok::<_, std::io::Error>(())
+    });
+    let mut runner = fast(Runner::new(queue.clone(), "http://q/000/jobs", handler));
+    runner.settings.shutdown_timeout = Duration::from_millis(200);
+    let q = queue.clone();
+    let started = std::time::Instant::now();
+    let stats = run_until(runner, move || q.deleted() == 1).await;
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert_eq!((stats.succeeded, stats.deleted, stats.abandoned), (1, 1, 1));
+    assert_eq!(stats.in_flight, 0);
+    // Given back at once rather than after its 30 s visibility timeout.
+    assert!(queue.visible_now("stuck"));
+}
+
+#[tokio::test]
+async fn fifo_groups_keep_their_order_and_a_failure_holds_the_rest_of_its_group() {
+    let queue = FakeQueue::new(Duration::from_secs(1));
+    for i in 0..5 {
+        queue.send(&format!("A{i}"), Some("A"), None);
+        queue.send(&format!("B{i}"), Some("B"), None);
+    }
+    let order = Arc::new(Mutex::new(Vec::new()));
+    let failed_once = Arc::new(AtomicUsize::new(0));
+    let handler = {
+        let (order, failed_once) = (order.clone(), failed_once.clone());
+        service_fn(move |m: Message| {
+            let body = m.body.unwrap();
+            let fail = body == "A2" && failed_once.fetch_add(1, Ordering::SeqCst) == 0;
+            if !fail {
+                order.lock().unwrap().push(body);
+            }
+            async move {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+                if fail {
+                    Err(std::io::Error::other("try again"))
+                } else {
+                    Ok(())
+                }
+            }
+        })
+    };
+    let runner = fast(Runner::new(
+        queue.clone(),
+        "http://q/000/jobs.fifo",
+        handler,
+    ));
+    let q = queue.clone();
+    let stats = run_until(runner, move || q.deleted() == 10).await;
+    assert_eq!(queue.deleted(), 10);
+    assert_eq!(stats.failed, 1);
+    let order = order.lock().unwrap();
+    for group in ["A", "B"] {
+        let seen: Vec<&String> = order.iter().filter(|b| b.starts_with(group)).collect();
+        let expected: Vec<String> = (0..5).map(|i| format!("{group}{i}")).collect();
+        assert_eq!(seen, expected.iter().collect::<Vec<_>>(), "{order:?}");
+    }
+}
+
+#[tokio::test]
+async fn receive_errors_are_retried_and_counted() {
+    let queue = FakeQueue::new(Duration::from_secs(30));
+    queue.state.lock().unwrap().failing_receives = 3;
+    queue.send("x", None, None);
+    let handler = service_fn(|_m: Message| async { Ok::<_, std::io::Error>(()) });
+    let runner = fast(Runner::new(queue.clone(), "http://q/000/jobs", handler));
+    let q = queue.clone();
+    let stats = run_until(runner, move || q.deleted() == 1).await;
+    assert_eq!(stats.receive_errors, 3);
+    assert_eq!(stats.deleted, 1);
+}
+
+#[tokio::test]
+async fn heartbeat_keeps_a_long_handler_s_message_invisible() {
+    let queue = FakeQueue::new(Duration::from_secs(1));
+    queue.send("slow", None, None);
+    let handler = service_fn(|_m: Message| async {
+        tokio::time::sleep(Duration::from_millis(2600)).await;
+        Ok::<_, std::io::Error>(())
+    });
+    let runner = fast(Runner::new(queue.clone(), "http://q/000/jobs", handler));
+    let q = queue.clone();
+    let stats = run_until(runner, move || q.deleted() == 1).await;
+    assert_eq!(queue.receives_of("slow"), 1, "delivered twice");
+    assert!(stats.extended >= 4, "{stats:?}");
+    assert_eq!(stats.deleted, 1);
+}
+
+#[tokio::test]
+async fn concurrency_bounds_messages_held() {
+    let queue = FakeQueue::new(Duration::from_secs(30));
+    for i in 0..40 {
+        queue.send(&format!("m{i}"), None, None);
+    }
+    let (now, peak) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let handler = {
+        let (now, peak) = (now.clone(), peak.clone());
+        service_fn(move |_m: Message| {
+            let (now, peak) = (now.clone(), peak.clone());
+            async move {
+                let n = now.fetch_add(1, Ordering::SeqCst) + 1;
+                peak.fetch_max(n, Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                now.fetch_sub(1, Ordering::SeqCst);
+                Ok::<_, std::io::Error>(())
+            }
+        })
+    };
+    let mut runner = fast(Runner::new(queue.clone(), "http://q/000/jobs", handler));
+    runner.settings.concurrency = 7;
+    let q = queue.clone();
+    run_until(runner, move || q.deleted() == 40).await;
+    assert_eq!(queue.deleted(), 40);
+    let peak = peak.load(Ordering::SeqCst);
+    assert!((2..=7).contains(&peak), "peak {peak}");
+}
+
+#[tokio::test]
+async fn invalid_settings_are_refused_with_the_setting_named() {
+    let handler = service_fn(|_m: Message| async { Ok::<_, std::io::Error>(()) });
+    for (set, name) in [
+        (
+            Box::new(|r: &mut super::Settings| r.batch_size = 11)
+                as Box<dyn Fn(&mut super::Settings)>,
+            "with_batch_size",
+        ),
+        (
+            Box::new(|r: &mut super::Settings| r.batch_size = 0),
+            "with_batch_size",
+        ),
+        (
+            Box::new(|r: &mut super::Settings| r.wait_time = Duration::from_secs(21)),
+            "with_wait_time",
+        ),
+        (
+            Box::new(|r: &mut super::Settings| r.concurrency = 0),
+            "with_concurrency",
+        ),
+        (
+            Box::new(|r: &mut super::Settings| r.heartbeat_fraction = 1.0),
+            "with_heartbeat_fraction",
+        ),
+    ] {
+        let mut runner = Runner::new(FakeQueue::new(Duration::from_secs(1)), "q", handler);
+        set(&mut runner.settings);
+        let error = runner.run(CancellationToken::new()).await.unwrap_err();
+        assert!(error.to_string().contains(name), "{error}");
+    }
+}
+
+#[tokio::test]
+async fn tracing_spans_made_in_the_handler_nest_under_the_process_span() {
+    use tracing_subscriber::layer::SubscriberExt;
+
+    let (provider, exporter) = tracer();
+    let subscriber = tracing_subscriber::registry()
+        .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("app")));
+    let _default = tracing::subscriber::set_default(subscriber);
+
+    let queue = FakeQueue::new(Duration::from_secs(30));
+    queue.send("x", None, None);
+    let handler = service_fn(|_m: Message| async {
+        let span = tracing::info_span!("charge card");
+        let _entered = span.enter();
+        Ok::<_, std::io::Error>(())
+    });
+    let mut runner = fast(Runner::new(queue.clone(), "http://q/000/jobs", handler));
+    runner.settings.tracer = TracerHandle::new(provider.tracer("worker"));
+    let q = queue.clone();
+    run_until(runner, move || q.deleted() == 1).await;
+
+    provider.force_flush().unwrap();
+    let spans = exporter.get_finished_spans().unwrap();
+    let process = spans.iter().find(|s| s.name == "process jobs").unwrap();
+    let charge = spans.iter().find(|s| s.name == "charge card").unwrap();
+    assert_eq!(
+        charge.span_context.trace_id(),
+        process.span_context.trace_id()
+    );
+    assert_eq!(charge.parent_span_id, process.span_context.span_id());
+}

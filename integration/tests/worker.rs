@@ -1,0 +1,624 @@
+//! `SqsWorker` and `EventConsumer` against LocalStack: traces continued, at-least-once delivery,
+//! redelivery after failures and panics, dead-letter queues, heartbeats, shutdown without loss,
+//! FIFO order, and EventBridge events routed to typed handlers.
+
+use std::collections::{HashMap, HashSet};
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use aws_sdk_sqs::types::{Message, QueueAttributeName};
+use baton::TracerHandle;
+use baton_integration::{TestQueue, TestTracer, sdk_config, sqs, unique_name};
+use baton_sqs::SqsPropagation;
+use baton_worker::{CancellationToken, Event, EventConsumer, SqsWorker, StatsSnapshot};
+use opentelemetry::Context;
+use opentelemetry::trace::{FutureExt, SpanContext, TraceContextExt, TraceId, Tracer};
+use tower::service_fn;
+
+/// Runs `worker` until `done()` holds (checked every 50 ms) or `limit` passes, then shuts it
+/// down and returns its final counters.
+async fn run_until<S>(
+    worker: SqsWorker<S>,
+    limit: Duration,
+    done: impl Fn() -> bool,
+) -> StatsSnapshot
+where
+    S: tower::Service<Message> + Clone + Send + 'static,
+    S::Error: Into<tower::BoxError>,
+    S::Future: Send,
+{
+    let token = CancellationToken::new();
+    let run = tokio::spawn(worker.run(token.clone()));
+    let deadline = Instant::now() + limit;
+    while !done() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    token.cancel();
+    run.await
+        .expect("the worker task")
+        .expect("the worker runs")
+}
+
+/// A worker tuned for tests: short polls, quick deletes.
+fn worker<S>(queue: &TestQueue, handler: S) -> SqsWorker<S> {
+    SqsWorker::new(queue.client.clone(), &queue.url, handler)
+        .with_wait_time(Duration::from_secs(1))
+        .with_delete_linger(Duration::from_millis(5))
+        .with_error_backoff(Duration::from_millis(50), Duration::from_secs(1))
+}
+
+async fn set_queue_attribute(queue: &TestQueue, name: QueueAttributeName, value: &str) {
+    queue
+        .client
+        .set_queue_attributes()
+        .queue_url(&queue.url)
+        .attributes(name, value)
+        .send()
+        .await
+        .expect("SetQueueAttributes");
+}
+
+/// Every message on the queue now, by receiving with a zero visibility timeout until a
+/// receive comes back empty twice.
+async fn bodies_left(queue: &TestQueue) -> Vec<String> {
+    let mut seen = HashMap::new();
+    let mut empty = 0;
+    while empty < 2 {
+        let out = queue
+            .client
+            .receive_message()
+            .queue_url(&queue.url)
+            .max_number_of_messages(10)
+            .visibility_timeout(30)
+            .wait_time_seconds(1)
+            .send()
+            .await
+            .expect("ReceiveMessage");
+        let messages = out.messages.unwrap_or_default();
+        if messages.is_empty() {
+            empty += 1;
+        }
+        for m in messages {
+            seen.insert(m.message_id.unwrap(), m.body.unwrap());
+        }
+    }
+    seen.into_values().collect()
+}
+
+/// Calls per body, shared with a handler.
+#[derive(Clone, Default)]
+struct Calls(Arc<Mutex<HashMap<String, u32>>>);
+
+impl Calls {
+    fn add(&self, body: &str) -> u32 {
+        let mut calls = self.0.lock().unwrap();
+        let n = calls.entry(body.to_owned()).or_default();
+        *n += 1;
+        *n
+    }
+    fn get(&self, body: &str) -> u32 {
+        self.0.lock().unwrap().get(body).copied().unwrap_or(0)
+    }
+}
+
+/// A client whose sends carry the producer span's context (the Baton interceptor).
+async fn producer_client(tracer: &TestTracer) -> aws_sdk_sqs::Client {
+    let propagation = SqsPropagation::new().with_tracer(TracerHandle::new(tracer.tracer()));
+    let config = aws_sdk_sqs::config::Builder::from(&sdk_config().await)
+        .interceptor(propagation.interceptor())
+        .build();
+    aws_sdk_sqs::Client::from_conf(config)
+}
+
+async fn in_span<F: Future>(
+    tracer: &TestTracer,
+    name: &str,
+    f: impl FnOnce() -> F,
+) -> (F::Output, SpanContext) {
+    let span = tracer.tracer().start(name.to_owned());
+    let cx = Context::new().with_span(span);
+    let sc = cx.span().span_context().clone();
+    let out = f().with_context(cx.clone()).await;
+    cx.span().end();
+    (out, sc)
+}
+
+#[tokio::test]
+async fn each_message_is_handled_once_in_its_producer_s_trace() {
+    let tracer = TestTracer::new();
+    let producer = producer_client(&tracer).await;
+    let queue = TestQueue::create(&sqs().await, "worker-trace").await;
+    let url = queue.url.clone();
+
+    let mut requests: HashMap<String, TraceId> = HashMap::new();
+    for i in 0..20 {
+        let body = format!("order {i}");
+        let (sent, request) = in_span(&tracer, "request", || {
+            producer
+                .send_message()
+                .queue_url(&url)
+                .message_body(&body)
+                .send()
+        })
+        .await;
+        sent.expect("SendMessage");
+        requests.insert(body, request.trace_id());
+    }
+
+    let calls = Calls::default();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let handler = {
+        let (calls, seen) = (calls.clone(), seen.clone());
+        service_fn(move |m: Message| {
+            let body = m.body.unwrap_or_default();
+            calls.add(&body);
+            let current = Context::current().span().span_context().clone();
+            seen.lock().unwrap().push((body, current));
+            async { Ok::<_, std::convert::Infallible>(()) }
+        })
+    };
+    let worker = worker(&queue, handler)
+        .with_tracer(TracerHandle::new(tracer.tracer()))
+        .with_concurrency(8);
+    let stats = worker.stats();
+    let final_stats = run_until(worker, Duration::from_secs(30), move || {
+        stats.snapshot().deleted >= 20
+    })
+    .await;
+    assert_eq!(final_stats.deleted, 20, "{final_stats:?}");
+    assert_eq!(final_stats.received, 20, "{final_stats:?}");
+    assert!(bodies_left(&queue).await.is_empty());
+
+    let spans = tracer.finished_spans();
+    let sends: HashMap<_, _> = spans
+        .iter()
+        .filter(|s| s.name.starts_with("send "))
+        .map(|s| (s.span_context.span_id(), s.span_context.trace_id()))
+        .collect();
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 20);
+    for (body, current) in seen.iter() {
+        assert_eq!(calls.get(body), 1, "{body} handled more than once");
+        let process = spans
+            .iter()
+            .find(|s| s.span_context.span_id() == current.span_id())
+            .expect("the handler runs inside its process span");
+        assert_eq!(process.name, format!("process {}", queue.name));
+        assert_eq!(process.span_context.trace_id(), requests[body], "{body}");
+        assert_eq!(
+            sends.get(&process.parent_span_id),
+            Some(&requests[body]),
+            "{body}: the parent is the send span of its own request"
+        );
+    }
+    queue.delete().await;
+}
+
+#[tokio::test]
+async fn failed_and_panicking_handlers_get_their_message_again() {
+    let queue = TestQueue::create(&sqs().await, "worker-retry").await;
+    set_queue_attribute(&queue, QueueAttributeName::VisibilityTimeout, "1").await;
+    for body in ["fails once", "panics once", "fine"] {
+        queue
+            .client
+            .send_message()
+            .queue_url(&queue.url)
+            .message_body(body)
+            .send()
+            .await
+            .unwrap();
+    }
+    let calls = Calls::default();
+    let handler = {
+        let calls = calls.clone();
+        service_fn(move |m: Message| {
+            let body = m.body.unwrap_or_default();
+            let n = calls.add(&body);
+            async move {
+                match (body.as_str(), n) {
+                    ("fails once", 1) => Err(std::io::Error::other("database unavailable")),
+                    ("panics once", 1) => panic!("a bug the first time"),
+                    _ => Ok(()),
+                }
+            }
+        })
+    };
+    let worker = worker(&queue, handler);
+    let stats = worker.stats();
+    let final_stats = run_until(worker, Duration::from_secs(30), move || {
+        stats.snapshot().deleted >= 3
+    })
+    .await;
+    assert_eq!(final_stats.deleted, 3, "{final_stats:?}");
+    assert_eq!((final_stats.failed, final_stats.panicked), (2, 1));
+    assert_eq!(calls.get("fails once"), 2);
+    assert_eq!(calls.get("panics once"), 2);
+    assert_eq!(calls.get("fine"), 1);
+    assert!(bodies_left(&queue).await.is_empty());
+    queue.delete().await;
+}
+
+#[tokio::test]
+async fn a_poison_message_ends_in_the_dead_letter_queue_and_the_worker_goes_on() {
+    let client = sqs().await;
+    let dlq = TestQueue::create(&client, "worker-dlq").await;
+    let queue = TestQueue::create(&client, "worker-poison").await;
+    let dlq_arn = dlq
+        .client
+        .get_queue_attributes()
+        .queue_url(&dlq.url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .unwrap()
+        .attributes
+        .and_then(|mut a| a.remove(&QueueAttributeName::QueueArn))
+        .unwrap();
+    set_queue_attribute(&queue, QueueAttributeName::VisibilityTimeout, "1").await;
+    set_queue_attribute(
+        &queue,
+        QueueAttributeName::RedrivePolicy,
+        &format!(r#"{{"deadLetterTargetArn":"{dlq_arn}","maxReceiveCount":"2"}}"#),
+    )
+    .await;
+    for body in ["poison", "a", "b", "c"] {
+        client
+            .send_message()
+            .queue_url(&queue.url)
+            .message_body(body)
+            .send()
+            .await
+            .unwrap();
+    }
+    let calls = Calls::default();
+    let handler = {
+        let calls = calls.clone();
+        service_fn(move |m: Message| {
+            let body = m.body.unwrap_or_default();
+            calls.add(&body);
+            async move {
+                if body == "poison" {
+                    Err(std::io::Error::other("cannot parse"))
+                } else {
+                    Ok(())
+                }
+            }
+        })
+    };
+    let worker = worker(&queue, handler);
+    let stats = worker.stats();
+    let in_dlq = Arc::new(Mutex::new(Vec::new()));
+    // Watch the DLQ while the worker runs.
+    let watcher = {
+        let (dlq, in_dlq) = (dlq.clone(), in_dlq.clone());
+        tokio::spawn(async move {
+            for _ in 0..40 {
+                let out = dlq
+                    .client
+                    .receive_message()
+                    .queue_url(&dlq.url)
+                    .wait_time_seconds(1)
+                    .send()
+                    .await
+                    .unwrap();
+                let bodies: Vec<String> = out
+                    .messages
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter_map(|m| m.body)
+                    .collect();
+                if !bodies.is_empty() {
+                    in_dlq.lock().unwrap().extend(bodies);
+                    return;
+                }
+            }
+        })
+    };
+    let watch = in_dlq.clone();
+    let final_stats = run_until(worker, Duration::from_secs(40), move || {
+        stats.snapshot().deleted >= 3 && !watch.lock().unwrap().is_empty()
+    })
+    .await;
+    watcher.await.unwrap();
+    assert_eq!(*in_dlq.lock().unwrap(), ["poison"]);
+    assert_eq!(final_stats.deleted, 3, "{final_stats:?}");
+    assert_eq!(calls.get("poison"), 2, "handled maxReceiveCount times");
+    for body in ["a", "b", "c"] {
+        assert_eq!(calls.get(body), 1);
+    }
+    queue.delete().await;
+    dlq.delete().await;
+}
+
+#[tokio::test]
+async fn a_handler_slower_than_the_visibility_timeout_is_not_delivered_twice() {
+    let queue = TestQueue::create(&sqs().await, "worker-slow").await;
+    set_queue_attribute(&queue, QueueAttributeName::VisibilityTimeout, "2").await;
+    queue
+        .client
+        .send_message()
+        .queue_url(&queue.url)
+        .message_body("slow")
+        .send()
+        .await
+        .unwrap();
+    let calls = Calls::default();
+    let handler = {
+        let calls = calls.clone();
+        service_fn(move |m: Message| {
+            calls.add(m.body().unwrap_or_default());
+            async {
+                tokio::time::sleep(Duration::from_secs(5)).await;
+                Ok::<_, std::convert::Infallible>(())
+            }
+        })
+    };
+    let worker = worker(&queue, handler);
+    let stats = worker.stats();
+    let final_stats = run_until(worker, Duration::from_secs(30), move || {
+        stats.snapshot().deleted >= 1
+    })
+    .await;
+    assert_eq!(
+        calls.get("slow"),
+        1,
+        "delivered again while its handler ran"
+    );
+    assert!(final_stats.extended >= 3, "{final_stats:?}");
+    assert_eq!(final_stats.deleted, 1);
+    assert!(bodies_left(&queue).await.is_empty());
+    queue.delete().await;
+}
+
+#[tokio::test]
+async fn shutdown_with_messages_in_flight_loses_none() {
+    let queue = TestQueue::create(&sqs().await, "worker-shutdown").await;
+    let all: HashSet<String> = (0..30).map(|i| format!("m{i}")).collect();
+    for body in &all {
+        queue
+            .client
+            .send_message()
+            .queue_url(&queue.url)
+            .message_body(body)
+            .send()
+            .await
+            .unwrap();
+    }
+    let handled = Arc::new(Mutex::new(HashSet::new()));
+    let handler = {
+        let handled = handled.clone();
+        service_fn(move |m: Message| {
+            let body = m.body.unwrap_or_default();
+            let handled = handled.clone();
+            async move {
+                // Some handlers never finish: shutdown must give their messages back.
+                if body == "m3" || body == "m17" {
+                    std::future::pending::<()>().await;
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                handled.lock().unwrap().insert(body);
+                Ok::<_, std::convert::Infallible>(())
+            }
+        })
+    };
+    let worker = worker(&queue, handler)
+        .with_concurrency(6)
+        .with_batch_size(3)
+        .with_shutdown_timeout(Duration::from_secs(1));
+    let h = handled.clone();
+    let final_stats = run_until(worker, Duration::from_secs(30), move || {
+        h.lock().unwrap().len() >= 8
+    })
+    .await;
+    let handled = handled.lock().unwrap().clone();
+    assert_eq!(final_stats.succeeded as usize, handled.len());
+    assert_eq!(
+        final_stats.deleted as usize,
+        handled.len(),
+        "{final_stats:?}"
+    );
+    assert_eq!(final_stats.in_flight, 0, "{final_stats:?}");
+    let left: HashSet<String> = bodies_left(&queue).await.into_iter().collect();
+    assert!(
+        handled.is_disjoint(&left),
+        "a handled message is still on the queue"
+    );
+    let accounted: HashSet<String> = handled.union(&left).cloned().collect();
+    assert_eq!(accounted, all, "lost: {:?}", all.difference(&accounted));
+    queue.delete().await;
+}
+
+#[tokio::test]
+async fn fifo_groups_are_handled_in_order_and_in_parallel() {
+    let queue = TestQueue::create_fifo(&sqs().await, "worker-fifo").await;
+    for i in 0..6 {
+        for group in ["A", "B", "C"] {
+            queue
+                .client
+                .send_message()
+                .queue_url(&queue.url)
+                .message_group_id(group)
+                .message_body(format!("{group}{i}"))
+                .send()
+                .await
+                .unwrap();
+        }
+    }
+    let order = Arc::new(Mutex::new(Vec::new()));
+    let handler = {
+        let order = order.clone();
+        service_fn(move |m: Message| {
+            let order = order.clone();
+            async move {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                order.lock().unwrap().push(m.body.unwrap_or_default());
+                Ok::<_, std::convert::Infallible>(())
+            }
+        })
+    };
+    let worker = worker(&queue, handler);
+    let stats = worker.stats();
+    let final_stats = run_until(worker, Duration::from_secs(30), move || {
+        stats.snapshot().deleted >= 18
+    })
+    .await;
+    assert_eq!(final_stats.deleted, 18, "{final_stats:?}");
+    let order = order.lock().unwrap().clone();
+    for group in ["A", "B", "C"] {
+        let got: Vec<&str> = order
+            .iter()
+            .filter(|b| b.starts_with(group))
+            .map(String::as_str)
+            .collect();
+        let want: Vec<String> = (0..6).map(|i| format!("{group}{i}")).collect();
+        assert_eq!(got, want, "group {group}: {order:?}");
+    }
+    queue.delete().await;
+}
+
+#[derive(serde::Deserialize)]
+struct OrderPlaced {
+    order_id: String,
+}
+
+#[derive(serde::Deserialize)]
+struct OrderCancelled {
+    order_id: String,
+    reason: String,
+}
+
+#[tokio::test]
+async fn eventbridge_events_reach_their_typed_handlers_in_the_producer_s_trace() {
+    use aws_sdk_eventbridge::types::{PutEventsRequestEntry, Target};
+
+    let tracer = TestTracer::new();
+    let queue = TestQueue::create(&sqs().await, "worker-events").await;
+    let events = {
+        let propagation = baton_eventbridge::EventBridgePropagation::new()
+            .with_tracer(TracerHandle::new(tracer.tracer()));
+        let config = aws_sdk_eventbridge::config::Builder::from(&sdk_config().await)
+            .interceptor(propagation.interceptor())
+            .build();
+        aws_sdk_eventbridge::Client::from_conf(config)
+    };
+    let bus = unique_name("bus");
+    let rule = unique_name("rule");
+    events.create_event_bus().name(&bus).send().await.unwrap();
+    events
+        .put_rule()
+        .name(&rule)
+        .event_bus_name(&bus)
+        .event_pattern(r#"{"source":["shop.orders"]}"#)
+        .send()
+        .await
+        .unwrap();
+    let arn = queue
+        .client
+        .get_queue_attributes()
+        .queue_url(&queue.url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .unwrap()
+        .attributes
+        .and_then(|mut a| a.remove(&QueueAttributeName::QueueArn))
+        .unwrap();
+    events
+        .put_targets()
+        .rule(&rule)
+        .event_bus_name(&bus)
+        .targets(Target::builder().id("queue").arn(arn).build().unwrap())
+        .send()
+        .await
+        .unwrap();
+
+    let mut requests = HashMap::new();
+    for (detail_type, detail) in [
+        ("OrderPlaced", r#"{"order_id":"o-1"}"#),
+        (
+            "OrderCancelled",
+            r#"{"order_id":"o-2","reason":"changed mind"}"#,
+        ),
+    ] {
+        let entry = PutEventsRequestEntry::builder()
+            .event_bus_name(&bus)
+            .source("shop.orders")
+            .detail_type(detail_type)
+            .detail(detail)
+            .build();
+        let (out, request) = in_span(&tracer, "request", || {
+            events.put_events().entries(entry).send()
+        })
+        .await;
+        assert_eq!(out.expect("PutEvents").failed_entry_count, 0);
+        requests.insert(detail_type, request.trace_id());
+    }
+
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let (placed, cancelled) = (seen.clone(), seen.clone());
+    let consumer = EventConsumer::new()
+        .on(
+            "shop.orders",
+            "OrderPlaced",
+            move |e: Event<OrderPlaced>| {
+                let trace = Context::current().span().span_context().trace_id();
+                placed
+                    .lock()
+                    .unwrap()
+                    .push(("OrderPlaced", e.detail.order_id, trace));
+                async { Ok::<_, std::convert::Infallible>(()) }
+            },
+        )
+        .on(
+            "shop.orders",
+            "OrderCancelled",
+            move |e: Event<OrderCancelled>| {
+                let trace = Context::current().span().span_context().trace_id();
+                assert_eq!(e.detail.reason, "changed mind");
+                cancelled
+                    .lock()
+                    .unwrap()
+                    .push(("OrderCancelled", e.detail.order_id, trace));
+                async { Ok::<_, std::convert::Infallible>(()) }
+            },
+        );
+    let worker = worker(&queue, consumer).with_tracer(TracerHandle::new(tracer.tracer()));
+    let stats = worker.stats();
+    let final_stats = run_until(worker, Duration::from_secs(30), move || {
+        stats.snapshot().deleted >= 2
+    })
+    .await;
+    assert_eq!(
+        (final_stats.deleted, final_stats.failed),
+        (2, 0),
+        "{final_stats:?}"
+    );
+    let mut seen = seen.lock().unwrap().clone();
+    seen.sort_by_key(|s| s.0);
+    assert_eq!(seen.len(), 2);
+    assert_eq!((seen[0].0, seen[0].1.as_str()), ("OrderCancelled", "o-2"));
+    assert_eq!((seen[1].0, seen[1].1.as_str()), ("OrderPlaced", "o-1"));
+    for (detail_type, _, trace) in &seen {
+        assert_eq!(
+            *trace, requests[detail_type],
+            "{detail_type} left its producer's trace"
+        );
+    }
+
+    let _ = events
+        .remove_targets()
+        .rule(&rule)
+        .event_bus_name(&bus)
+        .ids("queue")
+        .send()
+        .await;
+    let _ = events
+        .delete_rule()
+        .name(&rule)
+        .event_bus_name(&bus)
+        .send()
+        .await;
+    let _ = events.delete_event_bus().name(&bus).send().await;
+    queue.delete().await;
+}
