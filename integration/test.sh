@@ -95,3 +95,9 @@ phase_done
 phase "demo (quickstart)"
 cargo run -q -p quickstart --locked
 phase_done
+
+phase "examples (sqs-worker, eventbridge-consumer, wrap-clients)"
+cargo run -q -p sqs-worker --locked
+cargo run -q -p eventbridge-consumer --locked
+cargo run -q -p wrap-clients --locked
+phase_done
