@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The Baton demo in one command: start LocalStack (installing it on first use), then run the
-# quickstart, which sends one traced SQS message and shows the consumer continuing its trace.
+# checkout demo: one order through SNS, an SQS worker, EventBridge, an EventConsumer, Step
+# Functions and a second worker, exported through Baton's X-Ray daemon exporter to a local trace
+# view, which prints the one trace as a waterfall with its service map.
 # LocalStack keeps running afterwards, so a second run is quick; stop it with localstack/down.sh.
 set -euo pipefail
 
@@ -9,6 +11,6 @@ cd "$root"
 
 bash localstack/up.sh
 echo
-cargo run -q -p quickstart
+cargo run -q -p checkout-demo
 echo
 echo "LocalStack is still running at ${BATON_LOCALSTACK_ENDPOINT:-http://127.0.0.1:4566}; stop it with: bash localstack/down.sh"

@@ -92,7 +92,8 @@ phase "cargo doc"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --all-features --no-deps --locked
 phase_done
 
-phase "demo (quickstart)"
+phase "demo (checkout-demo, quickstart)"
+cargo run -q -p checkout-demo --locked
 cargo run -q -p quickstart --locked
 phase_done
 

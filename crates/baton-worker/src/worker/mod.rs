@@ -34,6 +34,7 @@ pub(crate) struct Settings {
     pub(crate) link_policy: LinkPolicy,
     pub(crate) tracer: TracerHandle,
     pub(crate) envelopes: bool,
+    pub(crate) pollers: usize,
 }
 
 impl Default for Settings {
@@ -51,6 +52,7 @@ impl Default for Settings {
             link_policy: LinkPolicy::Parent,
             tracer: TracerHandle::global(),
             envelopes: true,
+            pollers: 2,
         }
     }
 }
@@ -75,6 +77,12 @@ impl Settings {
             return Err(WorkerError::config(
                 "with_visibility_timeout",
                 format!("{v:?} is longer than SQS's 12 hours"),
+            ));
+        }
+        if self.pollers == 0 || self.pollers > 16 {
+            return Err(WorkerError::config(
+                "with_pollers",
+                format!("{} is not within 1..=16", self.pollers),
             ));
         }
         if self.concurrency == 0 {
@@ -196,6 +204,15 @@ impl<S> SqsWorker<S> {
     /// own, read with GetQueueAttributes when the worker starts.
     pub fn with_visibility_timeout(mut self, timeout: Duration) -> Self {
         self.runner.settings.visibility_timeout = Some(timeout);
+        self
+    }
+
+    /// How many ReceiveMessage calls may be in flight at once, 1 to 16. Default 2: while one
+    /// call waits on SQS the other's messages are being handled, which is what keeps a worker
+    /// at the queue's ceiling with fast handlers. Each call still needs a batch's worth of free
+    /// [concurrency](Self::with_concurrency) slots before it is made.
+    pub fn with_pollers(mut self, pollers: usize) -> Self {
+        self.runner.settings.pollers = pollers;
         self
     }
 
@@ -411,74 +428,20 @@ where
         let per_call = (shared.settings.batch_size as usize).min(shared.settings.concurrency);
         let tracker = TaskTracker::new();
 
-        loop {
-            // Hold slots for a whole batch before asking for one, so nothing received waits
-            // (with its visibility timeout running) for a slot.
-            let mut permit = tokio::select! {
-                biased;
-                () = shutdown.cancelled() => break,
-                p = slots.clone().acquire_many_owned(per_call as u32) => {
-                    p.expect("the semaphore is never closed")
-                }
-            };
-            let asked = shared.settings.visibility_timeout;
-            let received = tokio::select! {
-                biased;
-                () = shutdown.cancelled() => break,
-                r = shared.queue.receive(per_call as i32, shared.settings.wait_time, asked) => r,
-            };
-            let messages = match received {
-                Ok(messages) => {
-                    backoff.reset();
-                    messages
-                }
-                Err(error) => {
-                    shared.stats.receive_errors(1);
-                    let delay = backoff.next_delay();
-                    tracing::warn!(
-                        target: "baton_worker",
-                        queue = %shared.queue_name,
-                        attempt = backoff.attempts(),
-                        retry_in = ?delay,
-                        %error,
-                        "ReceiveMessage failed; retrying"
-                    );
-                    drop(permit);
-                    tokio::select! {
-                        () = shutdown.cancelled() => break,
-                        () = tokio::time::sleep(delay) => {}
-                    }
-                    continue;
-                }
-            };
-            let received_at = Instant::now();
-            if messages.is_empty() {
-                if shared.settings.wait_time < Duration::from_secs(1) {
-                    // Short polling an empty queue: do not spin.
-                    drop(permit);
-                    tokio::select! {
-                        () = shutdown.cancelled() => break,
-                        () = tokio::time::sleep(Duration::from_millis(200)) => {}
-                    }
-                }
-                continue;
-            }
-            shared.stats.received(messages.len() as u64);
-            shared.stats.in_flight(messages.len() as u64);
-            for chain in process::chains(messages, shared.fifo) {
-                let Some(chain_permit) = permit.split(chain.len()) else {
-                    unreachable!("SQS returned more messages than asked for")
-                };
-                tracker.spawn(process::run_chain(
-                    shared.clone(),
+        let pollers: Vec<_> = (0..shared.settings.pollers)
+            .map(|_| {
+                poll(
+                    &shared,
+                    &slots,
+                    per_call,
                     handler.clone(),
-                    chain,
-                    chain_permit,
-                    received_at,
-                    delete_tx.clone(),
-                ));
-            }
-        }
+                    &tracker,
+                    &delete_tx,
+                    &shutdown,
+                )
+            })
+            .collect();
+        futures_util::future::join_all(pollers).await;
 
         tracing::info!(
             target: "baton_worker",
@@ -501,6 +464,112 @@ where
         let stats = shared.stats.snapshot();
         tracing::info!(target: "baton_worker", queue = %shared.queue_name, ?stats, "worker stopped");
         Ok(stats)
+    }
+}
+
+/// One poll loop: hold slots for a batch, receive, hand each chain to its own task; until
+/// `shutdown`. Several run side by side (see [`SqsWorker::with_pollers`]).
+async fn poll<S, Q>(
+    shared: &Arc<Shared<Q>>,
+    slots: &Arc<Semaphore>,
+    per_call: usize,
+    handler: S,
+    tracker: &TaskTracker,
+    delete_tx: &mpsc::Sender<delete::Handled>,
+    shutdown: &CancellationToken,
+) where
+    S: Service<Message> + Clone + Send + 'static,
+    S::Error: Into<BoxError>,
+    S::Future: Send,
+    Q: Queue,
+{
+    let (base, cap) = shared.settings.error_backoff;
+    let mut backoff = Backoff::new(base, cap);
+    loop {
+        // Hold slots for a whole batch before asking for one, so nothing received waits
+        // (with its visibility timeout running) for a slot.
+        let mut permit = tokio::select! {
+            biased;
+            () = shutdown.cancelled() => break,
+            p = slots.clone().acquire_many_owned(per_call as u32) => {
+                p.expect("the semaphore is never closed")
+            }
+        };
+        let asked = shared.settings.visibility_timeout;
+        // Boxed: the SDK's future is large, and this loop's future is held for the whole run.
+        let receive = Box::pin(shared.queue.receive(
+            per_call as i32,
+            shared.settings.wait_time,
+            asked,
+        ));
+        let received = tokio::select! {
+            biased;
+            () = shutdown.cancelled() => break,
+            r = receive => r,
+        };
+        let mut messages = match received {
+            Ok(messages) => {
+                backoff.reset();
+                messages
+            }
+            Err(error) => {
+                shared.stats.receive_errors(1);
+                let delay = backoff.next_delay();
+                tracing::warn!(
+                    target: "baton_worker",
+                    queue = %shared.queue_name,
+                    attempt = backoff.attempts(),
+                    retry_in = ?delay,
+                    %error,
+                    "ReceiveMessage failed; retrying"
+                );
+                drop(permit);
+                tokio::select! {
+                    () = shutdown.cancelled() => break,
+                    () = tokio::time::sleep(delay) => {}
+                }
+                continue;
+            }
+        };
+        let received_at = Instant::now();
+        if messages.is_empty() {
+            if shared.settings.wait_time < Duration::from_secs(1) {
+                // Short polling an empty queue: do not spin.
+                drop(permit);
+                tokio::select! {
+                    () = shutdown.cancelled() => break,
+                    () = tokio::time::sleep(Duration::from_millis(200)) => {}
+                }
+            }
+            continue;
+        }
+        if messages.len() > per_call {
+            // Not something SQS does; a stand-in might. Keep the bound: the extra messages
+            // are left alone and reappear when their visibility timeout ends.
+            tracing::warn!(
+                target: "baton_worker",
+                queue = %shared.queue_name,
+                asked = per_call,
+                got = messages.len(),
+                "ReceiveMessage returned more messages than asked for; leaving the extra ones"
+            );
+            messages.truncate(per_call);
+        }
+        shared.stats.received(messages.len() as u64);
+        shared.stats.in_flight(messages.len() as u64);
+        for chain in process::chains(messages, shared.fifo) {
+            let chain_permit = permit
+                .split(chain.len())
+                .expect("one slot is held per message received");
+            tracker.spawn(process::run_chain(
+                shared.clone(),
+                handler.clone(),
+                chain,
+                chain_permit,
+                received_at,
+                delete_tx.clone(),
+            ));
+        }
     }
 }
 

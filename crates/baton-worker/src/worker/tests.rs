@@ -583,3 +583,23 @@ async fn tracing_spans_made_in_the_handler_nest_under_the_process_span() {
     );
     assert_eq!(charge.parent_span_id, process.span_context.span_id());
 }
+
+#[tokio::test]
+async fn retry_backoff_sets_the_failed_message_s_visibility() {
+    let queue = FakeQueue::new(Duration::from_secs(30));
+    queue.send("flaky", None, None);
+    let handler = service_fn(|_m: Message| async { Err::<(), _>(std::io::Error::other("later")) });
+    let mut runner = fast(Runner::new(queue.clone(), "http://q/000/jobs", handler));
+    runner.settings.retry_backoff = Some((Duration::from_secs(2), Duration::from_secs(10)));
+    let start = Instant::now();
+    let stats = run_until(runner, move || start.elapsed() > Duration::from_millis(300)).await;
+    assert_eq!((stats.failed, stats.deleted), (1, 0));
+    let state = queue.state.lock().unwrap();
+    let until = state.messages[0].invisible_until.unwrap();
+    // First failure: base × 2^0 = 2 s from the failure, not the 30 s visibility timeout.
+    let left = until.saturating_duration_since(Instant::now());
+    assert!(
+        left > Duration::from_millis(1200) && left <= Duration::from_secs(2),
+        "{left:?}"
+    );
+}

@@ -1,0 +1,243 @@
+//! Datagrams in, traces out: the collector's state, without the socket.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use crate::document::{Malformed, parse_datagram};
+use crate::trace::{Node, Trace};
+
+/// How many traces an [`Assembler`] keeps by default before it forgets the one updated
+/// longest ago.
+pub const DEFAULT_MAX_TRACES: usize = 1000;
+
+/// How many nodes one trace may hold by default; later ones are dropped and counted.
+pub const DEFAULT_MAX_NODES_PER_TRACE: usize = 10_000;
+
+/// What a collector has seen so far.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Stats {
+    /// Datagrams received, malformed ones included.
+    pub datagrams: u64,
+    /// Datagrams refused as malformed (see [`Malformed`]) and skipped.
+    pub malformed: u64,
+    /// Segments and subsegments accepted.
+    pub nodes: u64,
+    /// Segments and subsegments that repeated an id already held for their trace, and were
+    /// ignored (an in-progress node is replaced by its finished version instead).
+    pub duplicates: u64,
+    /// Segments and subsegments dropped because their trace already held the most nodes
+    /// allowed.
+    pub over_limit: u64,
+    /// Traces forgotten to keep no more than the most traces allowed.
+    pub evicted: u64,
+}
+
+/// The parts of one trace received so far.
+#[derive(Debug)]
+struct Pending {
+    nodes: Vec<Node>,
+    by_id: HashMap<String, usize>,
+    /// When the trace was first seen, as an arrival number (for a stable listing order).
+    first_seen: u64,
+    last_update: Instant,
+    /// Bumped by every change; compared with `taken` to know what is new.
+    version: u64,
+    taken: u64,
+}
+
+/// Assembles traces from daemon datagrams. The [`Collector`](crate::Collector) runs one
+/// behind its socket; use it directly to read datagrams from elsewhere (a file, a test).
+///
+/// Time is passed in (`now`) rather than read, so that callers decide what "quiet" means.
+///
+/// ```
+/// use std::time::Instant;
+/// use baton_trace::Assembler;
+///
+/// let mut assembler = Assembler::new();
+/// let datagram = concat!(
+///     "{\"format\":\"json\",\"version\":1}\n",
+///     "{\"name\":\"checkout\",\"id\":\"70de5b6f19ff9a0a\",",
+///     "\"trace_id\":\"1-5f84c7a1-1f0a3c1e9d2b7c6a5e4f3a2b\",",
+///     "\"start_time\":1602537377.0,\"end_time\":1602537377.25}",
+/// );
+/// assembler.ingest(datagram.as_bytes(), Instant::now()).unwrap();
+/// let trace = assembler.trace("1-5f84c7a1-1f0a3c1e9d2b7c6a5e4f3a2b").unwrap();
+/// assert_eq!(trace.nodes()[0].name, "checkout");
+/// assert_eq!(trace.duration_ms(), 250.0);
+/// ```
+#[derive(Debug)]
+pub struct Assembler {
+    traces: HashMap<String, Pending>,
+    arrivals: u64,
+    stats: Stats,
+    max_traces: usize,
+    max_nodes: usize,
+}
+
+impl Default for Assembler {
+    fn default() -> Self {
+        Assembler::new()
+    }
+}
+
+impl Assembler {
+    /// An empty assembler with the default limits.
+    pub fn new() -> Self {
+        Assembler {
+            traces: HashMap::new(),
+            arrivals: 0,
+            stats: Stats::default(),
+            max_traces: DEFAULT_MAX_TRACES,
+            max_nodes: DEFAULT_MAX_NODES_PER_TRACE,
+        }
+    }
+
+    /// Keeps at most `traces` traces (at least 1), forgetting the one updated longest ago
+    /// when a new one arrives.
+    #[must_use]
+    pub fn with_max_traces(mut self, traces: usize) -> Self {
+        self.max_traces = traces.max(1);
+        self
+    }
+
+    /// Keeps at most `nodes` nodes per trace (at least 1).
+    #[must_use]
+    pub fn with_max_nodes_per_trace(mut self, nodes: usize) -> Self {
+        self.max_nodes = nodes.max(1);
+        self
+    }
+
+    /// Takes in one datagram received at `now`, returning how many new nodes it added.
+    ///
+    /// A malformed datagram is counted, reported as a `tracing` event, and changes nothing.
+    pub fn ingest(&mut self, datagram: &[u8], now: Instant) -> Result<usize, Malformed> {
+        self.stats.datagrams += 1;
+        let parsed = match parse_datagram(datagram) {
+            Ok(parsed) => parsed,
+            Err(error) => {
+                self.stats.malformed += 1;
+                let malformed = self.stats.malformed;
+                // Loud for the first few, then on every power of two: a flood of junk must
+                // not flood the log.
+                if malformed <= 8 || malformed.is_power_of_two() {
+                    tracing::warn!(
+                        target: "baton_trace",
+                        %error,
+                        bytes = datagram.len(),
+                        malformed,
+                        "skipping a datagram that is not a segment document"
+                    );
+                } else {
+                    tracing::debug!(target: "baton_trace", %error, bytes = datagram.len(), "skipping a malformed datagram");
+                }
+                return Err(error);
+            }
+        };
+
+        if !self.traces.contains_key(&parsed.trace_id) {
+            self.make_room();
+            self.arrivals += 1;
+            self.traces.insert(
+                parsed.trace_id.clone(),
+                Pending {
+                    nodes: Vec::new(),
+                    by_id: HashMap::new(),
+                    first_seen: self.arrivals,
+                    last_update: now,
+                    version: 0,
+                    taken: 0,
+                },
+            );
+        }
+        let Some(pending) = self.traces.get_mut(&parsed.trace_id) else {
+            return Ok(0);
+        };
+        let mut added = 0;
+        let mut changed = false;
+        for node in parsed.nodes {
+            match pending.by_id.get(&node.id) {
+                Some(&at) => {
+                    // A finished node replaces its in-progress version; anything else
+                    // repeating an id is a duplicate (a resend) and ignored.
+                    if pending.nodes[at].in_progress && !node.in_progress {
+                        pending.nodes[at] = node;
+                        changed = true;
+                    } else {
+                        self.stats.duplicates += 1;
+                    }
+                }
+                None if pending.nodes.len() >= self.max_nodes => self.stats.over_limit += 1,
+                None => {
+                    pending.by_id.insert(node.id.clone(), pending.nodes.len());
+                    pending.nodes.push(node);
+                    added += 1;
+                    changed = true;
+                }
+            }
+        }
+        self.stats.nodes += added as u64;
+        if changed {
+            pending.version += 1;
+            pending.last_update = now;
+        }
+        Ok(added)
+    }
+
+    fn make_room(&mut self) {
+        while self.traces.len() >= self.max_traces {
+            let Some(oldest) = self
+                .traces
+                .iter()
+                .min_by_key(|(_, p)| (p.last_update, p.first_seen))
+                .map(|(id, _)| id.clone())
+            else {
+                return;
+            };
+            self.traces.remove(&oldest);
+            self.stats.evicted += 1;
+        }
+    }
+
+    /// Every trace held, in the order their first part arrived.
+    pub fn traces(&self) -> Vec<Trace> {
+        let mut pending: Vec<(&String, &Pending)> = self.traces.iter().collect();
+        pending.sort_by_key(|(_, p)| p.first_seen);
+        pending
+            .into_iter()
+            .map(|(id, p)| Trace::assemble(id, &p.nodes))
+            .collect()
+    }
+
+    /// The trace with this id, as far as it has arrived.
+    pub fn trace(&self, id: &str) -> Option<Trace> {
+        self.traces.get(id).map(|p| Trace::assemble(id, &p.nodes))
+    }
+
+    /// The traces that changed since they were last taken and have had no new part for
+    /// `quiet` (as of `now`), in arrival order; each is marked taken, so it comes back only
+    /// if more of it arrives.
+    pub fn take_settled(&mut self, now: Instant, quiet: Duration) -> Vec<Trace> {
+        let mut settled: Vec<(&String, &mut Pending)> = self
+            .traces
+            .iter_mut()
+            .filter(|(_, p)| {
+                p.version != p.taken && now.saturating_duration_since(p.last_update) >= quiet
+            })
+            .collect();
+        settled.sort_by_key(|(_, p)| p.first_seen);
+        settled
+            .into_iter()
+            .map(|(id, p)| {
+                p.taken = p.version;
+                Trace::assemble(id, &p.nodes)
+            })
+            .collect()
+    }
+
+    /// The counters so far.
+    pub fn stats(&self) -> Stats {
+        self.stats
+    }
+}

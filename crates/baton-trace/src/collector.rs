@@ -1,0 +1,251 @@
+//! The UDP listener: a stand-in for the X-Ray daemon that keeps what it receives.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use tokio::net::UdpSocket;
+use tokio::sync::{oneshot, watch};
+use tokio::task::JoinHandle;
+
+use crate::assembler::{Assembler, Stats};
+use crate::document::MAX_DATAGRAM_BYTES;
+use crate::trace::Trace;
+
+/// A bound UDP socket that receives X-Ray daemon datagrams, not yet receiving.
+///
+/// [`bind`](Self::bind) needs no runtime; [`spawn`](Self::spawn) starts the receive loop on
+/// the current tokio runtime and returns the [`CollectorHandle`] to read traces from.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> std::io::Result<()> {
+/// use std::time::Duration;
+/// use baton_trace::Collector;
+///
+/// let collector = Collector::bind("127.0.0.1:0".parse().unwrap())?;
+/// let mut handle = collector.spawn();
+///
+/// // Anything that speaks the daemon's format: here, a hand-written segment.
+/// let sender = std::net::UdpSocket::bind("127.0.0.1:0")?;
+/// sender.send_to(
+///     concat!(
+///         "{\"format\":\"json\",\"version\":1}\n",
+///         "{\"name\":\"checkout\",\"id\":\"70de5b6f19ff9a0a\",",
+///         "\"trace_id\":\"1-5f84c7a1-1f0a3c1e9d2b7c6a5e4f3a2b\",",
+///         "\"start_time\":1602537377.0,\"end_time\":1602537377.25}",
+///     )
+///     .as_bytes(),
+///     handle.local_addr(),
+/// )?;
+///
+/// let trace = handle
+///     .wait_for(|t| t.len() >= 1, Duration::from_secs(5))
+///     .await
+///     .expect("the segment arrives");
+/// assert_eq!(trace.services(), ["checkout"]);
+/// handle.shutdown().await;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug)]
+#[must_use = "a collector receives nothing until spawned"]
+pub struct Collector {
+    socket: std::net::UdpSocket,
+    local_addr: SocketAddr,
+    assembler: Assembler,
+}
+
+impl Collector {
+    /// Binds a UDP socket at `addr` (`127.0.0.1:0` picks a free port: see
+    /// [`local_addr`](Self::local_addr)).
+    pub fn bind(addr: SocketAddr) -> io::Result<Collector> {
+        let socket = std::net::UdpSocket::bind(addr)?;
+        socket.set_nonblocking(true)?;
+        let local_addr = socket.local_addr()?;
+        Ok(Collector {
+            socket,
+            local_addr,
+            assembler: Assembler::new(),
+        })
+    }
+
+    /// Replaces the assembler (to change its limits).
+    pub fn with_assembler(mut self, assembler: Assembler) -> Self {
+        self.assembler = assembler;
+        self
+    }
+
+    /// The address the socket is bound to: where exporters should send.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Starts receiving on a tokio task and returns the handle to read traces from.
+    ///
+    /// # Panics
+    ///
+    /// Outside a tokio runtime with I/O enabled (as `tokio::spawn` does).
+    pub fn spawn(self) -> CollectorHandle {
+        let shared = Arc::new(Shared {
+            assembler: Mutex::new(self.assembler),
+            updates: watch::Sender::new(0),
+        });
+        let (stop, stopped) = oneshot::channel();
+        let socket = UdpSocket::from_std(self.socket)
+            .expect("Collector::spawn runs inside a tokio runtime with I/O enabled");
+        let task = tokio::spawn(receive(socket, Arc::clone(&shared), stopped));
+        CollectorHandle {
+            shared,
+            local_addr: self.local_addr,
+            stop: Some(stop),
+            task: Some(task),
+        }
+    }
+}
+
+/// What the receive task and the handle share.
+#[derive(Debug)]
+struct Shared {
+    assembler: Mutex<Assembler>,
+    /// Bumped after every datagram, to wake those waiting for a trace.
+    updates: watch::Sender<u64>,
+}
+
+impl Shared {
+    fn assembler(&self) -> MutexGuard<'_, Assembler> {
+        // Nothing panics while holding the lock; if something ever did, the data is still
+        // consistent enough to show.
+        self.assembler
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+async fn receive(socket: UdpSocket, shared: Arc<Shared>, mut stop: oneshot::Receiver<()>) {
+    // One byte more than allowed, so that a longer datagram shows up as too long instead
+    // of being silently cut to size.
+    let mut buf = vec![0u8; MAX_DATAGRAM_BYTES + 1];
+    loop {
+        tokio::select! {
+            _ = &mut stop => break,
+            received = socket.recv_from(&mut buf) => match received {
+                Ok((len, from)) => {
+                    let result = shared.assembler().ingest(&buf[..len], Instant::now());
+                    if let Err(error) = result {
+                        tracing::debug!(target: "baton_trace", %from, %error, "malformed datagram");
+                    }
+                    shared.updates.send_modify(|n| *n = n.wrapping_add(1));
+                }
+                Err(error) => {
+                    // UDP receive errors are transient (an ICMP report of an earlier send,
+                    // on some systems); wait a moment so a persistent one cannot spin.
+                    tracing::debug!(target: "baton_trace", %error, "receive error");
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            },
+        }
+    }
+}
+
+/// The running collector: read traces while it receives; stop it with
+/// [`shutdown`](Self::shutdown) (dropping the handle stops it too).
+#[derive(Debug)]
+pub struct CollectorHandle {
+    shared: Arc<Shared>,
+    local_addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl CollectorHandle {
+    /// The address the collector receives on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// A snapshot of every trace held, in the order their first part arrived.
+    pub fn traces(&self) -> Vec<Trace> {
+        self.shared.assembler().traces()
+    }
+
+    /// A snapshot of the trace with this id.
+    pub fn trace(&self, id: &str) -> Option<Trace> {
+        self.shared.assembler().trace(id)
+    }
+
+    /// The counters so far.
+    pub fn stats(&self) -> Stats {
+        self.shared.assembler().stats()
+    }
+
+    /// The traces that changed since last taken and then received nothing for `quiet`:
+    /// the ones ready to show. A trace comes back only if more of it arrives later.
+    pub fn take_settled(&self, quiet: Duration) -> Vec<Trace> {
+        self.shared.assembler().take_settled(Instant::now(), quiet)
+    }
+
+    /// Waits until some trace satisfies `predicate` and returns it, or `None` after
+    /// `timeout`. Checked now and after every datagram.
+    ///
+    /// ```no_run
+    /// # async fn f(handle: baton_trace::CollectorHandle) {
+    /// use std::time::Duration;
+    /// // A trace with three nodes that has reached the `fulfilment` service.
+    /// let trace = handle
+    ///     .wait_for(|t| t.len() >= 3 && t.services().contains(&"fulfilment"), Duration::from_secs(5))
+    ///     .await;
+    /// # }
+    /// ```
+    pub async fn wait_for<F>(&self, mut predicate: F, timeout: Duration) -> Option<Trace>
+    where
+        F: FnMut(&Trace) -> bool,
+    {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut updates = self.shared.updates.subscribe();
+        loop {
+            updates.mark_unchanged();
+            if let Some(found) = self.traces().into_iter().find(|t| predicate(t)) {
+                return Some(found);
+            }
+            match tokio::time::timeout_at(deadline, updates.changed()).await {
+                Ok(Ok(())) => {}
+                // Timed out, or the sender is gone (it lives as long as `self`).
+                _ => return None,
+            }
+        }
+    }
+
+    /// Waits until the trace `trace_id` has at least `nodes` nodes, or `None` after
+    /// `timeout`.
+    pub async fn wait_for_nodes(
+        &self,
+        trace_id: &str,
+        nodes: usize,
+        timeout: Duration,
+    ) -> Option<Trace> {
+        self.wait_for(|t| t.id() == trace_id && t.len() >= nodes, timeout)
+            .await
+    }
+
+    /// Stops receiving, waits for the receive task to end, and returns the final counters.
+    /// The traces stay readable until the handle is dropped.
+    pub async fn shutdown(&mut self) -> Stats {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+        self.stats()
+    }
+}
+
+impl Drop for CollectorHandle {
+    fn drop(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}

@@ -1,0 +1,130 @@
+//! See a trace on your own machine, without an AWS account.
+//!
+//! `baton-trace` listens where the X-Ray daemon would (UDP, `127.0.0.1:2000` or
+//! `AWS_XRAY_DAEMON_ADDRESS`), takes the segment documents that `baton-xray`'s exporter (or
+//! any X-Ray SDK) sends, and puts each trace back together: segments and subsegments from
+//! every service, embedded or sent on their own, in whatever order they arrive. It then
+//! shows the trace three ways:
+//! - [`render_waterfall`]: an indented tree with one bar per segment on the trace's time
+//!   axis, durations and error marks, as terminal text;
+//! - [`render_service_map`]: who called whom through which queue, topic, bus or state
+//!   machine (`checkout --SQS--> orders --> fulfilment`);
+//! - [`render_html`] / [`write_html`]: one self-contained HTML page.
+//!
+//! The `baton-trace` binary does all of this from the command line:
+//! `baton-trace [--listen 127.0.0.1:2000] [--html DIR] [--quiet-ms 1500]` prints each
+//! trace once it has been quiet for a moment. The library gives tests and demos the same
+//! thing in-process: bind a [`Collector`], [`spawn`](Collector::spawn) it, point an exporter
+//! at it, and read [`Trace`]s from the [`CollectorHandle`].
+//!
+//! # Example: a producer and a consumer service, seen as one trace
+//!
+//! ```
+//! use std::collections::HashMap;
+//! use std::time::Duration;
+//! use opentelemetry::propagation::TextMapPropagator;
+//! use opentelemetry::trace::{Span, SpanKind, TraceContextExt, Tracer, TracerProvider};
+//! use opentelemetry::{Context, KeyValue};
+//! use opentelemetry_sdk::{Resource, trace::SdkTracerProvider};
+//! use baton_trace::{Collector, render_service_map, render_waterfall};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> std::io::Result<()> {
+//! let mut collector = Collector::bind("127.0.0.1:0".parse().unwrap())?.spawn();
+//!
+//! // One tracer provider per service, each exporting to the collector like to a daemon.
+//! let provider = |service: &'static str| {
+//!     let exporter = baton_xray::XrayExporter::builder()
+//!         .with_daemon_address(collector.local_addr().to_string())
+//!         .build()
+//!         .unwrap();
+//!     SdkTracerProvider::builder()
+//!         .with_id_generator(baton::XrayIdGenerator::default())
+//!         .with_resource(Resource::builder_empty().with_service_name(service).build())
+//!         .with_simple_exporter(exporter)
+//!         .build()
+//! };
+//! let (checkout, fulfilment) = (provider("checkout"), provider("fulfilment"));
+//!
+//! // checkout sends a message, its trace header in the message's attributes...
+//! let tracer = checkout.tracer("demo");
+//! let request = tracer.span_builder("POST /checkout").with_kind(SpanKind::Server).start(&tracer);
+//! let cx = Context::new().with_span(request);
+//! let send = tracer
+//!     .span_builder("send orders")
+//!     .with_kind(SpanKind::Producer)
+//!     .with_attributes([KeyValue::new("messaging.system", "aws_sqs")])
+//!     .start_with_context(&tracer, &cx);
+//! let send_cx = cx.with_span(send);
+//! let mut attributes: HashMap<String, String> = HashMap::new();
+//! baton::XrayPropagator::new().inject_context(&send_cx, &mut attributes);
+//! send_cx.span().end();
+//! cx.span().end();
+//!
+//! // ...and fulfilment continues the trace from it.
+//! let tracer = fulfilment.tracer("demo");
+//! let parent = baton::XrayPropagator::new().extract(&attributes);
+//! tracer
+//!     .span_builder("process orders")
+//!     .with_kind(SpanKind::Consumer)
+//!     .start_with_context(&tracer, &parent)
+//!     .end();
+//!
+//! let trace_id = baton_trace::xray_trace_id(parent.span().span_context().trace_id());
+//! let trace = collector
+//!     .wait_for_nodes(&trace_id, 3, Duration::from_secs(5))
+//!     .await
+//!     .expect("all three parts arrive");
+//! assert_eq!(render_service_map(&trace), "checkout --SQS--> orders --> fulfilment\n");
+//! println!("{}", render_waterfall(&trace, 100));
+//! collector.shutdown().await;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # How parts become a trace
+//!
+//! - Every datagram must be the daemon header line `{"format":"json","version":1}`, a
+//!   newline, and one segment document of at most 64 KiB. Anything else is counted in
+//!   [`Stats::malformed`], reported as a `tracing` event (target `baton_trace`) and skipped.
+//! - Parts are grouped by `trace_id` and hung under their parent by `id` / `parent_id`:
+//!   embedded subsegments under the object that held them, independent subsegments and
+//!   segments under the node their `parent_id` names, even in another service's segment
+//!   (a consumer continuing a producer's trace).
+//! - A part whose parent has not arrived is shown at the root as an *orphan*, and moves
+//!   into place when the parent comes. A part repeating an id already held is ignored,
+//!   except that a finished part replaces its `in_progress` version.
+//! - A collector keeps at most [`DEFAULT_MAX_TRACES`] traces (forgetting the one updated
+//!   longest ago) of at most [`DEFAULT_MAX_NODES_PER_TRACE`] nodes each; see [`Assembler`].
+
+mod assembler;
+mod collector;
+mod document;
+mod html;
+mod map;
+mod render;
+mod sampling;
+mod trace;
+
+pub use assembler::{Assembler, DEFAULT_MAX_NODES_PER_TRACE, DEFAULT_MAX_TRACES, Stats};
+pub use collector::{Collector, CollectorHandle};
+pub use document::{DAEMON_HEADER, MAX_DATAGRAM_BYTES, Malformed};
+pub use html::{render_html, write_html};
+pub use map::{Edge, service_map};
+pub use render::{
+    MAX_WIDTH, MIN_WIDTH, WaterfallOptions, render_service_map, render_waterfall,
+    render_waterfall_with,
+};
+pub use trace::{Link, Node, NodeKind, Trace};
+
+/// An OpenTelemetry trace id's 32 hex digits in X-Ray form, `1-{8 hex}-{24 hex}`, as
+/// [`Trace::id`] gives it. Takes anything that prints as 32 hex digits (such as
+/// `opentelemetry::trace::TraceId`); other text is returned unchanged.
+pub fn xray_trace_id(id: impl std::fmt::Display) -> String {
+    let hex = id.to_string();
+    if hex.len() == 32 && hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        format!("1-{}-{}", &hex[..8], &hex[8..])
+    } else {
+        hex
+    }
+}

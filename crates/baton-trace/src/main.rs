@@ -1,0 +1,369 @@
+//! `baton-trace`: a local stand-in for the X-Ray daemon that prints the traces it receives.
+
+use std::collections::HashSet;
+use std::io::{IsTerminal, Write};
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use baton_trace::{
+    Collector, Trace, WaterfallOptions, render_service_map, render_waterfall_with, write_html,
+};
+
+const USAGE: &str = "\
+baton-trace: receive X-Ray segment documents like the X-Ray daemon and print each trace
+
+USAGE:
+    baton-trace [OPTIONS]
+
+OPTIONS:
+    --listen ADDR     UDP address to listen on [default: the UDP part of
+                      AWS_XRAY_DAEMON_ADDRESS, else 127.0.0.1:2000]
+    --html DIR        also write each trace to DIR/<trace-id>.html
+    --quiet-ms MS     print a trace once nothing new of it arrived for MS
+                      milliseconds [default: 1500]
+    --width N         line width [default: $COLUMNS, else 100]
+    --ascii           draw with ASCII only
+    --color WHEN      auto, always or never [default: auto: on a terminal
+                      unless NO_COLOR is set]
+    -v, --verbose     log every malformed datagram
+    -h, --help        print this help
+    -V, --version     print the version
+
+Point an exporter at it (baton_xray::XrayExporter, or any X-Ray SDK) with
+AWS_XRAY_DAEMON_ADDRESS=127.0.0.1:2000. Ctrl-C stops it.
+";
+
+const DAEMON_ADDRESS_ENV: &str = "AWS_XRAY_DAEMON_ADDRESS";
+const DEFAULT_ADDRESS: &str = "127.0.0.1:2000";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ColorWhen {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, PartialEq)]
+struct Args {
+    listen: Option<String>,
+    html: Option<PathBuf>,
+    quiet: Duration,
+    width: Option<usize>,
+    ascii: bool,
+    color: ColorWhen,
+    verbose: bool,
+    help: bool,
+    version: bool,
+}
+
+impl Args {
+    fn parse(args: impl IntoIterator<Item = String>) -> Result<Args, String> {
+        let mut parsed = Args {
+            listen: None,
+            html: None,
+            quiet: Duration::from_millis(1500),
+            width: None,
+            ascii: false,
+            color: ColorWhen::Auto,
+            verbose: false,
+            help: false,
+            version: false,
+        };
+        let mut args = args.into_iter();
+        while let Some(arg) = args.next() {
+            // `--flag=value` and `--flag value` both work.
+            let (flag, inline) = match arg.split_once('=') {
+                Some((flag, value)) if flag.starts_with("--") => {
+                    (flag.to_owned(), Some(value.to_owned()))
+                }
+                _ => (arg.clone(), None),
+            };
+            let mut value = |name: &str| {
+                inline
+                    .clone()
+                    .or_else(|| args.next())
+                    .ok_or_else(|| format!("{name} needs a value"))
+            };
+            match flag.as_str() {
+                "--listen" => parsed.listen = Some(value("--listen")?),
+                "--html" => parsed.html = Some(PathBuf::from(value("--html")?)),
+                "--quiet-ms" => {
+                    let ms = value("--quiet-ms")?;
+                    let ms: u64 = ms
+                        .parse()
+                        .map_err(|_| format!("--quiet-ms takes milliseconds, not {ms:?}"))?;
+                    parsed.quiet = Duration::from_millis(ms);
+                }
+                "--width" => {
+                    let n = value("--width")?;
+                    parsed.width = Some(
+                        n.parse()
+                            .map_err(|_| format!("--width takes a number, not {n:?}"))?,
+                    );
+                }
+                "--color" | "--colour" => {
+                    parsed.color = match value("--color")?.as_str() {
+                        "auto" => ColorWhen::Auto,
+                        "always" => ColorWhen::Always,
+                        "never" => ColorWhen::Never,
+                        other => {
+                            return Err(format!(
+                                "--color takes auto, always or never, not {other:?}"
+                            ));
+                        }
+                    }
+                }
+                "--no-color" => parsed.color = ColorWhen::Never,
+                "--ascii" => parsed.ascii = true,
+                "-v" | "--verbose" => parsed.verbose = true,
+                "-h" | "--help" => parsed.help = true,
+                "-V" | "--version" => parsed.version = true,
+                other => return Err(format!("unknown argument {other:?}")),
+            }
+        }
+        Ok(parsed)
+    }
+}
+
+/// The UDP address from `AWS_XRAY_DAEMON_ADDRESS`: `host:port`, or
+/// `tcp:host:port udp:host:port` in either order.
+fn udp_part(value: &str) -> Option<&str> {
+    let parts: Vec<&str> = value.split_whitespace().collect();
+    match parts.as_slice() {
+        [one] if !one.starts_with("tcp:") && !one.starts_with("udp:") => Some(one),
+        [a, b] => [a, b].into_iter().find_map(|p| p.strip_prefix("udp:")),
+        _ => None,
+    }
+}
+
+/// Where to listen: `--listen`, else the environment, else the daemon's default.
+fn listen_address(
+    flag: Option<&str>,
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<SocketAddr, String> {
+    let from_env = env(DAEMON_ADDRESS_ENV).filter(|v| !v.trim().is_empty());
+    let text = match (flag, &from_env) {
+        (Some(flag), _) => flag.to_owned(),
+        (None, Some(value)) => udp_part(value)
+            .ok_or_else(|| format!("{DAEMON_ADDRESS_ENV}={value:?} names no UDP address"))?
+            .to_owned(),
+        (None, None) => DEFAULT_ADDRESS.to_owned(),
+    };
+    text.to_socket_addrs()
+        .map_err(|error| format!("cannot resolve {text:?}: {error}"))?
+        .next()
+        .ok_or_else(|| format!("{text:?} resolves to no address"))
+}
+
+fn main() -> ExitCode {
+    let args = match Args::parse(std::env::args().skip(1)) {
+        Ok(args) => args,
+        Err(message) => {
+            eprintln!("baton-trace: {message}\n\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    if args.help {
+        print!("{USAGE}");
+        return ExitCode::SUCCESS;
+    }
+    if args.version {
+        println!("baton-trace {}", env!("CARGO_PKG_VERSION"));
+        return ExitCode::SUCCESS;
+    }
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_max_level(if args.verbose {
+            tracing::Level::DEBUG
+        } else {
+            tracing::Level::WARN
+        })
+        .with_target(false)
+        .init();
+
+    let addr = match listen_address(args.listen.as_deref(), |k| std::env::var(k).ok()) {
+        Ok(addr) => addr,
+        Err(message) => {
+            eprintln!("baton-trace: {message}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Some(dir) = &args.html
+        && let Err(error) = std::fs::create_dir_all(dir)
+    {
+        eprintln!("baton-trace: cannot create {}: {error}", dir.display());
+        return ExitCode::FAILURE;
+    }
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("baton-trace: cannot start the runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(run(args, addr))
+}
+
+async fn run(args: Args, addr: SocketAddr) -> ExitCode {
+    let collector = match Collector::bind(addr) {
+        Ok(collector) => collector,
+        Err(error) => {
+            eprintln!("baton-trace: cannot listen on udp {addr}: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    eprintln!(
+        "baton-trace: listening on udp {} (X-Ray daemon format); Ctrl-C to stop",
+        collector.local_addr()
+    );
+    // The daemon's TCP sampling endpoints would be served next to this socket; see the
+    // library's `sampling` module for the plan.
+    let mut handle = collector.spawn();
+
+    let stdout = std::io::stdout();
+    let colors = match args.color {
+        ColorWhen::Always => true,
+        ColorWhen::Never => false,
+        ColorWhen::Auto => stdout.is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+    };
+    let width = args
+        .width
+        .or_else(|| std::env::var("COLUMNS").ok()?.trim().parse().ok())
+        .unwrap_or(100);
+    let options = WaterfallOptions::new(width)
+        .with_colors(colors)
+        .with_ascii(args.ascii);
+    let mut printer = Printer {
+        options,
+        html: args.html.clone(),
+        shown: HashSet::new(),
+    };
+
+    let tick = (args.quiet / 4).clamp(Duration::from_millis(20), Duration::from_millis(250));
+    let mut ticks = tokio::time::interval(tick);
+    let ctrl_c = tokio::signal::ctrl_c();
+    tokio::pin!(ctrl_c);
+    loop {
+        tokio::select! {
+            _ = &mut ctrl_c => break,
+            _ = ticks.tick() => {
+                for trace in handle.take_settled(args.quiet) {
+                    printer.show(&trace);
+                }
+            }
+        }
+    }
+    // What was still arriving when stopped is shown as it stands.
+    let stats = handle.shutdown().await;
+    for trace in handle.take_settled(Duration::ZERO) {
+        printer.show(&trace);
+    }
+    eprintln!(
+        "baton-trace: {} traces, {} datagrams, {} malformed, {} duplicate parts",
+        printer.shown.len(),
+        stats.datagrams,
+        stats.malformed,
+        stats.duplicates
+    );
+    ExitCode::SUCCESS
+}
+
+struct Printer {
+    options: WaterfallOptions,
+    html: Option<PathBuf>,
+    shown: HashSet<String>,
+}
+
+impl Printer {
+    fn show(&mut self, trace: &Trace) {
+        let again = !self.shown.insert(trace.id().to_owned());
+        let rule = if self.options.ascii { "=" } else { "━" };
+        let mut text = String::new();
+        text.push_str(&rule.repeat(self.options.width.clamp(20, 200)));
+        text.push('\n');
+        if again {
+            text.push_str("(updated: more of this trace arrived after it was shown)\n");
+        }
+        text.push_str(&render_waterfall_with(trace, &self.options));
+        text.push_str("\nservice map:\n");
+        for line in render_service_map(trace).lines() {
+            text.push_str("  ");
+            text.push_str(line);
+            text.push('\n');
+        }
+        if let Some(dir) = &self.html {
+            // Trace ids are letters, digits and dashes only (checked on arrival).
+            let path = dir.join(format!("{}.html", trace.id()));
+            match write_html(trace, &path) {
+                Ok(()) => text.push_str(&format!("html: {}\n", path.display())),
+                Err(error) => eprintln!("baton-trace: cannot write {}: {error}", path.display()),
+            }
+        }
+        text.push('\n');
+        let mut out = std::io::stdout().lock();
+        // A closed pipe (`| head`) is no reason to stop collecting.
+        let _ = out.write_all(text.as_bytes());
+        let _ = out.flush();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Args, String> {
+        Args::parse(args.iter().map(|s| s.to_string()))
+    }
+
+    #[test]
+    fn flags() {
+        let args = parse(&[
+            "--listen",
+            "127.0.0.1:3000",
+            "--html=out",
+            "--quiet-ms",
+            "200",
+        ])
+        .unwrap();
+        assert_eq!(args.listen.as_deref(), Some("127.0.0.1:3000"));
+        assert_eq!(args.html, Some(PathBuf::from("out")));
+        assert_eq!(args.quiet, Duration::from_millis(200));
+        assert_eq!(parse(&[]).unwrap().quiet, Duration::from_millis(1500));
+        assert_eq!(
+            parse(&["--color", "never"]).unwrap().color,
+            ColorWhen::Never
+        );
+        assert!(parse(&["--ascii", "-v"]).unwrap().ascii);
+        assert!(parse(&["--quiet-ms", "soon"]).is_err());
+        assert!(parse(&["--listen"]).is_err());
+        assert!(parse(&["--bogus"]).is_err());
+    }
+
+    #[test]
+    fn the_address_comes_from_the_flag_then_the_environment() {
+        let env = |value: &'static str| move |_: &str| Some(value.to_owned());
+        assert_eq!(
+            listen_address(None, |_| None).unwrap(),
+            "127.0.0.1:2000".parse().unwrap()
+        );
+        assert_eq!(
+            listen_address(None, env("tcp:127.0.0.1:2000 udp:127.0.0.1:2001")).unwrap(),
+            "127.0.0.1:2001".parse().unwrap()
+        );
+        assert_eq!(
+            listen_address(None, env("127.0.0.1:2002")).unwrap(),
+            "127.0.0.1:2002".parse().unwrap()
+        );
+        assert_eq!(
+            listen_address(Some("127.0.0.1:2003"), env("127.0.0.1:2002")).unwrap(),
+            "127.0.0.1:2003".parse().unwrap()
+        );
+        assert!(listen_address(None, env("udp:127.0.0.1:2001")).is_err());
+        assert!(listen_address(None, env("nonsense")).is_err());
+    }
+}
