@@ -1,16 +1,19 @@
-//! The UDP listener: a stand-in for the X-Ray daemon that keeps what it receives.
+//! The listener: a stand-in for the X-Ray daemon that keeps what it receives over UDP and,
+//! given sampling rules, serves them over TCP.
 
 use std::io;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use baton_sampling::{Clock, SamplingRules, SystemClock};
 use tokio::net::UdpSocket;
-use tokio::sync::{oneshot, watch};
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::assembler::{Assembler, Stats};
 use crate::document::MAX_DATAGRAM_BYTES;
+use crate::sampling::{self, Book, RuleCounts};
 use crate::trace::Trace;
 
 /// A bound UDP socket that receives X-Ray daemon datagrams, not yet receiving.
@@ -55,6 +58,8 @@ pub struct Collector {
     socket: std::net::UdpSocket,
     local_addr: SocketAddr,
     assembler: Assembler,
+    sampling_rules: Option<SamplingRules>,
+    sampling_clock: Option<Arc<dyn Clock>>,
 }
 
 impl Collector {
@@ -68,12 +73,51 @@ impl Collector {
             socket,
             local_addr,
             assembler: Assembler::new(),
+            sampling_rules: None,
+            sampling_clock: None,
         })
     }
 
     /// Replaces the assembler (to change its limits).
     pub fn with_assembler(mut self, assembler: Assembler) -> Self {
         self.assembler = assembler;
+        self
+    }
+
+    /// Serves `rules` the way the X-Ray daemon serves X-Ray's: [`spawn`](Self::spawn) also
+    /// listens on TCP at [`local_addr`](Self::local_addr) and answers `POST /GetSamplingRules`
+    /// and `POST /SamplingTargets` (see [the crate docs](crate#sampling-rules-for-samplers)).
+    /// Read what samplers report with [`CollectorHandle::sampling_stats`].
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use baton_sampling::{SamplingRule, SamplingRules};
+    /// use baton_trace::Collector;
+    ///
+    /// let rules = SamplingRules::new([
+    ///     SamplingRule::new("checkout", 1, 1, 1.0).with_url_path("/checkout"),
+    /// ])?;
+    /// let handle = Collector::bind("127.0.0.1:0".parse()?)?
+    ///     .with_sampling_rules(rules)
+    ///     .spawn();
+    /// // Samplers poll `http://{addr}`, the address exporters send to.
+    /// assert_eq!(handle.sampling_addr(), Some(handle.local_addr()));
+    /// let rules: Vec<String> = handle.sampling_stats().into_iter().map(|c| c.rule).collect();
+    /// assert_eq!(rules, ["checkout", "Default"]);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn with_sampling_rules(mut self, rules: SamplingRules) -> Self {
+        self.sampling_rules = Some(rules);
+        self
+    }
+
+    /// The clock the sampling endpoints read (default: the system clock): it dates the rules
+    /// and sets when a target's reservoir quota ends. Tests give it the same
+    /// `baton_sampling::ManualClock` as the samplers under test.
+    pub fn with_sampling_clock(mut self, clock: impl Clock) -> Self {
+        self.sampling_clock = Some(Arc::new(clock));
         self
     }
 
@@ -84,6 +128,11 @@ impl Collector {
 
     /// Starts receiving on a tokio task and returns the handle to read traces from.
     ///
+    /// With [sampling rules](Self::with_sampling_rules), also binds TCP at the same address
+    /// and serves them on another task. If that port cannot be had, a warning is logged
+    /// (`tracing`, target `baton_trace`), [`CollectorHandle::sampling_addr`] is `None`, and
+    /// the UDP side works all the same.
+    ///
     /// # Panics
     ///
     /// Outside a tokio runtime with I/O enabled (as `tokio::spawn` does).
@@ -92,15 +141,55 @@ impl Collector {
             assembler: Mutex::new(self.assembler),
             updates: watch::Sender::new(0),
         });
-        let (stop, stopped) = oneshot::channel();
+        let (stop, stopped) = watch::channel(false);
         let socket = UdpSocket::from_std(self.socket)
             .expect("Collector::spawn runs inside a tokio runtime with I/O enabled");
-        let task = tokio::spawn(receive(socket, Arc::clone(&shared), stopped));
+        let mut tasks = vec![tokio::spawn(receive(
+            socket,
+            Arc::clone(&shared),
+            stopped.clone(),
+        ))];
+
+        let mut sampling = None;
+        let mut sampling_addr = None;
+        if let Some(rules) = &self.sampling_rules {
+            let clock = self
+                .sampling_clock
+                .unwrap_or_else(|| Arc::new(SystemClock::default()));
+            let book = Arc::new(Book::new(rules, clock));
+            for name in book.duplicate_names() {
+                tracing::warn!(
+                    target: "baton_trace",
+                    rule = name,
+                    "two sampling rules share a name; samplers report and receive targets by name"
+                );
+            }
+            // The UDP port is known by now, so TCP binds exactly `local_addr`.
+            match sampling::listen(self.local_addr) {
+                Ok(listener) => {
+                    sampling_addr = Some(self.local_addr);
+                    tasks.push(tokio::spawn(sampling::serve(
+                        listener,
+                        Arc::clone(&book),
+                        stopped,
+                    )));
+                }
+                Err(error) => tracing::warn!(
+                    target: "baton_trace",
+                    addr = %self.local_addr,
+                    %error,
+                    "cannot listen on tcp for the sampling endpoints; udp is received all the same"
+                ),
+            }
+            sampling = Some(book);
+        }
         CollectorHandle {
             shared,
             local_addr: self.local_addr,
+            sampling,
+            sampling_addr,
             stop: Some(stop),
-            task: Some(task),
+            tasks,
         }
     }
 }
@@ -123,13 +212,14 @@ impl Shared {
     }
 }
 
-async fn receive(socket: UdpSocket, shared: Arc<Shared>, mut stop: oneshot::Receiver<()>) {
+/// Receives until `stop` changes (or its sender is gone).
+async fn receive(socket: UdpSocket, shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
     // One byte more than allowed, so that a longer datagram shows up as too long instead
     // of being silently cut to size.
     let mut buf = vec![0u8; MAX_DATAGRAM_BYTES + 1];
     loop {
         tokio::select! {
-            _ = &mut stop => break,
+            _ = stop.changed() => break,
             received = socket.recv_from(&mut buf) => match received {
                 Ok((len, from)) => {
                     let result = shared.assembler().ingest(&buf[..len], Instant::now());
@@ -155,14 +245,33 @@ async fn receive(socket: UdpSocket, shared: Arc<Shared>, mut stop: oneshot::Rece
 pub struct CollectorHandle {
     shared: Arc<Shared>,
     local_addr: SocketAddr,
-    stop: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<()>>,
+    sampling: Option<Arc<Book>>,
+    sampling_addr: Option<SocketAddr>,
+    stop: Option<watch::Sender<bool>>,
+    /// The UDP receive task, then the sampling server's, if any.
+    tasks: Vec<JoinHandle<()>>,
 }
 
 impl CollectorHandle {
     /// The address the collector receives on.
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// Where the sampling endpoints listen (TCP, the same address as
+    /// [`local_addr`](Self::local_addr)): `None` without
+    /// [sampling rules](Collector::with_sampling_rules), or if that port could not be bound.
+    pub fn sampling_addr(&self) -> Option<SocketAddr> {
+        self.sampling_addr
+    }
+
+    /// What samplers have reported through `/SamplingTargets` so far: one entry per served
+    /// rule, in the order the rules are tried, rules never reported included (all zero).
+    /// Empty without [sampling rules](Collector::with_sampling_rules).
+    pub fn sampling_stats(&self) -> Vec<RuleCounts> {
+        self.sampling
+            .as_ref()
+            .map_or_else(Vec::new, |book| book.snapshot())
     }
 
     /// A snapshot of every trace held, in the order their first part arrived.
@@ -229,13 +338,14 @@ impl CollectorHandle {
             .await
     }
 
-    /// Stops receiving, waits for the receive task to end, and returns the final counters.
-    /// The traces stay readable until the handle is dropped.
+    /// Stops receiving (and serving sampling rules, closing open connections), waits for
+    /// the tasks to end, and returns the final counters. The traces and the sampling counts
+    /// stay readable until the handle is dropped.
     pub async fn shutdown(&mut self) -> Stats {
         if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
+            let _ = stop.send(true);
         }
-        if let Some(task) = self.task.take() {
+        for task in self.tasks.drain(..) {
             let _ = task.await;
         }
         self.stats()
@@ -244,7 +354,7 @@ impl CollectorHandle {
 
 impl Drop for CollectorHandle {
     fn drop(&mut self) {
-        if let Some(task) = self.task.take() {
+        for task in self.tasks.drain(..) {
             task.abort();
         }
     }

@@ -11,11 +11,15 @@
 //!   machine (`checkout --SQS--> orders --> fulfilment`);
 //! - [`render_html`] / [`write_html`]: one self-contained HTML page.
 //!
+//! Like the daemon, it can also answer the SDKs' centralized sampling calls on TCP at the
+//! same address, from a rules file: see [Sampling rules for
+//! samplers](#sampling-rules-for-samplers).
+//!
 //! The `baton-trace` binary does all of this from the command line:
-//! `baton-trace [--listen 127.0.0.1:2000] [--html DIR] [--quiet-ms 1500]` prints each
-//! trace once it has been quiet for a moment. The library gives tests and demos the same
-//! thing in-process: bind a [`Collector`], [`spawn`](Collector::spawn) it, point an exporter
-//! at it, and read [`Trace`]s from the [`CollectorHandle`].
+//! `baton-trace [--listen 127.0.0.1:2000] [--sampling-rules FILE] [--html DIR] [--quiet-ms
+//! 1500]` prints each trace once it has been quiet for a moment. The library gives tests
+//! and demos the same thing in-process: bind a [`Collector`], [`spawn`](Collector::spawn)
+//! it, point an exporter at it, and read [`Trace`]s from the [`CollectorHandle`].
 //!
 //! # Example: a producer and a consumer service, seen as one trace
 //!
@@ -96,6 +100,66 @@
 //!   except that a finished part replaces its `in_progress` version.
 //! - A collector keeps at most [`DEFAULT_MAX_TRACES`] traces (forgetting the one updated
 //!   longest ago) of at most [`DEFAULT_MAX_NODES_PER_TRACE`] nodes each; see [`Assembler`].
+//!
+//! # Sampling rules for samplers
+//!
+//! [`Collector::with_sampling_rules`] makes the collector serve the daemon's two sampling
+//! endpoints, `POST /GetSamplingRules` and `POST /SamplingTargets`, over HTTP/1.1 on TCP at
+//! its own address, from rules read with `baton_sampling::SamplingRules` (either the X-Ray
+//! API's format or an SDK rules file). A sampler with centralized rules pointed at
+//! `http://{address}` then samples by those rules, and [`CollectorHandle::sampling_stats`]
+//! shows what it reports for each rule. The binary does the same with
+//! `--sampling-rules FILE`.
+//!
+//! ```
+//! use std::time::Duration;
+//! use baton_sampling::{RuleSource, SamplingRules, XraySampler};
+//! use baton_trace::Collector;
+//! use opentelemetry::KeyValue;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let rules = SamplingRules::from_json(include_str!("../examples/sampling-rules.json"))?;
+//! let collector = Collector::bind("127.0.0.1:0".parse()?)?
+//!     .with_sampling_rules(rules)
+//!     .spawn();
+//!
+//! let sampler = XraySampler::builder()
+//!     .with_centralized_rules(format!("http://{}", collector.local_addr()))
+//!     .build()?;
+//! for _ in 0..500 {
+//!     if sampler.source() == RuleSource::Centralized {
+//!         break;
+//!     }
+//!     tokio::time::sleep(Duration::from_millis(10)).await;
+//! }
+//! let checkout = [
+//!     KeyValue::new("http.request.method", "POST"),
+//!     KeyValue::new("url.path", "/checkout"),
+//! ];
+//! assert_eq!(sampler.matching_rule(&checkout).as_deref(), Some("checkout"));
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! In detail:
+//!
+//! - `/GetSamplingRules` answers with every rule in the X-Ray API's `SamplingRuleRecords`
+//!   shape, on one page.
+//! - `/SamplingTargets` adds up each rule's reported `RequestCount`, `SampledCount` and
+//!   `BorrowCount` (per `ClientID` too), and answers every reported rule with `FixedRate` =
+//!   the rule's, `ReservoirQuota` = its `ReservoirSize`, `ReservoirQuotaTTL` = now + 60 s,
+//!   `Interval` = 10 s, plus `LastRuleModification` (when the rules were loaded) and
+//!   `UnprocessedStatistics` (reports for rules not served). Every process using a rule
+//!   gets its whole reservoir, where X-Ray would share it out.
+//! - Other paths are `404`, other methods `405`, bodies that are not the request's JSON
+//!   `400`, bodies over 1 MiB `413`; nothing a client sends stops the collector.
+//!
+//! An SDK rules file (`examples/sampling-rules.json` in this crate):
+//!
+//! ```json
+#![doc = include_str!("../examples/sampling-rules.json")]
+//! ```
 
 mod assembler;
 mod collector;
@@ -115,6 +179,7 @@ pub use render::{
     MAX_WIDTH, MIN_WIDTH, WaterfallOptions, render_service_map, render_waterfall,
     render_waterfall_with,
 };
+pub use sampling::{ClientCounts, RuleCounts};
 pub use trace::{Link, Node, NodeKind, Trace};
 
 /// An OpenTelemetry trace id's 32 hex digits in X-Ray form, `1-{8 hex}-{24 hex}`, as

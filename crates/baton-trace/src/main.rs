@@ -7,8 +7,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use baton_sampling::SamplingRules;
 use baton_trace::{
-    Collector, Trace, WaterfallOptions, render_service_map, render_waterfall_with, write_html,
+    Collector, RuleCounts, Trace, WaterfallOptions, render_service_map, render_waterfall_with,
+    write_html,
 };
 
 const USAGE: &str = "\
@@ -20,6 +22,12 @@ USAGE:
 OPTIONS:
     --listen ADDR     UDP address to listen on [default: the UDP part of
                       AWS_XRAY_DAEMON_ADDRESS, else 127.0.0.1:2000]
+    --sampling-rules FILE
+                      also serve the X-Ray daemon's sampling endpoints
+                      (POST /GetSamplingRules, POST /SamplingTargets) on TCP
+                      at the same address, with the rules in FILE (X-Ray API
+                      or SDK `version: 2` format), and show what samplers
+                      report for each rule
     --html DIR        also write each trace to DIR/<trace-id>.html
     --quiet-ms MS     print a trace once nothing new of it arrived for MS
                       milliseconds [default: 1500]
@@ -32,7 +40,8 @@ OPTIONS:
     -V, --version     print the version
 
 Point an exporter at it (baton_xray::XrayExporter, or any X-Ray SDK) with
-AWS_XRAY_DAEMON_ADDRESS=127.0.0.1:2000. Ctrl-C stops it.
+AWS_XRAY_DAEMON_ADDRESS=127.0.0.1:2000, and a centralized sampler at
+http://127.0.0.1:2000. Ctrl-C stops it.
 ";
 
 const DAEMON_ADDRESS_ENV: &str = "AWS_XRAY_DAEMON_ADDRESS";
@@ -48,6 +57,7 @@ enum ColorWhen {
 #[derive(Debug, PartialEq)]
 struct Args {
     listen: Option<String>,
+    sampling_rules: Option<PathBuf>,
     html: Option<PathBuf>,
     quiet: Duration,
     width: Option<usize>,
@@ -62,6 +72,7 @@ impl Args {
     fn parse(args: impl IntoIterator<Item = String>) -> Result<Args, String> {
         let mut parsed = Args {
             listen: None,
+            sampling_rules: None,
             html: None,
             quiet: Duration::from_millis(1500),
             width: None,
@@ -88,6 +99,9 @@ impl Args {
             };
             match flag.as_str() {
                 "--listen" => parsed.listen = Some(value("--listen")?),
+                "--sampling-rules" => {
+                    parsed.sampling_rules = Some(PathBuf::from(value("--sampling-rules")?));
+                }
                 "--html" => parsed.html = Some(PathBuf::from(value("--html")?)),
                 "--quiet-ms" => {
                     let ms = value("--quiet-ms")?;
@@ -190,6 +204,17 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // Read before anything listens, so a bad file is reported at once.
+    let rules = match &args.sampling_rules {
+        Some(path) => match SamplingRules::from_path(path) {
+            Ok(rules) => Some(rules),
+            Err(error) => {
+                eprintln!("baton-trace: {error}");
+                return ExitCode::from(2);
+            }
+        },
+        None => None,
+    };
     if let Some(dir) = &args.html
         && let Err(error) = std::fs::create_dir_all(dir)
     {
@@ -206,11 +231,11 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    runtime.block_on(run(args, addr))
+    runtime.block_on(run(args, addr, rules))
 }
 
-async fn run(args: Args, addr: SocketAddr) -> ExitCode {
-    let collector = match Collector::bind(addr) {
+async fn run(args: Args, addr: SocketAddr, rules: Option<SamplingRules>) -> ExitCode {
+    let mut collector = match Collector::bind(addr) {
         Ok(collector) => collector,
         Err(error) => {
             eprintln!("baton-trace: cannot listen on udp {addr}: {error}");
@@ -221,9 +246,28 @@ async fn run(args: Args, addr: SocketAddr) -> ExitCode {
         "baton-trace: listening on udp {} (X-Ray daemon format); Ctrl-C to stop",
         collector.local_addr()
     );
-    // The daemon's TCP sampling endpoints would be served next to this socket; see the
-    // library's `sampling` module for the plan.
+    let wanted = rules.is_some();
+    if let Some(rules) = rules {
+        collector = collector.with_sampling_rules(rules);
+    }
     let mut handle = collector.spawn();
+    // Counts are shown only while the rules are served: nothing else can report them.
+    let serving = handle.sampling_addr().is_some();
+    if wanted {
+        match handle.sampling_addr() {
+            Some(tcp) => eprintln!(
+                "baton-trace: serving {} sampling rules on tcp {tcp} (POST /GetSamplingRules, \
+                 POST /SamplingTargets)",
+                handle.sampling_stats().len()
+            ),
+            // The collector logged why.
+            None => eprintln!(
+                "baton-trace: not serving sampling rules (tcp {} unavailable); samplers will \
+                 use their local rules",
+                handle.local_addr()
+            ),
+        }
+    }
 
     let stdout = std::io::stdout();
     let colors = match args.color {
@@ -252,16 +296,25 @@ async fn run(args: Args, addr: SocketAddr) -> ExitCode {
         tokio::select! {
             _ = &mut ctrl_c => break,
             _ = ticks.tick() => {
-                for trace in handle.take_settled(args.quiet) {
-                    printer.show(&trace);
+                let settled = handle.take_settled(args.quiet);
+                if !settled.is_empty() {
+                    let sampling = if serving { handle.sampling_stats() } else { Vec::new() };
+                    for trace in &settled {
+                        printer.show(trace, &sampling);
+                    }
                 }
             }
         }
     }
     // What was still arriving when stopped is shown as it stands.
     let stats = handle.shutdown().await;
+    let sampling = if serving {
+        handle.sampling_stats()
+    } else {
+        Vec::new()
+    };
     for trace in handle.take_settled(Duration::ZERO) {
-        printer.show(&trace);
+        printer.show(&trace, &sampling);
     }
     eprintln!(
         "baton-trace: {} traces, {} datagrams, {} malformed, {} duplicate parts",
@@ -270,7 +323,33 @@ async fn run(args: Args, addr: SocketAddr) -> ExitCode {
         stats.malformed,
         stats.duplicates
     );
+    eprint!("{}", render_rule_counts(&sampling));
     ExitCode::SUCCESS
+}
+
+/// What samplers reported per rule, one line each (nothing without served rules).
+fn render_rule_counts(counts: &[RuleCounts]) -> String {
+    if counts.is_empty() {
+        return String::new();
+    }
+    let mut text = String::from("sampling (as reported by samplers, every 10 s):\n");
+    let width = counts
+        .iter()
+        .map(|c| c.rule.chars().count())
+        .max()
+        .unwrap_or(0);
+    for c in counts {
+        let clients = match c.clients.len() {
+            1 => "1 client".to_owned(),
+            n => format!("{n} clients"),
+        };
+        let padding = width - c.rule.chars().count();
+        text.push_str(&format!(
+            "  {}{:padding$}  {} requests, {} sampled, {} borrowed ({clients})\n",
+            c.rule, "", c.requests, c.sampled, c.borrowed
+        ));
+    }
+    text
 }
 
 struct Printer {
@@ -280,7 +359,7 @@ struct Printer {
 }
 
 impl Printer {
-    fn show(&mut self, trace: &Trace) {
+    fn show(&mut self, trace: &Trace, sampling: &[RuleCounts]) {
         let again = !self.shown.insert(trace.id().to_owned());
         let rule = if self.options.ascii { "=" } else { "━" };
         let mut text = String::new();
@@ -296,6 +375,7 @@ impl Printer {
             text.push_str(line);
             text.push('\n');
         }
+        text.push_str(&render_rule_counts(sampling));
         if let Some(dir) = &self.html {
             // Trace ids are letters, digits and dashes only (checked on arrival).
             let path = dir.join(format!("{}.html", trace.id()));
@@ -333,6 +413,14 @@ mod tests {
         assert_eq!(args.listen.as_deref(), Some("127.0.0.1:3000"));
         assert_eq!(args.html, Some(PathBuf::from("out")));
         assert_eq!(args.quiet, Duration::from_millis(200));
+        assert_eq!(args.sampling_rules, None);
+        assert_eq!(
+            parse(&["--sampling-rules", "rules.json"])
+                .unwrap()
+                .sampling_rules,
+            Some(PathBuf::from("rules.json"))
+        );
+        assert!(parse(&["--sampling-rules"]).is_err());
         assert_eq!(parse(&[]).unwrap().quiet, Duration::from_millis(1500));
         assert_eq!(
             parse(&["--color", "never"]).unwrap().color,
@@ -365,5 +453,33 @@ mod tests {
         );
         assert!(listen_address(None, env("udp:127.0.0.1:2001")).is_err());
         assert!(listen_address(None, env("nonsense")).is_err());
+    }
+
+    #[test]
+    fn rule_counts_are_one_aligned_line_each() {
+        let served = baton_sampling::SamplingRules::from_json(include_str!(
+            "../examples/sampling-rules.json"
+        ))
+        .unwrap();
+        let mut counts: Vec<RuleCounts> = served
+            .rules()
+            .iter()
+            .map(|rule| {
+                let mut counts = RuleCounts::default();
+                counts.rule = rule.name.clone();
+                counts
+            })
+            .collect();
+        counts[0].requests = 12;
+        counts[0].sampled = 12;
+        counts[0].clients.push(Default::default());
+        assert_eq!(
+            render_rule_counts(&counts),
+            "sampling (as reported by samplers, every 10 s):\n\
+             \x20 checkout       12 requests, 12 sampled, 0 borrowed (1 client)\n\
+             \x20 health checks  0 requests, 0 sampled, 0 borrowed (0 clients)\n\
+             \x20 Default        0 requests, 0 sampled, 0 borrowed (0 clients)\n"
+        );
+        assert_eq!(render_rule_counts(&[]), "");
     }
 }

@@ -45,6 +45,7 @@ use aws_sdk_sfn::types::StateMachineType;
 use aws_sdk_sqs::types::{Message, QueueAttributeName};
 use baton::{TracerHandle, XrayIdGenerator};
 use baton_eventbridge::EventBridgePropagation;
+use baton_sampling::{SamplingRules, XraySampler};
 use baton_sfn::SfnPropagation;
 use baton_sns::SnsPropagation;
 use baton_worker::{CancellationToken, Event, EventConsumer, SqsWorker};
@@ -54,7 +55,7 @@ use opentelemetry::trace::{
 };
 use opentelemetry::{Context, KeyValue};
 use opentelemetry_sdk::Resource;
-use opentelemetry_sdk::trace::SdkTracerProvider;
+use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider, ShouldSample};
 use tokio::sync::Notify;
 use tower::service_fn;
 
@@ -138,7 +139,16 @@ struct Service {
 }
 
 impl Service {
+    /// A service whose sampler follows the upstream decision (the consumers here).
     fn new(name: &'static str, daemon: SocketAddr) -> Result<Service, BoxError> {
+        Self::with_sampler(name, daemon, baton::XrayParentBased::new(Sampler::AlwaysOn))
+    }
+
+    fn with_sampler(
+        name: &'static str,
+        daemon: SocketAddr,
+        sampler: impl ShouldSample + 'static,
+    ) -> Result<Service, BoxError> {
         let exporter = XrayExporter::builder()
             .with_daemon_address(daemon.to_string())
             .with_service_name(name)
@@ -146,6 +156,7 @@ impl Service {
         let provider = SdkTracerProvider::builder()
             .with_simple_exporter(exporter)
             .with_id_generator(XrayIdGenerator::default())
+            .with_sampler(sampler)
             .with_resource(Resource::builder().with_service_name(name).build())
             .build();
         Ok(Service { provider })
@@ -247,12 +258,33 @@ async fn run() -> Result<(), BoxError> {
         1,
         "starting the local trace view (it listens like the X-Ray daemon)",
     );
-    let collector = baton_trace::Collector::bind("127.0.0.1:0".parse()?)?;
+    let rules_file = concat!(env!("CARGO_MANIFEST_DIR"), "/sampling-rules.json");
+    let collector = baton_trace::Collector::bind("127.0.0.1:0".parse()?)?
+        .with_sampling_rules(SamplingRules::from_path(rules_file)?);
     let daemon = collector.local_addr();
     let mut view = collector.spawn();
-    println!("      listening on udp://{daemon}");
+    println!("      segments: udp://{daemon}; sampling rules: http://{daemon} ({rules_file})");
 
-    let checkout = Service::new("checkout", daemon)?;
+    // Checkout decides whether a trace is recorded, by the rules the view serves (X-Ray's
+    // centralized sampling); the other services follow its decision.
+    let sampler = XraySampler::builder()
+        .with_service_name("checkout")
+        .with_centralized_rules(format!("http://{daemon}"))
+        .with_targets_interval(Duration::from_secs(1))
+        .build()?;
+    let checkout_request = [
+        KeyValue::new("http.request.method", "POST"),
+        KeyValue::new("url.path", "/checkout"),
+    ];
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while sampler.matching_rule(&checkout_request).as_deref() != Some("checkout") {
+        if Instant::now() > deadline {
+            return Err("the sampler did not get the rules the trace view serves".into());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    println!("      checkout samples POST /checkout by the served rule `checkout`");
+    let checkout = Service::with_sampler("checkout", daemon, sampler.parent_based())?;
     let fulfilment = Service::new("fulfilment", daemon)?;
     let billing = Service::new("billing", daemon)?;
     let shipping = Service::new("shipping", daemon)?;
@@ -492,7 +524,34 @@ async fn flow(
     }
 
     step(5, "the trace, as the local trace view assembled it");
-    show_and_check(view, trace_id).await
+    show_and_check(view, trace_id).await?;
+    sampling_counts(view).await
+}
+
+/// Waits for the checkout sampler's first report to the view and prints the per-rule counts.
+async fn sampling_counts(view: &baton_trace::CollectorHandle) -> Result<(), BoxError> {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let counts = view.sampling_stats();
+        let checkout = counts.iter().find(|c| c.rule == "checkout");
+        if let Some(rule) = checkout.filter(|c| c.requests >= 1) {
+            println!("\nsampling, as reported to the trace view:");
+            for c in &counts {
+                println!(
+                    "  rule {:<14} {} requests, {} sampled, {} borrowed",
+                    c.rule, c.requests, c.sampled, c.borrowed
+                );
+            }
+            if rule.sampled == 0 {
+                return Err("the checkout rule sampled nothing".into());
+            }
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            return Err("the checkout sampler never reported its counts to the trace view".into());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 fn demo_worker<S>(plain: &Clients, url: &str, handler: S, service: &Service) -> SqsWorker<S> {
