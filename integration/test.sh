@@ -92,8 +92,8 @@ phase "cargo doc"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --all-features --no-deps --locked
 phase_done
 
-phase "demo (checkout-demo, quickstart)"
-cargo run -q -p checkout-demo --locked
+phase "demo (the README's command, and quickstart)"
+bash examples/demo.sh
 cargo run -q -p quickstart --locked
 phase_done
 

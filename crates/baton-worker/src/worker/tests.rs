@@ -603,3 +603,18 @@ async fn retry_backoff_sets_the_failed_message_s_visibility() {
         "{left:?}"
     );
 }
+
+#[cfg(unix)]
+#[tokio::test]
+async fn sigterm_ends_the_shutdown_signal_future() {
+    let signal = super::shutdown_signal().expect("the handler installs");
+    // The handler is in place before the signal is sent, so the test process survives it.
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &std::process::id().to_string()])
+        .status()
+        .expect("running kill");
+    assert!(status.success());
+    tokio::time::timeout(Duration::from_secs(5), signal)
+        .await
+        .expect("SIGTERM was noticed");
+}
