@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use aws_sdk_sqs::Client;
 use aws_sdk_sqs::types::{
-    ChangeMessageVisibilityBatchRequestEntry, DeleteMessageBatchRequestEntry, Message,
-    MessageSystemAttributeName, QueueAttributeName,
+    BatchResultErrorEntry, ChangeMessageVisibilityBatchRequestEntry,
+    DeleteMessageBatchRequestEntry, Message, MessageSystemAttributeName, QueueAttributeName,
 };
 use aws_smithy_types::error::display::DisplayErrorContext;
 
@@ -76,6 +76,18 @@ pub(crate) struct SdkQueue {
     pub(crate) url: String,
 }
 
+/// The entries a batch call reported as failed.
+fn failures(failed: Vec<BatchResultErrorEntry>) -> Vec<EntryFailed> {
+    failed
+        .into_iter()
+        .map(|f| EntryFailed {
+            id: f.id,
+            code: f.code,
+            sender_fault: f.sender_fault,
+        })
+        .collect()
+}
+
 fn secs(d: Duration) -> i32 {
     i32::try_from(d.as_secs()).unwrap_or(i32::MAX)
 }
@@ -121,15 +133,7 @@ impl Queue for SdkQueue {
             .send()
             .await
             .map_err(CallFailed::from_sdk)?;
-        Ok(output
-            .failed
-            .into_iter()
-            .map(|f| EntryFailed {
-                id: f.id,
-                code: f.code,
-                sender_fault: f.sender_fault,
-            })
-            .collect())
+        Ok(failures(output.failed))
     }
 
     async fn change_visibility(
@@ -157,15 +161,7 @@ impl Queue for SdkQueue {
             .send()
             .await
             .map_err(CallFailed::from_sdk)?;
-        Ok(output
-            .failed
-            .into_iter()
-            .map(|f| EntryFailed {
-                id: f.id,
-                code: f.code,
-                sender_fault: f.sender_fault,
-            })
-            .collect())
+        Ok(failures(output.failed))
     }
 
     async fn visibility_timeout(&self) -> Result<Duration, CallFailed> {
