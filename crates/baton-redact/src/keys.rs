@@ -9,7 +9,7 @@
 
 /// The keys denied by default. Each is a word or a run of words, matched as described in
 /// the module documentation.
-pub(crate) const DEFAULT_DENIED: [&str; 7] = [
+pub(crate) const DEFAULT_DENIED: [&str; 13] = [
     "authorization",
     "cookie",
     "set-cookie",
@@ -17,6 +17,13 @@ pub(crate) const DEFAULT_DENIED: [&str; 7] = [
     "password",
     "secret",
     "token",
+    // Beyond the HTTP header names: spellings secrets commonly go by in attribute keys.
+    "api-key",
+    "apikey",
+    "passwd",
+    "credential",
+    "credentials",
+    "private-key",
 ];
 
 /// Keys that look secret under the word rule but hold no secret, exempt by default.

@@ -15,7 +15,8 @@
 //!
 //! The default policy:
 //! - **Secret keys** — attributes whose key contains the word `authorization`, `cookie`,
-//!   `set-cookie`, `x-api-key`, `password`, `secret` or `token` (any ASCII case, inside
+//!   `set-cookie`, `x-api-key`, `password`, `secret` or `token` — and also `api-key`, `apikey`,
+//!   `passwd`, `credential(s)` and `private-key` (any ASCII case, inside
 //!   dotted and header-style keys: `http.request.header.authorization`, `db.password`,
 //!   `aws.secret_access_key`, `refresh_token`, but not `tokens_used`) keep their key and get
 //!   the value `[REDACTED]`. The exact rule, and how to add, remove, exempt keys or drop

@@ -4,6 +4,7 @@ use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 
+use opentelemetry::trace::Status;
 use opentelemetry::{Array, KeyValue, StringValue, Value};
 use opentelemetry_sdk::trace::SpanData;
 
@@ -90,7 +91,8 @@ impl Summary {
 /// destinations may have their message bodies recorded.
 ///
 /// [`Redactor::new`] (also `Default`) starts from the defaults: the keys `authorization`,
-/// `cookie`, `set-cookie`, `x-api-key`, `password`, `secret` and `token` denied and masked
+/// `cookie`, `set-cookie`, `x-api-key`, `password`, `secret` and `token` (plus `api-key`,
+/// `apikey`, `passwd`, `credential`, `credentials` and `private-key`) denied and masked
 /// with [`DEFAULT_MASK`]; `gen_ai.token.type` exempt; e-mail addresses and payment card
 /// numbers masked inside string values; no message bodies. Change it with the `with_*`
 /// and `without_*` methods, which take and return the redactor.
@@ -104,7 +106,7 @@ impl Summary {
 /// `auth.token`, `refresh_token`, `accessToken` and `oauth.token.expiry`, but not
 /// `tokens_used`, `gen_ai.usage.input_tokens` or `tokenizer` (a different word); and
 /// `x-api-key` matches `x_api_key` and `xApiKey`. Compounds written as one lower-case word
-/// (`apikey`, `accesstoken`) are not split and not matched: add them as entries of their
+/// (`accesstoken`) are not split and not matched unless listed (`apikey` is): add them as entries of their
 /// own. An entry that contains a dot (`session.id`) matches only that whole key.
 ///
 /// # Message bodies
@@ -368,13 +370,21 @@ impl Redactor {
         masked
     }
 
-    /// Redacts a span: its attributes, then the attributes of its events and links.
-    /// Message bodies anywhere in it are kept only if the span's own
-    /// `messaging.destination.name` is allowed. Nothing else is changed (ids, name, times,
-    /// status, kind, scope and the dropped counts stay as they were).
+    /// Redacts a span: its attributes, the value patterns in an error status's description,
+    /// then the attributes of its events and links. Message bodies anywhere in it are kept
+    /// only if the span's own `messaging.destination.name` is allowed. Nothing else is changed
+    /// (ids, name, times, kind, scope and the dropped counts stay as they were).
     pub fn redact(&self, span: &mut SpanData) -> Summary {
         let bodies = self.bodies_allowed(&span.attributes);
         let mut summary = self.redact_list(&mut span.attributes, bodies);
+        // An error's text often quotes the data that caused it, and exporters send it on
+        // (X-Ray as the cause's message): the value patterns apply to it too.
+        if let Status::Error { description } = &span.status
+            && let Some(masked) = self.mask_text(description)
+        {
+            span.status = Status::error(masked);
+            summary.masked_values += 1;
+        }
         for event in &mut span.events.events {
             summary.add(self.redact_list(&mut event.attributes, bodies));
         }

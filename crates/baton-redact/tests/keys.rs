@@ -59,10 +59,10 @@ const ALLOWED: &[&str] = &[
     "user_agent.original", "enduser.id", "session.id", "error.type",
     // exempt by default
     "gen_ai.token.type", "GEN_AI.TOKEN.TYPE",
-    // one lower-case word: not split, so not matched (documented)
-    "apikey", "accesstoken", "xapikey",
-    // the words of `x-api-key` spread over segments, or only part of them
-    "x.api.key", "api_key", "x-api",
+    // one lower-case word: not split, so not matched unless listed (documented; `apikey` is)
+    "accesstoken", "xapikey",
+    // the words of `x-api-key` / `api-key` spread over segments, or only part of them
+    "x.api.key", "x-api",
     // `set-cookie` needs both words together
     "set", "settings.cookie_policy_version",
 ];

@@ -230,3 +230,28 @@ fn exporter_works_with_the_current_context() {
         );
     });
 }
+
+#[test]
+fn an_error_status_is_masked_like_values() {
+    let redactor = Redactor::default();
+    let mut data = span(vec![], vec![], vec![]);
+    data.status = Status::error("no account for jane@example.com");
+    let summary = redactor.redact(&mut data);
+    assert_eq!(data.status, Status::error("no account for [EMAIL]"));
+    assert_eq!(summary.masked_values, 1);
+}
+
+#[test]
+fn common_secret_spellings_are_denied_too() {
+    let redactor = Redactor::default();
+    for key in [
+        "api_key",
+        "apiKey",
+        "service.apikey",
+        "db.passwd",
+        "aws.credentials",
+        "tls.private_key",
+    ] {
+        assert!(redactor.is_denied_key(key), "{key}");
+    }
+}

@@ -362,7 +362,8 @@ impl TargetDocument {
             interval: self
                 .interval
                 .filter(|i| i.is_finite() && *i >= 0.0)
-                .map(|i| i as u64),
+                // No sane interval is longer than a day.
+                .map(|i| i.min(86_400.0) as u64),
         }
     }
 }

@@ -226,7 +226,8 @@ impl CompiledRule {
             self.quota_until.store(until, Relaxed);
         }
         let interval = target.interval.unwrap_or(DEFAULT_REPORT_INTERVAL_SECS);
-        self.next_report_at.store(now + interval, Relaxed);
+        self.next_report_at
+            .store(now.saturating_add(interval), Relaxed);
     }
 
     /// This rule's counts, if it has been used and a report is due; the counters restart.

@@ -83,7 +83,12 @@ impl Shared {
         let remote = self.remote.read().unwrap_or_else(PoisonError::into_inner);
         remote
             .as_ref()
-            .filter(|_| now <= self.remote_fetched_at.load(Relaxed) + self.rules_max_age)
+            .filter(|_| {
+                now <= self
+                    .remote_fetched_at
+                    .load(Relaxed)
+                    .saturating_add(self.rules_max_age)
+            })
             .cloned()
     }
 
@@ -98,7 +103,11 @@ impl Shared {
     fn decide(&self, trace_id: TraceId, attributes: &[KeyValue]) -> bool {
         let now = self.now_secs();
         if self.has_remote.load(Acquire)
-            && now <= self.remote_fetched_at.load(Relaxed) + self.rules_max_age
+            && now
+                <= self
+                    .remote_fetched_at
+                    .load(Relaxed)
+                    .saturating_add(self.rules_max_age)
         {
             let remote = self.remote.read().unwrap_or_else(PoisonError::into_inner);
             if let Some(set) = remote.as_ref()

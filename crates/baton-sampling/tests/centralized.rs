@@ -339,11 +339,17 @@ async fn a_rule_the_sampler_cannot_read_is_skipped_not_fatal() {
 
     // An answer that is not a rules document leaves the rules as they are.
     stub.set_rules(json!({"message": "throttled"}));
+    let asked_before = stub.requests_to("/GetSamplingRules").len();
     let sampler_with_garbage = XraySampler::builder()
         .with_local_rules(local_never())
         .with_centralized_rules(stub.endpoint())
         .build()
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // Only once the garbage has been fetched does "still local" mean something.
+    eventually("a fetch of the garbage", || {
+        stub.requests_to("/GetSamplingRules").len() > asked_before
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
     assert_eq!(sampler_with_garbage.source(), RuleSource::Local);
 }

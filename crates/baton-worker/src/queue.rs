@@ -76,6 +76,22 @@ pub(crate) struct SdkQueue {
     pub(crate) url: String,
 }
 
+/// How long a call other than ReceiveMessage may take, and how much longer than its wait time
+/// a ReceiveMessage may take. The SDK's defaults bound only connecting; a server that accepts
+/// a call and never answers would otherwise stall the worker for good.
+pub(crate) const CALL_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// `call`, or a [`CallFailed`] once `limit` has passed.
+async fn bounded<T, E: std::error::Error>(
+    limit: Duration,
+    call: impl Future<Output = Result<T, E>>,
+) -> Result<T, CallFailed> {
+    match tokio::time::timeout(limit, call).await {
+        Ok(result) => result.map_err(CallFailed::from_sdk),
+        Err(_) => Err(CallFailed(format!("no answer within {limit:?}"))),
+    }
+}
+
 /// The entries a batch call reported as failed.
 fn failures(failed: Vec<BatchResultErrorEntry>) -> Vec<EntryFailed> {
     failed
@@ -88,6 +104,9 @@ fn failures(failed: Vec<BatchResultErrorEntry>) -> Vec<EntryFailed> {
         .collect()
 }
 
+/// The longest visibility timeout SQS allows.
+pub(crate) const MAX_VISIBILITY: Duration = Duration::from_secs(12 * 60 * 60);
+
 fn secs(d: Duration) -> i32 {
     i32::try_from(d.as_secs()).unwrap_or(i32::MAX)
 }
@@ -99,7 +118,7 @@ impl Queue for SdkQueue {
         wait: Duration,
         visibility: Option<Duration>,
     ) -> Result<Vec<Message>, CallFailed> {
-        let output = self
+        let call = self
             .client
             .receive_message()
             .queue_url(&self.url)
@@ -108,9 +127,8 @@ impl Queue for SdkQueue {
             .set_visibility_timeout(visibility.map(secs))
             .message_system_attribute_names(MessageSystemAttributeName::All)
             .message_attribute_names("All")
-            .send()
-            .await
-            .map_err(CallFailed::from_sdk)?;
+            .send();
+        let output = bounded(wait + CALL_TIMEOUT, call).await?;
         Ok(output.messages.unwrap_or_default())
     }
 
@@ -125,14 +143,13 @@ impl Queue for SdkQueue {
                     .expect("id and receipt handle are set")
             })
             .collect();
-        let output = self
+        let call = self
             .client
             .delete_message_batch()
             .queue_url(&self.url)
             .set_entries(Some(entries))
-            .send()
-            .await
-            .map_err(CallFailed::from_sdk)?;
+            .send();
+        let output = bounded(CALL_TIMEOUT, call).await?;
         Ok(failures(output.failed))
     }
 
@@ -153,32 +170,31 @@ impl Queue for SdkQueue {
                     .expect("id and receipt handle are set")
             })
             .collect();
-        let output = self
+        let call = self
             .client
             .change_message_visibility_batch()
             .queue_url(&self.url)
             .set_entries(Some(entries))
-            .send()
-            .await
-            .map_err(CallFailed::from_sdk)?;
+            .send();
+        let output = bounded(CALL_TIMEOUT, call).await?;
         Ok(failures(output.failed))
     }
 
     async fn visibility_timeout(&self) -> Result<Duration, CallFailed> {
-        let output = self
+        let call = self
             .client
             .get_queue_attributes()
             .queue_url(&self.url)
             .attribute_names(QueueAttributeName::VisibilityTimeout)
-            .send()
-            .await
-            .map_err(CallFailed::from_sdk)?;
+            .send();
+        let output = bounded(CALL_TIMEOUT, call).await?;
         let seconds = output
             .attributes
             .as_ref()
             .and_then(|a| a.get(&QueueAttributeName::VisibilityTimeout))
             .and_then(|v| v.parse::<u64>().ok())
             .ok_or_else(|| CallFailed("GetQueueAttributes returned no VisibilityTimeout".into()))?;
-        Ok(Duration::from_secs(seconds))
+        // SQS allows at most 12 hours; a larger answer would overflow the heartbeat's clock.
+        Ok(Duration::from_secs(seconds.min(MAX_VISIBILITY.as_secs())))
     }
 }

@@ -84,7 +84,10 @@ pub(crate) fn encode(
             tally.truncated += u64::from(!matches!(role, Role::RootCall(_)));
         }
         let (span_id, parent_id) = match role {
-            Role::RootCall(id) => (id, span.span_context.span_id()),
+            // The call carries the span's own id: that is the `Parent=` the message took
+            // downstream, so the consumer's segment hangs under the call on the map.
+            Role::RootCall(segment) => (span.span_context.span_id(), segment),
+            Role::CallerSegment(id) => (id, span.parent_span_id),
             _ => (span.span_context.span_id(), span.parent_span_id),
         };
         entries.push(Entry {
@@ -92,7 +95,7 @@ pub(crate) fn encode(
             trace_id: span.span_context.trace_id(),
             span_id,
             parent_id,
-            segment: matches!(role, Role::Segment | Role::CallerSegment),
+            segment: matches!(role, Role::Segment | Role::CallerSegment(_)),
             counted: !matches!(role, Role::RootCall(_)),
         });
     };
@@ -102,9 +105,11 @@ pub(crate) fn encode(
         } else if calls_out(span) {
             // A call that starts a trace (a script sending a message, say): X-Ray needs a
             // segment for the caller and a subsegment for the call, or the called service
-            // never shows on the map. The subsegment's id is derived from the span's.
-            push(span, Role::CallerSegment, &mut entries);
-            push(span, Role::RootCall(call_id(span)), &mut entries);
+            // never shows on the map. The call keeps the span's id (what went downstream);
+            // the caller's segment gets one derived from it.
+            let caller = call_id(span);
+            push(span, Role::CallerSegment(caller), &mut entries);
+            push(span, Role::RootCall(caller), &mut entries);
         } else {
             push(span, Role::Segment, &mut entries);
         }
@@ -121,10 +126,11 @@ enum Role {
     /// A subsegment of the span's local parent.
     Subsegment,
     /// The segment of a CLIENT or PRODUCER span that starts a trace: the caller's side
-    /// (service name, annotations, metadata, links); the call itself is a `RootCall`.
-    CallerSegment,
-    /// The call of a CLIENT or PRODUCER span that starts a trace, as a subsegment (with this
-    /// id) of its `CallerSegment`.
+    /// (service name, annotations, metadata, links), with this id (derived from the span's);
+    /// the call itself is a `RootCall`.
+    CallerSegment(SpanId),
+    /// The call of a CLIENT or PRODUCER span that starts a trace, as a subsegment (with the
+    /// span's own id) of the `CallerSegment` with this id.
     RootCall(SpanId),
 }
 
@@ -398,9 +404,9 @@ fn write_body(out: &mut String, span: &SpanData, role: Role, settings: &Settings
     let known = Known::read(&span.attributes);
     let aws = known.aws();
     let outgoing = calls_out(span);
-    let segment = matches!(role, Role::Segment | Role::CallerSegment);
+    let segment = matches!(role, Role::Segment | Role::CallerSegment(_));
     let id = match role {
-        Role::RootCall(id) => id,
+        Role::CallerSegment(id) => id,
         _ => span.span_context.span_id(),
     };
 
@@ -475,7 +481,7 @@ fn write_body(out: &mut String, span: &SpanData, role: Role, settings: &Settings
     }
 
     // The call's details go with the call; what describes the work, with the segment.
-    if role != Role::CallerSegment {
+    if !matches!(role, Role::CallerSegment(_)) {
         write_cause(out, span, &known);
         write_http(out, &known);
         if aws {

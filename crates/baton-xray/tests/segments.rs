@@ -605,17 +605,19 @@ fn a_call_that_starts_a_trace_gets_a_segment_and_a_subsegment() {
     let docs = documents(&encoder(), &spans);
     assert_eq!(docs.len(), 1);
     let segment = &docs[0];
-    check_identity(segment, send);
+    let subs = segment["subsegments"].as_array().unwrap();
+    assert_eq!(subs.len(), 1);
+    // The call keeps the span's id: it is the `Parent=` the message carried downstream, so
+    // the consumer's segment hangs under the call. The caller's segment gets a derived id.
+    check_identity(&subs[0], send);
+    let segment_id = segment["id"].as_str().unwrap();
+    assert!(is_hex(segment_id, 16));
+    assert_ne!(segment_id, hex_id(send.span_context.span_id()));
     assert_eq!(segment["name"], "orders");
     assert!(segment.get("namespace").is_none() && segment.get("aws").is_none());
     assert_eq!(segment["annotations"]["batch"], "b-1");
     assert_eq!(segment["fault"], true);
-    let subs = segment["subsegments"].as_array().unwrap();
-    assert_eq!(subs.len(), 1);
     let call = &subs[0];
-    let call_id = call["id"].as_str().unwrap();
-    assert!(is_hex(call_id, 16));
-    assert_ne!(call_id, hex_id(send.span_context.span_id()));
     assert_eq!(call["name"], "SQS");
     assert_eq!(call["namespace"], "aws");
     assert_eq!(call["aws"]["operation"], "SendMessage");

@@ -17,7 +17,10 @@ use tokio_util::task::TaskTracker;
 use tower::{BoxError, Service};
 
 use crate::backoff::Backoff;
-use crate::queue::{Queue, SdkQueue};
+use crate::queue::{MAX_VISIBILITY, Queue, SdkQueue};
+
+/// The most messages a worker may hold at once (far beyond what one process should).
+const MAX_CONCURRENCY: usize = 100_000;
 use crate::{StatsSnapshot, WorkerError, WorkerStats};
 
 #[derive(Clone, Debug)]
@@ -72,11 +75,12 @@ impl Settings {
             ));
         }
         if let Some(v) = self.visibility_timeout
-            && v > Duration::from_secs(12 * 60 * 60)
+            && !(Duration::from_secs(1)..=MAX_VISIBILITY).contains(&v)
         {
+            // Zero would hand every message to the next receive while it is being handled.
             return Err(WorkerError::config(
                 "with_visibility_timeout",
-                format!("{v:?} is longer than SQS's 12 hours"),
+                format!("{v:?} is not within 1 s..=12 h"),
             ));
         }
         if self.pollers == 0 || self.pollers > 16 {
@@ -85,10 +89,10 @@ impl Settings {
                 format!("{} is not within 1..=16", self.pollers),
             ));
         }
-        if self.concurrency == 0 {
+        if !(1..=MAX_CONCURRENCY).contains(&self.concurrency) {
             return Err(WorkerError::config(
                 "with_concurrency",
-                "must be at least 1",
+                format!("{} is not within 1..={MAX_CONCURRENCY}", self.concurrency),
             ));
         }
         if !(0.05..=0.95).contains(&self.heartbeat_fraction) {
@@ -138,9 +142,11 @@ pub(crate) struct Shared<Q> {
 /// - **Failures of SQS itself** (throttling, refused connections, an emulator restarting) are
 ///   logged with their cause and retried with capped exponential backoff; the worker never
 ///   stops because of them.
-/// - **Shutdown.** When the token is cancelled the worker stops polling, lets running handlers
-///   finish and their deletes happen, and after the [shutdown
+/// - **Shutdown.** When the token is cancelled the worker stops polling (a ReceiveMessage in
+///   flight may finish, within its wait time, and what it returns is given back to the queue at
+///   once), lets running handlers finish and their deletes happen, and after the [shutdown
 ///   timeout](Self::with_shutdown_timeout) gives up on the rest, which go back to the queue.
+///   Every SQS call is bounded in time, so a server that stops answering cannot stall it.
 ///   Memory is bounded: at most `concurrency` messages are held at once.
 ///
 /// ```no_run
@@ -200,8 +206,9 @@ impl<S> SqsWorker<S> {
         self
     }
 
-    /// The visibility timeout asked for on receive (whole seconds). By default the queue's
-    /// own, read with GetQueueAttributes when the worker starts.
+    /// The visibility timeout asked for on receive, 1 s to 12 h (whole seconds). By default the
+    /// queue's own, read with GetQueueAttributes when the worker starts and then asked for on
+    /// every receive.
     pub fn with_visibility_timeout(mut self, timeout: Duration) -> Self {
         self.runner.settings.visibility_timeout = Some(timeout);
         self
@@ -495,17 +502,45 @@ async fn poll<S, Q>(
                 p.expect("the semaphore is never closed")
             }
         };
-        let asked = shared.settings.visibility_timeout;
+        // Always ask for the visibility timeout the heartbeats are timed by, even when it came
+        // from the queue (its setting may change while the worker runs).
+        let asked = Some(shared.visibility);
         // Boxed: the SDK's future is large, and this loop's future is held for the whole run.
-        let receive = Box::pin(shared.queue.receive(
+        let mut receive = Box::pin(shared.queue.receive(
             per_call as i32,
             shared.settings.wait_time,
             asked,
         ));
         let received = tokio::select! {
             biased;
-            () = shutdown.cancelled() => break,
-            r = receive => r,
+            r = &mut receive => r,
+            () = shutdown.cancelled() => {
+                // SQS may already have handed this call messages (hidden for the visibility
+                // timeout): let it finish, within the shutdown timeout, and give them back now.
+                let limit = shared.settings.shutdown_timeout;
+                if let Ok(Ok(messages)) = tokio::time::timeout(limit, receive).await
+                    && !messages.is_empty()
+                {
+                    let entries: Vec<_> = messages
+                        .iter()
+                        .enumerate()
+                        .map(|(i, m)| crate::queue::Entry {
+                            id: i.to_string(),
+                            receipt_handle: m.receipt_handle.clone().unwrap_or_default(),
+                        })
+                        .collect();
+                    let count = entries.len();
+                    let again = Box::pin(shared.queue.change_visibility(entries, Duration::ZERO));
+                    let _ = tokio::time::timeout(Duration::from_secs(5), again).await;
+                    tracing::debug!(
+                        target: "baton_worker",
+                        queue = %shared.queue_name,
+                        messages = count,
+                        "shutting down: gave back what the last receive returned"
+                    );
+                }
+                break;
+            }
         };
         let mut messages = match received {
             Ok(messages) => {

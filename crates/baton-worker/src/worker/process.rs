@@ -117,6 +117,11 @@ fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
 }
 
 /// Handles one chain; `permit` holds one concurrency slot per message of it.
+///
+/// Two counters say how far the chain got, for the heartbeat and for a shutdown that gives up:
+/// `done` counts messages finished (their delete queued, or left for redelivery); `succeeded`
+/// runs ahead of it by one while a succeeded message's delete waits for room in the deleter's
+/// channel, so that giving up then still deletes it rather than handing it back.
 pub(crate) async fn run_chain<S, Q>(
     shared: Arc<Shared<Q>>,
     mut service: S,
@@ -132,28 +137,65 @@ pub(crate) async fn run_chain<S, Q>(
 {
     let entries: Vec<Entry> = chain.iter().enumerate().map(|(i, m)| entry(i, m)).collect();
     let done = AtomicUsize::new(0);
+    let succeeded = AtomicUsize::new(0);
     let total = chain.len();
     let work = async {
         for (index, message) in chain.into_iter().enumerate() {
-            let ok = handle(&shared, &mut service, message, &deletes).await;
-            done.store(index + 1, Ordering::Release);
-            shared.stats.finished(1);
-            drop(permit.split(1));
-            if !ok && shared.fifo {
-                // Later messages of the group must wait for this one: leave them on the queue,
-                // where SQS keeps the group's order.
-                let skipped = total - index - 1;
-                if skipped > 0 {
-                    tracing::debug!(
+            let message_id = message.message_id.clone();
+            let receive_count = receive_count(&message);
+            if handle(&shared, &mut service, message).await {
+                succeeded.store(index + 1, Ordering::Release);
+                // The deleter outlives every chain, so this only fails if it panicked.
+                let _ = deletes
+                    .send(Handled {
+                        receipt_handle: entries[index].receipt_handle.clone(),
+                        message_id,
+                    })
+                    .await;
+                done.store(index + 1, Ordering::Release);
+                shared.stats.finished(1);
+                drop(permit.split(1));
+                continue;
+            }
+            // Failed. On a FIFO queue the later messages of the group must wait for this one:
+            // they are left on the queue, where SQS keeps the group's order.
+            let last = if shared.fifo { total } else { index + 1 };
+            done.store(last, Ordering::Release);
+            shared.stats.finished((last - index) as u64);
+            if last - index > 1 {
+                tracing::debug!(
+                    target: "baton_worker",
+                    queue = %shared.queue_name,
+                    skipped = last - index - 1,
+                    "a FIFO message failed; the rest of its group is left for redelivery in order"
+                );
+            }
+            if let Some((base, cap)) = shared.settings.retry_backoff {
+                // The heartbeat no longer touches these (`done` moved past them), so the delay
+                // set here is the one that holds. On a FIFO queue the rest of the group gets
+                // the same delay, so the group is not held longer than the failed message.
+                let delay = base
+                    .saturating_mul(1u32 << receive_count.saturating_sub(1).min(20))
+                    .min(cap);
+                let again = Box::pin(
+                    shared
+                        .queue
+                        .change_visibility(entries[index..last].to_vec(), delay),
+                );
+                if let Err(error) = again.await {
+                    tracing::warn!(
                         target: "baton_worker",
                         queue = %shared.queue_name,
-                        skipped,
-                        "a FIFO message failed; the rest of its group is left for redelivery in order"
+                        message_id = message_id.as_deref().unwrap_or(""),
+                        %error,
+                        "could not set the retry delay; the message reappears after its visibility timeout"
                     );
-                    shared.stats.finished(skipped as u64);
                 }
+            }
+            if shared.fifo {
                 break;
             }
+            drop(permit.split(1));
         }
     };
     let heartbeat = heartbeat(&shared, &entries, &done, received_at);
@@ -161,33 +203,42 @@ pub(crate) async fn run_chain<S, Q>(
         () = work => {}
         () = heartbeat => {}
         () = shared.abandon.cancelled() => {
-            let from = done.load(Ordering::Acquire);
+            let mut from = done.load(Ordering::Acquire);
+            if succeeded.load(Ordering::Acquire) > from {
+                // Handled, its delete still waiting for room: queue it now (the deleter is
+                // draining), rather than giving back a message that was handled.
+                let handled = Handled {
+                    receipt_handle: entries[from].receipt_handle.clone(),
+                    message_id: None,
+                };
+                let _ = tokio::time::timeout(Duration::from_secs(5), deletes.send(handled)).await;
+                shared.stats.finished(1);
+                from += 1;
+            }
             let unfinished = &entries[from..];
             shared.stats.abandoned(unfinished.len() as u64);
             shared.stats.finished(unfinished.len() as u64);
-            tracing::warn!(
-                target: "baton_worker",
-                queue = %shared.queue_name,
-                messages = unfinished.len(),
-                "shutdown deadline reached; unfinished messages go back to the queue"
-            );
-            // Best effort: make them visible again now rather than at the end of their
-            // visibility timeout.
-            // Boxed, like every rare SDK call here: an SDK future is many kilobytes, and inline it
-            // would make every message's task that much bigger to spawn.
-            let again = Box::pin(shared.queue.change_visibility(unfinished.to_vec(), Duration::ZERO));
-            let _ = tokio::time::timeout(Duration::from_secs(5), again).await;
+            if !unfinished.is_empty() {
+                tracing::warn!(
+                    target: "baton_worker",
+                    queue = %shared.queue_name,
+                    messages = unfinished.len(),
+                    "shutdown deadline reached; unfinished messages go back to the queue"
+                );
+                // Best effort: make them visible again now rather than at the end of their
+                // visibility timeout. Boxed, like every rare SDK call here: an SDK future is
+                // many kilobytes, and inline it would make every message's task that much
+                // bigger to spawn.
+                let again =
+                    Box::pin(shared.queue.change_visibility(unfinished.to_vec(), Duration::ZERO));
+                let _ = tokio::time::timeout(Duration::from_secs(5), again).await;
+            }
         }
     }
 }
 
 /// Runs the handler for one message in its process span; `true` if it succeeded.
-async fn handle<S, Q>(
-    shared: &Shared<Q>,
-    service: &mut S,
-    message: Message,
-    deletes: &mpsc::Sender<Handled>,
-) -> bool
+async fn handle<S, Q>(shared: &Shared<Q>, service: &mut S, message: Message) -> bool
 where
     S: Service<Message> + Send,
     S::Error: Into<BoxError>,
@@ -201,7 +252,6 @@ where
         &shared.queue_name,
         &message,
     );
-    let receipt_handle = message.receipt_handle.clone();
     let message_id = message.message_id.clone();
     let receive_count = receive_count(&message);
     let outcome = call_handler(service, message, &cx).await;
@@ -212,15 +262,6 @@ where
         Outcome::Succeeded => {
             span.end();
             shared.stats.succeeded(1);
-            if let Some(receipt_handle) = receipt_handle {
-                // The deleter outlives every chain, so this only fails if it panicked.
-                let _ = deletes
-                    .send(Handled {
-                        receipt_handle,
-                        message_id,
-                    })
-                    .await;
-            }
             return true;
         }
         Outcome::Failed(error) => (error, false),
@@ -244,24 +285,6 @@ where
         %error,
         "handler failed; the message stays on the queue for redelivery"
     );
-    if let (Some((base, cap)), Some(handle)) = (shared.settings.retry_backoff, receipt_handle) {
-        let delay = base
-            .saturating_mul(1u32 << receive_count.saturating_sub(1).min(20))
-            .min(cap);
-        let entry = Entry {
-            id: "0".into(),
-            receipt_handle: handle,
-        };
-        if let Err(error) = Box::pin(shared.queue.change_visibility(vec![entry], delay)).await {
-            tracing::warn!(
-                target: "baton_worker",
-                queue = %shared.queue_name,
-                message_id = id,
-                %error,
-                "could not set the retry delay; the message reappears after its visibility timeout"
-            );
-        }
-    }
     false
 }
 
@@ -302,7 +325,9 @@ async fn heartbeat<Q: Queue>(
         }
         match Box::pin(shared.queue.change_visibility(pending.to_vec(), visibility)).await {
             Ok(failed) => {
-                shared.stats.extended((pending.len() - failed.len()) as u64);
+                shared
+                    .stats
+                    .extended(pending.len().saturating_sub(failed.len()) as u64);
                 for f in failed {
                     tracing::warn!(
                         target: "baton_worker",

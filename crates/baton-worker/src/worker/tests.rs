@@ -36,6 +36,8 @@ struct State {
     handles: u64,
     failing_receives: usize,
     receive_calls: usize,
+    /// How long a receive takes to answer after it has taken (hidden) its messages.
+    answer_delay: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -110,7 +112,7 @@ impl Queue for FakeQueue {
     ) -> Result<Vec<Message>, CallFailed> {
         let until = Instant::now() + wait.min(Duration::from_millis(50));
         loop {
-            {
+            let answer = {
                 let mut state = self.state.lock().unwrap();
                 state.receive_calls += 1;
                 if state.failing_receives > 0 {
@@ -163,8 +165,14 @@ impl Queue for FakeQueue {
                 }
                 state.handles = handles;
                 if !out.is_empty() || Instant::now() >= until {
-                    return Ok(out);
+                    Some((out, state.answer_delay))
+                } else {
+                    None
                 }
+            };
+            if let Some((out, delay)) = answer {
+                tokio::time::sleep(delay).await;
+                return Ok(out);
             }
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
@@ -617,4 +625,68 @@ async fn sigterm_ends_the_shutdown_signal_future() {
     tokio::time::timeout(Duration::from_secs(5), signal)
         .await
         .expect("SIGTERM was noticed");
+}
+
+#[tokio::test]
+async fn shutdown_gives_back_what_an_unfinished_receive_took() {
+    let queue = FakeQueue::new(Duration::from_secs(30));
+    queue.state.lock().unwrap().answer_delay = Duration::from_millis(400);
+    for i in 0..3 {
+        queue.send(&format!("m{i}"), None, None);
+    }
+    let calls = Arc::new(AtomicUsize::new(0));
+    let handler = {
+        let calls = calls.clone();
+        service_fn(move |_m: Message| {
+            calls.fetch_add(1, Ordering::SeqCst);
+            async { Ok::<_, std::io::Error>(()) }
+        })
+    };
+    let runner = fast(Runner::new(queue.clone(), "http://q/000/jobs", handler));
+    let start = Instant::now();
+    // Shut down while the receive has taken the messages but not answered yet.
+    let stats = run_until(runner, move || start.elapsed() > Duration::from_millis(100)).await;
+    assert_eq!(calls.load(Ordering::SeqCst), 0);
+    assert_eq!(stats.received, 0);
+    for i in 0..3 {
+        assert_eq!(
+            queue.receives_of(&format!("m{i}")),
+            1,
+            "the receive did take it"
+        );
+        assert!(queue.visible_now(&format!("m{i}")), "m{i} is still hidden");
+    }
+}
+
+#[tokio::test]
+async fn a_fifo_failure_delays_the_rest_of_its_group_by_the_retry_backoff() {
+    let queue = FakeQueue::new(Duration::from_secs(30));
+    for i in 0..3 {
+        queue.send(&format!("A{i}"), Some("A"), None);
+    }
+    let handler = service_fn(|m: Message| async move {
+        if m.body() == Some("A0") {
+            Err(std::io::Error::other("not yet"))
+        } else {
+            Ok(())
+        }
+    });
+    let mut runner = fast(Runner::new(
+        queue.clone(),
+        "http://q/000/jobs.fifo",
+        handler,
+    ));
+    runner.settings.retry_backoff = Some((Duration::from_secs(2), Duration::from_secs(10)));
+    let start = Instant::now();
+    let stats = run_until(runner, move || start.elapsed() > Duration::from_millis(300)).await;
+    assert_eq!((stats.failed, stats.succeeded, stats.in_flight), (1, 0, 0));
+    let state = queue.state.lock().unwrap();
+    for m in &state.messages {
+        let left = m
+            .invisible_until
+            .unwrap()
+            .saturating_duration_since(Instant::now());
+        assert!(left <= Duration::from_secs(2), "{}: {left:?}", m.body);
+        assert!(!m.deleted);
+    }
 }
