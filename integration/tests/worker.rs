@@ -354,7 +354,8 @@ async fn a_handler_slower_than_the_visibility_timeout_is_not_delivered_twice() {
             }
         })
     };
-    let worker = worker(&queue, handler);
+    // Heartbeats every 0.6 s keep a margin of 1.4 s for a busy LocalStack to apply each one.
+    let worker = worker(&queue, handler).with_heartbeat_fraction(0.3);
     let stats = worker.stats();
     let final_stats = run_until(worker, Duration::from_secs(30), move || {
         stats.snapshot().deleted >= 1
