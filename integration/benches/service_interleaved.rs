@@ -9,6 +9,11 @@ use std::time::Instant;
 
 mod support;
 
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextMut;
+use aws_smithy_runtime_api::client::interceptors::{Intercept, OverriddenHooks};
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_types::config_bag::ConfigBag;
 use baton::TracerHandle;
 use opentelemetry::Context;
 use opentelemetry::trace::{FutureExt, TraceContextExt, Tracer, TracerProvider};
@@ -17,6 +22,9 @@ use support::Canned;
 use tokio::runtime::Runtime;
 
 const ROUNDS: usize = 41;
+
+/// A trace header as Baton writes one, for the rows that set the carriers by hand.
+const HEADER: &str = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1";
 const CALLS: usize = 200;
 
 fn median(mut values: Vec<f64>) -> f64 {
@@ -61,6 +69,33 @@ fn compare(
         median(diffs),
         (median(ratios) - 1.0) * 100.0
     );
+}
+
+/// Sets the `X-Amzn-Trace-Id` request header to [`HEADER`] and does nothing else (one hook).
+#[derive(Debug)]
+struct SetHeader;
+
+impl Intercept for SetHeader {
+    fn name(&self) -> &'static str {
+        "SetHeader"
+    }
+
+    fn overridden_hooks(&self) -> OverriddenHooks {
+        OverriddenHooks::MODIFY_BEFORE_SIGNING
+    }
+
+    fn modify_before_signing(
+        &self,
+        context: &mut BeforeTransmitInterceptorContextMut<'_>,
+        _runtime_components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        context
+            .request_mut()
+            .headers_mut()
+            .insert("X-Amzn-Trace-Id", HEADER);
+        Ok(())
+    }
 }
 
 fn main() {
@@ -108,6 +143,37 @@ fn main() {
         &mut |rt| publish(&sns_raw, rt),
         &mut |rt| publish(&sns_baton, rt),
     );
+    // What Baton's carriers cost the SDK itself, whoever writes them: the raw client with the
+    // same message attribute set by hand, and the request header set by an interceptor that
+    // does nothing else (`customize().mutate_request(..)` would add far more than the header).
+    let sns_hand = aws_sdk_sns::Client::from_conf(
+        aws_sdk_sns::config::Builder::from(&shared)
+            .http_client(sns_stub.clone())
+            .interceptor(SetHeader)
+            .build(),
+    );
+    let attribute = aws_sdk_sns::types::MessageAttributeValue::builder()
+        .data_type("String")
+        .string_value(HEADER)
+        .build()
+        .unwrap();
+    compare(
+        &runtime,
+        "SNS Publish: raw + hand-set carriers vs raw",
+        &mut |rt| publish(&sns_raw, rt),
+        &mut |rt| {
+            rt.block_on(
+                sns_hand
+                    .publish()
+                    .topic_arn("arn:aws:sns:eu-west-1:123456789012:orders")
+                    .message("hello")
+                    .message_attributes("X-Amzn-Trace-Id", attribute.clone())
+                    .send()
+                    .with_context(caller.clone()),
+            )
+            .unwrap();
+        },
+    );
 
     let eb_stub = Canned {
         body: r#"{"FailedEntryCount":0,"Entries":[{"EventId":"ev-1"}]}"#,
@@ -148,6 +214,30 @@ fn main() {
         &mut |rt| put(&eb_raw, rt),
         &mut |rt| put(&eb_baton, rt),
     );
+    let carried = aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
+        .event_bus_name("shop")
+        .source("shop.orders")
+        .detail_type("OrderPlaced")
+        .detail(format!(
+            r#"{{"traceHeader":"{HEADER}","order":42,"items":[1,2,3]}}"#
+        ))
+        .trace_header(HEADER)
+        .build();
+    compare(
+        &runtime,
+        "EventBridge PutEvents: raw + hand-set carriers vs raw",
+        &mut |rt| put(&eb_raw, rt),
+        &mut |rt| {
+            rt.block_on(
+                eb_raw
+                    .put_events()
+                    .entries(carried.clone())
+                    .send()
+                    .with_context(caller.clone()),
+            )
+            .unwrap();
+        },
+    );
 
     let sfn_stub = Canned {
         body: r#"{"executionArn":"arn:aws:states:eu-west-1:123456789012:execution:orders:e-1","startDate":1764000000}"#,
@@ -165,6 +255,12 @@ fn main() {
         aws_sdk_sfn::Client::from_conf(config.build())
     };
     let (sfn_raw, sfn_baton) = (sfn(false), sfn(true));
+    let sfn_hand = aws_sdk_sfn::Client::from_conf(
+        aws_sdk_sfn::config::Builder::from(&shared)
+            .http_client(sfn_stub.clone())
+            .interceptor(SetHeader)
+            .build(),
+    );
     let start = |client: &aws_sdk_sfn::Client, rt: &Runtime| {
         rt.block_on(
             client
@@ -181,5 +277,22 @@ fn main() {
         "Step Functions StartExecution: interceptor vs raw",
         &mut |rt| start(&sfn_raw, rt),
         &mut |rt| start(&sfn_baton, rt),
+    );
+    compare(
+        &runtime,
+        "Step Functions StartExecution: raw + hand-set carriers vs raw",
+        &mut |rt| start(&sfn_raw, rt),
+        &mut |rt| {
+            rt.block_on(
+                sfn_hand
+                    .start_execution()
+                    .state_machine_arn("arn:aws:states:eu-west-1:123456789012:stateMachine:orders")
+                    .input(r#"{"order":42}"#)
+                    .trace_header(HEADER)
+                    .send()
+                    .with_context(caller.clone()),
+            )
+            .unwrap();
+        },
     );
 }

@@ -2,7 +2,6 @@
 
 use baton::{LinkPolicy, MessagingSpan, MessagingSystem, TracerHandle};
 use opentelemetry::Context;
-use opentelemetry::trace::TraceContextExt;
 
 use crate::envelope::EventEnvelope;
 use crate::interceptor::EventBridgeInterceptor;
@@ -28,7 +27,7 @@ impl Default for EventBridgePropagation {
             tracer: TracerHandle::default(),
             detail_field: true,
             link_policy: LinkPolicy::default(),
-            env: |name| std::env::var(name).ok(),
+            env: baton::process_env,
         }
     }
 }
@@ -84,9 +83,6 @@ impl EventBridgePropagation {
         if let Some(id) = &event.id {
             span = span.message_id(id.clone());
         }
-        let started = self
-            .tracer
-            .with(|tracer| span.start_process(tracer, &producer, self.link_policy));
-        producer.with_span(started)
+        self.tracer.start_process(span, &producer, self.link_policy)
     }
 }

@@ -70,13 +70,8 @@ impl Intercept for EventBridgeInterceptor {
         let Some(input) = context.input().downcast_ref::<PutEventsInput>() else {
             return Ok(());
         };
-        let region = cfg.load::<Region>().map(|r| r.as_ref().to_owned());
-        let call = PutCall::start(
-            &self.config,
-            input,
-            region.as_deref(),
-            &baton::current_context(),
-        );
+        let region = cfg.load::<Region>().map(|r| r.as_ref());
+        let call = PutCall::start(&self.config, input, region, &baton::current_context());
         cfg.interceptor_state().store_put(SharedPending::new(call));
         Ok(())
     }

@@ -66,9 +66,8 @@ impl PutCall {
         if let Some(region) = region {
             span = span.region(region.to_owned());
         }
-        let span = config.tracer.with(|tracer| span.start(tracer, parent));
         PutCall {
-            cx: parent.with_span(span),
+            cx: config.tracer.start(span, parent),
             entries: Vec::new(),
         }
     }
@@ -102,11 +101,10 @@ impl PutCall {
             let cx = if single {
                 self.cx.clone()
             } else {
-                let span = config.tracer.with(|tracer| {
-                    MessagingSpan::create(MessagingSystem::EventBridge, bus.clone())
-                        .start(tracer, &self.cx)
-                });
-                let cx = self.cx.with_span(span);
+                let cx = config.tracer.start(
+                    MessagingSpan::create(MessagingSystem::EventBridge, bus.clone()),
+                    &self.cx,
+                );
                 self.entries.push((index, cx.clone()));
                 cx
             };
@@ -184,21 +182,14 @@ fn read_detail(entry: &PutEventsRequestEntry) -> Detail {
     let Some(detail) = entry.detail.as_deref() else {
         return Detail::Untouchable(None);
     };
-    let Ok(value) = serde_json::from_str::<serde_json::Value>(detail) else {
-        return Detail::Untouchable(Some(JsonFieldSkip::InvalidJson));
-    };
-    let Some(object) = value.as_object() else {
-        return Detail::Untouchable(Some(JsonFieldSkip::NotAnObject));
-    };
-    match object.get(DETAIL_TRACE_FIELD) {
-        Some(field) => Detail::HasField(
-            field
-                .as_str()
-                .filter(|h| baton::TraceHeader::parse(h).is_ok())
-                .map(str::to_owned),
-        ),
-        None => Detail::Open {
-            empty: object.is_empty(),
+    // One pass that checks the detail and finds the field, building no JSON value tree.
+    match baton::json::probe_object(detail, DETAIL_TRACE_FIELD) {
+        Err(reason) => Detail::Untouchable(Some(reason)),
+        Ok(object) => match object.field {
+            Some(field) => Detail::HasField(field.filter(|h| baton::TraceHeader::parse(h).is_ok())),
+            None => Detail::Open {
+                empty: object.empty,
+            },
         },
     }
 }

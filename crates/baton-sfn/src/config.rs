@@ -32,7 +32,7 @@ impl Default for SfnPropagation {
         SfnPropagation {
             tracer: TracerHandle::default(),
             input_field: None,
-            env: |name| std::env::var(name).ok(),
+            env: baton::process_env,
         }
     }
 }

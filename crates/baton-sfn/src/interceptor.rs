@@ -83,12 +83,12 @@ impl Intercept for SfnInterceptor {
         } else {
             return Ok(());
         };
-        let region = cfg.load::<Region>().map(|r| r.as_ref().to_owned());
+        let region = cfg.load::<Region>().map(|r| r.as_ref());
         let call = StartCall::start(
             &self.config,
             operation,
             arn,
-            region.as_deref(),
+            region,
             &baton::current_context(),
         );
         cfg.interceptor_state().store_put(SharedPending::new(call));

@@ -84,9 +84,8 @@ impl StartCall {
         if let Some(region) = region {
             span = span.region(region.to_owned());
         }
-        let span = config.tracer.with(|tracer| span.start(tracer, parent));
         StartCall {
-            cx: parent.with_span(span),
+            cx: config.tracer.start(span, parent),
             header: None,
         }
     }

@@ -2,7 +2,6 @@
 
 use baton::{LinkPolicy, MessagingSpan, MessagingSystem, TracerHandle};
 use opentelemetry::Context;
-use opentelemetry::trace::TraceContextExt;
 
 use crate::envelope::Notification;
 use crate::interceptor::SnsInterceptor;
@@ -30,7 +29,7 @@ impl Default for SnsPropagation {
             tracer: TracerHandle::default(),
             message_attribute: true,
             link_policy: LinkPolicy::default(),
-            env: |name| std::env::var(name).ok(),
+            env: baton::process_env,
         }
     }
 }
@@ -84,9 +83,6 @@ impl SnsPropagation {
         if let Some(id) = &notification.message_id {
             span = span.message_id(id.clone());
         }
-        let started = self
-            .tracer
-            .with(|tracer| span.start_process(tracer, &producer, self.link_policy));
-        producer.with_span(started)
+        self.tracer.start_process(span, &producer, self.link_policy)
     }
 }

@@ -74,7 +74,7 @@ impl Intercept for SnsInterceptor {
             return Ok(());
         }
         let input = context.input();
-        let region = cfg.load::<Region>().map(|r| r.as_ref().to_owned());
+        let region = cfg.load::<Region>().map(|r| r.as_ref());
         let parent = baton::current_context();
         let state = if let Some(i) = input.downcast_ref::<PublishInput>() {
             let topic = i.topic_arn.as_deref().or(i.target_arn.as_deref());
@@ -83,7 +83,7 @@ impl Intercept for SnsInterceptor {
                 "Publish",
                 topic,
                 None,
-                region.as_deref(),
+                region,
                 &parent,
             ))
         } else if let Some(i) = input.downcast_ref::<PublishBatchInput>() {
@@ -92,7 +92,7 @@ impl Intercept for SnsInterceptor {
                 "PublishBatch",
                 i.topic_arn.as_deref(),
                 Some(i.publish_batch_request_entries.as_ref().map_or(0, Vec::len)),
-                region.as_deref(),
+                region,
                 &parent,
             ))
         } else {
@@ -140,8 +140,8 @@ impl Intercept for SnsInterceptor {
         };
         let header = shared
             .lock()
-            .get()
-            .and_then(|state| state.call().http_header(&self.config));
+            .get_mut()
+            .and_then(|state| state.call_mut().http_header(&self.config));
         if let Some(header) = header
             && let Err(error) = context
                 .request_mut()

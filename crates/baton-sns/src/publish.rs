@@ -56,6 +56,9 @@ pub struct PublishCall {
     pub(crate) cx: Context,
     /// Batch entry id → that entry's `create` span context.
     entries: Vec<(String, Context)>,
+    /// The send span's X-Ray header, kept from the message attribute for the request header
+    /// (the same text: made once per call instead of twice).
+    header: Option<String>,
 }
 
 impl PublishCall {
@@ -75,25 +78,30 @@ impl PublishCall {
         if let Some(region) = region {
             span = span.region(region.to_owned());
         }
-        let span = config.tracer.with(|tracer| span.start(tracer, parent));
         PublishCall {
-            cx: parent.with_span(span),
+            cx: config.tracer.start(span, parent),
             entries: Vec::new(),
+            header: None,
         }
     }
 
     /// The `X-Amzn-Trace-Id` request header for this call: the send span's context, with the
     /// Lambda invocation's `Lineage` if there is one (SNS hands it to SQS subscribers as their
     /// `AWSTraceHeader`).
-    pub(crate) fn http_header(&self, config: &SnsPropagation) -> Option<String> {
-        aws_header_for_context(&self.cx, baton::lambda_lineage(config.env).as_deref())
+    pub(crate) fn http_header(&mut self, config: &SnsPropagation) -> Option<String> {
+        self.header.take().or_else(|| send_header(config, &self.cx))
     }
 
-    pub(crate) fn inject_publish(&self, config: &SnsPropagation, input: &mut PublishInput) {
+    pub(crate) fn inject_publish(&mut self, config: &SnsPropagation, input: &mut PublishInput) {
         if config.message_attribute {
             let size = message_size(input.message.as_deref(), input.message_attributes.as_ref());
             let mut budget = MAX_MESSAGE_BYTES.saturating_sub(size);
-            add_attribute(config, &self.cx, &mut input.message_attributes, &mut budget);
+            let (cx, kept) = (&self.cx, &mut self.header);
+            add_attribute(&mut input.message_attributes, &mut budget, || {
+                let header = send_header(config, cx)?;
+                *kept = Some(header.clone());
+                Some(header)
+            });
         }
     }
 
@@ -110,12 +118,14 @@ impl PublishCall {
             .sum();
         let mut budget = MAX_MESSAGE_BYTES.saturating_sub(used);
         for entry in input.publish_batch_request_entries.iter_mut().flatten() {
-            let span = config.tracer.with(|tracer| {
-                MessagingSpan::create(MessagingSystem::Sns, topic.clone()).start(tracer, &self.cx)
-            });
-            let cx = self.cx.with_span(span);
+            let cx = config.tracer.start(
+                MessagingSpan::create(MessagingSystem::Sns, topic.clone()),
+                &self.cx,
+            );
             if config.message_attribute {
-                add_attribute(config, &cx, &mut entry.message_attributes, &mut budget);
+                add_attribute(&mut entry.message_attributes, &mut budget, || {
+                    send_header(config, &cx)
+                });
             }
             self.entries.push((entry.id.clone(), cx));
         }
@@ -184,14 +194,20 @@ impl PublishCall {
     }
 }
 
-/// Adds the `X-Amzn-Trace-Id` message attribute unless the caller set a trace attribute of
-/// their own or the message has no room left: under the 10-attribute limit, and within
-/// `budget`, the bytes the request may still grow by (taken from it when added).
+/// The X-Ray header of the active span of `cx`, with the Lambda invocation's `Lineage` if
+/// there is one.
+fn send_header(config: &SnsPropagation, cx: &Context) -> Option<String> {
+    aws_header_for_context(cx, baton::lambda_lineage(config.env).as_deref())
+}
+
+/// Adds the `X-Amzn-Trace-Id` message attribute (the header `make_header` makes) unless the
+/// caller set a trace attribute of their own or the message has no room left: under the
+/// 10-attribute limit, and within `budget`, the bytes the request may still grow by (taken
+/// from it when added).
 fn add_attribute(
-    config: &SnsPropagation,
-    cx: &Context,
     attributes: &mut Attributes,
     budget: &mut usize,
+    make_header: impl FnOnce() -> Option<String>,
 ) {
     let existing = attributes.as_ref();
     let user_set = existing.is_some_and(|m| {
@@ -215,8 +231,7 @@ fn add_attribute(
         );
         return;
     }
-    let Some(header) = aws_header_for_context(cx, baton::lambda_lineage(config.env).as_deref())
-    else {
+    let Some(header) = make_header() else {
         return;
     };
     let adds = XRAY_HEADER.len() + "String".len() + header.len();
@@ -253,6 +268,12 @@ pub enum CallState {
 
 impl CallState {
     pub(crate) fn call(&self) -> &PublishCall {
+        match self {
+            CallState::Publish(call) | CallState::Batch(call) => call,
+        }
+    }
+
+    pub(crate) fn call_mut(&mut self) -> &mut PublishCall {
         match self {
             CallState::Publish(call) | CallState::Batch(call) => call,
         }

@@ -117,7 +117,7 @@ impl SnsService {
     pub fn new(client: Client) -> Self {
         SnsService {
             client,
-            env: |name| std::env::var(name).ok(),
+            env: baton::process_env,
         }
     }
 }
@@ -232,15 +232,9 @@ where
         let parent = baton::current_context();
         let state = match &mut request {
             SnsRequest::Publish(i) => {
-                let topic = i.topic_arn.clone().or_else(|| i.target_arn.clone());
-                let call = PublishCall::start(
-                    &self.config,
-                    "Publish",
-                    topic.as_deref(),
-                    None,
-                    None,
-                    &parent,
-                );
+                let topic = i.topic_arn.as_deref().or(i.target_arn.as_deref());
+                let mut call =
+                    PublishCall::start(&self.config, "Publish", topic, None, None, &parent);
                 call.inject_publish(&self.config, i);
                 CallState::Publish(call)
             }

@@ -9,7 +9,9 @@ mod support;
 
 use aws_sdk_sqs::operation::receive_message::ReceiveMessageInput;
 use aws_sdk_sqs::operation::send_message::SendMessageInput;
-use aws_sdk_sqs::types::MessageSystemAttributeName;
+use aws_sdk_sqs::types::{
+    MessageSystemAttributeName, MessageSystemAttributeNameForSends, MessageSystemAttributeValue,
+};
 use baton_sqs::SqsRequest;
 use opentelemetry::Context;
 use opentelemetry::trace::{FutureExt, TraceContextExt, Tracer, TracerProvider};
@@ -22,7 +24,7 @@ fn main() {
         args.get(2).and_then(|n| n.parse::<usize>().ok()),
     ) else {
         eprintln!(
-            "usage: instructions VARIANT COUNT (variants: send-raw, send-noop-interceptor, send-interceptor, send-tower, send-tower-bare, receive-raw, receive-interceptor, receive-tower)"
+            "usage: instructions VARIANT COUNT (variants: send-raw, send-raw-header, send-noop-interceptor, send-interceptor, send-tower, send-tower-bare, receive-raw, receive-interceptor, receive-tower)"
         );
         return;
     };
@@ -41,6 +43,11 @@ fn main() {
     let noop = aws_sdk_sqs::Client::from_conf(
         raw.config().to_builder().interceptor(support::Noop).build(),
     );
+    let header = MessageSystemAttributeValue::builder()
+        .data_type("String")
+        .string_value("Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1")
+        .build()
+        .unwrap();
     let caller = Context::new().with_span(provider.tracer("app").start("request"));
     for _ in 0..count {
         runtime.block_on(async {
@@ -49,6 +56,21 @@ fn main() {
                     raw.send_message()
                         .queue_url(&url)
                         .message_body("hello")
+                        .send()
+                        .with_context(caller.clone())
+                        .await
+                        .unwrap();
+                }
+                "send-raw-header" => {
+                    // The raw client carrying a trace header set by hand: what the header
+                    // costs the SDK (serializing and signing a larger request), whoever sets it.
+                    raw.send_message()
+                        .queue_url(&url)
+                        .message_body("hello")
+                        .message_system_attributes(
+                            MessageSystemAttributeNameForSends::AwsTraceHeader,
+                            header.clone(),
+                        )
                         .send()
                         .with_context(caller.clone())
                         .await

@@ -3,7 +3,6 @@
 use aws_sdk_sqs::types::{Message, SendMessageBatchRequestEntry};
 use baton::{LinkPolicy, MessagingSpan, MessagingSystem, TracerHandle};
 use opentelemetry::Context;
-use opentelemetry::trace::TraceContextExt;
 
 use crate::extract::producer_context;
 use crate::interceptor::SqsInterceptor;
@@ -43,7 +42,7 @@ impl Default for SqsPropagation {
             w3c_attributes: false,
             link_policy: LinkPolicy::default(),
             max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
-            env: |name| std::env::var(name).ok(),
+            env: baton::process_env,
             region: None,
         }
     }
@@ -174,10 +173,7 @@ impl SqsPropagation {
         if let Some(id) = &message.message_id {
             span = span.message_id(id.clone());
         }
-        let started = self
-            .tracer
-            .with(|tracer| span.start_process(tracer, &producer, self.link_policy));
-        // `with_span` replaces the producer's remote span; its pass-on fields stay.
-        producer.with_span(started)
+        // The new span takes the place of the producer's remote span; its pass-on fields stay.
+        self.tracer.start_process(span, &producer, self.link_policy)
     }
 }

@@ -63,6 +63,18 @@ impl ReadMap for Attributes<'_> {
     }
 }
 
+/// The `AWSTraceHeader` system attribute of `message`. The map holds a handful of entries at
+/// most (SQS returns only the attributes asked for), so a scan comparing enum tags is cheaper
+/// than hashing the key.
+fn aws_trace_header(message: &Message) -> Option<&String> {
+    message
+        .attributes
+        .as_ref()?
+        .iter()
+        .find(|(name, _)| **name == MessageSystemAttributeName::AwsTraceHeader)
+        .map(|(_, value)| value)
+}
+
 fn valid(cx: &Context) -> bool {
     cx.span().span_context().is_valid()
 }
@@ -71,11 +83,7 @@ fn valid(cx: &Context) -> bool {
 /// the order); `None` and an empty context if the message carries none that is valid.
 pub fn extract_with_carrier(message: &Message) -> (Context, Option<Carrier>) {
     let base = Context::new();
-    if let Some(header) = message
-        .attributes
-        .as_ref()
-        .and_then(|a| a.get(&MessageSystemAttributeName::AwsTraceHeader))
-    {
+    if let Some(header) = aws_trace_header(message) {
         let cx = extract_header(&base, header, AWS_TRACE_HEADER);
         if valid(&cx) {
             return (cx, Some(Carrier::AwsTraceHeader));
@@ -112,10 +120,7 @@ pub fn extract_with_carrier(message: &Message) -> (Context, Option<Carrier>) {
 /// `AWSTraceHeader`) is read without building a `Context`; anything else goes through
 /// [`extract_with_carrier`], so the order and the warnings are the same.
 pub(crate) fn producer_span_context(message: &Message) -> Option<SpanContext> {
-    let header = message
-        .attributes
-        .as_ref()
-        .and_then(|a| a.get(&MessageSystemAttributeName::AwsTraceHeader));
+    let header = aws_trace_header(message);
     if let Some(Ok(header)) = header.map(|h| TraceHeader::parse(h)) {
         return Some(remote_span_context(&header));
     }

@@ -91,13 +91,11 @@ impl ReceiveCall {
         }
         if let Ok(output) = result {
             let messages = output.messages();
-            span = span.batch_count(messages.len());
-            for message in messages {
-                if let Some(producer) = producer_span_context(message) {
-                    span = span.link(&producer);
-                }
-            }
+            span = span
+                .batch_count(messages.len())
+                .links(messages.iter().filter_map(producer_span_context));
         }
+        // Ended right here, so the span goes into no `Context` (which would cost an allocation).
         let mut span = self.tracer.with(|tracer| span.start(tracer, &self.parent));
         match result {
             Ok(output) => {

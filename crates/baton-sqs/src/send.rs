@@ -64,9 +64,8 @@ impl SendCall {
         if let Some(region) = region {
             span = span.region(region.to_owned());
         }
-        let span = config.tracer.with(|tracer| span.start(tracer, parent));
         SendCall {
-            cx: parent.with_span(span),
+            cx: config.tracer.start(span, parent),
             entries: Vec::new(),
         }
     }
@@ -117,10 +116,10 @@ impl SendCall {
                 );
                 continue;
             }
-            let span = config.tracer.with(|tracer| {
-                MessagingSpan::create(MessagingSystem::Sqs, queue.clone()).start(tracer, &self.cx)
-            });
-            let cx = self.cx.with_span(span);
+            let cx = config.tracer.start(
+                MessagingSpan::create(MessagingSystem::Sqs, queue.clone()),
+                &self.cx,
+            );
             let size = message_size(Some(&entry.message_body), entry.message_attributes.as_ref());
             let before = config
                 .max_message_bytes

@@ -659,6 +659,15 @@ impl HeaderFormat {
         out[73] = self.sampled.as_str().as_bytes()[0];
         out
     }
+
+    /// Appends the header to `out` (no formatting machinery).
+    pub(crate) fn push_to(self, out: &mut String) {
+        let bytes = self.to_bytes();
+        // Always ASCII: fixed text, hex digits and one of `0`, `1`, `?`.
+        if let Ok(text) = std::str::from_utf8(&bytes) {
+            out.push_str(text);
+        }
+    }
 }
 
 impl fmt::Display for HeaderFormat {

@@ -3,6 +3,8 @@
 
 use std::fmt;
 
+use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+
 /// Why a JSON document was left as it was.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -58,13 +60,201 @@ pub fn add_string_field(
     extra: usize,
     max: usize,
 ) -> Result<String, JsonFieldSkip> {
-    let parsed: serde_json::Value =
-        serde_json::from_str(document).map_err(|_| JsonFieldSkip::InvalidJson)?;
-    let object = parsed.as_object().ok_or(JsonFieldSkip::NotAnObject)?;
-    if object.contains_key(field) {
+    let object = probe_object(document, field)?;
+    if object.field.is_some() {
         return Err(JsonFieldSkip::AlreadySet);
     }
-    insert_string_field(document, object.is_empty(), field, value, extra, max)
+    insert_string_field(document, object.empty, field, value, extra, max)
+}
+
+/// What [`probe_object`] found in a JSON object.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ObjectProbe {
+    /// The object has no members.
+    pub empty: bool,
+    /// The looked-for member, if present: `Some(text)` when its value is a string, `None` for
+    /// any other value. (With the member given twice, the last one, as `serde_json` keeps.)
+    pub field: Option<Option<String>>,
+}
+
+/// Checks that `document` is a JSON object — accepting and refusing exactly what
+/// `serde_json::from_str::<serde_json::Value>` does — and looks for the top-level member
+/// `field`, in one pass that builds no value tree (only the member's string value, if found,
+/// is copied).
+///
+/// ```
+/// use baton::json::{probe_object, JsonFieldSkip};
+///
+/// let probe = probe_object(r#"{"order":1,"traceHeader":"Root=…"}"#, "traceHeader").unwrap();
+/// assert_eq!(probe.field, Some(Some("Root=…".to_string())));
+/// assert!(!probe.empty);
+/// assert_eq!(probe_object("[1]", "traceHeader"), Err(JsonFieldSkip::NotAnObject));
+/// assert_eq!(probe_object("{", "traceHeader"), Err(JsonFieldSkip::InvalidJson));
+/// ```
+pub fn probe_object(document: &str, field: &str) -> Result<ObjectProbe, JsonFieldSkip> {
+    let mut deserializer = serde_json::Deserializer::from_str(document);
+    let probe = Probe { field }
+        .deserialize(&mut deserializer)
+        .and_then(|probe| deserializer.end().map(|()| probe))
+        .map_err(|_| JsonFieldSkip::InvalidJson)?;
+    probe.ok_or(JsonFieldSkip::NotAnObject)
+}
+
+/// Any JSON value, read as fully as `serde_json::Value` reads it (numbers are converted, so
+/// one out of range fails the same way) and then forgotten.
+struct Skip;
+
+impl<'de> serde::Deserialize<'de> for Skip {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(SkipVisitor)
+    }
+}
+
+/// Visits any value and keeps nothing of it.
+struct SkipVisitor;
+
+macro_rules! accept_scalars {
+    ($value:expr) => {
+        fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+            Ok($value)
+        }
+        fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+            Ok($value)
+        }
+        fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+            Ok($value)
+        }
+        fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+            Ok($value)
+        }
+        fn visit_unit<E>(self) -> Result<Self::Value, E> {
+            Ok($value)
+        }
+        fn visit_none<E>(self) -> Result<Self::Value, E> {
+            Ok($value)
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            while seq.next_element::<Skip>()?.is_some() {}
+            Ok($value)
+        }
+    };
+}
+
+impl<'de> Visitor<'de> for SkipVisitor {
+    type Value = Skip;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    accept_scalars!(Skip);
+
+    fn visit_str<E>(self, _: &str) -> Result<Skip, E> {
+        Ok(Skip)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Skip, A::Error> {
+        while map.next_key::<Skip>()?.is_some() {
+            map.next_value::<Skip>()?;
+        }
+        Ok(Skip)
+    }
+}
+
+/// The top-level value: `Some` with what was found if it is an object, `None` otherwise.
+struct Probe<'f> {
+    field: &'f str,
+}
+
+impl<'de> DeserializeSeed<'de> for Probe<'_> {
+    type Value = Option<ObjectProbe>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Probe<'_> {
+    type Value = Option<ObjectProbe>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    accept_scalars!(None);
+
+    fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut probe = ObjectProbe {
+            empty: true,
+            field: None,
+        };
+        while let Some(wanted) = map.next_key_seed(KeyIs(self.field))? {
+            probe.empty = false;
+            if wanted {
+                probe.field = Some(map.next_value_seed(StringValue)?);
+            } else {
+                map.next_value::<Skip>()?;
+            }
+        }
+        Ok(Some(probe))
+    }
+}
+
+/// A member name, compared with the wanted one without copying it.
+struct KeyIs<'f>(&'f str);
+
+impl<'de> DeserializeSeed<'de> for KeyIs<'_> {
+    type Value = bool;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<bool, D::Error> {
+        deserializer.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for KeyIs<'_> {
+    type Value = bool;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a member name")
+    }
+
+    fn visit_str<E>(self, key: &str) -> Result<bool, E> {
+        Ok(key == self.0)
+    }
+}
+
+/// A member value: its text if it is a string, `None` for anything else (read in full).
+struct StringValue;
+
+impl<'de> DeserializeSeed<'de> for StringValue {
+    type Value = Option<String>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for StringValue {
+    type Value = Option<String>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    accept_scalars!(None);
+
+    fn visit_str<E>(self, text: &str) -> Result<Self::Value, E> {
+        Ok(Some(text.to_owned()))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+        SkipVisitor.visit_map(map).map(|_| None)
+    }
 }
 
 /// The insertion half of [`add_string_field`], for a caller that has parsed `document` already
@@ -77,12 +267,15 @@ pub fn insert_string_field(
     extra: usize,
     max: usize,
 ) -> Result<String, JsonFieldSkip> {
-    let member = format!(
-        "{}:{}{}",
-        serde_json::Value::from(field),
-        serde_json::Value::from(value),
-        if empty { "" } else { "," }
-    );
+    // `"field":"value"` (`,` unless the object is empty), escaped as JSON, with no
+    // intermediate values.
+    let mut member = Vec::with_capacity(field.len() + value.len() + 6);
+    push_json_string(&mut member, field);
+    member.push(b':');
+    push_json_string(&mut member, value);
+    if !empty {
+        member.push(b',');
+    }
     let len = document.len() + member.len();
     if len + extra > max {
         return Err(JsonFieldSkip::TooLarge {
@@ -97,7 +290,76 @@ pub fn insert_string_field(
     };
     let mut out = String::with_capacity(len);
     out.push_str(head);
-    out.push_str(&member);
+    out.push_str(std::str::from_utf8(&member).map_err(|_| JsonFieldSkip::InvalidJson)?);
     out.push_str(tail);
     Ok(out)
+}
+
+/// `text` as a JSON string literal, appended to `out`.
+fn push_json_string(out: &mut Vec<u8>, text: &str) {
+    // Writing into a `Vec` cannot fail, and a `str` always serializes.
+    let _ = serde_json::to_writer(out, text);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// What the probe must agree with: a full `serde_json::Value` parse.
+    fn by_value(document: &str, field: &str) -> Result<ObjectProbe, JsonFieldSkip> {
+        let value: serde_json::Value =
+            serde_json::from_str(document).map_err(|_| JsonFieldSkip::InvalidJson)?;
+        let object = value.as_object().ok_or(JsonFieldSkip::NotAnObject)?;
+        Ok(ObjectProbe {
+            empty: object.is_empty(),
+            field: object.get(field).map(|v| v.as_str().map(str::to_owned)),
+        })
+    }
+
+    #[rustfmt::skip]
+    const CASES: &[&str] = &[
+        "", " ", "{}", " { } ", "[]", "1", "\"x\"", "null", "true", "{", "}", "{}x", "{} ",
+        r#"{"a":1}"#, r#"{"t":"v"}"#, r#"{"t":1}"#, r#"{"t":null}"#, r#"{"t":"a","t":"b"}"#,
+        r#"{"t":"a","t":2}"#, r#"{"a":{"t":"x"}}"#, r#"{"a":[1,{"t":2}],"t":"\u00e9\n"}"#,
+        r#"{"a":1e400}"#, r#"{"a":-1e400}"#, r#"{"a":18446744073709551616}"#, r#"{"a":01}"#,
+        r#"{"a":1,}"#, r#"{"a" 1}"#, r#"{"\u0074":"esc"}"#, r#"{"t":"\ud800"}"#, r#"{"a":tru}"#,
+        "{\"a\":\"\u{1}\"}", r#"{"a":[1,2,]}"#, r#"{1:2}"#, r#"{"a":"b"} {"c":1}"#,
+    ];
+
+    #[test]
+    fn probe_agrees_with_a_full_parse_on_known_cases() {
+        for case in CASES {
+            assert_eq!(probe_object(case, "t"), by_value(case, "t"), "{case:?}");
+        }
+    }
+
+    #[test]
+    fn deep_nesting_fails_like_a_full_parse() {
+        let deep = format!("{{\"a\":{}1{}}}", "[".repeat(200), "]".repeat(200));
+        assert_eq!(probe_object(&deep, "t"), by_value(&deep, "t"));
+        assert_eq!(probe_object(&deep, "t"), Err(JsonFieldSkip::InvalidJson));
+    }
+
+    proptest! {
+        #[test]
+        fn probe_agrees_with_a_full_parse(document in r#"[{}\[\]",:0-9a-t eE.+\-\\u]{0,40}"#) {
+            prop_assert_eq!(probe_object(&document, "t"), by_value(&document, "t"));
+        }
+
+        #[test]
+        fn probe_agrees_on_objects(
+            members in proptest::collection::vec(
+                ("[a-t]{1,2}", prop_oneof![
+                    Just("1".to_string()), Just("null".to_string()), Just("[1,{}]".to_string()),
+                    "\"[a-z\\\\n]{0,4}\"", Just("1e999".to_string()), Just("{\"t\":\"x\"}".to_string()),
+                ]),
+                0..5,
+            )
+        ) {
+            let body: Vec<String> = members.iter().map(|(k, v)| format!("\"{k}\":{v}")).collect();
+            let document = format!("{{{}}}", body.join(","));
+            prop_assert_eq!(probe_object(&document, "t"), by_value(&document, "t"));
+        }
+    }
 }

@@ -70,7 +70,7 @@ pub use ids::{XrayIdGenerator, trace_id_epoch_seconds};
 pub use outcome::CallError;
 pub use propagator::{
     PassOnFields, XrayPropagator, aws_header_for_context, context_from_header, extract_header,
-    header_for_context, lambda_lineage, remote_span_context,
+    header_for_context, lambda_lineage, process_env, remote_span_context,
 };
 pub use sampling::XrayParentBased;
 pub use span::{LinkPolicy, MessagingSpan, MessagingSystem, Operation};

@@ -1,6 +1,7 @@
 //! The X-Ray [`TextMapPropagator`].
 
 use std::fmt::Write as _;
+use std::sync::OnceLock;
 
 use opentelemetry::Context;
 use opentelemetry::propagation::text_map_propagator::FieldIter;
@@ -186,7 +187,7 @@ pub fn header_for_context(cx: &Context) -> Option<String> {
     let span = cx.span();
     let header = format_header(span.span_context())?;
     let mut out = String::with_capacity(96);
-    let _ = write!(out, "{header}");
+    header.push_to(&mut out);
     if let Some(fields) = cx.get::<PassOnFields>() {
         out.push_str(&fields.tail);
     }
@@ -203,20 +204,40 @@ pub fn aws_header_for_context(cx: &Context, lambda_lineage: Option<&str>) -> Opt
     let span = cx.span();
     let header = format_header(span.span_context())?;
     let mut out = String::with_capacity(128);
-    let _ = write!(out, "{header}");
+    header.push_to(&mut out);
     let lineage =
         lambda_lineage.or_else(|| cx.get::<PassOnFields>().and_then(PassOnFields::lineage));
     if let Some(lineage) = lineage {
-        let _ = write!(out, ";Lineage={lineage}");
+        out.push_str(";Lineage=");
+        out.push_str(lineage);
     }
     Some(out)
 }
 
+/// Reads an environment variable of this process, as `std::env::var(name).ok()` does, except
+/// that `AWS_LAMBDA_FUNCTION_NAME` is read once and remembered: Lambda sets it before the
+/// process starts and it never changes, and outside Lambda this makes [`lambda_lineage`] cost
+/// one atomic load instead of a locked walk over the environment on every send.
+///
+/// The default environment of the service crates' middleware.
+pub fn process_env(name: &str) -> Option<String> {
+    static FUNCTION_NAME: OnceLock<Option<String>> = OnceLock::new();
+    if name == LAMBDA_FUNCTION_NAME {
+        return FUNCTION_NAME
+            .get_or_init(|| std::env::var(LAMBDA_FUNCTION_NAME).ok())
+            .clone();
+    }
+    std::env::var(name).ok()
+}
+
+const LAMBDA_FUNCTION_NAME: &str = "AWS_LAMBDA_FUNCTION_NAME";
+
 /// Inside AWS Lambda, the `Lineage` of the invocation's trace header (`_X_AMZN_TRACE_ID`), which
 /// Lambda's recursive-loop detection counts on; `None` outside Lambda. `env` reads an
-/// environment variable (pass `|name| std::env::var(name).ok()`; tests pass their own).
+/// environment variable (pass [`process_env`] or `|name| std::env::var(name).ok()`; tests pass
+/// their own).
 pub fn lambda_lineage(env: impl Fn(&str) -> Option<String>) -> Option<String> {
-    env("AWS_LAMBDA_FUNCTION_NAME")?;
+    env(LAMBDA_FUNCTION_NAME)?;
     let value = env("_X_AMZN_TRACE_ID")?;
     let header = TraceHeader::parse(&value).ok()?;
     header.lineage().map(str::to_owned)

@@ -83,6 +83,9 @@ pub enum LinkPolicy {
     Link,
 }
 
+/// The attributes a messaging span is made with room for.
+const ATTRIBUTE_CAPACITY: usize = 7;
+
 /// A messaging span about to start.
 ///
 /// ```
@@ -114,11 +117,14 @@ impl MessagingSpan {
         destination: impl Into<Cow<'static, str>>,
     ) -> Self {
         let destination = destination.into();
-        let attributes = vec![
+        // Room for what the middleware adds (operation name, region, batch size, message id)
+        // without growing the vector on the way.
+        let mut attributes = Vec::with_capacity(ATTRIBUTE_CAPACITY);
+        attributes.extend([
             KeyValue::new(attr::MESSAGING_SYSTEM, system.as_str()),
             KeyValue::new(attr::MESSAGING_OPERATION_TYPE, operation.as_str()),
             KeyValue::new(attr::MESSAGING_DESTINATION_NAME, destination.clone()),
-        ];
+        ]);
         MessagingSpan {
             operation,
             destination,
@@ -193,9 +199,28 @@ impl MessagingSpan {
         self
     }
 
+    /// Adds a span link to each valid producer of `producers` (see [`link`](Self::link)),
+    /// making room for all of them at once.
+    pub fn links(mut self, producers: impl IntoIterator<Item = SpanContext>) -> Self {
+        let producers = producers.into_iter();
+        let (low, high) = producers.size_hint();
+        self.links.reserve(high.unwrap_or(low));
+        self.links.extend(
+            producers
+                .filter(SpanContext::is_valid)
+                .map(Link::with_context),
+        );
+        self
+    }
+
     /// The span name: `{operation} {destination}`.
     pub fn name(&self) -> String {
-        format!("{} {}", self.operation.as_str(), self.destination)
+        let operation = self.operation.as_str();
+        let mut name = String::with_capacity(operation.len() + 1 + self.destination.len());
+        name.push_str(operation);
+        name.push(' ');
+        name.push_str(&self.destination);
+        name
     }
 
     /// The OpenTelemetry builder for this span.

@@ -1,10 +1,15 @@
 //! Which OpenTelemetry tracer Baton's middleware starts its spans with.
 
+use std::any::Any;
 use std::fmt;
 use std::sync::Arc;
 
+use opentelemetry::Context;
 use opentelemetry::global::{self, BoxedTracer};
-use opentelemetry::trace::Tracer;
+use opentelemetry::trace::{TraceContextExt, Tracer};
+use opentelemetry_sdk::trace::SdkTracer;
+
+use crate::{LinkPolicy, MessagingSpan};
 
 /// The instrumentation scope name of spans Baton starts with the global tracer provider.
 pub const INSTRUMENTATION_SCOPE: &str = "baton";
@@ -23,7 +28,16 @@ pub const INSTRUMENTATION_SCOPE: &str = "baton";
 /// # drop(handle);
 /// ```
 #[derive(Clone, Default)]
-pub struct TracerHandle(Option<Arc<BoxedTracer>>);
+pub struct TracerHandle(Option<Arc<Explicit>>);
+
+/// A tracer given explicitly.
+struct Explicit {
+    boxed: BoxedTracer,
+    /// The same tracer without the box, when it is the OpenTelemetry SDK's (the usual case):
+    /// its spans then go into a [`Context`] boxed once rather than twice, and every later
+    /// call on them (attributes, end) makes one dynamic dispatch instead of two.
+    sdk: Option<SdkTracer>,
+}
 
 impl TracerHandle {
     /// Use the global tracer provider, looked up at each use.
@@ -37,14 +51,51 @@ impl TracerHandle {
         T: Tracer + Send + Sync + 'static,
         T::Span: Send + Sync + 'static,
     {
-        TracerHandle(Some(Arc::new(BoxedTracer::new(Box::new(tracer)))))
+        let sdk = (&tracer as &dyn Any).downcast_ref::<SdkTracer>().cloned();
+        TracerHandle(Some(Arc::new(Explicit {
+            boxed: BoxedTracer::new(Box::new(tracer)),
+            sdk,
+        })))
     }
 
     /// Runs `f` with the tracer.
     pub fn with<R>(&self, f: impl FnOnce(&BoxedTracer) -> R) -> R {
         match &self.0 {
-            Some(tracer) => f(tracer),
+            Some(tracer) => f(&tracer.boxed),
             None => f(&global::tracer(INSTRUMENTATION_SCOPE)),
+        }
+    }
+
+    /// Starts `span` as a child of the active span of `parent` (see [`MessagingSpan::start`])
+    /// and returns `parent` with the new span active. The same as
+    /// `parent.with_span(handle.with(|tracer| span.start(tracer, parent)))`, but an
+    /// OpenTelemetry SDK tracer is called directly, without a box around each span.
+    pub fn start(&self, span: MessagingSpan, parent: &Context) -> Context {
+        match self.0.as_deref() {
+            Some(Explicit {
+                sdk: Some(tracer), ..
+            }) => parent.with_span(span.start(tracer, parent)),
+            _ => parent.with_span(self.with(|tracer| span.start(tracer, parent))),
+        }
+    }
+
+    /// Starts the processing span `span` for a message whose producer context is `producer`
+    /// (see [`MessagingSpan::start_process`]) and returns `producer` with the new span active
+    /// in place of the producer's (its pass-on fields and baggage stay). Like
+    /// [`start`](Self::start), an OpenTelemetry SDK tracer is called without a box.
+    pub fn start_process(
+        &self,
+        span: MessagingSpan,
+        producer: &Context,
+        policy: LinkPolicy,
+    ) -> Context {
+        match self.0.as_deref() {
+            Some(Explicit {
+                sdk: Some(tracer), ..
+            }) => producer.with_span(span.start_process(tracer, producer, policy)),
+            _ => {
+                producer.with_span(self.with(|tracer| span.start_process(tracer, producer, policy)))
+            }
         }
     }
 }

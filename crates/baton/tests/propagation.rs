@@ -251,3 +251,20 @@ fn map_injector_keeps_user_values_and_limits() {
     assert_eq!(map.len(), 3);
     assert_eq!(map["TraceParent"], "user");
 }
+
+#[test]
+fn process_env_reads_the_process_environment() {
+    for name in [
+        "PATH",
+        "HOME",
+        "AWS_LAMBDA_FUNCTION_NAME",
+        "_X_AMZN_TRACE_ID",
+    ] {
+        assert_eq!(baton::process_env(name), std::env::var(name).ok(), "{name}");
+        // The remembered variable answers the same the second time.
+        assert_eq!(baton::process_env(name), std::env::var(name).ok(), "{name}");
+    }
+    if std::env::var_os("AWS_LAMBDA_FUNCTION_NAME").is_none() {
+        assert_eq!(baton::lambda_lineage(baton::process_env), None);
+    }
+}
