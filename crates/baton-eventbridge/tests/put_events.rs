@@ -437,3 +437,42 @@ async fn the_size_limit_is_the_requests() {
         .sum();
     assert!(total < 256 * 1024, "{total}");
 }
+
+#[tokio::test]
+async fn inside_lambda_the_lineage_goes_into_both_headers() {
+    fn lambda_env(name: &str) -> Option<String> {
+        match name {
+            "AWS_LAMBDA_FUNCTION_NAME" => Some("checkout".into()),
+            "_X_AMZN_TRACE_ID" => Some(
+                "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1;Lineage=1:a87bd80c:2".into(),
+            ),
+            _ => None,
+        }
+    }
+    let stub = Stub::default();
+    let spans = Spans::new();
+    let root = Context::new().with_span(spans.provider.tracer("app").start("checkout"));
+    put(
+        &stub,
+        spans.config().with_environment(lambda_env),
+        vec![entry(r#"{"order":42}"#)],
+        root.clone(),
+    )
+    .await;
+    root.span().end();
+
+    let send = spans.named("send shop").remove(0);
+    // The producer span's context, with the invocation's Lineage kept for Lambda's
+    // recursive-loop detection; the invocation's own Root and Parent are not used.
+    let header = format!("{};Lineage=1:a87bd80c:2", header_of(&send));
+    let sent = stub.entries(0);
+    assert_eq!(sent[0]["TraceHeader"], header);
+    assert_eq!(
+        sent[0]["Detail"].as_str().unwrap(),
+        format!(r#"{{"traceHeader":"{header}","order":42}}"#)
+    );
+    assert_eq!(
+        send.parent_span_id,
+        spans.named("checkout")[0].span_context.span_id()
+    );
+}
