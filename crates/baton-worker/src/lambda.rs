@@ -48,7 +48,7 @@ use opentelemetry::{Context, KeyValue};
 use serde::Deserialize;
 use tower::{BoxError, Service};
 
-use crate::worker::process::{Outcome, call_handler, start_process_span};
+use crate::worker::process::{Outcome, call_handler, error_text, panic_text, start_process_span};
 use crate::{ConsumeError, EventConsumer};
 
 /// The destination name of a process span whose record names no queue (no `eventSourceARN`).
@@ -528,25 +528,9 @@ fn consume_error_type(error: &ConsumeError) -> &'static str {
     }
 }
 
-/// The error and its causes, `: `-separated.
-fn error_text(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
-}
-
 /// A handler's panic as the event's error.
 fn panicked(panic: &(dyn std::any::Any + Send)) -> ConsumeError {
-    let text = panic
-        .downcast_ref::<&str>()
-        .map(|s| (*s).to_owned())
-        .or_else(|| panic.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "a non-string panic payload".to_owned());
+    let text = panic_text(panic);
     ConsumeError::Handler(format!("handler panicked: {text}").into())
 }
 
