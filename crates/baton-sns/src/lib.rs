@@ -40,4 +40,6 @@ pub use config::SnsPropagation;
 pub use envelope::{EnvelopeAttribute, Notification};
 pub use interceptor::SnsInterceptor;
 pub use publish::{CallState, PublishCall};
-pub use service::{Propagation, PropagationLayer, SnsRequest, SnsResponse, SnsService};
+pub use service::{
+    Propagation, PropagationLayer, SnsOperation, SnsRequest, SnsResponse, SnsService,
+};

@@ -1,11 +1,12 @@
 //! The Tower form: an SNS client as a `tower::Service<SnsRequest>`, and a propagation
 //! [`Layer`].
 //!
-//! The propagation layer writes the message attributes and keeps the send span current while
-//! the inner service is called; [`SnsService`] sets the `X-Amzn-Trace-Id` request header from
-//! the span current when it is called, so the two together carry the trace as the interceptor
-//! does. Keep them adjacent: a layer between them that calls the inner service on another
-//! task (`tower::buffer`) would lose the current span, and with it the header.
+//! The propagation layer opens the send span, writes the message attributes and puts the
+//! `X-Amzn-Trace-Id` header into the [`SnsRequest`] itself; [`SnsService`] sends the request
+//! with that header. Because the header travels inside the request, layers between the two may
+//! call the inner service on another task (`tower::buffer`) or later (`tower::retry`) and the
+//! header still names the right span. A request that reaches [`SnsService`] without a header
+//! (no propagation layer above it) gets one from the context current when it is called.
 //!
 //! ```no_run
 //! use aws_sdk_sns::operation::publish::PublishInput;
@@ -47,11 +48,62 @@ use crate::publish::{CallState, PublishCall};
 /// An SNS operation input.
 #[derive(Clone, Debug)]
 #[non_exhaustive]
-pub enum SnsRequest {
+pub enum SnsOperation {
     /// `Publish`.
     Publish(PublishInput),
     /// `PublishBatch`.
     PublishBatch(PublishBatchInput),
+}
+
+/// A request for [`SnsService`]: the operation's input and the `X-Amzn-Trace-Id` request header
+/// to send it with.
+///
+/// Made from an input with `From`; the propagation layer sets the header. SNS reads the header,
+/// not the input, to hand the trace to SQS subscribers as their `AWSTraceHeader`, so the header
+/// rides along with the input instead of being taken from whatever context is current when the
+/// client is finally called.
+#[derive(Clone, Debug)]
+pub struct SnsRequest {
+    operation: SnsOperation,
+    trace_header: Option<String>,
+}
+
+impl SnsRequest {
+    /// The operation's input.
+    pub fn operation(&self) -> &SnsOperation {
+        &self.operation
+    }
+
+    /// The operation's input, to change.
+    pub fn operation_mut(&mut self) -> &mut SnsOperation {
+        &mut self.operation
+    }
+
+    /// The operation's input, unwrapped.
+    pub fn into_operation(self) -> SnsOperation {
+        self.operation
+    }
+
+    /// The `X-Amzn-Trace-Id` header this request will be sent with, if one is set.
+    pub fn trace_header(&self) -> Option<&str> {
+        self.trace_header.as_deref()
+    }
+
+    /// Sends the request with `header` as its `X-Amzn-Trace-Id` (`None`: with the context
+    /// current when [`SnsService`] is called). The propagation layer keeps a header set here.
+    pub fn with_trace_header(mut self, header: Option<String>) -> Self {
+        self.trace_header = header;
+        self
+    }
+}
+
+impl From<SnsOperation> for SnsRequest {
+    fn from(operation: SnsOperation) -> Self {
+        SnsRequest {
+            operation,
+            trace_header: None,
+        }
+    }
 }
 
 /// The output of the matching [`SnsRequest`].
@@ -66,13 +118,13 @@ pub enum SnsResponse {
 
 impl From<PublishInput> for SnsRequest {
     fn from(input: PublishInput) -> Self {
-        SnsRequest::Publish(input)
+        SnsOperation::Publish(input).into()
     }
 }
 
 impl From<PublishBatchInput> for SnsRequest {
     fn from(input: PublishBatchInput) -> Self {
-        SnsRequest::PublishBatch(input)
+        SnsOperation::PublishBatch(input).into()
     }
 }
 
@@ -104,8 +156,8 @@ pub(crate) fn publish_batch_builder(
 }
 
 /// An SNS client as a `tower::Service<SnsRequest>`; errors are the SDK's, as
-/// [`aws_sdk_sns::Error`]. Sets the `X-Amzn-Trace-Id` header from the span current when it is
-/// called (see the module docs). Always ready.
+/// [`aws_sdk_sns::Error`]. Sends each request with its [`SnsRequest::trace_header`], or, if it
+/// has none, with the header of the span current when it is called. Always ready.
 #[derive(Clone, Debug)]
 pub struct SnsService {
     client: Client,
@@ -136,10 +188,16 @@ impl Service<SnsRequest> for SnsService {
 
     fn call(&mut self, request: SnsRequest) -> Self::Future {
         let client = self.client.clone();
-        let header = baton::aws_header_for_context(
-            &Context::current(),
-            baton::lambda_lineage(self.env).as_deref(),
-        );
+        let SnsRequest {
+            operation,
+            trace_header,
+        } = request;
+        let header = trace_header.or_else(|| {
+            baton::aws_header_for_context(
+                &Context::current(),
+                baton::lambda_lineage(self.env).as_deref(),
+            )
+        });
         let set_header =
             move |request: &mut aws_smithy_runtime_api::client::orchestrator::HttpRequest| {
                 if let Some(header) = &header
@@ -151,15 +209,15 @@ impl Service<SnsRequest> for SnsService {
                 }
             };
         Box::pin(async move {
-            Ok(match request {
-                SnsRequest::Publish(i) => SnsResponse::Publish(
+            Ok(match operation {
+                SnsOperation::Publish(i) => SnsResponse::Publish(
                     publish_builder(&client, i)
                         .customize()
                         .mutate_request(set_header)
                         .send()
                         .await?,
                 ),
-                SnsRequest::PublishBatch(i) => SnsResponse::PublishBatch(
+                SnsOperation::PublishBatch(i) => SnsResponse::PublishBatch(
                     publish_batch_builder(&client, i)
                         .customize()
                         .mutate_request(set_header)
@@ -230,15 +288,15 @@ where
 
     fn call(&mut self, mut request: SnsRequest) -> Self::Future {
         let parent = baton::current_context();
-        let state = match &mut request {
-            SnsRequest::Publish(i) => {
+        let mut state = match &mut request.operation {
+            SnsOperation::Publish(i) => {
                 let topic = i.topic_arn.as_deref().or(i.target_arn.as_deref());
                 let mut call =
                     PublishCall::start(&self.config, "Publish", topic, None, None, &parent);
                 call.inject_publish(&self.config, i);
                 CallState::Publish(call)
             }
-            SnsRequest::PublishBatch(i) => {
+            SnsOperation::PublishBatch(i) => {
                 let mut call = PublishCall::start(
                     &self.config,
                     "PublishBatch",
@@ -251,6 +309,9 @@ where
                 CallState::Batch(call)
             }
         };
+        if request.trace_header.is_none() {
+            request.trace_header = state.call_mut().http_header(&self.config);
+        }
         let active = state.call().cx.clone();
         let inner = {
             let _guard = active.clone().attach();

@@ -265,6 +265,82 @@ async fn the_tower_form_sets_the_same_header() {
     assert_eq!(attribute(&form, "X-Amzn-Trace-Id"), Some(header_of(&send)));
 }
 
+/// A layer that runs the client on another task (`tower::buffer`) between the propagation
+/// layer and the client: the header travels in the request, so it still names the send span.
+/// The message attribute is off, so the header cannot have come from it.
+#[tokio::test]
+async fn the_header_survives_a_buffer_between_layer_and_client() {
+    let stub = Stub::default();
+    let spans = Spans::new();
+    let client = aws_sdk_sns::Client::from_conf(stub.config().build());
+    let mut service = tower::ServiceBuilder::new()
+        .layer(spans.config().with_message_attribute(false).layer())
+        .buffer(4)
+        .service(SnsService::new(client));
+    for _ in 0..2 {
+        let input = PublishInput::builder()
+            .topic_arn(TOPIC)
+            .message("hello")
+            .build()
+            .unwrap();
+        service
+            .ready()
+            .await
+            .unwrap()
+            .call(input.into())
+            .await
+            .unwrap();
+    }
+    spans.provider.force_flush().unwrap();
+    let sends: Vec<_> = spans
+        .exporter
+        .get_finished_spans()
+        .unwrap()
+        .into_iter()
+        .filter(|s| s.name == "send orders")
+        .collect();
+    assert_eq!(sends.len(), 2);
+    assert_ne!(
+        sends[0].span_context.trace_id(),
+        sends[1].span_context.trace_id()
+    );
+    for index in 0..2 {
+        let (header, form) = stub.request(index);
+        let header = header.expect("every request carries the header");
+        assert!(
+            sends.iter().any(|s| header_of(s) == header),
+            "{header} names neither send span"
+        );
+        assert_eq!(attribute(&form, "X-Amzn-Trace-Id"), None);
+    }
+    assert_ne!(stub.request(0).0, stub.request(1).0);
+}
+
+/// A header the caller put into the request is sent as it is; the propagation layer still
+/// traces the call.
+#[tokio::test]
+async fn a_header_set_on_the_request_is_kept() {
+    let stub = Stub::default();
+    let spans = Spans::new();
+    let client = aws_sdk_sns::Client::from_conf(stub.config().build());
+    let mut service = tower::ServiceBuilder::new()
+        .layer(spans.config().layer())
+        .service(SnsService::new(client));
+    let mine = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1";
+    let input = PublishInput::builder()
+        .topic_arn(TOPIC)
+        .message("hello")
+        .build()
+        .unwrap();
+    let request = baton_sns::SnsRequest::from(input).with_trace_header(Some(mine.to_owned()));
+    assert_eq!(request.trace_header(), Some(mine));
+    service.ready().await.unwrap().call(request).await.unwrap();
+    let send = spans.one("send orders");
+    let (header, form) = stub.request(0);
+    assert_eq!(header.as_deref(), Some(mine));
+    assert_eq!(attribute(&form, "X-Amzn-Trace-Id"), Some(header_of(&send)));
+}
+
 #[tokio::test]
 async fn a_message_near_the_size_limit_gets_no_attribute() {
     let stub = Stub::default();
