@@ -2,8 +2,7 @@
 //! call sites propagate.
 
 use aws_sdk_eventbridge::config::interceptors::{
-    BeforeSerializationInterceptorContextMut, BeforeSerializationInterceptorContextRef,
-    FinalizerInterceptorContextRef,
+    BeforeSerializationInterceptorContextMut, FinalizerInterceptorContextRef,
 };
 use aws_sdk_eventbridge::config::{ConfigBag, Intercept, Region, RuntimeComponents};
 use aws_sdk_eventbridge::operation::put_events::{PutEventsError, PutEventsInput, PutEventsOutput};
@@ -44,36 +43,13 @@ impl EventBridgeInterceptor {
     }
 }
 
-type SharedPending = baton::sdk::SharedPending<PutCall>;
-
 impl Intercept for EventBridgeInterceptor {
     fn name(&self) -> &'static str {
         "BatonEventBridgeInterceptor"
     }
 
     fn overridden_hooks(&self) -> OverriddenHooks {
-        OverriddenHooks::READ_BEFORE_EXECUTION
-            | OverriddenHooks::MODIFY_BEFORE_SERIALIZATION
-            | OverriddenHooks::READ_AFTER_EXECUTION
-    }
-
-    fn read_before_execution(
-        &self,
-        context: &BeforeSerializationInterceptorContextRef<'_>,
-        cfg: &mut ConfigBag,
-    ) -> Result<(), BoxError> {
-        // Installed twice (client config and an operation override, say): the first one
-        // traces the call; a second span and a second injection would only confuse.
-        if cfg.load::<SharedPending>().is_some() {
-            return Ok(());
-        }
-        let Some(input) = context.input().downcast_ref::<PutEventsInput>() else {
-            return Ok(());
-        };
-        let region = cfg.load::<Region>().map(|r| r.as_ref());
-        let call = PutCall::start(&self.config, input, region, &baton::current_context());
-        cfg.interceptor_state().store_put(SharedPending::new(call));
-        Ok(())
+        OverriddenHooks::MODIFY_BEFORE_SERIALIZATION | OverriddenHooks::READ_AFTER_EXECUTION
     }
 
     fn modify_before_serialization(
@@ -82,14 +58,18 @@ impl Intercept for EventBridgeInterceptor {
         _runtime_components: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        let Some(shared) = cfg.load::<SharedPending>() else {
+        // Installed twice (client config and an operation override, say): the first one
+        // traces the call; a second span and a second injection would only confuse.
+        if baton::sdk::has_call::<PutCall>(cfg) {
+            return Ok(());
+        }
+        let Some(input) = context.input_mut().downcast_mut::<PutEventsInput>() else {
             return Ok(());
         };
-        if let Some(input) = context.input_mut().downcast_mut::<PutEventsInput>()
-            && let Some(call) = shared.lock().get_mut()
-        {
-            call.inject(&self.config, input);
-        }
+        let region = cfg.load::<Region>().map(|r| r.as_ref());
+        let mut call = PutCall::start(&self.config, input, region, &baton::current_context());
+        call.inject(&self.config, input);
+        baton::sdk::put_call(cfg, call);
         Ok(())
     }
 
@@ -99,7 +79,7 @@ impl Intercept for EventBridgeInterceptor {
         _runtime_components: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        let Some(call) = cfg.load::<SharedPending>().and_then(|s| s.lock().take()) else {
+        let Some(call) = baton::sdk::take_call::<PutCall>(cfg) else {
             return Ok(());
         };
         match context.output_or_error() {

@@ -2,8 +2,8 @@
 //! propagate.
 
 use aws_sdk_sfn::config::interceptors::{
-    BeforeSerializationInterceptorContextMut, BeforeSerializationInterceptorContextRef,
-    BeforeTransmitInterceptorContextMut, FinalizerInterceptorContextRef,
+    BeforeSerializationInterceptorContextMut, BeforeTransmitInterceptorContextMut,
+    FinalizerInterceptorContextRef,
 };
 use aws_sdk_sfn::config::{ConfigBag, Intercept, Region, RuntimeComponents};
 use aws_sdk_sfn::operation::start_execution::{
@@ -48,8 +48,6 @@ impl SfnInterceptor {
     }
 }
 
-type SharedPending = baton::sdk::SharedPending<StartCall>;
-
 /// The HTTP header Step Functions reads the trace from (preferred over the body's).
 const TRACE_HEADER: &str = "x-amzn-trace-id";
 
@@ -59,40 +57,9 @@ impl Intercept for SfnInterceptor {
     }
 
     fn overridden_hooks(&self) -> OverriddenHooks {
-        OverriddenHooks::READ_BEFORE_EXECUTION
-            | OverriddenHooks::MODIFY_BEFORE_SERIALIZATION
+        OverriddenHooks::MODIFY_BEFORE_SERIALIZATION
             | OverriddenHooks::MODIFY_BEFORE_SIGNING
             | OverriddenHooks::READ_AFTER_EXECUTION
-    }
-
-    fn read_before_execution(
-        &self,
-        context: &BeforeSerializationInterceptorContextRef<'_>,
-        cfg: &mut ConfigBag,
-    ) -> Result<(), BoxError> {
-        // Installed twice (client config and an operation override, say): the first one
-        // traces the call; a second span and a second injection would only confuse.
-        if cfg.load::<SharedPending>().is_some() {
-            return Ok(());
-        }
-        let input = context.input();
-        let (operation, arn) = if let Some(i) = input.downcast_ref::<StartExecutionInput>() {
-            ("StartExecution", i.state_machine_arn.as_deref())
-        } else if let Some(i) = input.downcast_ref::<StartSyncExecutionInput>() {
-            ("StartSyncExecution", i.state_machine_arn.as_deref())
-        } else {
-            return Ok(());
-        };
-        let region = cfg.load::<Region>().map(|r| r.as_ref());
-        let call = StartCall::start(
-            &self.config,
-            operation,
-            arn,
-            region,
-            &baton::current_context(),
-        );
-        cfg.interceptor_state().store_put(SharedPending::new(call));
-        Ok(())
     }
 
     fn modify_before_serialization(
@@ -101,29 +68,56 @@ impl Intercept for SfnInterceptor {
         _runtime_components: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        let Some(shared) = cfg.load::<SharedPending>() else {
+        // Installed twice (client config and an operation override, say): the first one
+        // traces the call; a second span and a second injection would only confuse.
+        if baton::sdk::has_call::<StartCall>(cfg) {
             return Ok(());
-        };
-        let mut pending = shared.lock();
-        let Some(call) = pending.get_mut() else {
-            return Ok(());
-        };
-        let input = context.input_mut();
-        if let Some(i) = input.downcast_mut::<StartExecutionInput>() {
-            call.inject(
-                &self.config,
-                i.name.as_deref(),
-                &mut i.trace_header,
-                &mut i.input,
-            );
-        } else if let Some(i) = input.downcast_mut::<StartSyncExecutionInput>() {
-            call.inject(
-                &self.config,
-                i.name.as_deref(),
-                &mut i.trace_header,
-                &mut i.input,
-            );
         }
+        let region = cfg.load::<Region>().map(|r| r.as_ref());
+        let input = context.input_mut();
+        let (operation, arn, name, trace_header, execution_input) =
+            if let Some(i) = input.downcast_mut::<StartExecutionInput>() {
+                let StartExecutionInput {
+                    state_machine_arn,
+                    name,
+                    input,
+                    trace_header,
+                    ..
+                } = i;
+                (
+                    "StartExecution",
+                    state_machine_arn,
+                    name,
+                    trace_header,
+                    input,
+                )
+            } else if let Some(i) = input.downcast_mut::<StartSyncExecutionInput>() {
+                let StartSyncExecutionInput {
+                    state_machine_arn,
+                    name,
+                    input,
+                    trace_header,
+                    ..
+                } = i;
+                (
+                    "StartSyncExecution",
+                    state_machine_arn,
+                    name,
+                    trace_header,
+                    input,
+                )
+            } else {
+                return Ok(());
+            };
+        let mut call = StartCall::start(
+            &self.config,
+            operation,
+            arn.as_deref(),
+            region,
+            &baton::current_context(),
+        );
+        call.inject(&self.config, name.as_deref(), trace_header, execution_input);
+        baton::sdk::put_call(cfg, call);
         Ok(())
     }
 
@@ -137,9 +131,7 @@ impl Intercept for SfnInterceptor {
         _runtime_components: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        let header = cfg
-            .load::<SharedPending>()
-            .and_then(|shared| shared.lock().get().and_then(|call| call.header.clone()));
+        let header = baton::sdk::call_mut::<StartCall>(cfg).and_then(|call| call.header.clone());
         if let Some(header) = header
             && let Err(error) = context
                 .request_mut()
@@ -157,7 +149,7 @@ impl Intercept for SfnInterceptor {
         _runtime_components: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        let Some(call) = cfg.load::<SharedPending>().and_then(|s| s.lock().take()) else {
+        let Some(call) = baton::sdk::take_call::<StartCall>(cfg) else {
             return Ok(());
         };
         match context.output_or_error() {

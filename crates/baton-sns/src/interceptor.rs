@@ -1,8 +1,8 @@
 //! The SDK interceptor: unchanged `publish()` / `publish_batch()` call sites propagate.
 
 use aws_sdk_sns::config::interceptors::{
-    BeforeSerializationInterceptorContextMut, BeforeSerializationInterceptorContextRef,
-    BeforeTransmitInterceptorContextMut, FinalizerInterceptorContextRef,
+    BeforeSerializationInterceptorContextMut, BeforeTransmitInterceptorContextMut,
+    FinalizerInterceptorContextRef,
 };
 use aws_sdk_sns::config::{ConfigBag, Intercept, Region, RuntimeComponents};
 use aws_sdk_sns::operation::publish::{PublishError, PublishInput, PublishOutput};
@@ -49,57 +49,15 @@ impl SnsInterceptor {
     }
 }
 
-type SharedPending = baton::sdk::SharedPending<CallState>;
-
 impl Intercept for SnsInterceptor {
     fn name(&self) -> &'static str {
         "BatonSnsInterceptor"
     }
 
     fn overridden_hooks(&self) -> OverriddenHooks {
-        OverriddenHooks::READ_BEFORE_EXECUTION
-            | OverriddenHooks::MODIFY_BEFORE_SERIALIZATION
+        OverriddenHooks::MODIFY_BEFORE_SERIALIZATION
             | OverriddenHooks::MODIFY_BEFORE_SIGNING
             | OverriddenHooks::READ_AFTER_EXECUTION
-    }
-
-    fn read_before_execution(
-        &self,
-        context: &BeforeSerializationInterceptorContextRef<'_>,
-        cfg: &mut ConfigBag,
-    ) -> Result<(), BoxError> {
-        // Installed twice (client config and an operation override, say): the first one
-        // traces the call; a second span and a second injection would only confuse.
-        if cfg.load::<SharedPending>().is_some() {
-            return Ok(());
-        }
-        let input = context.input();
-        let region = cfg.load::<Region>().map(|r| r.as_ref());
-        let parent = baton::current_context();
-        let state = if let Some(i) = input.downcast_ref::<PublishInput>() {
-            let topic = i.topic_arn.as_deref().or(i.target_arn.as_deref());
-            CallState::Publish(PublishCall::start(
-                &self.config,
-                "Publish",
-                topic,
-                None,
-                region,
-                &parent,
-            ))
-        } else if let Some(i) = input.downcast_ref::<PublishBatchInput>() {
-            CallState::Batch(PublishCall::start(
-                &self.config,
-                "PublishBatch",
-                i.topic_arn.as_deref(),
-                Some(i.publish_batch_request_entries.as_ref().map_or(0, Vec::len)),
-                region,
-                &parent,
-            ))
-        } else {
-            return Ok(());
-        };
-        cfg.interceptor_state().store_put(SharedPending::new(state));
-        Ok(())
     }
 
     fn modify_before_serialization(
@@ -108,24 +66,35 @@ impl Intercept for SnsInterceptor {
         _runtime_components: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        let Some(shared) = cfg.load::<SharedPending>() else {
+        // Installed twice (client config and an operation override, say): the first one
+        // traces the call; a second span and a second injection would only confuse.
+        if baton::sdk::has_call::<CallState>(cfg) {
+            return Ok(());
+        }
+        let region = cfg.load::<Region>().map(|r| r.as_ref());
+        let parent = baton::current_context();
+        let input = context.input_mut();
+        let state = if let Some(i) = input.downcast_mut::<PublishInput>() {
+            let topic = i.topic_arn.as_deref().or(i.target_arn.as_deref());
+            let mut call =
+                PublishCall::start(&self.config, "Publish", topic, None, region, &parent);
+            call.inject_publish(&self.config, i);
+            CallState::Publish(call)
+        } else if let Some(i) = input.downcast_mut::<PublishBatchInput>() {
+            let mut call = PublishCall::start(
+                &self.config,
+                "PublishBatch",
+                i.topic_arn.as_deref(),
+                Some(i.publish_batch_request_entries.as_ref().map_or(0, Vec::len)),
+                region,
+                &parent,
+            );
+            call.inject_batch(&self.config, i);
+            CallState::Batch(call)
+        } else {
             return Ok(());
         };
-        let mut pending = shared.lock();
-        let input = context.input_mut();
-        match pending.get_mut() {
-            Some(CallState::Publish(call)) => {
-                if let Some(i) = input.downcast_mut::<PublishInput>() {
-                    call.inject_publish(&self.config, i);
-                }
-            }
-            Some(CallState::Batch(call)) => {
-                if let Some(i) = input.downcast_mut::<PublishBatchInput>() {
-                    call.inject_batch(&self.config, i);
-                }
-            }
-            None => {}
-        }
+        baton::sdk::put_call(cfg, state);
         Ok(())
     }
 
@@ -135,12 +104,7 @@ impl Intercept for SnsInterceptor {
         _runtime_components: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        let Some(shared) = cfg.load::<SharedPending>() else {
-            return Ok(());
-        };
-        let header = shared
-            .lock()
-            .get_mut()
+        let header = baton::sdk::call_mut::<CallState>(cfg)
             .and_then(|state| state.call_mut().http_header(&self.config));
         if let Some(header) = header
             && let Err(error) = context
@@ -159,7 +123,7 @@ impl Intercept for SnsInterceptor {
         _runtime_components: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        let Some(state) = cfg.load::<SharedPending>().and_then(|s| s.lock().take()) else {
+        let Some(state) = baton::sdk::take_call::<CallState>(cfg) else {
             return Ok(());
         };
         match (state, context.output_or_error()) {

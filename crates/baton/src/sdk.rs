@@ -5,12 +5,11 @@
 use std::fmt::{self, Debug, Display};
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context as TaskContext, Poll};
 
 use aws_smithy_runtime_api::client::interceptors::context::Error;
 use aws_smithy_runtime_api::client::orchestrator::OrchestratorError;
-use aws_smithy_types::config_bag::{Storable, StoreReplace};
+use aws_smithy_types::config_bag::{ConfigBag, Storable, StoreReplace};
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use opentelemetry::Context;
 use pin_project_lite::pin_project;
@@ -59,36 +58,37 @@ impl<T: InFlight> Drop for Pending<T> {
     }
 }
 
-/// A [`Pending`] call kept in an SDK operation's config bag between interceptor hooks. Shared,
-/// because the bag clones what it stores; the last clone going ends an unfinished call.
-pub struct SharedPending<T: InFlight>(Arc<Mutex<Pending<T>>>);
-
-impl<T: InFlight> SharedPending<T> {
-    /// Holds `call`.
-    pub fn new(call: T) -> Self {
-        SharedPending(Arc::new(Mutex::new(Pending::new(call))))
-    }
-
-    /// Locks the call (a poisoned lock only means a panic elsewhere; the state is usable).
-    pub fn lock(&self) -> MutexGuard<'_, Pending<T>> {
-        self.0.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-}
-
-impl<T: InFlight> Clone for SharedPending<T> {
-    fn clone(&self) -> Self {
-        SharedPending(Arc::clone(&self.0))
-    }
-}
-
-impl<T: InFlight> Debug for SharedPending<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("SharedPending").field(&*self.lock()).finish()
-    }
-}
-
-impl<T: InFlight + Sync> Storable for SharedPending<T> {
+impl<T: InFlight + Sync> Storable for Pending<T> {
     type Storer = StoreReplace<Self>;
+}
+
+// A call lives in the operation's interceptor state: the config bag's own top layer, made for
+// each operation and never cloned or frozen while it runs. Looking only there costs one hash
+// look-up, where `ConfigBag::load` walks every layer of the client's and the operation's
+// configuration (and a miss, the common case for the double-installation check, walks them
+// all). It also needs no `Clone`, so the call is stored as it is, without a shared lock.
+
+/// Keeps `call` in the operation's interceptor state until [`take_call`]; if nothing takes it,
+/// it ends as cancelled when the operation is dropped.
+pub fn put_call<T: InFlight + Sync>(cfg: &mut ConfigBag, call: T) {
+    cfg.interceptor_state().store_put(Pending::new(call));
+}
+
+/// Whether this operation already holds a call of type `T` (a second interceptor of the same
+/// kind installed on the same operation, say).
+pub fn has_call<T: InFlight + Sync>(cfg: &mut ConfigBag) -> bool {
+    cfg.get_mut_from_interceptor_state::<Pending<T>>().is_some()
+}
+
+/// The operation's call of type `T`, if it has one not taken yet.
+pub fn call_mut<T: InFlight + Sync>(cfg: &mut ConfigBag) -> Option<&mut T> {
+    cfg.get_mut_from_interceptor_state::<Pending<T>>()?
+        .get_mut()
+}
+
+/// Takes the operation's call of type `T` out; its spans are then the caller's to end.
+pub fn take_call<T: InFlight + Sync>(cfg: &mut ConfigBag) -> Option<T> {
+    cfg.get_mut_from_interceptor_state::<Pending<T>>()?.take()
 }
 
 /// The error of a failed SDK operation, as an interceptor's last hook sees it: the operation's
