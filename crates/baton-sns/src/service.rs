@@ -90,7 +90,9 @@ impl SnsRequest {
     }
 
     /// Sends the request with `header` as its `X-Amzn-Trace-Id` (`None`: with the context
-    /// current when [`SnsService`] is called). The propagation layer keeps a header set here.
+    /// current when [`SnsService`] is called). The propagation layer keeps a header set here,
+    /// unless it could not go on the wire (control characters): then it sends its own, with a
+    /// `tracing` warning; [`SnsService`] alone publishes without it.
     pub fn with_trace_header(mut self, header: Option<String>) -> Self {
         self.trace_header = header;
         self
@@ -205,7 +207,11 @@ impl Service<SnsRequest> for SnsService {
                         .headers_mut()
                         .try_insert(TRACE_HEADER, header.clone())
                 {
-                    tracing::debug!(target: "baton::sns", %error, "trace header not set");
+                    tracing::warn!(
+                        target: "baton::sns",
+                        %error,
+                        "X-Amzn-Trace-Id not set: not a valid header value; publishing without it"
+                    );
                 }
             };
         Box::pin(async move {
@@ -227,6 +233,13 @@ impl Service<SnsRequest> for SnsService {
             })
         })
     }
+}
+
+/// Whether `value` can be sent as an HTTP header value: no control characters but tab.
+fn is_header_value(value: &str) -> bool {
+    value
+        .bytes()
+        .all(|b| b == b'\t' || (b >= 0x20 && b != 0x7f))
 }
 
 /// A [`Layer`] wrapping an SNS service in [`Propagation`].
@@ -309,6 +322,16 @@ where
                 CallState::Batch(call)
             }
         };
+        if let Some(theirs) = &request.trace_header
+            && !is_header_value(theirs)
+        {
+            tracing::warn!(
+                target: "baton::sns",
+                "the request's trace header cannot be sent as an HTTP header value (control \
+                 characters); sending the send span's header instead"
+            );
+            request.trace_header = None;
+        }
         if request.trace_header.is_none() {
             request.trace_header = state.call_mut().http_header(&self.config);
         }

@@ -341,6 +341,41 @@ async fn a_header_set_on_the_request_is_kept() {
     assert_eq!(attribute(&form, "X-Amzn-Trace-Id"), Some(header_of(&send)));
 }
 
+/// A header that cannot go on the wire (a line break in it) does not cost the trace or the
+/// publish: the layer sends the send span's header instead; the client alone, given such a
+/// header, publishes without one.
+#[tokio::test]
+async fn a_header_that_cannot_be_sent_is_replaced_or_dropped() {
+    let stub = Stub::default();
+    let spans = Spans::new();
+    let client = aws_sdk_sns::Client::from_conf(stub.config().build());
+    let bad = "Root=1-5759e988-bd862e3fe1be46a994272793\r\nX-Injected: yes".to_owned();
+    let input = || {
+        PublishInput::builder()
+            .topic_arn(TOPIC)
+            .message("hello")
+            .build()
+            .unwrap()
+    };
+    let mut layered = tower::ServiceBuilder::new()
+        .layer(spans.config().layer())
+        .service(SnsService::new(client.clone()));
+    let request = baton_sns::SnsRequest::from(input()).with_trace_header(Some(bad.clone()));
+    layered.ready().await.unwrap().call(request).await.unwrap();
+    let send = spans.one("send orders");
+    assert_eq!(stub.request(0).0, Some(header_of(&send)));
+
+    let mut bare = SnsService::new(client);
+    let request = baton_sns::SnsRequest::from(input()).with_trace_header(Some(bad));
+    bare.ready().await.unwrap().call(request).await.unwrap();
+    assert_eq!(stub.request(1).0, None);
+    assert_eq!(
+        stub.requests.lock().unwrap().len(),
+        2,
+        "both were published"
+    );
+}
+
 #[tokio::test]
 async fn a_message_near_the_size_limit_gets_no_attribute() {
     let stub = Stub::default();
