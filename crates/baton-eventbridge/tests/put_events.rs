@@ -476,3 +476,260 @@ async fn inside_lambda_the_lineage_goes_into_both_headers() {
         spans.named("checkout")[0].span_context.span_id()
     );
 }
+
+/// Property tests: whatever details a caller sends, the events leave as the caller made them
+/// plus, where the rules allow, the trace.
+mod props {
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config, TestRunner};
+    use serde_json::{Map, Value, json};
+
+    use super::*;
+
+    /// EventBridge's request limit, which Baton keeps the request under.
+    const LIMIT: usize = 256 * 1024;
+    const VALID: &str =
+        "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1";
+
+    fn json_value() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(|n| json!(n)),
+            any::<f64>()
+                .prop_filter("finite", |f| f.is_finite())
+                .prop_map(|f| json!(f)),
+            "\\PC{0,20}".prop_map(Value::String),
+        ];
+        leaf.prop_recursive(3, 24, 4, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                proptest::collection::btree_map("\\PC{0,8}", inner, 0..4)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    fn object() -> impl Strategy<Value = Map<String, Value>> {
+        proptest::collection::btree_map("[a-zA-Z]{1,8}|\\PC{0,8}", json_value(), 0..6)
+            .prop_map(|m| m.into_iter().collect())
+    }
+
+    /// A detail as a caller might write one.
+    fn detail() -> impl Strategy<Value = Option<String>> {
+        prop_oneof![
+            1 => Just(None),
+            // Objects, compact or pretty; some with a traceHeader of their own, valid,
+            // garbage or not a string.
+            6 => (object(), any::<bool>(), 0..4u8).prop_map(|(mut o, pretty, field)| {
+                match field {
+                    1 => drop(o.insert("traceHeader".into(), json!(VALID))),
+                    2 => drop(o.insert("traceHeader".into(), json!("not a header"))),
+                    3 => drop(o.insert("traceHeader".into(), json!(42))),
+                    _ => {}
+                }
+                let o = Value::Object(o);
+                Some(if pretty { serde_json::to_string_pretty(&o) } else { serde_json::to_string(&o) }.unwrap())
+            }),
+            1 => Just(Some("{}".to_owned())),
+            1 => Just(Some(" \n{ \t}\n ".to_owned())),
+            // JSON that is not an object.
+            2 => json_value()
+                .prop_filter("not an object", |v| !v.is_object())
+                .prop_map(|v| Some(v.to_string())),
+            // Not JSON: any text, and objects cut short.
+            2 => "\\PC{0,40}".prop_map(Some),
+            2 => (object(), 0.0..1.0f64).prop_map(|(o, cut)| {
+                let text = Value::Object(o).to_string();
+                let mut at = (text.len() as f64 * cut) as usize;
+                while !text.is_char_boundary(at) {
+                    at -= 1;
+                }
+                Some(text[..at].to_owned())
+            }),
+            // An object near the request limit (the rest of the request is small).
+            1 => (LIMIT - 200..LIMIT).prop_map(|n| Some(format!(r#"{{"pad":"{}"}}"#, "x".repeat(n - 10)))),
+        ]
+    }
+
+    #[derive(Clone, Debug)]
+    struct Given {
+        detail: Option<String>,
+        trace_header: Option<String>,
+    }
+
+    fn given() -> impl Strategy<Value = Given> {
+        (
+            detail(),
+            prop_oneof![4 => Just(None), 1 => Just(Some(VALID.to_owned())), 1 => "\\PC{0,30}".prop_map(Some)],
+        )
+            .prop_map(|(detail, trace_header)| Given {
+                detail,
+                trace_header,
+            })
+    }
+
+    fn entry_of(g: &Given) -> PutEventsRequestEntry {
+        PutEventsRequestEntry::builder()
+            .event_bus_name("shop")
+            .source("shop.orders")
+            .detail_type("OrderPlaced")
+            .set_detail(g.detail.clone())
+            .set_trace_header(g.trace_header.clone())
+            .build()
+    }
+
+    /// The caller's own trace for an entry, as Baton reads it: the entry's `TraceHeader`, else
+    /// a well-formed `traceHeader` string in an object detail.
+    fn callers_trace(g: &Given) -> Option<String> {
+        g.trace_header.clone().or_else(|| {
+            let detail: Value = serde_json::from_str(g.detail.as_deref()?).ok()?;
+            let field = detail.as_object()?.get("traceHeader")?.as_str()?;
+            baton::TraceHeader::parse(field)
+                .is_ok()
+                .then(|| field.to_owned())
+        })
+    }
+
+    #[test]
+    fn any_events_leave_as_given_plus_the_trace() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let spans = Spans::new();
+        let strategy = (
+            proptest::collection::vec(given(), 1..=4),
+            any::<bool>(),
+            any::<bool>(),
+            any::<bool>(),
+        );
+        let mut runner = TestRunner::new(Config {
+            cases: 300,
+            failure_persistence: None,
+            ..Config::default()
+        });
+        runner
+            .run(&strategy, |(given, detail_field, tower, caller_span)| {
+                let stub = Stub::default();
+                spans.exporter.reset();
+                let config = spans.config().with_detail_field(detail_field);
+                let entries: Vec<_> = given.iter().map(entry_of).collect();
+                let cx = if caller_span {
+                    Context::new().with_span(spans.provider.tracer("app").start("caller"))
+                } else {
+                    Context::new()
+                };
+                let sent = runtime.block_on(
+                    async {
+                        if tower {
+                            let client =
+                                aws_sdk_eventbridge::Client::from_conf(stub.config().build());
+                            let mut service = tower::ServiceBuilder::new()
+                                .layer(config.layer())
+                                .service(EventBridgeService::new(client));
+                            let input = PutEventsInput::builder()
+                                .set_entries(Some(entries))
+                                .build()
+                                .unwrap();
+                            service
+                                .ready()
+                                .await
+                                .unwrap()
+                                .call(input)
+                                .await
+                                .map(drop)
+                                .map_err(|e| e.to_string())
+                        } else {
+                            let client = aws_sdk_eventbridge::Client::from_conf(
+                                stub.config().interceptor(config.interceptor()).build(),
+                            );
+                            client
+                                .put_events()
+                                .set_entries(Some(entries))
+                                .send()
+                                .await
+                                .map(drop)
+                                .map_err(|e| e.to_string())
+                        }
+                    }
+                    .with_context(cx),
+                );
+                sent.map_err(|e| TestCaseError::fail(format!("PutEvents failed: {e}")))?;
+                prop_assert_eq!(stub.bodies.lock().unwrap().len(), 1);
+                let out = stub.entries(0);
+                prop_assert_eq!(out.len(), given.len());
+                let send = spans.named("send shop");
+                prop_assert_eq!(send.len(), 1);
+                let send = &send[0];
+                let creates = spans.named("create shop");
+                let mut request_size = 0;
+                for (sent, g) in out.iter().zip(&given) {
+                    prop_assert_eq!(sent["Source"].as_str(), Some("shop.orders"));
+                    prop_assert_eq!(sent["DetailType"].as_str(), Some("OrderPlaced"));
+                    prop_assert_eq!(sent["EventBusName"].as_str(), Some("shop"));
+                    let header = sent["TraceHeader"].as_str().map(str::to_owned);
+                    // The entry's TraceHeader: the caller's, else the caller's detail field,
+                    // else a span of Baton's.
+                    match (&g.trace_header, callers_trace(g)) {
+                        (Some(theirs), _) => prop_assert_eq!(header.as_ref(), Some(theirs)),
+                        (None, Some(theirs)) => prop_assert_eq!(header.as_ref(), Some(&theirs)),
+                        (None, None) => {
+                            let header = header.clone().expect("Baton writes TraceHeader");
+                            let parsed = baton::TraceHeader::parse(&header).unwrap();
+                            prop_assert_eq!(parsed.trace_id(), send.span_context.trace_id());
+                            let parent = parsed.parent_id().unwrap();
+                            let named = parent == send.span_context.span_id()
+                                || creates.iter().any(|c| {
+                                    c.span_context.span_id() == parent
+                                        && c.parent_span_id == send.span_context.span_id()
+                                });
+                            prop_assert!(
+                                named,
+                                "{header} names neither the send span nor a create span"
+                            );
+                        }
+                    }
+                    // The detail: as given, byte for byte, or the given object plus exactly
+                    // the entry's trace header as `traceHeader`.
+                    let out_detail = sent["Detail"].as_str();
+                    request_size +=
+                        "shop.orders".len() + "OrderPlaced".len() + out_detail.map_or(0, str::len);
+                    if out_detail == g.detail.as_deref() {
+                        continue;
+                    }
+                    prop_assert!(detail_field, "detail changed with the detail field off");
+                    let original: Value = serde_json::from_str(g.detail.as_deref().unwrap())
+                        .map_err(|e| {
+                            TestCaseError::fail(format!("changed a detail that is not JSON: {e}"))
+                        })?;
+                    let mut original = match original {
+                        Value::Object(o) => o,
+                        other => {
+                            return Err(TestCaseError::fail(format!(
+                                "changed a non-object detail: {other}"
+                            )));
+                        }
+                    };
+                    prop_assert!(
+                        !original.contains_key("traceHeader"),
+                        "overwrote the caller's traceHeader"
+                    );
+                    let changed: Value = serde_json::from_str(out_detail.unwrap()).unwrap();
+                    original.insert("traceHeader".into(), json!(header.unwrap()));
+                    prop_assert_eq!(changed, Value::Object(original));
+                }
+                // Baton keeps the request under the limit whenever it changed a detail.
+                let untouched = out
+                    .iter()
+                    .zip(&given)
+                    .all(|(s, g)| s["Detail"].as_str() == g.detail.as_deref());
+                prop_assert!(
+                    untouched || request_size < LIMIT,
+                    "request grew to {request_size} bytes"
+                );
+                Ok(())
+            })
+            .unwrap();
+    }
+}
