@@ -127,4 +127,189 @@ mod tests {
             assert!(!valid(&cx), "{body}");
         }
     }
+
+    /// Property: whatever carriers and body a message arrives with (valid, garbage, hostile,
+    /// in any mix), reading it never panics, never makes a context out of garbage, and the
+    /// SQS `AWSTraceHeader` wins whenever it is well formed.
+    mod props {
+        use aws_sdk_sqs::types::{MessageAttributeValue, MessageSystemAttributeName};
+        use opentelemetry::trace::{SpanId, TraceId};
+        use proptest::prelude::*;
+        use serde_json::json;
+
+        use super::*;
+
+        /// A generated carrier value and, when it is well formed, the context it names.
+        #[derive(Clone, Debug)]
+        struct Carrier {
+            text: String,
+            names: Option<(TraceId, SpanId)>,
+        }
+
+        fn ids() -> impl Strategy<Value = (u32, u128, u64)> {
+            (any::<u32>(), any::<u128>(), 1..=u64::MAX)
+        }
+
+        /// An X-Ray header: well formed (any ids, any sampling flag, fields in either order,
+        /// spaces), or garbage of every kind.
+        fn xray() -> impl Strategy<Value = Carrier> {
+            let valid = (
+                ids(),
+                prop_oneof![Just("1"), Just("0"), Just("?")],
+                any::<bool>(),
+            )
+                .prop_map(|((epoch, rest, parent), sampled, swap)| {
+                    let rest = rest & ((1u128 << 96) - 1);
+                    let trace = TraceId::from(((epoch as u128) << 96) | rest);
+                    let root = format!("Root=1-{epoch:08x}-{rest:024x}");
+                    let parent_field = format!("Parent={parent:016x}");
+                    let text = if swap {
+                        format!("{parent_field}; {root};Sampled={sampled}")
+                    } else {
+                        format!("{root};{parent_field};Sampled={sampled}")
+                    };
+                    let names = (trace != TraceId::INVALID).then(|| (trace, SpanId::from(parent)));
+                    Carrier { text, names }
+                });
+            let garbage = prop_oneof![
+                "\\PC{0,80}",
+                "Root=1-[0-9a-g]{8}-[0-9a-z]{24};Parent=[0-9a-z]{16}",
+                "(Root=|Parent=|Sampled=|;|=|-|1){0,30}",
+                Just("Root=".repeat(3000)),
+                Just(";".repeat(10_000)),
+            ]
+            .prop_map(|text| Carrier { text, names: None });
+            prop_oneof![1 => valid, 1 => garbage]
+        }
+
+        /// A W3C `traceparent`: well formed, or garbage.
+        fn traceparent() -> impl Strategy<Value = Carrier> {
+            let valid =
+                (any::<u128>(), 1..=u64::MAX, any::<bool>()).prop_map(|(trace, span, sampled)| {
+                    let text = format!(
+                        "00-{trace:032x}-{span:016x}-{}",
+                        if sampled { "01" } else { "00" }
+                    );
+                    let trace = TraceId::from(trace);
+                    let names = (trace != TraceId::INVALID).then(|| (trace, SpanId::from(span)));
+                    Carrier { text, names }
+                });
+            let garbage = prop_oneof!["\\PC{0,60}", "00-[0-9a-z]{32}-[0-9a-z]{16}-0[0-9]"]
+                .prop_map(|text| Carrier { text, names: None });
+            prop_oneof![valid, garbage]
+        }
+
+        /// A message attribute: a trace carrier under one of the names readers look for
+        /// (any case), or some other attribute.
+        fn attribute() -> impl Strategy<Value = (String, Carrier)> {
+            prop_oneof![
+                (
+                    prop_oneof![Just("traceparent"), Just("TraceParent")],
+                    traceparent()
+                )
+                    .prop_map(|(n, c)| (n.to_owned(), c)),
+                (
+                    prop_oneof![
+                        Just("X-Amzn-Trace-Id"),
+                        Just("x-amzn-trace-id"),
+                        Just("AWSTraceHeader")
+                    ],
+                    xray()
+                )
+                    .prop_map(|(n, c)| (n.to_owned(), c)),
+                ("[a-z]{1,10}", "\\PC{0,20}")
+                    .prop_map(|(n, text)| (n, Carrier { text, names: None })),
+            ]
+        }
+
+        /// A body: text, JSON cut short, or an EventBridge event or SNS notification whose
+        /// carrier may be anything (and whose shape may be off).
+        fn body() -> impl Strategy<Value = (Option<String>, Vec<Carrier>)> {
+            prop_oneof![
+                Just((None, vec![])),
+                "\\PC{0,100}".prop_map(|b| (Some(b), vec![])),
+                (xray(), any::<bool>(), 0.0..=1.0f64).prop_map(|(c, string_detail, cut)| {
+                    let detail = if string_detail {
+                        json!(c.text)
+                    } else {
+                        json!({"order": 1, "traceHeader": c.text})
+                    };
+                    let event = json!({"version": "0", "id": "1", "detail-type": "OrderPlaced",
+                                       "source": "shop", "detail": detail})
+                    .to_string();
+                    cut_body(event, cut, if string_detail { vec![] } else { vec![c] })
+                }),
+                (attribute(), "\\PC{0,8}", 0.0..=1.0f64).prop_map(|((name, c), kind, cut)| {
+                    let note = json!({"Type": "Notification", "MessageId": "m",
+                                      "TopicArn": "arn:aws:sns:us-east-1:0:t", "Message": "hi",
+                                      "MessageAttributes": {name: {"Type": kind, "Value": c.text}}})
+                    .to_string();
+                    cut_body(note, cut, vec![c])
+                }),
+            ]
+        }
+
+        /// `text` whole (its carriers count) or cut short somewhere (then none can be read).
+        fn cut_body(
+            text: String,
+            cut: f64,
+            carriers: Vec<Carrier>,
+        ) -> (Option<String>, Vec<Carrier>) {
+            if cut > 0.5 {
+                return (Some(text), carriers);
+            }
+            let mut at = (text.len() as f64 * cut) as usize;
+            while !text.is_char_boundary(at) {
+                at -= 1;
+            }
+            (Some(text[..at].to_owned()), vec![])
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 1000, failure_persistence: None, ..ProptestConfig::default() })]
+
+            #[test]
+            fn any_message_is_read_without_inventing_a_context(
+                system in proptest::option::of(xray()),
+                attributes in proptest::collection::vec(attribute(), 0..=12),
+                (body, body_carriers) in body(),
+                envelopes in any::<bool>(),
+            ) {
+                let mut message = Message::builder().set_body(body);
+                if let Some(system) = &system {
+                    message = message.attributes(MessageSystemAttributeName::AwsTraceHeader, &system.text);
+                }
+                for (name, carrier) in &attributes {
+                    message = message.message_attributes(
+                        name,
+                        MessageAttributeValue::builder()
+                            .data_type("String")
+                            .string_value(&carrier.text)
+                            .build()
+                            .unwrap(),
+                    );
+                }
+                let message = message.build();
+                let (cx, found) = producer_context(&message, envelopes);
+                let span = cx.span();
+                let got = span.span_context();
+                if let Some((trace, parent)) = system.as_ref().and_then(|s| s.names) {
+                    prop_assert_eq!(found, Found::Sqs);
+                    prop_assert_eq!((got.trace_id(), got.span_id()), (trace, parent));
+                }
+                if got.is_valid() {
+                    let named = system
+                        .iter()
+                        .chain(attributes.iter().map(|(_, c)| c))
+                        .chain(body_carriers.iter())
+                        .filter_map(|c| c.names)
+                        .any(|ids| ids == (got.trace_id(), got.span_id()));
+                    prop_assert!(named, "context {:?} named by no well-formed carrier", got);
+                    prop_assert!(got.is_remote());
+                } else {
+                    prop_assert_eq!(found, Found::Nothing);
+                }
+            }
+        }
+    }
 }
