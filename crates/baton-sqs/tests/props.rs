@@ -368,3 +368,139 @@ fn any_batch_goes_out_entry_by_entry_as_the_caller_made_it_plus_the_trace() {
         })
         .unwrap();
 }
+
+/// A carrier value for a received message: a well-formed X-Ray header or `traceparent`, or
+/// garbage.
+fn received_carrier() -> impl Strategy<Value = String> {
+    prop_oneof![
+        (any::<u32>(), any::<u128>(), 1..=u64::MAX).prop_map(|(epoch, rest, parent)| format!(
+            "Root=1-{epoch:08x}-{:024x};Parent={parent:016x};Sampled=1",
+            rest & ((1 << 96) - 1)
+        )),
+        (any::<u128>(), 1..=u64::MAX)
+            .prop_map(|(trace, span)| format!("00-{trace:032x}-{span:016x}-01")),
+        "\\PC{0,60}",
+        "Root=1-[0-9a-z]{8}-[0-9a-z]{24};Parent=[0-9a-z]{16};Sampled=[01?x]",
+    ]
+}
+
+/// One received message as SQS would return it: any body, an optional `AWSTraceHeader`, and
+/// up to 12 attributes, trace-named ones among them.
+fn received_message() -> impl Strategy<Value = Value> {
+    (
+        "\\PC{0,40}",
+        proptest::option::of(received_carrier()),
+        proptest::collection::btree_map(
+            prop_oneof![
+                Just("traceparent".to_owned()),
+                Just("X-Amzn-Trace-Id".to_owned()),
+                Just("x-amzn-trace-id".to_owned()),
+                Just("AWSTraceHeader".to_owned()),
+                "[a-z]{1,8}",
+            ],
+            received_carrier(),
+            0..=12,
+        ),
+    )
+        .prop_map(|(body, system, attributes)| {
+            let attributes: serde_json::Map<String, Value> = attributes
+                .into_iter()
+                .map(|(k, v)| {
+                    (
+                        k,
+                        serde_json::json!({"DataType": "String", "StringValue": v}),
+                    )
+                })
+                .collect();
+            let mut message = serde_json::json!({
+                "MessageId": "m",
+                "ReceiptHandle": "rh",
+                "MD5OfBody": "0",
+                "Body": body,
+                "MessageAttributes": attributes,
+            });
+            if let Some(header) = system {
+                message["Attributes"] = serde_json::json!({ "AWSTraceHeader": header });
+            }
+            message
+        })
+}
+
+#[test]
+fn any_received_batch_links_exactly_its_well_formed_producers() {
+    let runtime = runtime();
+    let spans = Spans::new();
+    let strategy = (
+        proptest::collection::vec(received_message(), 0..=10),
+        any::<bool>(),
+    );
+    runner()
+        .run(&strategy, |(messages, tower)| {
+            let stub = StubSqs::default();
+            *stub.receive_body.lock().unwrap() =
+                Some(serde_json::json!({ "Messages": messages }).to_string());
+            spans.exporter.reset();
+            let config = SqsPropagation::new().with_tracer(spans.handle());
+            let output = runtime
+                .block_on(async {
+                    let input =
+                        aws_sdk_sqs::operation::receive_message::ReceiveMessageInput::builder()
+                            .queue_url(QUEUE)
+                            .max_number_of_messages(10)
+                            .build()
+                            .unwrap();
+                    if tower {
+                        let mut service = config.layer().layer(SqsService::new(stub.client()));
+                        match service
+                            .ready()
+                            .await
+                            .unwrap()
+                            .call(SqsRequest::from(input))
+                            .await
+                        {
+                            Ok(baton_sqs::SqsResponse::ReceiveMessage(output)) => Ok(output),
+                            Ok(other) => Err(format!("unexpected response {other:?}")),
+                            Err(e) => Err(e.to_string()),
+                        }
+                    } else {
+                        let client = aws_sdk_sqs::Client::from_conf(
+                            stub.config().interceptor(config.interceptor()).build(),
+                        );
+                        client
+                            .receive_message()
+                            .set_queue_url(input.queue_url)
+                            .max_number_of_messages(10)
+                            .send()
+                            .await
+                            .map_err(|e| e.to_string())
+                    }
+                })
+                .map_err(|e| TestCaseError::fail(format!("the receive failed: {e}")))?;
+            let received = output.messages();
+            prop_assert_eq!(received.len(), messages.len());
+            for (got, sent) in received.iter().zip(&messages) {
+                prop_assert_eq!(got.body(), sent["Body"].as_str());
+            }
+            // The receive span links exactly the messages whose producer context could be
+            // read, each to that context, in order.
+            let expected: Vec<_> = received
+                .iter()
+                .map(|m| {
+                    let cx = baton_sqs::producer_context(m);
+                    let span = cx.span();
+                    span.span_context().clone()
+                })
+                .filter(|sc| sc.is_valid())
+                .map(|sc| (sc.trace_id(), sc.span_id()))
+                .collect();
+            let receive = spans.one("receive orders");
+            let links: Vec<_> = receive
+                .links
+                .iter()
+                .map(|l| (l.span_context.trace_id(), l.span_context.span_id()))
+                .collect();
+            prop_assert_eq!(links, expected);
+            Ok(())
+        })
+        .unwrap();
+}
