@@ -148,10 +148,12 @@
 //!   shape, on one page.
 //! - `/SamplingTargets` adds up each rule's reported `RequestCount`, `SampledCount` and
 //!   `BorrowCount` (per `ClientID` too), and answers every reported rule with `FixedRate` =
-//!   the rule's, `ReservoirQuota` = its `ReservoirSize`, `ReservoirQuotaTTL` = now + 60 s,
-//!   `Interval` = 10 s, plus `LastRuleModification` (when the rules were loaded) and
-//!   `UnprocessedStatistics` (reports for rules not served). Every process using a rule
-//!   gets its whole reservoir, where X-Ray would share it out.
+//!   the rule's, `ReservoirQuota` = its share of the rule's `ReservoirSize`,
+//!   `ReservoirQuotaTTL` = now + 60 s, `Interval` = 10 s, plus `LastRuleModification` (when
+//!   the rules were loaded) and `UnprocessedStatistics` (reports for rules not served). As in
+//!   X-Ray, the processes using a rule share its reservoir, so that together they take no more
+//!   than it allows: here evenly, among the processes that reported on the rule in the last
+//!   20 s (X-Ray also weighs each one's traffic).
 //! - Other paths are `404`, other methods `405`, bodies that are not the request's JSON
 //!   `400`, bodies over 1 MiB `413`; nothing a client sends stops the collector.
 //!

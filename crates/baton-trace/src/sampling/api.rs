@@ -16,6 +16,9 @@ pub(crate) const REPORT_INTERVAL_SECS: u64 = 10;
 /// Processes counted one by one per rule; reports from more are still added to the rule's
 /// totals. Keeps a misbehaving client that invents ids from growing the table without end.
 const MAX_CLIENTS_PER_RULE: usize = 256;
+/// A process shares a rule's reservoir while it has reported on the rule this recently: two
+/// report intervals, so one late report does not hand its share to the others.
+pub(crate) const ACTIVE_SECS: u64 = 2 * REPORT_INTERVAL_SECS;
 
 /// The served rules and what samplers reported about them.
 #[derive(Debug)]
@@ -29,6 +32,8 @@ pub(crate) struct Book {
     /// The `GetSamplingRules` answer, written once.
     rules_answer: Bytes,
     counts: Mutex<Vec<RuleCounts>>,
+    /// For each rule, the processes that reported on it lately and when they last did.
+    active: Mutex<Vec<Vec<(String, u64)>>>,
 }
 
 /// One entry of a `SamplingStatisticsDocuments` list.
@@ -54,12 +59,14 @@ impl Book {
                 ..RuleCounts::default()
             })
             .collect();
+        let active = Mutex::new(vec![Vec::new(); rules.len()]);
         Book {
             rules,
             clock,
             loaded_at,
             rules_answer,
             counts: Mutex::new(counts),
+            active,
         }
     }
 
@@ -105,14 +112,16 @@ impl Book {
     }
 
     /// Answers `POST /SamplingTargets`: adds the reported counts, and gives each rule that was
-    /// reported a target that makes the sampler apply the rule as written.
+    /// reported a target that makes the sampler apply the rule as written, with the rule's
+    /// reservoir shared out among the processes using it (see [`reservoir_share`]).
     pub(crate) fn sampling_targets(&self, body: &[u8]) -> Result<Bytes, String> {
         let reports = statistics(body)?;
         let now = epoch_seconds(self.clock.now());
-        let mut targets: Vec<Value> = Vec::new();
         let mut unprocessed: Vec<Value> = Vec::new();
-        let mut answered: Vec<usize> = Vec::new();
+        // Each reported rule once, for the first process that reported it.
+        let mut answered: Vec<(usize, &str)> = Vec::new();
         let mut counts = self.counts();
+        let mut active = self.active();
         for report in &reports {
             let Some(index) = self.rules.iter().position(|r| r.name == report.rule) else {
                 unprocessed.push(json!({
@@ -123,19 +132,26 @@ impl Book {
                 continue;
             };
             add(&mut counts[index], report);
-            if !answered.contains(&index) {
-                answered.push(index);
-                let rule = &self.rules[index];
-                targets.push(json!({
-                    "RuleName": rule.name,
-                    "FixedRate": rule.fixed_rate,
-                    "ReservoirQuota": rule.reservoir_size,
-                    "ReservoirQuotaTTL": now.saturating_add(QUOTA_TTL_SECS) as f64,
-                    "Interval": REPORT_INTERVAL_SECS,
-                }));
+            seen(&mut active[index], &report.client, now);
+            if !answered.iter().any(|(i, _)| *i == index) {
+                answered.push((index, &report.client));
             }
         }
         drop(counts);
+        let targets: Vec<Value> = answered
+            .iter()
+            .map(|&(index, client)| {
+                let rule = &self.rules[index];
+                json!({
+                    "RuleName": rule.name,
+                    "FixedRate": rule.fixed_rate,
+                    "ReservoirQuota": share(&active[index], client, rule.reservoir_size),
+                    "ReservoirQuotaTTL": now.saturating_add(QUOTA_TTL_SECS) as f64,
+                    "Interval": REPORT_INTERVAL_SECS,
+                })
+            })
+            .collect();
+        drop(active);
         let answer = json!({
             "SamplingTargetDocuments": targets,
             "LastRuleModification": self.loaded_at as f64,
@@ -143,6 +159,42 @@ impl Book {
         });
         Ok(Bytes::from(answer.to_string()))
     }
+
+    fn active(&self) -> MutexGuard<'_, Vec<Vec<(String, u64)>>> {
+        self.active
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// Notes that `client` reported on a rule at `now`, and forgets the processes of that rule
+/// quiet for longer than [`ACTIVE_SECS`]. Past [`MAX_CLIENTS_PER_RULE`] a newcomer is not
+/// noted (and shares nothing), so the others' shares stay as they were.
+fn seen(clients: &mut Vec<(String, u64)>, client: &str, now: u64) {
+    clients.retain(|(_, last)| now.saturating_sub(*last) <= ACTIVE_SECS);
+    if let Some(entry) = clients.iter_mut().find(|(id, _)| id == client) {
+        entry.1 = now;
+    } else if clients.len() < MAX_CLIENTS_PER_RULE {
+        clients.push((client.to_owned(), now));
+    }
+}
+
+/// The part of a rule's `reservoir` (traces a second) that `client` may take. X-Ray shares a
+/// rule's reservoir out among the processes using it, so that together they take no more than
+/// the rule allows; here it is shared evenly among the processes `seen` lately, the remainder
+/// going one each to the first of them in the order of their ids. (X-Ray also weighs each
+/// process's traffic; an even split is enough for a developer's machine.)
+fn share(clients: &[(String, u64)], client: &str, reservoir: u32) -> u64 {
+    if !clients.iter().any(|(id, _)| id == client) {
+        return 0;
+    }
+    let position = clients
+        .iter()
+        .filter(|(id, _)| id.as_str() < client)
+        .count() as u64;
+    let count = clients.len() as u64;
+    let reservoir = u64::from(reservoir);
+    reservoir / count + u64::from(position < reservoir % count)
 }
 
 /// One rule as a `SamplingRuleRecords` entry of the X-Ray API.
@@ -328,8 +380,9 @@ mod tests {
         assert_eq!(
             answer,
             json!({
+                // Two processes use the rule: each gets half of its reservoir of 2.
                 "SamplingTargetDocuments": [{
-                    "RuleName": "checkout", "FixedRate": 1.0, "ReservoirQuota": 2,
+                    "RuleName": "checkout", "FixedRate": 1.0, "ReservoirQuota": 1,
                     "ReservoirQuotaTTL": (T + 60) as f64, "Interval": 10
                 }],
                 "LastRuleModification": T as f64,
@@ -366,6 +419,42 @@ mod tests {
                 .collect::<Vec<_>>(),
             [("health", 0), ("Default", 0)]
         );
+    }
+
+    /// The quota the target for `rule` gives `client` when it reports now.
+    fn quota(book: &Book, rule: &str, client: &str) -> u64 {
+        let body = json!({"SamplingStatisticsDocuments": [report(rule, client, [1, 1, 0])]});
+        let answer = json(&book.sampling_targets(body.to_string().as_bytes()).unwrap());
+        answer["SamplingTargetDocuments"][0]["ReservoirQuota"]
+            .as_u64()
+            .unwrap()
+    }
+
+    #[test]
+    fn the_reservoir_is_shared_among_the_processes_using_a_rule() {
+        let clock = Arc::new(ManualClock::new(UNIX_EPOCH + Duration::from_secs(T)));
+        let rules = SamplingRules::new([
+            SamplingRule::new("checkout", 1, 5, 0.1).with_url_path("/checkout")
+        ])
+        .unwrap();
+        let book = Book::new(&rules, clock.clone());
+        // Alone, a process gets the whole reservoir.
+        assert_eq!(quota(&book, "checkout", "b"), 5);
+        assert_eq!(quota(&book, "checkout", "c"), 2, "b and c: 3 + 2");
+        // Three processes: 5 = 2 + 2 + 1, the odd ones to the first ids.
+        assert_eq!(quota(&book, "checkout", "a"), 2);
+        assert_eq!(quota(&book, "checkout", "b"), 2);
+        assert_eq!(quota(&book, "checkout", "c"), 1);
+        // `c` stops reporting; once it has been quiet for two intervals, its share is gone.
+        clock.advance(Duration::from_secs(ACTIVE_SECS));
+        assert_eq!(quota(&book, "checkout", "a"), 2);
+        assert_eq!(quota(&book, "checkout", "b"), 2);
+        clock.advance(Duration::from_secs(1));
+        assert_eq!(quota(&book, "checkout", "a"), 3);
+        assert_eq!(quota(&book, "checkout", "b"), 2);
+        // The Default rule's reservoir (1) goes to one process of two, never to both.
+        let shares = [quota(&book, "Default", "a"), quota(&book, "Default", "b")];
+        assert_eq!(shares.iter().sum::<u64>(), 1, "{shares:?}");
     }
 
     #[test]
