@@ -90,7 +90,6 @@ impl StartCall {
         }
     }
 
-    /// Sets `traceHeader` (unless the caller did) and, if configured, the input field.
     /// Sets `traceHeader` (unless the caller did) and, if configured, the input field, both to
     /// the same header: the caller's if they set one, else the send span's. An execution with
     /// a `name` gets no input field: StartExecution is idempotent by name only for an identical

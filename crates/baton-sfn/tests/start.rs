@@ -184,7 +184,7 @@ async fn start_execution_carries_the_header_and_optionally_the_input_field() {
         h.body(3),
         json!({"stateMachineArn": ARN, "input": "[1,2]", "traceHeader": header(3)})
     );
-    // The caller's traceHeader is kept; the input still gets Baton's span.
+    // The caller's traceHeader is kept (and is what the input field would carry).
     assert_eq!(
         h.body(4)["traceHeader"],
         "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1"
