@@ -31,6 +31,11 @@ use crate::put::PutCall;
 /// documentation); other operations are untouched. As with any SDK interceptor, the caller's
 /// context is the one current while the `send()` future runs (attach it with
 /// `.with_context(cx)` or `tracing`'s `.instrument(span)`).
+///
+/// The span starts as the SDK is about to serialize the request: a call the SDK gives up
+/// on before that (an earlier hook of another interceptor failing, a configuration error)
+/// sent nothing and gets no span. From there on every call's span ends, with the outcome,
+/// or as cancelled if the call's future is dropped first.
 #[derive(Clone, Debug, Default)]
 pub struct EventBridgeInterceptor {
     config: EventBridgePropagation,

@@ -529,7 +529,12 @@ mod props {
                     _ => {}
                 }
                 let o = Value::Object(o);
-                Some(if pretty { serde_json::to_string_pretty(&o) } else { serde_json::to_string(&o) }.unwrap())
+                let text = if pretty {
+                    serde_json::to_string_pretty(&o)
+                } else {
+                    serde_json::to_string(&o)
+                };
+                Some(text.unwrap())
             }),
             1 => Just(Some("{}".to_owned())),
             1 => Just(Some(" \n{ \t}\n ".to_owned())),
@@ -548,7 +553,8 @@ mod props {
                 Some(text[..at].to_owned())
             }),
             // An object near the request limit (the rest of the request is small).
-            1 => (LIMIT - 200..LIMIT).prop_map(|n| Some(format!(r#"{{"pad":"{}"}}"#, "x".repeat(n - 10)))),
+            1 => (LIMIT - 200..LIMIT)
+                .prop_map(|n| Some(format!(r#"{{"pad":"{}"}}"#, "x".repeat(n - 10)))),
         ]
     }
 
@@ -561,7 +567,11 @@ mod props {
     fn given() -> impl Strategy<Value = Given> {
         (
             detail(),
-            prop_oneof![4 => Just(None), 1 => Just(Some(VALID.to_owned())), 1 => "\\PC{0,30}".prop_map(Some)],
+            prop_oneof![
+                4 => Just(None),
+                1 => Just(Some(VALID.to_owned())),
+                1 => "\\PC{0,30}".prop_map(Some),
+            ],
         )
             .prop_map(|(detail, trace_header)| Given {
                 detail,
@@ -664,13 +674,27 @@ mod props {
                 let send = &send[0];
                 let creates = spans.named("create shop");
                 let mut request_size = 0;
+                // The request as given, and whether it has room to spare for a trace header in
+                // every detail (each insertion is under 120 bytes): then every detail that
+                // can take one must get it.
+                let given_size: usize = given
+                    .iter()
+                    .map(|g| {
+                        "shop.orders".len()
+                            + "OrderPlaced".len()
+                            + g.detail.as_deref().map_or(0, str::len)
+                    })
+                    .sum();
+                let roomy = given_size + 120 * given.len() < LIMIT - 1;
+                let mut named = std::collections::HashSet::new();
                 for (sent, g) in out.iter().zip(&given) {
                     prop_assert_eq!(sent["Source"].as_str(), Some("shop.orders"));
                     prop_assert_eq!(sent["DetailType"].as_str(), Some("OrderPlaced"));
                     prop_assert_eq!(sent["EventBusName"].as_str(), Some("shop"));
                     let header = sent["TraceHeader"].as_str().map(str::to_owned);
                     // The entry's TraceHeader: the caller's, else the caller's detail field,
-                    // else a span of Baton's.
+                    // else Baton's: the send span's for a lone event, a `create` span of the
+                    // entry's own (child of the send span) for each of several.
                     match (&g.trace_header, callers_trace(g)) {
                         (Some(theirs), _) => prop_assert_eq!(header.as_ref(), Some(theirs)),
                         (None, Some(theirs)) => prop_assert_eq!(header.as_ref(), Some(&theirs)),
@@ -679,15 +703,21 @@ mod props {
                             let parsed = baton::TraceHeader::parse(&header).unwrap();
                             prop_assert_eq!(parsed.trace_id(), send.span_context.trace_id());
                             let parent = parsed.parent_id().unwrap();
-                            let named = parent == send.span_context.span_id()
-                                || creates.iter().any(|c| {
-                                    c.span_context.span_id() == parent
-                                        && c.parent_span_id == send.span_context.span_id()
-                                });
-                            prop_assert!(
-                                named,
-                                "{header} names neither the send span nor a create span"
-                            );
+                            if given.len() == 1 {
+                                prop_assert_eq!(parent, send.span_context.span_id());
+                            } else {
+                                let create =
+                                    creates.iter().find(|c| c.span_context.span_id() == parent);
+                                prop_assert!(create.is_some(), "{header} names no create span");
+                                prop_assert_eq!(
+                                    create.unwrap().parent_span_id,
+                                    send.span_context.span_id()
+                                );
+                                prop_assert!(
+                                    named.insert(parent),
+                                    "two entries name one create span"
+                                );
+                            }
                         }
                     }
                     // The detail: as given, byte for byte, or the given object plus exactly
@@ -695,30 +725,33 @@ mod props {
                     let out_detail = sent["Detail"].as_str();
                     request_size +=
                         "shop.orders".len() + "OrderPlaced".len() + out_detail.map_or(0, str::len);
+                    let open_object = g
+                        .detail
+                        .as_deref()
+                        .and_then(|d| serde_json::from_str::<Value>(d).ok())
+                        .and_then(|v| v.as_object().map(|o| !o.contains_key("traceHeader")))
+                        .unwrap_or(false);
                     if out_detail == g.detail.as_deref() {
+                        prop_assert!(
+                            !(detail_field && open_object && roomy),
+                            "an object detail with room to spare got no traceHeader"
+                        );
                         continue;
                     }
                     prop_assert!(detail_field, "detail changed with the detail field off");
-                    let original: Value = serde_json::from_str(g.detail.as_deref().unwrap())
-                        .map_err(|e| {
-                            TestCaseError::fail(format!("changed a detail that is not JSON: {e}"))
-                        })?;
-                    let mut original = match original {
-                        Value::Object(o) => o,
-                        other => {
-                            return Err(TestCaseError::fail(format!(
-                                "changed a non-object detail: {other}"
-                            )));
-                        }
-                    };
                     prop_assert!(
-                        !original.contains_key("traceHeader"),
-                        "overwrote the caller's traceHeader"
+                        open_object,
+                        "changed a detail that is not an object without traceHeader"
                     );
+                    let mut original = match serde_json::from_str(g.detail.as_deref().unwrap()) {
+                        Ok(Value::Object(o)) => o,
+                        _ => unreachable!("checked just above"),
+                    };
                     let changed: Value = serde_json::from_str(out_detail.unwrap()).unwrap();
                     original.insert("traceHeader".into(), json!(header.unwrap()));
                     prop_assert_eq!(changed, Value::Object(original));
                 }
+                prop_assert_eq!(named.len(), creates.len(), "create spans no entry names");
                 // Baton keeps the request under the limit whenever it changed a detail.
                 let untouched = out
                     .iter()

@@ -36,6 +36,11 @@ use crate::start::{StartCall, Started};
 /// StartExecution and StartSyncExecution then open a PRODUCER span whose context goes into
 /// `traceHeader` (see [`SfnPropagation`]); other operations are untouched. The caller's context
 /// is the one current while the `send()` future runs.
+///
+/// The span starts as the SDK is about to serialize the request: a call the SDK gives up
+/// on before that (an earlier hook of another interceptor failing, a configuration error)
+/// sent nothing and gets no span. From there on every call's span ends, with the outcome,
+/// or as cancelled if the call's future is dropped first.
 #[derive(Clone, Debug, Default)]
 pub struct SfnInterceptor {
     config: SfnPropagation,

@@ -26,10 +26,18 @@ const EXECUTION: &str = "arn:aws:states:eu-west-1:123456789012:execution:orders:
 struct Stub {
     bodies: Arc<Mutex<Vec<String>>>,
     headers: Arc<Mutex<Vec<Option<String>>>>,
+    /// Answer this many requests with a 500 first (the SDK retries those).
+    fail_first: Arc<Mutex<usize>>,
 }
 
 impl HttpConnector for Stub {
     fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
+        let retry = {
+            let mut fail = self.fail_first.lock().unwrap();
+            let retry = *fail > 0;
+            *fail = fail.saturating_sub(1);
+            retry
+        };
         let sync = request
             .headers()
             .get("x-amz-target")
@@ -42,6 +50,16 @@ impl HttpConnector for Stub {
             .lock()
             .unwrap()
             .push(String::from_utf8(request.body().bytes().unwrap().to_vec()).unwrap());
+        if retry {
+            let mut response = HttpResponse::new(
+                StatusCode::try_from(500).unwrap(),
+                SdkBody::from(r#"{"__type":"InternalFailure","message":"try again"}"#),
+            );
+            response
+                .headers_mut()
+                .insert("content-type", "application/x-amz-json-1.0");
+            return HttpConnectorFuture::ready(Ok(response));
+        }
         let response = if sync {
             json!({"executionArn": EXECUTION, "startDate": 1764000000, "stopDate": 1764000001,
                    "status": "FAILED", "error": "States.TaskFailed", "cause": "the task failed"})
@@ -300,4 +318,54 @@ async fn an_input_at_the_size_limit_is_sent_as_given() {
         header_of(&h.spans()[0]),
         "the header is still set"
     );
+}
+
+/// A StartExecution the SDK retries (two 500s, then a 200) is one send span; every attempt
+/// carries the same `traceHeader`, input field and request header.
+#[tokio::test]
+async fn a_retried_start_carries_the_same_trace_on_every_attempt() {
+    let h = Harness::new();
+    *h.stub.fail_first.lock().unwrap() = 2;
+    let propagation = SfnPropagation::new()
+        .with_input_field("traceHeader")
+        .with_tracer(TracerHandle::new(h.provider.tracer("test")));
+    let client = aws_sdk_sfn::Client::from_conf(
+        aws_sdk_sfn::config::Builder::new()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("eu-west-1"))
+            .credentials_provider(Credentials::new("test", "test", None, None, "stub"))
+            .endpoint_url("http://stub.invalid")
+            .http_client(h.stub.clone())
+            .retry_config(
+                aws_sdk_sfn::config::retry::RetryConfig::standard()
+                    .with_max_attempts(3)
+                    .with_initial_backoff(std::time::Duration::from_millis(1)),
+            )
+            .interceptor(propagation.interceptor())
+            .build(),
+    );
+    client
+        .start_execution()
+        .state_machine_arn(ARN)
+        .input(r#"{"order":42}"#)
+        .send()
+        .await
+        .unwrap();
+    let spans = h.spans();
+    assert_eq!(spans.len(), 1, "{spans:?}");
+    let header = header_of(&spans[0]);
+    assert_eq!(h.stub.bodies.lock().unwrap().len(), 3);
+    for attempt in 0..3 {
+        assert_eq!(
+            h.body(attempt),
+            json!({"stateMachineArn": ARN,
+                   "input": format!(r#"{{"traceHeader":"{header}","order":42}}"#),
+                   "traceHeader": header}),
+            "attempt {attempt}"
+        );
+        assert_eq!(
+            h.stub.headers.lock().unwrap()[attempt].as_deref(),
+            Some(header.as_str())
+        );
+    }
 }

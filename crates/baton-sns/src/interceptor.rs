@@ -37,6 +37,11 @@ pub(crate) const TRACE_HEADER: &str = "x-amzn-trace-id";
 /// [`SnsPropagation`]). The `X-Amzn-Trace-Id` header is set just before signing, replacing the
 /// one the SDK's recursion detection copies from `_X_AMZN_TRACE_ID` inside Lambda, whose
 /// `Lineage` is kept.
+///
+/// The span starts as the SDK is about to serialize the request: a call the SDK gives up
+/// on before that (an earlier hook of another interceptor failing, a configuration error)
+/// sent nothing and gets no span. From there on every call's span ends, with the outcome,
+/// or as cancelled if the call's future is dropped first.
 #[derive(Clone, Debug, Default)]
 pub struct SnsInterceptor {
     config: SnsPropagation,

@@ -28,6 +28,8 @@ type Recorded = (Option<String>, String);
 #[derive(Clone, Debug, Default)]
 struct Stub {
     requests: Arc<Mutex<Vec<Recorded>>>,
+    /// Answer this many requests with a 500 first (the SDK retries those).
+    fail_first: Arc<Mutex<usize>>,
 }
 
 impl HttpConnector for Stub {
@@ -35,6 +37,16 @@ impl HttpConnector for Stub {
         let header = request.headers().get("x-amzn-trace-id").map(str::to_owned);
         let body = String::from_utf8(request.body().bytes().unwrap().to_vec()).unwrap();
         self.requests.lock().unwrap().push((header, body));
+        let mut fail = self.fail_first.lock().unwrap();
+        if *fail > 0 {
+            *fail -= 1;
+            let error = "<ErrorResponse xmlns=\"http://sns.amazonaws.com/doc/2010-03-31/\"><Error><Type>Receiver</Type><Code>InternalError</Code><Message>try again</Message></Error><RequestId>req-e</RequestId></ErrorResponse>";
+            let mut response =
+                HttpResponse::new(StatusCode::try_from(500).unwrap(), SdkBody::from(error));
+            response.headers_mut().insert("content-type", "text/xml");
+            return HttpConnectorFuture::ready(Ok(response));
+        }
+        drop(fail);
         let response = "<PublishResponse xmlns=\"http://sns.amazonaws.com/doc/2010-03-31/\"><PublishResult><MessageId>m-1</MessageId></PublishResult><ResponseMetadata><RequestId>req-1</RequestId></ResponseMetadata></PublishResponse>";
         let mut response =
             HttpResponse::new(StatusCode::try_from(200).unwrap(), SdkBody::from(response));
@@ -374,6 +386,41 @@ async fn a_header_that_cannot_be_sent_is_replaced_or_dropped() {
         2,
         "both were published"
     );
+}
+
+/// A publish the SDK retries (a 500, then a 200) is one send span: every attempt carries
+/// its header, and the message attribute was written once, before the first attempt.
+#[tokio::test]
+async fn a_retried_publish_carries_the_same_trace_on_every_attempt() {
+    let stub = Stub::default();
+    *stub.fail_first.lock().unwrap() = 2;
+    let spans = Spans::new();
+    let client = aws_sdk_sns::Client::from_conf(
+        stub.config()
+            .retry_config(
+                aws_sdk_sns::config::retry::RetryConfig::standard()
+                    .with_max_attempts(3)
+                    .with_initial_backoff(std::time::Duration::from_millis(1)),
+            )
+            .interceptor(spans.config().interceptor())
+            .build(),
+    );
+    client
+        .publish()
+        .topic_arn(TOPIC)
+        .message("hello")
+        .send()
+        .await
+        .unwrap();
+    let send = spans.one("send orders");
+    assert_eq!(stub.requests.lock().unwrap().len(), 3);
+    for attempt in 0..3 {
+        let (header, form) = stub.request(attempt);
+        assert_eq!(header, Some(header_of(&send)), "attempt {attempt}");
+        assert_eq!(attribute(&form, "X-Amzn-Trace-Id"), Some(header_of(&send)));
+        let attributes = form.iter().filter(|(k, _)| k.ends_with(".Name")).count();
+        assert_eq!(attributes, 1, "attempt {attempt}: {form:?}");
+    }
 }
 
 #[tokio::test]

@@ -56,6 +56,11 @@ use crate::send::SendCall;
 ///
 /// To give each entry of a batch the context of a different request, see
 /// [`SqsPropagation::inject_entry_context`].
+///
+/// The span starts as the SDK is about to serialize the request: a call the SDK gives up
+/// on before that (an earlier hook of another interceptor failing, a configuration error)
+/// sent nothing and gets no span. From there on every call's span ends, with the outcome,
+/// or as cancelled if the call's future is dropped first.
 #[derive(Clone, Debug, Default)]
 pub struct SqsInterceptor {
     config: SqsPropagation,

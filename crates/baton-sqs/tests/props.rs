@@ -20,7 +20,7 @@ use baton::TraceHeader;
 use baton_sqs::{SqsPropagation, SqsRequest, SqsService};
 use common::{Spans, StubSqs};
 use opentelemetry::Context;
-use opentelemetry::trace::{FutureExt, TraceContextExt, Tracer};
+use opentelemetry::trace::{FutureExt, SpanId, TraceContextExt, TraceId, Tracer};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 use serde_json::Value;
@@ -149,33 +149,40 @@ fn check_message(
         .keys()
         .filter(|k| !given.attributes.contains_key(*k))
         .collect();
-    if !added.is_empty() {
-        prop_assert!(
-            setting.w3c,
-            "attributes added with the W3C carrier off: {added:?}"
-        );
-        prop_assert!(
-            added
-                .iter()
-                .all(|k| *k == "traceparent" || *k == "tracestate"),
-            "unexpected attributes added: {added:?}"
-        );
-        prop_assert!(given.trace_header.is_none());
-        let user_w3c = given
+    prop_assert!(
+        added.iter().all(|k| *k == "traceparent"),
+        "unexpected attributes added: {added:?}"
+    );
+    // The W3C carrier is added exactly when the rules allow it: turned on, no trace header
+    // or W3C attribute of the caller's, room for one more attribute, and room under the
+    // configured limit (as `with_max_message_bytes` clamps it) for `traceparent` (55
+    // characters; `tracestate` is empty and not written).
+    let user_w3c = given
+        .attributes
+        .keys()
+        .any(|k| k.eq_ignore_ascii_case("traceparent") || k.eq_ignore_ascii_case("tracestate"));
+    let user_size: usize = given.body.len()
+        + given
             .attributes
-            .keys()
-            .any(|k| k.eq_ignore_ascii_case("traceparent") || k.eq_ignore_ascii_case("tracestate"));
-        prop_assert!(!user_w3c, "W3C attributes added next to the caller's own");
-        prop_assert!(attributes.len() <= 10, "{} attributes", attributes.len());
-        let size: usize = given.body.len()
-            + attributes
-                .iter()
-                .map(|(k, v)| k.len() + "String".len() + v["StringValue"].as_str().unwrap().len())
-                .sum::<usize>();
-        // The configured limit, as `with_max_message_bytes` clamps it.
-        let limit = setting.max_bytes.clamp(1024, 1024 * 1024);
-        prop_assert!(size <= limit, "{size} bytes over the limit {limit}");
-    }
+            .iter()
+            .map(|(k, v)| k.len() + "String".len() + v.len())
+            .sum::<usize>();
+    let limit = setting.max_bytes.clamp(1024, 1024 * 1024);
+    let allowed = setting.w3c
+        && given.trace_header.is_none()
+        && !user_w3c
+        && given.attributes.len() < 10
+        && user_size + "traceparent".len() + "String".len() + 55 <= limit;
+    prop_assert_eq!(
+        !added.is_empty(),
+        allowed,
+        "traceparent added: {}, allowed by the rules: {} ({} attributes, {} of {} bytes)",
+        !added.is_empty(),
+        allowed,
+        given.attributes.len(),
+        user_size,
+        limit
+    );
     let header = sent["MessageSystemAttributes"]["AWSTraceHeader"]["StringValue"].as_str();
     match &given.trace_header {
         Some(theirs) => {
@@ -350,6 +357,7 @@ fn any_batch_goes_out_entry_by_entry_as_the_caller_made_it_plus_the_trace() {
                 creates.len(),
                 given.iter().filter(|m| m.trace_header.is_none()).count()
             );
+            let mut named = std::collections::HashSet::new();
             for (i, (entry, m)) in sent_entries.iter().zip(&given).enumerate() {
                 let id = format!("e{i}");
                 prop_assert_eq!(entry["Id"].as_str(), Some(id.as_str()));
@@ -362,68 +370,138 @@ fn any_batch_goes_out_entry_by_entry_as_the_caller_made_it_plus_the_trace() {
                         .find(|c| Some(c.span_context.span_id()) == header.parent_id());
                     prop_assert!(create.is_some(), "entry {i} names no create span");
                     prop_assert_eq!(create.unwrap().parent_span_id, send.span_context.span_id());
+                    named.insert(header.parent_id());
                 }
             }
+            prop_assert_eq!(named.len(), creates.len(), "entries share create spans");
             Ok(())
         })
         .unwrap();
 }
 
-/// A carrier value for a received message: a well-formed X-Ray header or `traceparent`, or
-/// garbage.
-fn received_carrier() -> impl Strategy<Value = String> {
-    prop_oneof![
-        (any::<u32>(), any::<u128>(), 1..=u64::MAX).prop_map(|(epoch, rest, parent)| format!(
-            "Root=1-{epoch:08x}-{:024x};Parent={parent:016x};Sampled=1",
-            rest & ((1 << 96) - 1)
-        )),
-        (any::<u128>(), 1..=u64::MAX)
-            .prop_map(|(trace, span)| format!("00-{trace:032x}-{span:016x}-01")),
-        "\\PC{0,60}",
-        "Root=1-[0-9a-z]{8}-[0-9a-z]{24};Parent=[0-9a-z]{16};Sampled=[01?x]",
-    ]
+/// A generated carrier for a received message: its text and, when it is well formed, the
+/// trace and span it names.
+#[derive(Clone, Debug)]
+struct Carrier {
+    text: String,
+    names: Option<(TraceId, SpanId)>,
 }
 
-/// One received message as SQS would return it: any body, an optional `AWSTraceHeader`, and
-/// up to 12 attributes, trace-named ones among them.
-fn received_message() -> impl Strategy<Value = Value> {
+fn garbage() -> impl Strategy<Value = Carrier> {
+    prop_oneof![
+        "\\PC{0,60}",
+        "Root=1-[0-9a-z]{8}-[0-9a-z]{24};Parent=[0-9a-z]{16};Sampled=[01?x]",
+        "00-[0-9a-z]{32}-[0-9a-z]{16}-0[0-9]",
+    ]
+    .prop_map(|text| Carrier { text, names: None })
+}
+
+/// An X-Ray header, well formed or not.
+fn xray_carrier() -> impl Strategy<Value = Carrier> {
+    let valid = (any::<u32>(), any::<u128>(), 1..=u64::MAX).prop_map(|(epoch, rest, parent)| {
+        let rest = rest & ((1 << 96) - 1);
+        let trace = TraceId::from((u128::from(epoch) << 96) | rest);
+        Carrier {
+            text: format!("Root=1-{epoch:08x}-{rest:024x};Parent={parent:016x};Sampled=1"),
+            names: (trace != TraceId::INVALID).then(|| (trace, SpanId::from(parent))),
+        }
+    });
+    prop_oneof![valid, garbage()]
+}
+
+/// A W3C `traceparent`, well formed or not.
+fn traceparent_carrier() -> impl Strategy<Value = Carrier> {
+    let valid = (any::<u128>(), 1..=u64::MAX).prop_map(|(trace, span)| Carrier {
+        text: format!("00-{trace:032x}-{span:016x}-01"),
+        names: (trace != 0).then(|| (TraceId::from(trace), SpanId::from(span))),
+    });
+    prop_oneof![valid, garbage()]
+}
+
+/// What one received message carries.
+#[derive(Clone, Debug)]
+struct Received {
+    body: String,
+    system: Option<Carrier>,
+    traceparent: Option<Carrier>,
+    /// Under `X-Amzn-Trace-Id` in one of the letter cases producers use.
+    xray: Option<(&'static str, Carrier)>,
+    aws_trace_header: Option<Carrier>,
+    others: BTreeMap<String, String>,
+}
+
+impl Received {
+    /// The producer the documented order reads: the `AWSTraceHeader` system attribute, then
+    /// `traceparent`, then `X-Amzn-Trace-Id`, then an `AWSTraceHeader` attribute; the first
+    /// well-formed one wins.
+    fn producer(&self) -> Option<(TraceId, SpanId)> {
+        [
+            self.system.as_ref(),
+            self.traceparent.as_ref(),
+            self.xray.as_ref().map(|(_, c)| c),
+            self.aws_trace_header.as_ref(),
+        ]
+        .into_iter()
+        .flatten()
+        .find_map(|c| c.names)
+    }
+
+    fn json(&self) -> Value {
+        let mut attributes = serde_json::Map::new();
+        let mut put = |name: &str, text: &str| {
+            attributes.insert(
+                name.to_owned(),
+                serde_json::json!({"DataType": "String", "StringValue": text}),
+            );
+        };
+        for (name, text) in &self.others {
+            put(name, text);
+        }
+        if let Some(c) = &self.traceparent {
+            put("traceparent", &c.text);
+        }
+        if let Some((name, c)) = &self.xray {
+            put(name, &c.text);
+        }
+        if let Some(c) = &self.aws_trace_header {
+            put("AWSTraceHeader", &c.text);
+        }
+        let mut message = serde_json::json!({
+            "MessageId": "m",
+            "ReceiptHandle": "rh",
+            "MD5OfBody": "0",
+            "Body": self.body,
+            "MessageAttributes": attributes,
+        });
+        if let Some(c) = &self.system {
+            message["Attributes"] = serde_json::json!({ "AWSTraceHeader": c.text });
+        }
+        message
+    }
+}
+
+fn received_message() -> impl Strategy<Value = Received> {
     (
         "\\PC{0,40}",
-        proptest::option::of(received_carrier()),
-        proptest::collection::btree_map(
-            prop_oneof![
-                Just("traceparent".to_owned()),
-                Just("X-Amzn-Trace-Id".to_owned()),
-                Just("x-amzn-trace-id".to_owned()),
-                Just("AWSTraceHeader".to_owned()),
-                "[a-z]{1,8}",
-            ],
-            received_carrier(),
-            0..=12,
-        ),
+        proptest::option::of(xray_carrier()),
+        proptest::option::of(traceparent_carrier()),
+        proptest::option::of((
+            prop_oneof![Just("X-Amzn-Trace-Id"), Just("x-amzn-trace-id")],
+            xray_carrier(),
+        )),
+        proptest::option::of(xray_carrier()),
+        proptest::collection::btree_map("[a-z]{1,8}", "\\PC{0,20}", 0..=6),
     )
-        .prop_map(|(body, system, attributes)| {
-            let attributes: serde_json::Map<String, Value> = attributes
-                .into_iter()
-                .map(|(k, v)| {
-                    (
-                        k,
-                        serde_json::json!({"DataType": "String", "StringValue": v}),
-                    )
-                })
-                .collect();
-            let mut message = serde_json::json!({
-                "MessageId": "m",
-                "ReceiptHandle": "rh",
-                "MD5OfBody": "0",
-                "Body": body,
-                "MessageAttributes": attributes,
-            });
-            if let Some(header) = system {
-                message["Attributes"] = serde_json::json!({ "AWSTraceHeader": header });
-            }
-            message
-        })
+        .prop_map(
+            |(body, system, traceparent, xray, aws_trace_header, others)| Received {
+                body,
+                system,
+                traceparent,
+                xray,
+                aws_trace_header,
+                others,
+            },
+        )
 }
 
 #[test]
@@ -437,8 +515,9 @@ fn any_received_batch_links_exactly_its_well_formed_producers() {
     runner()
         .run(&strategy, |(messages, tower)| {
             let stub = StubSqs::default();
+            let listed: Vec<Value> = messages.iter().map(Received::json).collect();
             *stub.receive_body.lock().unwrap() =
-                Some(serde_json::json!({ "Messages": messages }).to_string());
+                Some(serde_json::json!({ "Messages": listed }).to_string());
             spans.exporter.reset();
             let config = SqsPropagation::new().with_tracer(spans.handle());
             let output = runtime
@@ -479,20 +558,17 @@ fn any_received_batch_links_exactly_its_well_formed_producers() {
             let received = output.messages();
             prop_assert_eq!(received.len(), messages.len());
             for (got, sent) in received.iter().zip(&messages) {
-                prop_assert_eq!(got.body(), sent["Body"].as_str());
+                prop_assert_eq!(got.body(), Some(sent.body.as_str()));
+                // Each message's own reading agrees with the documented order.
+                let cx = baton_sqs::producer_context(got);
+                let span = cx.span();
+                let sc = span.span_context();
+                let read = sc.is_valid().then(|| (sc.trace_id(), sc.span_id()));
+                prop_assert_eq!(read, sent.producer());
             }
-            // The receive span links exactly the messages whose producer context could be
-            // read, each to that context, in order.
-            let expected: Vec<_> = received
-                .iter()
-                .map(|m| {
-                    let cx = baton_sqs::producer_context(m);
-                    let span = cx.span();
-                    span.span_context().clone()
-                })
-                .filter(|sc| sc.is_valid())
-                .map(|sc| (sc.trace_id(), sc.span_id()))
-                .collect();
+            // The receive span links exactly the messages with a well-formed producer, each
+            // to it, in order.
+            let expected: Vec<_> = messages.iter().filter_map(Received::producer).collect();
             let receive = spans.one("receive orders");
             let links: Vec<_> = receive
                 .links

@@ -153,7 +153,9 @@
 //!   the rules were loaded) and `UnprocessedStatistics` (reports for rules not served). As in
 //!   X-Ray, the processes using a rule share its reservoir, so that together they take no more
 //!   than it allows: here evenly, among the processes that reported on the rule in the last
-//!   20 s (X-Ray also weighs each one's traffic).
+//!   20 s (X-Ray also weighs each one's traffic). A process keeps the quota it was given until
+//!   its next report, so for up to one interval after a new process appears the shares can
+//!   add up to more than the reservoir.
 //! - Other paths are `404`, other methods `405`, bodies that are not the request's JSON
 //!   `400`, bodies over 1 MiB `413`; nothing a client sends stops the collector.
 //!

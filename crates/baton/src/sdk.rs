@@ -74,8 +74,8 @@ pub fn put_call<T: InFlight + Sync>(cfg: &mut ConfigBag, call: T) {
     cfg.interceptor_state().store_put(Pending::new(call));
 }
 
-/// Whether this operation already holds a call of type `T` (a second interceptor of the same
-/// kind installed on the same operation, say).
+/// Whether a call of type `T` was put into this operation (by a second interceptor of the
+/// same kind installed on the same operation, say), taken since or not.
 pub fn has_call<T: InFlight + Sync>(cfg: &mut ConfigBag) -> bool {
     cfg.get_mut_from_interceptor_state::<Pending<T>>().is_some()
 }

@@ -113,7 +113,7 @@ impl Book {
 
     /// Answers `POST /SamplingTargets`: adds the reported counts, and gives each rule that was
     /// reported a target that makes the sampler apply the rule as written, with the rule's
-    /// reservoir shared out among the processes using it (see [`reservoir_share`]).
+    /// reservoir shared out among the processes using it (see [`share`]).
     pub(crate) fn sampling_targets(&self, body: &[u8]) -> Result<Bytes, String> {
         let reports = statistics(body)?;
         let now = epoch_seconds(self.clock.now());
@@ -171,7 +171,9 @@ impl Book {
 /// quiet for longer than [`ACTIVE_SECS`]. Past [`MAX_CLIENTS_PER_RULE`] a newcomer is not
 /// noted (and shares nothing), so the others' shares stay as they were.
 fn seen(clients: &mut Vec<(String, u64)>, client: &str, now: u64) {
-    clients.retain(|(_, last)| now.saturating_sub(*last) <= ACTIVE_SECS);
+    // Either way: after the clock is set back, processes last seen "in the future" go too
+    // (the live ones report again within an interval).
+    clients.retain(|(_, last)| now.abs_diff(*last) <= ACTIVE_SECS);
     if let Some(entry) = clients.iter_mut().find(|(id, _)| id == client) {
         entry.1 = now;
     } else if clients.len() < MAX_CLIENTS_PER_RULE {
