@@ -6,12 +6,10 @@
 
 use std::collections::HashMap;
 
-use baton::carrier::{MapExtractor, ReadMap};
-use baton::{AWS_TRACE_HEADER, TRACEPARENT, XRAY_HEADER, extract_header};
+use baton::carrier::{ReadMap, extract_w3c};
+use baton::{AWS_TRACE_HEADER, TRACEPARENT, TRACESTATE, XRAY_HEADER, extract_header};
 use opentelemetry::Context;
-use opentelemetry::propagation::TextMapPropagator;
 use opentelemetry::trace::TraceContextExt;
-use opentelemetry_sdk::propagation::TraceContextPropagator;
 use serde::Deserialize;
 
 /// One message attribute in the envelope (`{"Type": "String", "Value": "…"}`).
@@ -95,22 +93,66 @@ impl Notification {
     pub fn producer_context(&self) -> Context {
         let map = Attributes(&self.message_attributes);
         let base = Context::new();
-        if map.get_ignore_case(TRACEPARENT).is_some() {
-            let cx =
-                TraceContextPropagator::new().extract_with_context(&base, &MapExtractor::new(&map));
+        // Every spelling of each name is tried: an envelope may carry two, one malformed.
+        let tracestate = map.get_ignore_case(TRACESTATE);
+        let w3c = map.find_ignore_case(TRACEPARENT, |traceparent| {
+            let cx = extract_w3c(&base, traceparent, tracestate);
             if cx.span().span_context().is_valid() {
-                return cx;
+                return Some(cx);
             }
             tracing::warn!(target: "baton::propagation", "ignoring malformed traceparent attribute");
+            None
+        });
+        if let Some(cx) = w3c {
+            return cx;
         }
         for name in [XRAY_HEADER, AWS_TRACE_HEADER] {
-            if let Some(header) = map.get_ignore_case(name) {
+            let xray = map.find_ignore_case(name, |header| {
                 let cx = extract_header(&base, header, name);
-                if cx.span().span_context().is_valid() {
-                    return cx;
-                }
+                cx.span().span_context().is_valid().then_some(cx)
+            });
+            if let Some(cx) = xray {
+                return cx;
             }
         }
         base
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use opentelemetry::trace::TraceContextExt;
+
+    use super::*;
+
+    /// Two spellings of one carrier, the exact one malformed: the other is read.
+    #[test]
+    fn every_spelling_of_a_carrier_is_tried() {
+        let notification = Notification::parse(
+            r#"{"Type":"Notification","TopicArn":"arn:aws:sns:us-east-1:0:t","MessageAttributes":{
+                "traceparent":{"Type":"String","Value":"00-garbage"},
+                "TraceParent":{"Type":"String","Value":"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"},
+                "X-Amzn-Trace-Id":{"Type":"String","Value":"Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1"}}}"#,
+        )
+        .unwrap();
+        let cx = notification.producer_context();
+        assert_eq!(
+            cx.span().span_context().span_id().to_string(),
+            "b7ad6b7169203331"
+        );
+
+        // Only malformed W3C spellings: the X-Ray attribute, in any of its spellings.
+        let notification = Notification::parse(
+            r#"{"Type":"Notification","TopicArn":"arn:aws:sns:us-east-1:0:t","MessageAttributes":{
+                "traceparent":{"Type":"String","Value":"00-garbage"},
+                "X-Amzn-Trace-Id":{"Type":"String","Value":"Root=1-garbage"},
+                "x-amzn-trace-id":{"Type":"String","Value":"Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1"}}}"#,
+        )
+        .unwrap();
+        let cx = notification.producer_context();
+        assert_eq!(
+            cx.span().span_context().span_id().to_string(),
+            "53995c3f42cd8ad8"
+        );
     }
 }

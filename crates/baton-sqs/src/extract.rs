@@ -12,20 +12,20 @@
 //! come back, names are matched in any letter case.
 //!
 //! The first carrier that is present *and valid* wins; a malformed one is reported with a
-//! `tracing` event and the next is tried. With none, the message starts a new trace.
+//! `tracing` event and the next is tried. A name present in more than one spelling (say
+//! `traceparent` and `TraceParent`) is tried in each, the exact spelling first. With none, the
+//! message starts a new trace.
 
 use std::collections::HashMap;
 
 use aws_sdk_sqs::types::{Message, MessageAttributeValue, MessageSystemAttributeName};
-use baton::carrier::{MapExtractor, ReadMap};
+use baton::carrier::{ReadMap, extract_w3c};
 use baton::{
     AWS_TRACE_HEADER, TRACEPARENT, TRACESTATE, TraceHeader, XRAY_HEADER, extract_header,
     remote_span_context,
 };
 use opentelemetry::Context;
-use opentelemetry::propagation::TextMapPropagator;
 use opentelemetry::trace::{SpanContext, TraceContextExt};
-use opentelemetry_sdk::propagation::TraceContextPropagator;
 
 /// The message attribute names Baton asks ReceiveMessage for (SQS matches them exactly, so
 /// the spellings producers use are all listed).
@@ -91,11 +91,12 @@ pub fn extract_with_carrier(message: &Message) -> (Context, Option<Carrier>) {
     }
     if let Some(attributes) = message.message_attributes.as_ref() {
         let map = Attributes(attributes);
-        if let Some(traceparent) = map.get_ignore_case(TRACEPARENT) {
-            let cx =
-                TraceContextPropagator::new().extract_with_context(&base, &MapExtractor::new(&map));
+        // Every spelling of each name is tried: a message may carry two, one malformed.
+        let tracestate = map.get_ignore_case(TRACESTATE);
+        let w3c = map.find_ignore_case(TRACEPARENT, |traceparent| {
+            let cx = extract_w3c(&base, traceparent, tracestate);
             if valid(&cx) {
-                return (cx, Some(Carrier::TraceParent));
+                return Some(cx);
             }
             tracing::warn!(
                 target: "baton::propagation",
@@ -103,13 +104,18 @@ pub fn extract_with_carrier(message: &Message) -> (Context, Option<Carrier>) {
                 value = %traceparent.chars().take(64).collect::<String>().escape_debug(),
                 "ignoring malformed traceparent message attribute"
             );
+            None
+        });
+        if let Some(cx) = w3c {
+            return (cx, Some(Carrier::TraceParent));
         }
         for name in [XRAY_HEADER, AWS_TRACE_HEADER] {
-            if let Some(header) = map.get_ignore_case(name) {
+            let xray = map.find_ignore_case(name, |header| {
                 let cx = extract_header(&base, header, name);
-                if valid(&cx) {
-                    return (cx, Some(Carrier::XrayAttribute));
-                }
+                valid(&cx).then_some(cx)
+            });
+            if let Some(cx) = xray {
+                return (cx, Some(Carrier::XrayAttribute));
             }
         }
     }

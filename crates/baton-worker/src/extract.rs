@@ -268,26 +268,52 @@ mod tests {
             (Some(text[..at].to_owned()), vec![])
         }
 
-        /// The trace carriers among a message's SQS attributes: at most one of each kind, in
-        /// one of the letter cases producers use, next to unrelated attributes.
+        /// The trace carriers among a message's SQS attributes, under one or more of the
+        /// spellings producers use (a message may hold two, one of them malformed), next to
+        /// unrelated attributes.
         #[derive(Clone, Debug)]
         struct SqsCarriers {
-            traceparent: Option<(&'static str, Carrier)>,
-            xray: Option<(&'static str, Carrier)>,
+            traceparent: std::collections::BTreeMap<&'static str, Carrier>,
+            xray: std::collections::BTreeMap<&'static str, Carrier>,
             aws_trace_header: Option<Carrier>,
             others: std::collections::BTreeMap<String, String>,
         }
 
+        /// The carrier the documented reading order takes from `spellings` of `name`: the
+        /// exact spelling first, then the others in the order of their names; the first
+        /// well-formed one.
+        fn first_valid(
+            spellings: &std::collections::BTreeMap<&'static str, Carrier>,
+            name: &str,
+        ) -> Option<(TraceId, SpanId)> {
+            let exact = spellings.get(name).into_iter();
+            let others = spellings
+                .iter()
+                .filter(|(k, _)| **k != name)
+                .map(|(_, c)| c);
+            exact.chain(others).find_map(|c| c.names)
+        }
+
         fn sqs_carriers() -> impl Strategy<Value = SqsCarriers> {
             (
-                proptest::option::of((
-                    prop_oneof![Just("traceparent"), Just("TraceParent")],
+                proptest::collection::btree_map(
+                    prop_oneof![
+                        Just("traceparent"),
+                        Just("TraceParent"),
+                        Just("TRACEPARENT")
+                    ],
                     traceparent(),
-                )),
-                proptest::option::of((
-                    prop_oneof![Just("X-Amzn-Trace-Id"), Just("x-amzn-trace-id")],
+                    0..=2,
+                ),
+                proptest::collection::btree_map(
+                    prop_oneof![
+                        Just("X-Amzn-Trace-Id"),
+                        Just("x-amzn-trace-id"),
+                        Just("X-AMZN-TRACE-ID")
+                    ],
                     xray(),
-                )),
+                    0..=2,
+                ),
                 proptest::option::of(xray()),
                 proptest::collection::btree_map("[a-z]{1,10}", "\\PC{0,20}", 0..=8),
             )
@@ -310,8 +336,9 @@ mod tests {
 
             /// The context read is exactly the one the documented order names: the first
             /// well-formed SQS carrier (`AWSTraceHeader`, `traceparent`, `X-Amzn-Trace-Id`,
-            /// an `AWSTraceHeader` attribute), else, with envelopes on, a well-formed carrier
-            /// in a whole EventBridge or SNS envelope, else none.
+            /// an `AWSTraceHeader` attribute; each name in every spelling present), else, with
+            /// envelopes on, a well-formed carrier in a whole EventBridge or SNS envelope,
+            /// else none.
             #[test]
             fn any_message_is_read_as_the_documented_order_says(
                 system in proptest::option::of(xray()),
@@ -334,10 +361,7 @@ mod tests {
                 for (name, text) in &carriers.others {
                     message = message.message_attributes(name, string(text));
                 }
-                if let Some((name, c)) = &carriers.traceparent {
-                    message = message.message_attributes(*name, string(&c.text));
-                }
-                if let Some((name, c)) = &carriers.xray {
+                for (name, c) in carriers.traceparent.iter().chain(&carriers.xray) {
                     message = message.message_attributes(*name, string(&c.text));
                 }
                 if let Some(c) = &carriers.aws_trace_header {
@@ -345,15 +369,12 @@ mod tests {
                 }
                 let message = message.build();
 
-                let from_sqs = [
-                    system.as_ref(),
-                    carriers.traceparent.as_ref().map(|(_, c)| c),
-                    carriers.xray.as_ref().map(|(_, c)| c),
-                    carriers.aws_trace_header.as_ref(),
-                ]
-                .into_iter()
-                .flatten()
-                .find_map(|c| c.names);
+                let from_sqs = system
+                    .as_ref()
+                    .and_then(|c| c.names)
+                    .or_else(|| first_valid(&carriers.traceparent, "traceparent"))
+                    .or_else(|| first_valid(&carriers.xray, "X-Amzn-Trace-Id"))
+                    .or_else(|| carriers.aws_trace_header.as_ref().and_then(|c| c.names));
                 let from_body = body_carriers.iter().find_map(|c| c.names);
                 let expected = match (from_sqs, from_body) {
                     (Some(ids), _) => Some((ids, Found::Sqs)),

@@ -9,7 +9,9 @@
 use std::collections::{BTreeMap, HashMap};
 use std::hash::BuildHasher;
 
-use opentelemetry::propagation::{Extractor, Injector};
+use opentelemetry::Context;
+use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator};
+use opentelemetry_sdk::propagation::TraceContextPropagator;
 
 /// A map of string keys to (possibly) string values that a carrier can read.
 pub trait ReadMap {
@@ -29,6 +31,64 @@ pub trait ReadMap {
             .find(|k| k.eq_ignore_ascii_case(key))?;
         self.get_exact(found)
     }
+
+    /// Reads `key` with `read` under every spelling of it the map holds, the exact spelling
+    /// first and then the others in the order of their names, and returns the first `Some`.
+    /// A message may hold two spellings of one carrier (`traceparent` and `TraceParent`) of
+    /// which only one is well formed; [`get_ignore_case`](Self::get_ignore_case) sees only one.
+    ///
+    /// ```
+    /// use std::collections::HashMap;
+    /// use baton::carrier::ReadMap;
+    ///
+    /// let map = HashMap::from([
+    ///     ("traceparent".to_string(), "garbage".to_string()),
+    ///     ("TraceParent".to_string(), "00-well-formed".to_string()),
+    /// ]);
+    /// let found = map.find_ignore_case("traceparent", |v| v.starts_with("00-").then_some(v));
+    /// assert_eq!(found, Some("00-well-formed"));
+    /// ```
+    fn find_ignore_case<'a, T>(
+        &'a self,
+        key: &str,
+        mut read: impl FnMut(&'a str) -> Option<T>,
+    ) -> Option<T>
+    where
+        Self: Sized,
+    {
+        if let Some(found) = self.get_exact(key).and_then(&mut read) {
+            return Some(found);
+        }
+        let mut others: Vec<&str> = self
+            .key_list()
+            .into_iter()
+            .filter(|k| *k != key && k.eq_ignore_ascii_case(key))
+            .collect();
+        others.sort_unstable();
+        others
+            .into_iter()
+            .filter_map(|k| self.get_exact(k))
+            .find_map(read)
+    }
+}
+
+/// The context a W3C `traceparent` (with its `tracestate`, if any) names, on top of `base`;
+/// `base` unchanged if it is malformed.
+pub fn extract_w3c(base: &Context, traceparent: &str, tracestate: Option<&str>) -> Context {
+    struct Fields<'a>(&'a str, Option<&'a str>);
+    impl Extractor for Fields<'_> {
+        fn get(&self, key: &str) -> Option<&str> {
+            match key {
+                "traceparent" => Some(self.0),
+                "tracestate" => self.1,
+                _ => None,
+            }
+        }
+        fn keys(&self) -> Vec<&str> {
+            vec!["traceparent", "tracestate"]
+        }
+    }
+    TraceContextPropagator::new().extract_with_context(base, &Fields(traceparent, tracestate))
 }
 
 /// A map a carrier can add string entries to.
