@@ -1,0 +1,48 @@
+//! A Lambda function for `tests/lambda_runtime.rs`: Baton's SQS batch adapter
+//! (`baton_worker::lambda::run_sqs`) inside the real `lambda_runtime` loop, talking to the
+//! Runtime API at `AWS_LAMBDA_RUNTIME_API` as a deployed function would.
+//!
+//! Each record's handler sends `from {body}` to the queue at `BATON_OUT_QUEUE_URL` through
+//! Baton's SQS interceptor, so the test can read the trace that left the function. A body of
+//! `fail` makes the handler return an error, `panic` makes it panic.
+
+use aws_sdk_sqs::types::Message;
+use baton_sqs::SqsPropagation;
+use opentelemetry_sdk::trace::SdkTracerProvider;
+use tower::service_fn;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    // Spans need ids to travel; no exporter is needed for that.
+    let provider = SdkTracerProvider::builder()
+        .with_id_generator(baton::XrayIdGenerator::default())
+        .build();
+    opentelemetry::global::set_tracer_provider(provider);
+
+    let out = std::env::var("BATON_OUT_QUEUE_URL").expect("BATON_OUT_QUEUE_URL");
+    let config = baton_integration::sdk_config().await;
+    let sqs = aws_sdk_sqs::Client::from_conf(
+        aws_sdk_sqs::config::Builder::from(&config)
+            .interceptor(SqsPropagation::new().interceptor())
+            .build(),
+    );
+    let handler = service_fn(move |message: Message| {
+        let (sqs, out) = (sqs.clone(), out.clone());
+        async move {
+            let body = message.body().unwrap_or_default().to_owned();
+            match body.as_str() {
+                "fail" => Err::<(), tower::BoxError>("the handler failed".into()),
+                "panic" => panic!("the handler panicked"),
+                _ => {
+                    sqs.send_message()
+                        .queue_url(out)
+                        .message_body(format!("from {body}"))
+                        .send()
+                        .await?;
+                    Ok(())
+                }
+            }
+        }
+    });
+    baton_worker::lambda::run_sqs(handler).await
+}
