@@ -1,5 +1,6 @@
-//! Baton's Lambda SQS adapter inside the real `lambda_runtime` loop, fed a batch made of
-//! messages LocalStack really delivered.
+//! Baton's Lambda adapters inside the real `lambda_runtime` loop, fed events made of what
+//! LocalStack really delivered: an SQS batch, and EventBridge events (through a rule's SQS
+//! target).
 //!
 //! Producers send three messages through Baton's interceptor, each under its own span. The test
 //! receives them from LocalStack with their attributes and shapes them into the SQS event
@@ -21,7 +22,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
 use baton::{TraceHeader, TracerHandle};
-use baton_integration::{ENDPOINT_ENV, TestQueue, TestTracer, endpoint, sdk_config, sqs};
+use baton_integration::{
+    ENDPOINT_ENV, TestQueue, TestTracer, endpoint, sdk_config, sqs, unique_name,
+};
 use baton_sqs::SqsPropagation;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -34,35 +37,36 @@ use tokio::sync::mpsc;
 
 /// The invocation's trace header, as the Runtime API sends it (`Lambda-Runtime-Trace-Id`).
 const INVOCATION_TRACE: &str = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1;Lineage=1:a87bd80c:1";
-const REQUEST_ID: &str = "8476a536-e9f4-11e8-9739-2dfe598c3fcd";
 
 /// What the function posted back: the path (response or error) and the body.
 type Posted = (String, String);
 
-/// A stand-in for the Lambda Runtime API: hands out `event` once, then keeps the next
-/// request for an event waiting; forwards what the function posts back.
-async fn runtime_api(event: String, posted: mpsc::UnboundedSender<Posted>) -> String {
+/// A stand-in for the Lambda Runtime API: hands out `events` in order (request ids `req-0`,
+/// `req-1`, …), then keeps the next request for an event waiting; forwards what the function
+/// posts back.
+async fn runtime_api(events: Vec<String>, posted: mpsc::UnboundedSender<Posted>) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap().to_string();
-    let event = Arc::new(Mutex::new(Some(event)));
+    let events = Arc::new(Mutex::new(events.into_iter().enumerate()));
     tokio::spawn(async move {
         loop {
             let (stream, _) = listener.accept().await.unwrap();
-            let (event, posted) = (event.clone(), posted.clone());
+            let (events, posted) = (events.clone(), posted.clone());
             let service = hyper::service::service_fn(move |request: Request<Incoming>| {
-                let (event, posted) = (event.clone(), posted.clone());
+                let (events, posted) = (events.clone(), posted.clone());
                 async move {
                     let path = request.uri().path().to_owned();
                     if path.ends_with("/runtime/invocation/next") {
-                        let Some(event) = event.lock().unwrap().take() else {
-                            // One invocation only: the function waits here until it is stopped.
+                        let next = events.lock().unwrap().next();
+                        let Some((index, event)) = next else {
+                            // No more invocations: the function waits here until it is stopped.
                             std::future::pending::<()>().await;
                             unreachable!();
                         };
                         let deadline = SystemTime::now().duration_since(UNIX_EPOCH).unwrap()
                             + Duration::from_secs(60);
                         let response = Response::builder()
-                            .header("lambda-runtime-aws-request-id", REQUEST_ID)
+                            .header("lambda-runtime-aws-request-id", format!("req-{index}"))
                             .header(
                                 "lambda-runtime-deadline-ms",
                                 deadline.as_millis().to_string(),
@@ -92,6 +96,61 @@ async fn runtime_api(event: String, posted: mpsc::UnboundedSender<Posted>) -> St
         }
     });
     address
+}
+
+/// Starts `baton-lambda-fn` as Lambda starts a function, against the Runtime API at `api`.
+fn start_function(api: &str, out_queue: &str, mode: &str) -> tokio::process::Child {
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_baton-lambda-fn"))
+        .env("AWS_LAMBDA_RUNTIME_API", api)
+        .env("RUST_BACKTRACE", "0")
+        .env("AWS_LAMBDA_FUNCTION_NAME", "orders")
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        .env("BATON_OUT_QUEUE_URL", out_queue)
+        .env("BATON_LAMBDA_MODE", mode)
+        .env(ENDPOINT_ENV, endpoint())
+        .stdout(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("starting baton-lambda-fn")
+}
+
+/// Receives from `queue` until `count` messages came, with their `AWSTraceHeader`.
+async fn receive_all(
+    client: &aws_sdk_sqs::Client,
+    queue: &str,
+    count: usize,
+) -> Vec<aws_sdk_sqs::types::Message> {
+    let mut messages = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while messages.len() < count {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "only {} of {count} messages arrived",
+            messages.len()
+        );
+        let received = client
+            .receive_message()
+            .queue_url(queue)
+            .max_number_of_messages(10)
+            .wait_time_seconds(1)
+            .message_system_attribute_names(MessageSystemAttributeName::All)
+            .message_attribute_names("All")
+            .send()
+            .await
+            .unwrap();
+        messages.extend(received.messages().iter().cloned());
+    }
+    messages
+}
+
+/// The `AWSTraceHeader` of a received message.
+fn trace_header(message: &aws_sdk_sqs::types::Message) -> TraceHeader<'_> {
+    let header = message
+        .attributes()
+        .and_then(|a| a.get(&MessageSystemAttributeName::AwsTraceHeader))
+        .unwrap_or_else(|| panic!("{:?} has no AWSTraceHeader", message.body()));
+    TraceHeader::parse(header).unwrap()
 }
 
 /// One received message as a record of Lambda's SQS event.
@@ -169,20 +228,7 @@ async fn the_lambda_runtime_reports_failures_and_each_record_continues_its_produ
     }
 
     // What LocalStack delivers, as Lambda's event source mapping would pass it on.
-    let mut messages = Vec::new();
-    while messages.len() < 4 {
-        let received = client
-            .receive_message()
-            .queue_url(&input.url)
-            .max_number_of_messages(10)
-            .wait_time_seconds(1)
-            .message_system_attribute_names(MessageSystemAttributeName::All)
-            .message_attribute_names("All")
-            .send()
-            .await
-            .unwrap();
-        messages.extend(received.messages().iter().cloned());
-    }
+    let messages = receive_all(&client, &input.url, 4).await;
     let event = json!({"Records": messages.iter().map(|m| record(m, &arn)).collect::<Vec<_>>()});
     let id_of = |body: &str| {
         messages
@@ -194,19 +240,8 @@ async fn the_lambda_runtime_reports_failures_and_each_record_continues_its_produ
     };
 
     let (posted, mut answers) = mpsc::unbounded_channel();
-    let api = runtime_api(event.to_string(), posted).await;
-    let mut function = tokio::process::Command::new(env!("CARGO_BIN_EXE_baton-lambda-fn"))
-        .env("AWS_LAMBDA_RUNTIME_API", &api)
-        .env("RUST_BACKTRACE", "0")
-        .env("AWS_LAMBDA_FUNCTION_NAME", "orders")
-        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
-        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-        .env("BATON_OUT_QUEUE_URL", &output.url)
-        .env(ENDPOINT_ENV, endpoint())
-        .stdout(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("starting baton-lambda-fn");
+    let api = runtime_api(vec![event.to_string()], posted).await;
+    let mut function = start_function(&api, &output.url, "sqs");
     let (path, body) = tokio::time::timeout(Duration::from_secs(60), answers.recv())
         .await
         .expect("the function answers within 60 s")
@@ -214,10 +249,7 @@ async fn the_lambda_runtime_reports_failures_and_each_record_continues_its_produ
     function.kill().await.unwrap();
 
     // The partial batch response: exactly the failed and the panicked records.
-    assert_eq!(
-        path,
-        format!("/2018-06-01/runtime/invocation/{REQUEST_ID}/response")
-    );
+    assert_eq!(path, "/2018-06-01/runtime/invocation/req-0/response");
     let answer: Value = serde_json::from_str(&body).unwrap();
     let mut failed: Vec<&str> = answer["batchItemFailures"]
         .as_array()
@@ -232,28 +264,12 @@ async fn the_lambda_runtime_reports_failures_and_each_record_continues_its_produ
 
     // What the function sent on: each in its own record's producer trace, with the Lineage of
     // the invocation.
-    let mut sent_on = Vec::new();
-    while sent_on.len() < 2 {
-        let received = client
-            .receive_message()
-            .queue_url(&output.url)
-            .max_number_of_messages(10)
-            .wait_time_seconds(1)
-            .message_system_attribute_names(MessageSystemAttributeName::AwsTraceHeader)
-            .send()
-            .await
-            .unwrap();
-        sent_on.extend(received.messages().iter().cloned());
-    }
+    let sent_on = receive_all(&client, &output.url, 2).await;
     assert_eq!(sent_on.len(), 2);
     for message in &sent_on {
         let body = message.body().unwrap();
         let origin = body.strip_prefix("from ").unwrap();
-        let header = message
-            .attributes()
-            .and_then(|a| a.get(&MessageSystemAttributeName::AwsTraceHeader))
-            .unwrap_or_else(|| panic!("{body} has no AWSTraceHeader"));
-        let header = TraceHeader::parse(header).unwrap();
+        let header = trace_header(message);
         assert_eq!(
             header.trace_id(),
             producer_traces[origin],
@@ -262,5 +278,138 @@ async fn the_lambda_runtime_reports_failures_and_each_record_continues_its_produ
         assert_eq!(header.lineage(), Some("1:a87bd80c:1"), "{body}");
     }
     input.delete().await;
+    output.delete().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_lambda_runtime_runs_eventbridge_events_in_their_producers_traces() {
+    use aws_sdk_eventbridge::types::{PutEventsRequestEntry, Target};
+
+    let client = sqs().await;
+    let target = TestQueue::create(&client, "lambda-events").await;
+    let output = TestQueue::create(&client, "lambda-events-out").await;
+    let tracer = TestTracer::new();
+    let events = aws_sdk_eventbridge::Client::from_conf(
+        aws_sdk_eventbridge::config::Builder::from(&sdk_config().await)
+            .interceptor(
+                baton_eventbridge::EventBridgePropagation::new()
+                    .with_tracer(TracerHandle::new(tracer.tracer()))
+                    .interceptor(),
+            )
+            .build(),
+    );
+    // A bus whose rule hands every `shop.orders` event to a queue: the event JSON Lambda
+    // would be invoked with is the body of what arrives there.
+    let bus = unique_name("lambda-bus");
+    let rule = unique_name("lambda-rule");
+    events.create_event_bus().name(&bus).send().await.unwrap();
+    events
+        .put_rule()
+        .name(&rule)
+        .event_bus_name(&bus)
+        .event_pattern(r#"{"source":["shop.orders"]}"#)
+        .send()
+        .await
+        .unwrap();
+    let arn = client
+        .get_queue_attributes()
+        .queue_url(&target.url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .unwrap()
+        .attributes()
+        .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
+        .unwrap();
+    events
+        .put_targets()
+        .rule(&rule)
+        .event_bus_name(&bus)
+        .targets(Target::builder().id("queue").arn(arn).build().unwrap())
+        .send()
+        .await
+        .unwrap();
+
+    let mut producer_traces = HashMap::new();
+    for detail_type in ["OrderPlaced", "Broken", "Unknown"] {
+        let cx = Context::new().with_span(tracer.tracer().start(format!("produce {detail_type}")));
+        let entry = PutEventsRequestEntry::builder()
+            .event_bus_name(&bus)
+            .source("shop.orders")
+            .detail_type(detail_type)
+            .detail(r#"{"order_id":"o-1"}"#)
+            .build();
+        let output = events
+            .put_events()
+            .entries(entry)
+            .send()
+            .with_context(cx.clone())
+            .await
+            .unwrap();
+        assert_eq!(output.failed_entry_count, 0);
+        producer_traces.insert(detail_type, cx.span().span_context().trace_id());
+    }
+    let delivered = receive_all(&client, &target.url, 3).await;
+    let event_of = |detail_type: &str| {
+        delivered
+            .iter()
+            .map(|m| m.body().unwrap().to_owned())
+            .find(|body| serde_json::from_str::<Value>(body).unwrap()["detail-type"] == detail_type)
+            .unwrap()
+    };
+    let invocations = vec![
+        event_of("OrderPlaced"),
+        event_of("Broken"),
+        event_of("Unknown"),
+    ];
+
+    let (posted, mut answers) = mpsc::unbounded_channel();
+    let api = runtime_api(invocations, posted).await;
+    let mut function = start_function(&api, &output.url, "eventbridge");
+    let mut answered = Vec::new();
+    for _ in 0..3 {
+        let answer = tokio::time::timeout(Duration::from_secs(60), answers.recv())
+            .await
+            .expect("the function answers within 60 s")
+            .expect("an answer");
+        answered.push(answer);
+    }
+    function.kill().await.unwrap();
+
+    // The routed event succeeded; the failing one and the unrouted one went to Lambda as
+    // errors of their own kinds.
+    assert_eq!(
+        answered[0].0,
+        "/2018-06-01/runtime/invocation/req-0/response"
+    );
+    let errors: Vec<(String, String)> = answered[1..]
+        .iter()
+        .map(|(path, body)| {
+            let body: Value = serde_json::from_str(body).unwrap();
+            (path.clone(), body["errorType"].as_str().unwrap().to_owned())
+        })
+        .collect();
+    assert_eq!(
+        errors,
+        [
+            (
+                "/2018-06-01/runtime/invocation/req-1/error".to_owned(),
+                "HandlerError".to_owned()
+            ),
+            (
+                "/2018-06-01/runtime/invocation/req-2/error".to_owned(),
+                "NoRoute".to_owned()
+            ),
+        ]
+    );
+
+    // What the handler sent on continues the OrderPlaced producer's trace, with the
+    // invocation's Lineage.
+    let sent_on = receive_all(&client, &output.url, 1).await;
+    assert_eq!(sent_on[0].body(), Some("from o-1"));
+    let header = trace_header(&sent_on[0]);
+    assert_eq!(header.trace_id(), producer_traces["OrderPlaced"]);
+    assert_eq!(header.lineage(), Some("1:a87bd80c:1"));
+    target.delete().await;
     output.delete().await;
 }
