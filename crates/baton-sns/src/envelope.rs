@@ -6,10 +6,8 @@
 
 use std::collections::HashMap;
 
-use baton::carrier::{ReadMap, extract_w3c};
-use baton::{AWS_TRACE_HEADER, TRACEPARENT, TRACESTATE, XRAY_HEADER, extract_header};
+use baton::carrier::{ReadMap, extract_from_attributes};
 use opentelemetry::Context;
-use opentelemetry::trace::TraceContextExt;
 use serde::Deserialize;
 
 /// One message attribute in the envelope (`{"Type": "String", "Value": "…"}`).
@@ -91,31 +89,8 @@ impl Notification {
     /// one winning (malformed ones are reported with a `tracing` event); an empty context (a
     /// new trace) if none.
     pub fn producer_context(&self) -> Context {
-        let map = Attributes(&self.message_attributes);
-        let base = Context::new();
-        // Every spelling of each name is tried: an envelope may carry two, one malformed.
-        let tracestate = map.get_ignore_case(TRACESTATE);
-        let w3c = map.find_ignore_case(TRACEPARENT, |traceparent| {
-            let cx = extract_w3c(&base, traceparent, tracestate);
-            if cx.span().span_context().is_valid() {
-                return Some(cx);
-            }
-            tracing::warn!(target: "baton::propagation", "ignoring malformed traceparent attribute");
-            None
-        });
-        if let Some(cx) = w3c {
-            return cx;
-        }
-        for name in [XRAY_HEADER, AWS_TRACE_HEADER] {
-            let xray = map.find_ignore_case(name, |header| {
-                let cx = extract_header(&base, header, name);
-                cx.span().span_context().is_valid().then_some(cx)
-            });
-            if let Some(cx) = xray {
-                return cx;
-            }
-        }
-        base
+        extract_from_attributes(&Attributes(&self.message_attributes))
+            .map_or_else(Context::new, |(cx, _)| cx)
     }
 }
 

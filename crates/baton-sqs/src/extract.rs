@@ -19,7 +19,7 @@
 use std::collections::HashMap;
 
 use aws_sdk_sqs::types::{Message, MessageAttributeValue, MessageSystemAttributeName};
-use baton::carrier::{ReadMap, extract_w3c};
+use baton::carrier::{AttributeCarrier, ReadMap, extract_from_attributes};
 use baton::{
     AWS_TRACE_HEADER, TRACEPARENT, TRACESTATE, TraceHeader, XRAY_HEADER, extract_header,
     remote_span_context,
@@ -89,35 +89,16 @@ pub fn extract_with_carrier(message: &Message) -> (Context, Option<Carrier>) {
             return (cx, Some(Carrier::AwsTraceHeader));
         }
     }
-    if let Some(attributes) = message.message_attributes.as_ref() {
-        let map = Attributes(attributes);
-        // Every spelling of each name is tried: a message may carry two, one malformed.
-        let tracestate = map.get_ignore_case(TRACESTATE);
-        let w3c = map.find_ignore_case(TRACEPARENT, |traceparent| {
-            let cx = extract_w3c(&base, traceparent, tracestate);
-            if valid(&cx) {
-                return Some(cx);
-            }
-            tracing::warn!(
-                target: "baton::propagation",
-                source = TRACEPARENT,
-                value = %traceparent.chars().take(64).collect::<String>().escape_debug(),
-                "ignoring malformed traceparent message attribute"
-            );
-            None
-        });
-        if let Some(cx) = w3c {
-            return (cx, Some(Carrier::TraceParent));
-        }
-        for name in [XRAY_HEADER, AWS_TRACE_HEADER] {
-            let xray = map.find_ignore_case(name, |header| {
-                let cx = extract_header(&base, header, name);
-                valid(&cx).then_some(cx)
-            });
-            if let Some(cx) = xray {
-                return (cx, Some(Carrier::XrayAttribute));
-            }
-        }
+    if let Some((cx, carrier)) = message
+        .message_attributes
+        .as_ref()
+        .and_then(|attributes| extract_from_attributes(&Attributes(attributes)))
+    {
+        let carrier = match carrier {
+            AttributeCarrier::TraceParent => Carrier::TraceParent,
+            _ => Carrier::XrayAttribute,
+        };
+        return (cx, Some(carrier));
     }
     (base, None)
 }

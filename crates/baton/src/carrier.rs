@@ -11,7 +11,10 @@ use std::hash::BuildHasher;
 
 use opentelemetry::Context;
 use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator};
+use opentelemetry::trace::TraceContextExt;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
+
+use crate::{AWS_TRACE_HEADER, TRACEPARENT, TRACESTATE, XRAY_HEADER, extract_header};
 
 /// A map of string keys to (possibly) string values that a carrier can read.
 pub trait ReadMap {
@@ -89,6 +92,53 @@ pub fn extract_w3c(base: &Context, traceparent: &str, tracestate: Option<&str>) 
         }
     }
     TraceContextPropagator::new().extract_with_context(base, &Fields(traceparent, tracestate))
+}
+
+/// Which message attribute a producer context was read from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum AttributeCarrier {
+    /// The W3C `traceparent` (and `tracestate`).
+    TraceParent,
+    /// An `X-Amzn-Trace-Id` or `AWSTraceHeader` attribute in the X-Ray format.
+    Xray,
+}
+
+/// The producer context in message attributes, read in the order the service crates
+/// document: `traceparent` (W3C, with `tracestate`), then `X-Amzn-Trace-Id`, then
+/// `AWSTraceHeader` (X-Ray format); names in any letter case, each in every spelling the map
+/// holds (see [`ReadMap::find_ignore_case`]). The first well-formed one wins; a malformed
+/// `traceparent` is reported with a `tracing` event. `None` if there is none.
+pub fn extract_from_attributes<M: ReadMap>(map: &M) -> Option<(Context, AttributeCarrier)> {
+    let base = Context::new();
+    let valid = |cx: &Context| cx.span().span_context().is_valid();
+    // Looked up once, and only when some `traceparent` is there to go with it.
+    let mut tracestate = None;
+    let w3c = map.find_ignore_case(TRACEPARENT, |traceparent| {
+        let state = *tracestate.get_or_insert_with(|| map.get_ignore_case(TRACESTATE));
+        let cx = extract_w3c(&base, traceparent, state);
+        if valid(&cx) {
+            return Some(cx);
+        }
+        tracing::warn!(
+            target: "baton::propagation",
+            source = TRACEPARENT,
+            value = %traceparent.chars().take(64).collect::<String>().escape_debug(),
+            "ignoring malformed traceparent message attribute"
+        );
+        None
+    });
+    if let Some(cx) = w3c {
+        return Some((cx, AttributeCarrier::TraceParent));
+    }
+    [XRAY_HEADER, AWS_TRACE_HEADER]
+        .into_iter()
+        .find_map(|name| {
+            map.find_ignore_case(name, |header| {
+                let cx = extract_header(&base, header, name);
+                valid(&cx).then_some((cx, AttributeCarrier::Xray))
+            })
+        })
 }
 
 /// A map a carrier can add string entries to.
