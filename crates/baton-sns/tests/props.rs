@@ -7,19 +7,14 @@
 //! added per message (`X-Amzn-Trace-Id`, and only where it is allowed and fits), naming the
 //! right span, and an `x-amzn-trace-id` request header naming the send span.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::{Arc, Mutex};
+mod common;
 
-use aws_sdk_sns::config::{BehaviorVersion, Credentials, Region, RuntimeComponents};
+use common::{Stub, parse_form};
+use std::collections::{BTreeMap, HashMap, HashSet};
+
 use aws_sdk_sns::operation::publish::PublishInput;
 use aws_sdk_sns::operation::publish_batch::PublishBatchInput;
 use aws_sdk_sns::types::{MessageAttributeValue, PublishBatchRequestEntry};
-use aws_smithy_runtime_api::client::http::{
-    HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpConnector,
-};
-use aws_smithy_runtime_api::client::orchestrator::{HttpRequest, HttpResponse};
-use aws_smithy_runtime_api::http::StatusCode;
-use aws_smithy_types::body::SdkBody;
 use baton::{TraceHeader, TracerHandle, XrayIdGenerator};
 use baton_sns::{SnsPropagation, SnsRequest, SnsService};
 use opentelemetry::Context;
@@ -47,105 +42,6 @@ const ADDED: &str = "X-Amzn-Trace-Id";
 const ADDED_BYTES: usize = ADDED.len()
     + "String".len()
     + "Root=1-00000000-000000000000000000000000;Parent=0000000000000000;Sampled=1".len();
-
-/// A request as the stub saw it: its `x-amzn-trace-id` header and its form body.
-type Recorded = (Option<String>, String);
-
-/// Records every request and answers Publish and PublishBatch the way SNS does.
-#[derive(Clone, Debug, Default)]
-struct Stub {
-    requests: Arc<Mutex<Vec<Recorded>>>,
-}
-
-impl HttpConnector for Stub {
-    fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
-        let header = request.headers().get("x-amzn-trace-id").map(str::to_owned);
-        let body = String::from_utf8(request.body().bytes().unwrap().to_vec()).unwrap();
-        let response = if body.contains("Action=PublishBatch") {
-            // Every entry succeeds.
-            let members: String = parse_form(&body)
-                .iter()
-                .filter(|(k, _)| k.starts_with("PublishBatchRequestEntries.") && k.ends_with(".Id"))
-                .map(|(_, id)| {
-                    format!("<member><Id>{id}</Id><MessageId>m-{id}</MessageId></member>")
-                })
-                .collect();
-            format!(
-                "<PublishBatchResponse xmlns=\"http://sns.amazonaws.com/doc/2010-03-31/\">\
-                 <PublishBatchResult><Successful>{members}</Successful><Failed/>\
-                 </PublishBatchResult><ResponseMetadata><RequestId>req-1</RequestId>\
-                 </ResponseMetadata></PublishBatchResponse>"
-            )
-        } else {
-            "<PublishResponse xmlns=\"http://sns.amazonaws.com/doc/2010-03-31/\"><PublishResult>\
-             <MessageId>m-1</MessageId></PublishResult><ResponseMetadata><RequestId>req-1\
-             </RequestId></ResponseMetadata></PublishResponse>"
-                .to_owned()
-        };
-        self.requests.lock().unwrap().push((header, body));
-        let mut response =
-            HttpResponse::new(StatusCode::try_from(200).unwrap(), SdkBody::from(response));
-        response.headers_mut().insert("content-type", "text/xml");
-        HttpConnectorFuture::ready(Ok(response))
-    }
-}
-
-impl HttpClient for Stub {
-    fn http_connector(
-        &self,
-        _: &HttpConnectorSettings,
-        _: &RuntimeComponents,
-    ) -> SharedHttpConnector {
-        SharedHttpConnector::new(self.clone())
-    }
-}
-
-impl Stub {
-    fn config(&self) -> aws_sdk_sns::config::Builder {
-        aws_sdk_sns::config::Builder::new()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new("eu-west-1"))
-            .credentials_provider(Credentials::new("test", "test", None, None, "stub"))
-            .endpoint_url("http://stub.invalid")
-            .http_client(self.clone())
-    }
-
-    fn recorded(&self) -> Vec<Recorded> {
-        self.requests.lock().unwrap().clone()
-    }
-}
-
-/// Undoes form encoding (`%XX` escapes and `+` for space).
-fn decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'%' => {
-                out.push(u8::from_str_radix(&text[i + 1..i + 3], 16).unwrap());
-                i += 3;
-            }
-            b'+' => {
-                out.push(b' ');
-                i += 1;
-            }
-            b => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8(out).unwrap()
-}
-
-/// A form body as a map from key to value.
-fn parse_form(body: &str) -> HashMap<String, String> {
-    body.split('&')
-        .filter_map(|pair| pair.split_once('='))
-        .map(|(k, v)| (decode(k), decode(v)))
-        .collect()
-}
 
 /// One message as it left: its text and its attributes, in wire order, with their data type
 /// and string value.

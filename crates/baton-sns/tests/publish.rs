@@ -1,113 +1,19 @@
 //! Publish through a stub HTTP client: the request header and message attribute Baton adds,
 //! and the spans.
 
-use std::sync::{Arc, Mutex};
+mod common;
 
-use aws_sdk_sns::config::{BehaviorVersion, Credentials, Region, RuntimeComponents};
 use aws_sdk_sns::operation::publish::PublishInput;
 use aws_sdk_sns::types::MessageAttributeValue;
-use aws_smithy_runtime_api::client::http::{
-    HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpConnector,
-};
-use aws_smithy_runtime_api::client::orchestrator::{HttpRequest, HttpResponse};
-use aws_smithy_runtime_api::http::StatusCode;
-use aws_smithy_types::body::SdkBody;
 use baton::{TracerHandle, XrayIdGenerator, attr};
 use baton_sns::{SnsPropagation, SnsService};
+use common::Stub;
 use opentelemetry::trace::{FutureExt, SpanKind, TraceContextExt, Tracer, TracerProvider};
 use opentelemetry::{Context, KeyValue};
 use opentelemetry_sdk::trace::{
     InMemorySpanExporter, InMemorySpanExporterBuilder, SdkTracerProvider, SpanData,
 };
 use tower::{Service, ServiceExt};
-
-/// A request as recorded: its `x-amzn-trace-id` header and its form body.
-type Recorded = (Option<String>, String);
-
-/// Records each request; answers like SNS.
-#[derive(Clone, Debug, Default)]
-struct Stub {
-    requests: Arc<Mutex<Vec<Recorded>>>,
-    /// Answer this many requests with a 500 first (the SDK retries those).
-    fail_first: Arc<Mutex<usize>>,
-}
-
-impl HttpConnector for Stub {
-    fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
-        let header = request.headers().get("x-amzn-trace-id").map(str::to_owned);
-        let body = String::from_utf8(request.body().bytes().unwrap().to_vec()).unwrap();
-        self.requests.lock().unwrap().push((header, body));
-        let mut fail = self.fail_first.lock().unwrap();
-        if *fail > 0 {
-            *fail -= 1;
-            let error = "<ErrorResponse xmlns=\"http://sns.amazonaws.com/doc/2010-03-31/\"><Error><Type>Receiver</Type><Code>InternalError</Code><Message>try again</Message></Error><RequestId>req-e</RequestId></ErrorResponse>";
-            let mut response =
-                HttpResponse::new(StatusCode::try_from(500).unwrap(), SdkBody::from(error));
-            response.headers_mut().insert("content-type", "text/xml");
-            return HttpConnectorFuture::ready(Ok(response));
-        }
-        drop(fail);
-        let response = "<PublishResponse xmlns=\"http://sns.amazonaws.com/doc/2010-03-31/\"><PublishResult><MessageId>m-1</MessageId></PublishResult><ResponseMetadata><RequestId>req-1</RequestId></ResponseMetadata></PublishResponse>";
-        let mut response =
-            HttpResponse::new(StatusCode::try_from(200).unwrap(), SdkBody::from(response));
-        response.headers_mut().insert("content-type", "text/xml");
-        HttpConnectorFuture::ready(Ok(response))
-    }
-}
-
-impl HttpClient for Stub {
-    fn http_connector(
-        &self,
-        _: &HttpConnectorSettings,
-        _: &RuntimeComponents,
-    ) -> SharedHttpConnector {
-        SharedHttpConnector::new(self.clone())
-    }
-}
-
-impl Stub {
-    fn config(&self) -> aws_sdk_sns::config::Builder {
-        aws_sdk_sns::config::Builder::new()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new("eu-west-1"))
-            .credentials_provider(Credentials::new("test", "test", None, None, "stub"))
-            .endpoint_url("http://stub.invalid")
-            .http_client(self.clone())
-    }
-
-    fn request(&self, index: usize) -> (Option<String>, Vec<(String, String)>) {
-        let (header, body) = self.requests.lock().unwrap()[index].clone();
-        let form = body
-            .split('&')
-            .filter_map(|pair| pair.split_once('='))
-            .map(|(k, v)| (decode(k), decode(v)))
-            .collect();
-        (header, form)
-    }
-}
-
-fn decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'%' => {
-                out.push(u8::from_str_radix(&text[i + 1..i + 3], 16).unwrap());
-                i += 3;
-            }
-            b'+' => {
-                out.push(b' ');
-                i += 1;
-            }
-            b => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8(out).unwrap()
-}
 
 /// The value of the message attribute named `name` in a Publish form body.
 fn attribute(form: &[(String, String)], name: &str) -> Option<String> {
