@@ -9,19 +9,13 @@
 //! the caller's or, only where the rules allow, the same object plus exactly the one field
 //! holding the trace header that was sent.
 
-use std::sync::{Arc, Mutex};
+mod common;
 
-use aws_sdk_sfn::config::{BehaviorVersion, Credentials, Region, RuntimeComponents};
 use aws_sdk_sfn::operation::start_execution::StartExecutionInput;
 use aws_sdk_sfn::operation::start_sync_execution::StartSyncExecutionInput;
-use aws_smithy_runtime_api::client::http::{
-    HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpConnector,
-};
-use aws_smithy_runtime_api::client::orchestrator::{HttpRequest, HttpResponse};
-use aws_smithy_runtime_api::http::StatusCode;
-use aws_smithy_types::body::SdkBody;
 use baton::{TraceHeader, TracerHandle, XrayIdGenerator};
 use baton_sfn::{SfnPropagation, SfnRequest, SfnService};
+use common::{Recorded, Stub};
 use opentelemetry::Context;
 use opentelemetry::trace::{FutureExt, SpanId, TraceContextExt, Tracer, TracerProvider};
 use opentelemetry_sdk::trace::{
@@ -33,7 +27,6 @@ use serde_json::{Map, Value, json};
 use tower::{Layer, Service, ServiceExt};
 
 const ARN: &str = "arn:aws:states:eu-west-1:123456789012:stateMachine:orders";
-const EXECUTION: &str = "arn:aws:states:eu-west-1:123456789012:execution:orders:e-1";
 
 /// Step Functions' limit on the execution input.
 const LIMIT: usize = 256 * 1024;
@@ -45,63 +38,6 @@ const VALID: &str = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42c
 /// Lambda), for sizing inputs before the real header exists.
 const BATONS_LENGTH: &str =
     "Root=1-00000000-000000000000000000000000;Parent=0000000000000000;Sampled=1";
-
-/// A request as the stub saw it: its `x-amzn-trace-id` header and its JSON body.
-type Recorded = (Option<String>, String);
-
-/// Records every request and answers StartExecution and StartSyncExecution.
-#[derive(Clone, Debug, Default)]
-struct Stub {
-    requests: Arc<Mutex<Vec<Recorded>>>,
-}
-
-impl HttpConnector for Stub {
-    fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
-        let sync = request
-            .headers()
-            .get("x-amz-target")
-            .is_some_and(|t| t.ends_with("StartSyncExecution"));
-        let header = request.headers().get("x-amzn-trace-id").map(str::to_owned);
-        let body = String::from_utf8(request.body().bytes().unwrap().to_vec()).unwrap();
-        self.requests.lock().unwrap().push((header, body));
-        let response = if sync {
-            json!({"executionArn": EXECUTION, "startDate": 1764000000, "stopDate": 1764000001,
-                   "status": "SUCCEEDED", "output": "{}"})
-        } else {
-            json!({"executionArn": EXECUTION, "startDate": 1764000000})
-        };
-        let mut response = HttpResponse::new(
-            StatusCode::try_from(200).unwrap(),
-            SdkBody::from(response.to_string()),
-        );
-        response.headers_mut().insert("x-amzn-requestid", "req-1");
-        response
-            .headers_mut()
-            .insert("content-type", "application/x-amz-json-1.0");
-        HttpConnectorFuture::ready(Ok(response))
-    }
-}
-
-impl HttpClient for Stub {
-    fn http_connector(
-        &self,
-        _: &HttpConnectorSettings,
-        _: &RuntimeComponents,
-    ) -> SharedHttpConnector {
-        SharedHttpConnector::new(self.clone())
-    }
-}
-
-impl Stub {
-    fn config(&self) -> aws_sdk_sfn::config::Builder {
-        aws_sdk_sfn::config::Builder::new()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new("eu-west-1"))
-            .credentials_provider(Credentials::new("test", "test", None, None, "stub"))
-            .endpoint_url("http://stub.invalid")
-            .http_client(self.clone())
-    }
-}
 
 /// An execution input, described so that a failing case prints short: the text is made from
 /// the description once the configured field and the caller's header are known.

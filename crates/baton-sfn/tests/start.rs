@@ -1,17 +1,12 @@
 //! StartExecution and StartSyncExecution through a stub HTTP client: the exact request, and
 //! the span.
 
-use std::sync::{Arc, Mutex};
+mod common;
 
-use aws_sdk_sfn::config::{BehaviorVersion, Credentials, Region, RuntimeComponents};
-use aws_smithy_runtime_api::client::http::{
-    HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpConnector,
-};
-use aws_smithy_runtime_api::client::orchestrator::{HttpRequest, HttpResponse};
-use aws_smithy_runtime_api::http::StatusCode;
-use aws_smithy_types::body::SdkBody;
+use aws_sdk_sfn::config::{BehaviorVersion, Credentials, Region};
 use baton::{TracerHandle, XrayIdGenerator, attr};
 use baton_sfn::SfnPropagation;
+use common::{EXECUTION, Stub};
 use opentelemetry::KeyValue;
 use opentelemetry::trace::{SpanKind, Status, TracerProvider};
 use opentelemetry_sdk::trace::{
@@ -20,74 +15,6 @@ use opentelemetry_sdk::trace::{
 use serde_json::{Value, json};
 
 const ARN: &str = "arn:aws:states:eu-west-1:123456789012:stateMachine:orders";
-const EXECUTION: &str = "arn:aws:states:eu-west-1:123456789012:execution:orders:e-1";
-
-#[derive(Clone, Debug, Default)]
-struct Stub {
-    bodies: Arc<Mutex<Vec<String>>>,
-    headers: Arc<Mutex<Vec<Option<String>>>>,
-    /// Answer this many requests with a 500 first (the SDK retries those).
-    fail_first: Arc<Mutex<usize>>,
-}
-
-impl HttpConnector for Stub {
-    fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
-        let retry = {
-            let mut fail = self.fail_first.lock().unwrap();
-            let retry = *fail > 0;
-            *fail = fail.saturating_sub(1);
-            retry
-        };
-        let sync = request
-            .headers()
-            .get("x-amz-target")
-            .is_some_and(|t| t.ends_with("StartSyncExecution"));
-        self.headers
-            .lock()
-            .unwrap()
-            .push(request.headers().get("x-amzn-trace-id").map(str::to_owned));
-        self.bodies
-            .lock()
-            .unwrap()
-            .push(String::from_utf8(request.body().bytes().unwrap().to_vec()).unwrap());
-        if retry {
-            let mut response = HttpResponse::new(
-                StatusCode::try_from(500).unwrap(),
-                SdkBody::from(r#"{"__type":"InternalFailure","message":"try again"}"#),
-            );
-            response
-                .headers_mut()
-                .insert("content-type", "application/x-amz-json-1.0");
-            return HttpConnectorFuture::ready(Ok(response));
-        }
-        let response = if sync {
-            json!({"executionArn": EXECUTION, "startDate": 1764000000, "stopDate": 1764000001,
-                   "status": "FAILED", "error": "States.TaskFailed", "cause": "the task failed"})
-        } else {
-            json!({"executionArn": EXECUTION, "startDate": 1764000000})
-        };
-        let mut response = HttpResponse::new(
-            StatusCode::try_from(200).unwrap(),
-            SdkBody::from(response.to_string()),
-        );
-        response.headers_mut().insert("x-amzn-requestid", "req-1");
-        response
-            .headers_mut()
-            .insert("content-type", "application/x-amz-json-1.0");
-        HttpConnectorFuture::ready(Ok(response))
-    }
-}
-
-impl HttpClient for Stub {
-    fn http_connector(
-        &self,
-        _: &HttpConnectorSettings,
-        _: &RuntimeComponents,
-    ) -> SharedHttpConnector {
-        SharedHttpConnector::new(self.clone())
-    }
-}
-
 struct Harness {
     stub: Stub,
     provider: SdkTracerProvider,
@@ -102,7 +29,10 @@ impl Harness {
             .with_id_generator(XrayIdGenerator::default())
             .build();
         Harness {
-            stub: Stub::default(),
+            stub: Stub {
+                sync_fails: std::sync::Arc::new(std::sync::Mutex::new(true)),
+                ..Stub::default()
+            },
             provider,
             exporter,
         }
@@ -123,7 +53,7 @@ impl Harness {
     }
 
     fn body(&self, index: usize) -> Value {
-        serde_json::from_str(&self.stub.bodies.lock().unwrap()[index]).unwrap()
+        serde_json::from_str(&self.stub.body(index)).unwrap()
     }
 
     fn spans(&self) -> Vec<SpanData> {
@@ -290,10 +220,12 @@ async fn request_header_matches_body_and_stays_within_256_characters() {
     assert_eq!(header, header_of(&spans[0]));
     assert!(header.len() <= 256);
     // Step Functions prefers the HTTP header: it says the same as the body.
-    let headers = h.stub.headers.lock().unwrap().clone();
-    assert_eq!(headers[0].as_deref(), Some(header));
+    assert_eq!(h.stub.header(0).as_deref(), Some(header));
     assert_eq!(h.body(1)["input"], "{}");
-    assert_eq!(headers[1].as_deref(), h.body(1)["traceHeader"].as_str());
+    assert_eq!(
+        h.stub.header(1).as_deref(),
+        h.body(1)["traceHeader"].as_str()
+    );
 }
 
 #[tokio::test]
@@ -354,7 +286,7 @@ async fn a_retried_start_carries_the_same_trace_on_every_attempt() {
     let spans = h.spans();
     assert_eq!(spans.len(), 1, "{spans:?}");
     let header = header_of(&spans[0]);
-    assert_eq!(h.stub.bodies.lock().unwrap().len(), 3);
+    assert_eq!(h.stub.recorded().len(), 3);
     for attempt in 0..3 {
         assert_eq!(
             h.body(attempt),
@@ -363,9 +295,6 @@ async fn a_retried_start_carries_the_same_trace_on_every_attempt() {
                    "traceHeader": header}),
             "attempt {attempt}"
         );
-        assert_eq!(
-            h.stub.headers.lock().unwrap()[attempt].as_deref(),
-            Some(header.as_str())
-        );
+        assert_eq!(h.stub.header(attempt).as_deref(), Some(header.as_str()));
     }
 }
