@@ -8,8 +8,7 @@ use aws_sdk_eventbridge::config::{ConfigBag, Intercept, Region, RuntimeComponent
 use aws_sdk_eventbridge::operation::put_events::{PutEventsError, PutEventsInput, PutEventsOutput};
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::OverriddenHooks;
-use baton::CallError;
-use baton::sdk::operation_error;
+use baton::sdk::call_outcome;
 
 use crate::config::EventBridgePropagation;
 use crate::put::PutCall;
@@ -87,14 +86,11 @@ impl Intercept for EventBridgeInterceptor {
         let Some(call) = baton::sdk::take_call::<PutCall>(cfg) else {
             return Ok(());
         };
-        match context.output_or_error() {
-            Some(Ok(output)) => match output.downcast_ref::<PutEventsOutput>() {
-                Some(output) => call.finish(Ok(output)),
-                None => call.finish(Err(&CallError::new("unexpected output type"))),
-            },
-            Some(Err(error)) => call.finish(Err(&operation_error::<PutEventsError>(error))),
-            None => call.finish(Err(&CallError::new("no response"))),
-        }
+        call.finish(
+            call_outcome::<PutEventsOutput, PutEventsError>(context.output_or_error())
+                .as_ref()
+                .copied(),
+        );
         Ok(())
     }
 }

@@ -5,9 +5,10 @@ use aws_sdk_eventbridge::operation::RequestId;
 use aws_sdk_eventbridge::operation::put_events::{PutEventsInput, PutEventsOutput};
 use aws_sdk_eventbridge::types::PutEventsRequestEntry;
 use baton::json::{JsonFieldSkip, insert_string_field};
-use baton::{CallError, MessagingSpan, MessagingSystem, attr, aws_header_for_context};
-use opentelemetry::trace::{Status, TraceContextExt};
-use opentelemetry::{Context, KeyValue};
+use baton::{
+    CallError, EntryOutcome, MessagingSystem, SendOutcome, SendSpans, aws_header_for_context,
+};
+use opentelemetry::Context;
 
 use crate::config::EventBridgePropagation;
 
@@ -44,10 +45,9 @@ fn bus_name(input: &PutEventsInput) -> String {
 /// A PutEvents call in flight (opaque).
 #[derive(Clone, Debug)]
 pub struct PutCall {
-    /// The caller's context with the send span active.
-    pub(crate) cx: Context,
-    /// For calls of more than one entry: entry index → its `create` span's context.
-    entries: Vec<(usize, Context)>,
+    /// The send span and, for calls of more than one entry, each entry's `create` span
+    /// (keyed by the entry's index).
+    pub(crate) spans: SendSpans<usize>,
 }
 
 impl PutCall {
@@ -58,18 +58,22 @@ impl PutCall {
         parent: &Context,
     ) -> Self {
         let count = input.entries.as_ref().map_or(0, Vec::len);
-        let mut span = MessagingSpan::send(MessagingSystem::EventBridge, bus_name(input))
-            .operation_name("PutEvents");
-        if count > 1 {
-            span = span.batch_count(count);
-        }
-        if let Some(region) = region {
-            span = span.region(region.to_owned());
-        }
         PutCall {
-            cx: config.tracer.start(span, parent),
-            entries: Vec::new(),
+            spans: SendSpans::start(
+                &config.tracer,
+                MessagingSystem::EventBridge,
+                bus_name(input),
+                "PutEvents",
+                (count > 1).then_some(count),
+                region,
+                parent,
+            ),
         }
+    }
+
+    /// The caller's context with the send span active.
+    pub(crate) fn cx(&self) -> &Context {
+        &self.spans.cx
     }
 
     /// Writes the context into every entry: the send span's for a single entry; a `create`
@@ -90,7 +94,7 @@ impl PutCall {
                 // The caller's own trace: it goes in both places; no span of Baton's is its parent.
                 inject_entry(
                     config,
-                    &self.cx,
+                    &self.spans.cx,
                     lineage.as_deref(),
                     entry,
                     &mut budget,
@@ -99,13 +103,14 @@ impl PutCall {
                 continue;
             }
             let cx = if single {
-                self.cx.clone()
+                self.spans.cx.clone()
             } else {
-                let cx = config.tracer.start(
-                    MessagingSpan::create(MessagingSystem::EventBridge, bus.clone()),
-                    &self.cx,
+                let cx = self.spans.start_entry(
+                    &config.tracer,
+                    MessagingSystem::EventBridge,
+                    bus.clone(),
                 );
-                self.entries.push((index, cx.clone()));
+                self.spans.push_entry(index, cx.clone());
                 cx
             };
             inject_entry(config, &cx, lineage.as_deref(), entry, &mut budget, caller);
@@ -115,56 +120,33 @@ impl PutCall {
     /// Ends the spans: each entry's with its event id or error, the send span in error if any
     /// entry failed.
     pub(crate) fn finish(self, result: Result<&PutEventsOutput, &CallError>) {
-        let span = self.cx.span();
-        match result {
-            Ok(output) => {
-                let results = output.entries();
-                for (index, cx) in &self.entries {
-                    let entry_span = cx.span();
-                    record_entry(&entry_span, results.get(*index));
-                    entry_span.end();
-                }
-                if self.entries.is_empty()
-                    && let Some(id) = results.first().and_then(|r| r.event_id())
-                {
-                    span.set_attribute(KeyValue::new(attr::MESSAGING_MESSAGE_ID, id.to_owned()));
-                }
-                if let Some(id) = output.request_id() {
-                    span.set_attribute(KeyValue::new(attr::AWS_REQUEST_ID, id.to_owned()));
-                }
-                if output.failed_entry_count > 0 {
-                    span.set_status(Status::error(format!(
-                        "{} of {} entries failed",
-                        output.failed_entry_count,
-                        results.len()
-                    )));
-                }
-            }
-            Err(error) => {
-                for (_, cx) in &self.entries {
-                    let entry_span = cx.span();
-                    error.record(&entry_span);
-                    entry_span.end();
-                }
-                error.record(&span);
-            }
-        }
-        span.end();
-    }
-}
-
-fn record_entry(
-    span: &opentelemetry::trace::SpanRef<'_>,
-    result: Option<&aws_sdk_eventbridge::types::PutEventsResultEntry>,
-) {
-    let Some(result) = result else { return };
-    if let Some(id) = result.event_id() {
-        span.set_attribute(KeyValue::new(attr::MESSAGING_MESSAGE_ID, id.to_owned()));
-    }
-    if let Some(code) = result.error_code() {
-        CallError::new(result.error_message().unwrap_or(code))
-            .with_code(code)
-            .record(span);
+        let output = match result {
+            Ok(output) => output,
+            Err(error) => return self.spans.finish(Err(error), |_| EntryOutcome::Unreported),
+        };
+        let results = output.entries();
+        let outcome = SendOutcome {
+            // A lone entry's event is the send span's own message.
+            message_id: if self.spans.has_entries() {
+                None
+            } else {
+                results.first().and_then(|r| r.event_id())
+            },
+            request_id: output.request_id(),
+            failed: usize::try_from(output.failed_entry_count).unwrap_or(0),
+            total: results.len(),
+        };
+        self.spans
+            .finish(Ok(outcome), |index| match results.get(*index) {
+                None => EntryOutcome::Unreported,
+                Some(result) => match result.error_code() {
+                    Some(code) => EntryOutcome::Failed {
+                        code,
+                        message: result.error_message(),
+                    },
+                    None => EntryOutcome::Sent(result.event_id()),
+                },
+            });
     }
 }
 

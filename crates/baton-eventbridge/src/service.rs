@@ -155,7 +155,7 @@ where
     fn call(&mut self, mut input: PutEventsInput) -> Self::Future {
         let mut call = PutCall::start(&self.config, &input, None, &baton::current_context());
         call.inject(&self.config, &mut input);
-        let active = call.cx.clone();
+        let active = call.cx().clone();
         let inner = {
             let _guard = active.clone().attach();
             self.inner.call(input)

@@ -260,7 +260,7 @@ where
                 call
             }
         };
-        let active = call.cx.clone();
+        let active = call.cx().clone();
         let inner = {
             let _guard = active.clone().attach();
             self.inner.call(request)

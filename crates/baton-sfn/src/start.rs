@@ -5,9 +5,11 @@ use aws_sdk_sfn::operation::start_execution::StartExecutionOutput;
 use aws_sdk_sfn::operation::start_sync_execution::StartSyncExecutionOutput;
 use aws_sdk_sfn::types::SyncExecutionStatus;
 use baton::json::{JsonFieldSkip, add_string_field};
-use baton::{CallError, MessagingSpan, MessagingSystem, attr, aws_header_for_context};
+use baton::{
+    CallError, EntryOutcome, MessagingSystem, SendOutcome, SendSpans, aws_header_for_context,
+};
+use opentelemetry::Context;
 use opentelemetry::trace::TraceContextExt;
-use opentelemetry::{Context, KeyValue};
 
 use crate::config::SfnPropagation;
 
@@ -24,11 +26,10 @@ fn state_machine_name(arn: Option<&str>) -> String {
     if name.is_empty() { arn } else { name }.to_owned()
 }
 
-/// A StartExecution or StartSyncExecution call in flight (opaque): the caller's context with
-/// the PRODUCER span active.
+/// A StartExecution or StartSyncExecution call in flight (opaque): the PRODUCER span.
 #[derive(Clone, Debug)]
 pub struct StartCall {
-    pub(crate) cx: Context,
+    spans: SendSpans<()>,
     /// The trace header the request carries, once written (for the HTTP header too).
     pub(crate) header: Option<String>,
 }
@@ -76,24 +77,25 @@ impl StartCall {
         region: Option<&str>,
         parent: &Context,
     ) -> Self {
-        let mut span = MessagingSpan::send(
-            MessagingSystem::StepFunctions,
-            state_machine_name(state_machine_arn),
-        )
-        .operation_name(operation);
-        if let Some(region) = region {
-            span = span.region(region.to_owned());
-        }
         StartCall {
-            cx: config.tracer.start(span, parent),
+            spans: SendSpans::start(
+                &config.tracer,
+                MessagingSystem::StepFunctions,
+                state_machine_name(state_machine_arn),
+                operation,
+                None,
+                region,
+                parent,
+            ),
             header: None,
         }
     }
 
-    /// Sets `traceHeader` (unless the caller did) and, if configured, the input field, both to
-    /// the same header: the caller's if they set one, else the send span's. An execution with
-    /// a `name` gets no input field: StartExecution is idempotent by name only for an identical
-    /// input, and a fresh span id in it would make a retry fail with ExecutionAlreadyExists.
+    /// The caller's context with the send span active.
+    pub(crate) fn cx(&self) -> &Context {
+        &self.spans.cx
+    }
+
     pub(crate) fn inject(
         &mut self,
         config: &SfnPropagation,
@@ -142,7 +144,7 @@ impl StartCall {
     /// that would not fit is left out (with a `tracing` event) rather than fail the call.
     fn header(&self, config: &SfnPropagation) -> Option<String> {
         let lineage = baton::lambda_lineage(config.env);
-        let header = aws_header_for_context(&self.cx, lineage.as_deref())?;
+        let header = aws_header_for_context(&self.spans.cx, lineage.as_deref())?;
         if header.len() <= MAX_TRACE_HEADER_LEN {
             return Some(header);
         }
@@ -151,28 +153,22 @@ impl StartCall {
             len = header.len(),
             "trace header over Step Functions' 256 characters; its Lineage is left out"
         );
-        let span = self.cx.span();
+        let span = self.spans.cx.span();
         baton::format_header(span.span_context()).map(|h| h.to_string())
     }
 
     pub(crate) fn finish(self, result: Result<Started<'_>, &CallError>) {
-        let span = self.cx.span();
-        match result {
-            Ok(started) => {
-                span.set_attribute(KeyValue::new(
-                    attr::MESSAGING_MESSAGE_ID,
-                    started.execution_arn.to_owned(),
-                ));
-                if let Some(id) = started.request_id {
-                    span.set_attribute(KeyValue::new(attr::AWS_REQUEST_ID, id.to_owned()));
-                }
-                if let Some(failure) = started.failure {
-                    failure.record(&span);
-                }
+        let outcome = result.map(|started| {
+            if let Some(failure) = &started.failure {
+                failure.record(&self.spans.cx.span());
             }
-            Err(error) => error.record(&span),
-        }
-        span.end();
+            SendOutcome {
+                message_id: Some(started.execution_arn),
+                request_id: started.request_id,
+                ..SendOutcome::default()
+            }
+        });
+        self.spans.finish(outcome, |()| EntryOutcome::Unreported);
     }
 }
 

@@ -11,8 +11,7 @@ use aws_sdk_sns::operation::publish_batch::{
 };
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::OverriddenHooks;
-use baton::CallError;
-use baton::sdk::operation_error;
+use baton::sdk::call_outcome;
 
 use crate::config::SnsPropagation;
 use crate::publish::{CallState, PublishCall};
@@ -131,26 +130,18 @@ impl Intercept for SnsInterceptor {
         let Some(state) = baton::sdk::take_call::<CallState>(cfg) else {
             return Ok(());
         };
-        match (state, context.output_or_error()) {
-            (CallState::Publish(call), Some(Ok(output))) => {
-                match output.downcast_ref::<PublishOutput>() {
-                    Some(o) => call.finish_publish(Ok(o)),
-                    None => call.finish_publish(Err(&CallError::new("unexpected output type"))),
-                }
-            }
-            (CallState::Batch(call), Some(Ok(output))) => {
-                match output.downcast_ref::<PublishBatchOutput>() {
-                    Some(o) => call.finish_batch(Ok(o)),
-                    None => call.finish_batch(Err(&CallError::new("unexpected output type"))),
-                }
-            }
-            (CallState::Publish(call), Some(Err(error))) => {
-                call.finish_publish(Err(&operation_error::<PublishError>(error)))
-            }
-            (CallState::Batch(call), Some(Err(error))) => {
-                call.finish_batch(Err(&operation_error::<PublishBatchError>(error)))
-            }
-            (state, None) => baton::sdk::InFlight::fail(state, &CallError::new("no response")),
+        let result = context.output_or_error();
+        match state {
+            CallState::Publish(call) => call.finish_publish(
+                call_outcome::<PublishOutput, PublishError>(result)
+                    .as_ref()
+                    .copied(),
+            ),
+            CallState::Batch(call) => call.finish_batch(
+                call_outcome::<PublishBatchOutput, PublishBatchError>(result)
+                    .as_ref()
+                    .copied(),
+            ),
         }
         Ok(())
     }

@@ -7,11 +7,10 @@ use aws_sdk_sns::operation::publish::{PublishInput, PublishOutput};
 use aws_sdk_sns::operation::publish_batch::{PublishBatchInput, PublishBatchOutput};
 use aws_sdk_sns::types::MessageAttributeValue;
 use baton::{
-    AWS_TRACE_HEADER, CallError, MessagingSpan, MessagingSystem, TRACEPARENT, XRAY_HEADER, attr,
-    aws_header_for_context,
+    AWS_TRACE_HEADER, CallError, EntryOutcome, MessagingSystem, SendOutcome, SendSpans,
+    TRACEPARENT, XRAY_HEADER, aws_header_for_context,
 };
-use opentelemetry::trace::{Status, TraceContextExt};
-use opentelemetry::{Context, KeyValue};
+use opentelemetry::Context;
 
 use crate::config::SnsPropagation;
 
@@ -52,10 +51,8 @@ fn topic_name(arn: Option<&str>) -> String {
 /// A Publish or PublishBatch call in flight (opaque).
 #[derive(Clone, Debug)]
 pub struct PublishCall {
-    /// The caller's context with the send span active.
-    pub(crate) cx: Context,
-    /// Batch entry id → that entry's `create` span context.
-    entries: Vec<(String, Context)>,
+    /// The send span and each batch entry's `create` span (keyed by entry id).
+    pub(crate) spans: SendSpans<String>,
     /// The send span's X-Ray header, kept from the message attribute for the request header
     /// (the same text: made once per call instead of twice).
     header: Option<String>,
@@ -70,33 +67,39 @@ impl PublishCall {
         region: Option<&str>,
         parent: &Context,
     ) -> Self {
-        let mut span = MessagingSpan::send(MessagingSystem::Sns, topic_name(topic_arn))
-            .operation_name(operation);
-        if let Some(len) = batch_len {
-            span = span.batch_count(len);
-        }
-        if let Some(region) = region {
-            span = span.region(region.to_owned());
-        }
         PublishCall {
-            cx: config.tracer.start(span, parent),
-            entries: Vec::new(),
+            spans: SendSpans::start(
+                &config.tracer,
+                MessagingSystem::Sns,
+                topic_name(topic_arn),
+                operation,
+                batch_len,
+                region,
+                parent,
+            ),
             header: None,
         }
+    }
+
+    /// The caller's context with the send span active.
+    pub(crate) fn cx(&self) -> &Context {
+        &self.spans.cx
     }
 
     /// The `X-Amzn-Trace-Id` request header for this call: the send span's context, with the
     /// Lambda invocation's `Lineage` if there is one (SNS hands it to SQS subscribers as their
     /// `AWSTraceHeader`).
     pub(crate) fn http_header(&mut self, config: &SnsPropagation) -> Option<String> {
-        self.header.take().or_else(|| send_header(config, &self.cx))
+        self.header
+            .take()
+            .or_else(|| send_header(config, &self.spans.cx))
     }
 
     pub(crate) fn inject_publish(&mut self, config: &SnsPropagation, input: &mut PublishInput) {
         if config.message_attribute {
             let size = message_size(input.message.as_deref(), input.message_attributes.as_ref());
             let mut budget = MAX_MESSAGE_BYTES.saturating_sub(size);
-            let (cx, kept) = (&self.cx, &mut self.header);
+            let (cx, kept) = (&self.spans.cx, &mut self.header);
             add_attribute(&mut input.message_attributes, &mut budget, || {
                 let header = send_header(config, cx)?;
                 *kept = Some(header.clone());
@@ -118,79 +121,51 @@ impl PublishCall {
             .sum();
         let mut budget = MAX_MESSAGE_BYTES.saturating_sub(used);
         for entry in input.publish_batch_request_entries.iter_mut().flatten() {
-            let cx = config.tracer.start(
-                MessagingSpan::create(MessagingSystem::Sns, topic.clone()),
-                &self.cx,
-            );
+            let cx = self
+                .spans
+                .start_entry(&config.tracer, MessagingSystem::Sns, topic.clone());
             if config.message_attribute {
                 add_attribute(&mut entry.message_attributes, &mut budget, || {
                     send_header(config, &cx)
                 });
             }
-            self.entries.push((entry.id.clone(), cx));
+            self.spans.push_entry(entry.id.clone(), cx);
         }
     }
 
     pub(crate) fn finish_publish(self, result: Result<&PublishOutput, &CallError>) {
-        let span = self.cx.span();
-        match result {
-            Ok(output) => {
-                if let Some(id) = output.message_id() {
-                    span.set_attribute(KeyValue::new(attr::MESSAGING_MESSAGE_ID, id.to_owned()));
-                }
-                if let Some(id) = output.request_id() {
-                    span.set_attribute(KeyValue::new(attr::AWS_REQUEST_ID, id.to_owned()));
-                }
-            }
-            Err(error) => error.record(&span),
-        }
-        span.end();
+        let outcome = result.map(|output| SendOutcome {
+            message_id: output.message_id(),
+            request_id: output.request_id(),
+            ..SendOutcome::default()
+        });
+        self.spans.finish(outcome, |_| EntryOutcome::Unreported);
     }
 
     pub(crate) fn finish_batch(self, result: Result<&PublishBatchOutput, &CallError>) {
-        let span = self.cx.span();
-        match result {
-            Ok(output) => {
-                for (id, cx) in &self.entries {
-                    let entry_span = cx.span();
-                    if let Some(ok) = output.successful().iter().find(|s| s.id() == Some(id)) {
-                        if let Some(message_id) = ok.message_id() {
-                            entry_span.set_attribute(KeyValue::new(
-                                attr::MESSAGING_MESSAGE_ID,
-                                message_id.to_owned(),
-                            ));
-                        }
-                    } else if let Some(failed) = output.failed().iter().find(|f| &f.id == id) {
-                        CallError::new(
-                            failed
-                                .message
-                                .clone()
-                                .unwrap_or_else(|| failed.code.clone()),
-                        )
-                        .with_code(failed.code.clone())
-                        .record(&entry_span);
-                    }
-                    entry_span.end();
+        let output = match result {
+            Ok(output) => output,
+            Err(error) => return self.spans.finish(Err(error), |_| EntryOutcome::Unreported),
+        };
+        let failed = output.failed().len();
+        let outcome = SendOutcome {
+            message_id: None,
+            request_id: output.request_id(),
+            failed,
+            total: failed + output.successful().len(),
+        };
+        self.spans.finish(Ok(outcome), |id| {
+            if let Some(ok) = output.successful().iter().find(|s| s.id() == Some(id)) {
+                EntryOutcome::Sent(ok.message_id())
+            } else if let Some(failed) = output.failed().iter().find(|f| &f.id == id) {
+                EntryOutcome::Failed {
+                    code: &failed.code,
+                    message: failed.message.as_deref(),
                 }
-                if let Some(id) = output.request_id() {
-                    span.set_attribute(KeyValue::new(attr::AWS_REQUEST_ID, id.to_owned()));
-                }
-                let failed = output.failed().len();
-                if failed > 0 {
-                    let total = failed + output.successful().len();
-                    span.set_status(Status::error(format!("{failed} of {total} entries failed")));
-                }
+            } else {
+                EntryOutcome::Unreported
             }
-            Err(error) => {
-                for (_, cx) in &self.entries {
-                    let entry_span = cx.span();
-                    error.record(&entry_span);
-                    entry_span.end();
-                }
-                error.record(&span);
-            }
-        }
-        span.end();
+        });
     }
 }
 

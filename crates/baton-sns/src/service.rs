@@ -335,7 +335,7 @@ where
         if request.trace_header.is_none() {
             request.trace_header = state.call_mut().http_header(&self.config);
         }
-        let active = state.call().cx.clone();
+        let active = state.call().cx().clone();
         let inner = {
             let _guard = active.clone().attach();
             self.inner.call(request)

@@ -24,7 +24,7 @@ impl CallState {
     /// spans nest under it.
     pub(crate) fn active_context(&self) -> Option<Context> {
         match &self.0 {
-            Call::Send(call) | Call::Batch(call) => Some(call.cx.clone()),
+            Call::Send(call) | Call::Batch(call) => Some(call.cx().clone()),
             Call::Receive(_) => None,
         }
     }

@@ -14,13 +14,10 @@ use aws_sdk_sqs::operation::send_message_batch::{
 };
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::OverriddenHooks;
-use aws_smithy_runtime_api::client::interceptors::context::{Error, Output};
-use aws_smithy_runtime_api::client::orchestrator::OrchestratorError;
-use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+use baton::sdk::call_outcome;
 
 use crate::call::{Call, CallState};
 use crate::config::SqsPropagation;
-use crate::error::ErrorInfo;
 use crate::receive::ReceiveCall;
 use crate::send::SendCall;
 
@@ -70,20 +67,6 @@ impl SqsInterceptor {
     /// An interceptor with `config`.
     pub fn new(config: SqsPropagation) -> Self {
         SqsInterceptor { config }
-    }
-}
-
-/// The operation's output as `O`, or its error (the operation's own error `E` when it is one).
-fn outcome<'a, O, E>(
-    result: Option<Result<&'a Output, &OrchestratorError<Error>>>,
-) -> Option<Result<&'a O, ErrorInfo>>
-where
-    O: std::fmt::Debug + Send + Sync + 'static,
-    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-{
-    match result? {
-        Ok(output) => output.downcast_ref::<O>().map(Ok),
-        Err(error) => Some(Err(baton::sdk::operation_error::<E>(error))),
     }
 }
 
@@ -161,25 +144,21 @@ impl Intercept for SqsInterceptor {
         };
         let result = context.output_or_error();
         match state.0 {
-            Call::Send(call) => match outcome::<SendMessageOutput, SendMessageError>(result) {
-                Some(Ok(output)) => call.finish_message(Ok(output)),
-                Some(Err(error)) => call.finish_message(Err(&error)),
-                None => call.finish_message(Err(&ErrorInfo::from_display(&"no response"))),
-            },
-            Call::Batch(call) => {
-                match outcome::<SendMessageBatchOutput, SendMessageBatchError>(result) {
-                    Some(Ok(output)) => call.finish_batch(Ok(output)),
-                    Some(Err(error)) => call.finish_batch(Err(&error)),
-                    None => call.finish_batch(Err(&ErrorInfo::from_display(&"no response"))),
-                }
-            }
-            Call::Receive(call) => {
-                match outcome::<ReceiveMessageOutput, ReceiveMessageError>(result) {
-                    Some(Ok(output)) => call.finish(Ok(output)),
-                    Some(Err(error)) => call.finish(Err(&error)),
-                    None => call.finish(Err(&ErrorInfo::from_display(&"no response"))),
-                }
-            }
+            Call::Send(call) => call.finish_message(
+                call_outcome::<SendMessageOutput, SendMessageError>(result)
+                    .as_ref()
+                    .copied(),
+            ),
+            Call::Batch(call) => call.finish_batch(
+                call_outcome::<SendMessageBatchOutput, SendMessageBatchError>(result)
+                    .as_ref()
+                    .copied(),
+            ),
+            Call::Receive(call) => call.finish(
+                call_outcome::<ReceiveMessageOutput, ReceiveMessageError>(result)
+                    .as_ref()
+                    .copied(),
+            ),
         }
         Ok(())
     }

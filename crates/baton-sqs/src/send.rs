@@ -11,12 +11,12 @@ use aws_sdk_sqs::types::{
     SendMessageBatchRequestEntry,
 };
 use baton::{
-    MessagingSpan, MessagingSystem, TRACEPARENT, TRACESTATE, attr, aws_header_for_context,
-    without_deferred_marker,
+    EntryOutcome, MessagingSystem, SendOutcome, SendSpans, TRACEPARENT, TRACESTATE,
+    aws_header_for_context, without_deferred_marker,
 };
+use opentelemetry::Context;
 use opentelemetry::propagation::TextMapPropagator;
-use opentelemetry::trace::{Status, TraceContextExt};
-use opentelemetry::{Context, KeyValue};
+use opentelemetry::trace::TraceContextExt;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 
 use crate::config::SqsPropagation;
@@ -37,13 +37,11 @@ pub(crate) fn queue_name(queue_url: Option<&str>) -> String {
     }
 }
 
-/// A send in flight: the PRODUCER span, and for a batch the `create` span of each entry.
+/// A send in flight: the PRODUCER span, and for a batch the `create` span of each entry
+/// (keyed by entry id).
 #[derive(Clone, Debug)]
 pub(crate) struct SendCall {
-    /// The caller's context with the send span active.
-    pub(crate) cx: Context,
-    /// Batch entry id → context with that entry's `create` span active.
-    pub(crate) entries: Vec<(String, Context)>,
+    pub(crate) spans: SendSpans<String>,
 }
 
 impl SendCall {
@@ -56,18 +54,22 @@ impl SendCall {
         region: Option<&str>,
         parent: &Context,
     ) -> Self {
-        let mut span = MessagingSpan::send(MessagingSystem::Sqs, queue_name(queue_url))
-            .operation_name(operation);
-        if let Some(len) = batch_len {
-            span = span.batch_count(len);
-        }
-        if let Some(region) = region {
-            span = span.region(region.to_owned());
-        }
         SendCall {
-            cx: config.tracer.start(span, parent),
-            entries: Vec::new(),
+            spans: SendSpans::start(
+                &config.tracer,
+                MessagingSystem::Sqs,
+                queue_name(queue_url),
+                operation,
+                batch_len,
+                region,
+                parent,
+            ),
         }
+    }
+
+    /// The caller's context with the send span active.
+    pub(crate) fn cx(&self) -> &Context {
+        &self.spans.cx
     }
 
     /// Writes the send span's context into a SendMessage input.
@@ -80,7 +82,7 @@ impl SendCall {
         let lineage = baton::lambda_lineage(config.env);
         inject(
             config,
-            &self.cx,
+            self.cx(),
             lineage.as_deref(),
             &mut input.message_system_attributes,
             &mut input.message_attributes,
@@ -116,10 +118,9 @@ impl SendCall {
                 );
                 continue;
             }
-            let cx = config.tracer.start(
-                MessagingSpan::create(MessagingSystem::Sqs, queue.clone()),
-                &self.cx,
-            );
+            let cx = self
+                .spans
+                .start_entry(&config.tracer, MessagingSystem::Sqs, queue.clone());
             let size = message_size(Some(&entry.message_body), entry.message_attributes.as_ref());
             let before = config
                 .max_message_bytes
@@ -135,71 +136,46 @@ impl SendCall {
                 &mut budget,
             );
             batch_budget -= before - budget;
-            self.entries.push((entry.id.clone(), cx));
+            self.spans.push_entry(entry.id.clone(), cx);
         }
     }
 
     /// Ends the spans of a SendMessage call.
     pub(crate) fn finish_message(self, result: Result<&SendMessageOutput, &ErrorInfo>) {
-        let span = self.cx.span();
-        match result {
-            Ok(output) => {
-                if let Some(id) = output.message_id() {
-                    span.set_attribute(KeyValue::new(attr::MESSAGING_MESSAGE_ID, id.to_owned()));
-                }
-                if let Some(id) = output.request_id() {
-                    span.set_attribute(KeyValue::new(attr::AWS_REQUEST_ID, id.to_owned()));
-                }
-            }
-            Err(error) => error.record(&span),
-        }
-        span.end();
+        let outcome = result.map(|output| SendOutcome {
+            message_id: output.message_id(),
+            request_id: output.request_id(),
+            ..SendOutcome::default()
+        });
+        self.spans.finish(outcome, |_| EntryOutcome::Unreported);
     }
 
     /// Ends the spans of a SendMessageBatch call: each entry's `create` span with its message
     /// id or its error, and the send span, in error if any entry failed.
     pub(crate) fn finish_batch(self, result: Result<&SendMessageBatchOutput, &ErrorInfo>) {
-        let span = self.cx.span();
-        match result {
-            Ok(output) => {
-                for (id, cx) in &self.entries {
-                    let entry_span = cx.span();
-                    if let Some(ok) = output.successful().iter().find(|s| &s.id == id) {
-                        entry_span.set_attribute(KeyValue::new(
-                            attr::MESSAGING_MESSAGE_ID,
-                            ok.message_id.clone(),
-                        ));
-                    } else if let Some(failed) = output.failed().iter().find(|f| &f.id == id) {
-                        entry_span
-                            .set_attribute(KeyValue::new(attr::ERROR_TYPE, failed.code.clone()));
-                        entry_span.set_status(Status::error(
-                            failed
-                                .message
-                                .clone()
-                                .unwrap_or_else(|| failed.code.clone()),
-                        ));
-                    }
-                    entry_span.end();
+        let output = match result {
+            Ok(output) => output,
+            Err(error) => return self.spans.finish(Err(error), |_| EntryOutcome::Unreported),
+        };
+        let failed = output.failed().len();
+        let outcome = SendOutcome {
+            message_id: None,
+            request_id: output.request_id(),
+            failed,
+            total: failed + output.successful().len(),
+        };
+        self.spans.finish(Ok(outcome), |id| {
+            if let Some(ok) = output.successful().iter().find(|s| &s.id == id) {
+                EntryOutcome::Sent(Some(&ok.message_id))
+            } else if let Some(failed) = output.failed().iter().find(|f| &f.id == id) {
+                EntryOutcome::Failed {
+                    code: &failed.code,
+                    message: failed.message.as_deref(),
                 }
-                if let Some(id) = output.request_id() {
-                    span.set_attribute(KeyValue::new(attr::AWS_REQUEST_ID, id.to_owned()));
-                }
-                let failed = output.failed().len();
-                if failed > 0 {
-                    let total = failed + output.successful().len();
-                    span.set_status(Status::error(format!("{failed} of {total} entries failed")));
-                }
+            } else {
+                EntryOutcome::Unreported
             }
-            Err(error) => {
-                for (_, cx) in &self.entries {
-                    let entry_span = cx.span();
-                    error.record(&entry_span);
-                    entry_span.end();
-                }
-                error.record(&span);
-            }
-        }
-        span.end();
+        });
     }
 }
 

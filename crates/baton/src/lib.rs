@@ -9,7 +9,8 @@
 //! - [`XrayParentBased`]: a sampler that treats `Sampled=?` as "decide here";
 //! - [`carrier`]: `Injector` / `Extractor` views of string maps, with limits;
 //! - [`MessagingSpan`] and [`LinkPolicy`]: producer, receive and process spans with the
-//!   messaging semantic conventions;
+//!   messaging semantic conventions; [`SendSpans`]: the spans of one send call, batch
+//!   entries included, and how they end;
 //! - [`current_context`]: the caller's context, from `tracing` (feature `tracing`) or
 //!   OpenTelemetry; [`TracerHandle`]: the tracer the middleware uses.
 //!
@@ -55,6 +56,7 @@ mod propagator;
 mod sampling;
 #[cfg(feature = "smithy")]
 pub mod sdk;
+mod send;
 mod span;
 mod tracer;
 
@@ -73,5 +75,6 @@ pub use propagator::{
     header_for_context, lambda_lineage, process_env, remote_span_context,
 };
 pub use sampling::XrayParentBased;
+pub use send::{EntryOutcome, SendOutcome, SendSpans};
 pub use span::{LinkPolicy, MessagingSpan, MessagingSystem, Operation};
 pub use tracer::{INSTRUMENTATION_SCOPE, TracerHandle};

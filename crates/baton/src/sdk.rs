@@ -7,7 +7,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context as TaskContext, Poll};
 
-use aws_smithy_runtime_api::client::interceptors::context::Error;
+use aws_smithy_runtime_api::client::interceptors::context::{Error, Output};
 use aws_smithy_runtime_api::client::orchestrator::OrchestratorError;
 use aws_smithy_types::config_bag::{ConfigBag, Storable, StoreReplace};
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
@@ -89,6 +89,26 @@ pub fn call_mut<T: InFlight + Sync>(cfg: &mut ConfigBag) -> Option<&mut T> {
 /// Takes the operation's call of type `T` out; its spans are then the caller's to end.
 pub fn take_call<T: InFlight + Sync>(cfg: &mut ConfigBag) -> Option<T> {
     cfg.get_mut_from_interceptor_state::<Pending<T>>()?.take()
+}
+
+/// How an SDK operation ended, as an interceptor's last hook (`read_after_execution`) sees it
+/// through `context.output_or_error()`: its output `O`, or its error, read as the operation's
+/// own error `E` when it is one (see [`operation_error`]). A missing or unexpected output is
+/// an error too, so every call's span ends with an outcome.
+pub fn call_outcome<'a, O, E>(
+    result: Option<Result<&'a Output, &OrchestratorError<Error>>>,
+) -> Result<&'a O, CallError>
+where
+    O: Debug + Send + Sync + 'static,
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    match result {
+        Some(Ok(output)) => output
+            .downcast_ref::<O>()
+            .ok_or_else(|| CallError::new("unexpected output type")),
+        Some(Err(error)) => Err(operation_error::<E>(error)),
+        None => Err(CallError::new("no response")),
+    }
 }
 
 /// The error of a failed SDK operation, as an interceptor's last hook sees it: the operation's

@@ -1,0 +1,332 @@
+//! The spans of one send call, shared by every service crate: the PRODUCER `send` span, the
+//! `create` span of each entry of a batch, and how they all end.
+
+use opentelemetry::trace::{Status, TraceContextExt};
+use opentelemetry::{Context, KeyValue};
+
+use crate::{CallError, MessagingSpan, MessagingSystem, TracerHandle, attr};
+
+/// How one entry of a batch send came back.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EntryOutcome<'a> {
+    /// Accepted, with the id the service gave the message, if it gave one.
+    Sent(Option<&'a str>),
+    /// Refused, with the service's error code and message.
+    Failed {
+        /// The service's error code (`error.type` of the entry's span).
+        code: &'a str,
+        /// The service's message, if any (the span status; the code otherwise).
+        message: Option<&'a str>,
+    },
+    /// The response does not mention the entry: its span ends with nothing more recorded.
+    Unreported,
+}
+
+/// What a send call's response says, as far as its spans care.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SendOutcome<'a> {
+    /// The id the service gave the one message sent (`messaging.message.id`).
+    pub message_id: Option<&'a str>,
+    /// The call's request id (`aws.request_id`).
+    pub request_id: Option<&'a str>,
+    /// For batch calls: how many entries were refused, of how many. Any refusal puts the
+    /// send span in error.
+    pub failed: usize,
+    /// See `failed`.
+    pub total: usize,
+}
+
+/// The spans of one send call in flight: the `send` span, active in [`cx`](Self::cx), and for
+/// a batch a `create` span per entry, each a child of the send span and found again by its
+/// key `K` (the entry's id, or its index where entries have no id).
+///
+/// ```
+/// use baton::{EntryOutcome, MessagingSystem, SendOutcome, SendSpans, TracerHandle};
+/// use opentelemetry::Context;
+///
+/// let tracer = TracerHandle::global();
+/// let mut spans = SendSpans::<String>::start(
+///     &tracer,
+///     MessagingSystem::Sqs,
+///     "orders".to_owned(),
+///     "SendMessageBatch",
+///     Some(2),
+///     None,
+///     &Context::new(),
+/// );
+/// for id in ["a", "b"] {
+///     let entry = spans.start_entry(&tracer, MessagingSystem::Sqs, "orders".to_owned());
+///     // … write `entry`'s context into the entry …
+///     spans.push_entry(id.to_owned(), entry);
+/// }
+/// let outcome = SendOutcome { request_id: Some("req-1"), failed: 1, total: 2, ..Default::default() };
+/// spans.finish(Ok(outcome), |id| match id.as_str() {
+///     "a" => EntryOutcome::Sent(Some("m-1")),
+///     _ => EntryOutcome::Failed { code: "InvalidParameterValue", message: None },
+/// });
+/// ```
+#[derive(Clone, Debug)]
+pub struct SendSpans<K> {
+    /// The caller's context with the send span active: what a single send injects, and what
+    /// the call runs in.
+    pub cx: Context,
+    entries: Vec<(K, Context)>,
+}
+
+impl<K> SendSpans<K> {
+    /// Starts the `send {destination}` span of `operation` under `parent`; `batch_len` is the
+    /// number of entries of a batch call, `region` the client's region if known.
+    pub fn start(
+        tracer: &TracerHandle,
+        system: MessagingSystem,
+        destination: String,
+        operation: &'static str,
+        batch_len: Option<usize>,
+        region: Option<&str>,
+        parent: &Context,
+    ) -> Self {
+        let mut span = MessagingSpan::send(system, destination).operation_name(operation);
+        if let Some(len) = batch_len {
+            span = span.batch_count(len);
+        }
+        if let Some(region) = region {
+            span = span.region(region.to_owned());
+        }
+        SendSpans {
+            cx: tracer.start(span, parent),
+            entries: Vec::new(),
+        }
+    }
+
+    /// Starts a `create {destination}` span, child of the send span, and returns its context
+    /// (to write into the entry, then hand to [`push_entry`](Self::push_entry)).
+    pub fn start_entry(
+        &self,
+        tracer: &TracerHandle,
+        system: MessagingSystem,
+        destination: String,
+    ) -> Context {
+        tracer.start(MessagingSpan::create(system, destination), &self.cx)
+    }
+
+    /// Keeps an entry's `create` span, under `key`, until the call ends.
+    pub fn push_entry(&mut self, key: K, cx: Context) {
+        self.entries.push((key, cx));
+    }
+
+    /// Whether any entry has a `create` span of its own.
+    pub fn has_entries(&self) -> bool {
+        !self.entries.is_empty()
+    }
+
+    /// Ends every span. On a response, each entry's span records what `entry` says of it
+    /// (its message id, or its error); the send span records the message id and request id,
+    /// and is in error if any entry was refused. On an error, every span records it.
+    pub fn finish<'a>(
+        self,
+        result: Result<SendOutcome<'a>, &CallError>,
+        entry: impl Fn(&K) -> EntryOutcome<'a>,
+    ) {
+        let span = self.cx.span();
+        match result {
+            Ok(outcome) => {
+                for (key, cx) in &self.entries {
+                    let entry_span = cx.span();
+                    match entry(key) {
+                        EntryOutcome::Sent(Some(id)) => entry_span.set_attribute(KeyValue::new(
+                            attr::MESSAGING_MESSAGE_ID,
+                            id.to_owned(),
+                        )),
+                        EntryOutcome::Sent(None) | EntryOutcome::Unreported => {}
+                        EntryOutcome::Failed { code, message } => {
+                            CallError::new(message.unwrap_or(code))
+                                .with_code(code)
+                                .record(&entry_span);
+                        }
+                    }
+                    entry_span.end();
+                }
+                if let Some(id) = outcome.message_id {
+                    span.set_attribute(KeyValue::new(attr::MESSAGING_MESSAGE_ID, id.to_owned()));
+                }
+                if let Some(id) = outcome.request_id {
+                    span.set_attribute(KeyValue::new(attr::AWS_REQUEST_ID, id.to_owned()));
+                }
+                if outcome.failed > 0 {
+                    span.set_status(Status::error(format!(
+                        "{} of {} entries failed",
+                        outcome.failed, outcome.total
+                    )));
+                }
+            }
+            Err(error) => {
+                for (_, cx) in &self.entries {
+                    let entry_span = cx.span();
+                    error.record(&entry_span);
+                    entry_span.end();
+                }
+                error.record(&span);
+            }
+        }
+        span.end();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use opentelemetry::trace::{SpanKind, Status, TracerProvider as _};
+    use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider, SpanData};
+
+    use super::*;
+
+    fn run(
+        finish: impl FnOnce(SendSpans<&'static str>),
+        entries: &[&'static str],
+    ) -> Vec<SpanData> {
+        let exporter = InMemorySpanExporter::default();
+        let provider = SdkTracerProvider::builder()
+            .with_simple_exporter(exporter.clone())
+            .build();
+        let tracer = TracerHandle::new(provider.tracer("test"));
+        let mut spans = SendSpans::start(
+            &tracer,
+            MessagingSystem::Sqs,
+            "orders".to_owned(),
+            "SendMessageBatch",
+            Some(entries.len()),
+            Some("eu-west-1"),
+            &Context::new(),
+        );
+        for key in entries {
+            let cx = spans.start_entry(&tracer, MessagingSystem::Sqs, "orders".to_owned());
+            spans.push_entry(*key, cx);
+        }
+        finish(spans);
+        exporter.get_finished_spans().unwrap()
+    }
+
+    fn attribute(span: &SpanData, key: &str) -> Option<String> {
+        span.attributes
+            .iter()
+            .find(|kv| kv.key.as_str() == key)
+            .map(|kv| kv.value.to_string())
+    }
+
+    #[test]
+    fn a_batch_ends_each_entry_with_its_own_outcome() {
+        let spans = run(
+            |spans| {
+                let outcome = SendOutcome {
+                    request_id: Some("req-1"),
+                    failed: 1,
+                    total: 3,
+                    ..Default::default()
+                };
+                spans.finish(Ok(outcome), |key| match *key {
+                    "a" => EntryOutcome::Sent(Some("m-a")),
+                    "b" => EntryOutcome::Failed {
+                        code: "InvalidParameterValue",
+                        message: Some("too long"),
+                    },
+                    _ => EntryOutcome::Unreported,
+                })
+            },
+            &["a", "b", "c"],
+        );
+        let [a, b, c, send] = &spans[..] else {
+            panic!("four spans expected, got {spans:?}");
+        };
+        assert_eq!(send.name, "send orders");
+        assert_eq!(send.span_kind, SpanKind::Producer);
+        assert_eq!(
+            attribute(send, attr::AWS_REQUEST_ID).as_deref(),
+            Some("req-1")
+        );
+        assert_eq!(attribute(send, attr::MESSAGING_MESSAGE_ID), None);
+        assert_eq!(send.status, Status::error("1 of 3 entries failed"));
+        for entry in [a, b, c] {
+            assert_eq!(entry.name, "create orders");
+            assert_eq!(entry.parent_span_id, send.span_context.span_id());
+        }
+        assert_eq!(
+            attribute(a, attr::MESSAGING_MESSAGE_ID).as_deref(),
+            Some("m-a")
+        );
+        assert_eq!(a.status, Status::Unset);
+        assert_eq!(
+            attribute(b, attr::ERROR_TYPE).as_deref(),
+            Some("InvalidParameterValue")
+        );
+        assert_eq!(b.status, Status::error("too long"));
+        assert_eq!(attribute(c, attr::MESSAGING_MESSAGE_ID), None);
+        assert_eq!(c.status, Status::Unset);
+    }
+
+    #[test]
+    fn a_refused_entry_without_a_message_is_described_by_its_code() {
+        let spans = run(
+            |spans| {
+                let outcome = SendOutcome {
+                    failed: 1,
+                    total: 1,
+                    ..Default::default()
+                };
+                spans.finish(Ok(outcome), |_| EntryOutcome::Failed {
+                    code: "Throttled",
+                    message: None,
+                })
+            },
+            &["a"],
+        );
+        assert_eq!(spans[0].status, Status::error("Throttled"));
+    }
+
+    #[test]
+    fn a_single_send_records_its_message_id() {
+        let spans = run(
+            |spans| {
+                let outcome = SendOutcome {
+                    message_id: Some("m-1"),
+                    request_id: Some("req-1"),
+                    ..Default::default()
+                };
+                spans.finish(Ok(outcome), |_| EntryOutcome::Unreported)
+            },
+            &[],
+        );
+        let [send] = &spans[..] else {
+            panic!("one span expected, got {spans:?}");
+        };
+        assert_eq!(
+            attribute(send, attr::MESSAGING_MESSAGE_ID).as_deref(),
+            Some("m-1")
+        );
+        assert_eq!(send.status, Status::Unset);
+    }
+
+    #[test]
+    fn an_error_ends_every_span_in_error() {
+        let spans = run(
+            |spans| {
+                let error = CallError::new("access denied")
+                    .with_code("AccessDenied")
+                    .with_request_id("req-9");
+                spans.finish(Err(&error), |_| EntryOutcome::Sent(Some("never")))
+            },
+            &["a", "b"],
+        );
+        assert_eq!(spans.len(), 3);
+        for span in &spans {
+            assert_eq!(span.status, Status::error("access denied"));
+            assert_eq!(
+                attribute(span, attr::ERROR_TYPE).as_deref(),
+                Some("AccessDenied")
+            );
+            assert_eq!(
+                attribute(span, attr::AWS_REQUEST_ID).as_deref(),
+                Some("req-9")
+            );
+            assert_eq!(attribute(span, attr::MESSAGING_MESSAGE_ID), None);
+        }
+    }
+}
