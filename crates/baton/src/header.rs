@@ -473,6 +473,21 @@ impl<'a> TraceHeader<'a> {
         })
     }
 
+    /// `Lineage` and the unknown fields, in that order, as `(key, value)`, as many as fit in
+    /// `max` bytes written as `;key=value` each; the first that does not fit and all after it
+    /// are left out (`Lineage`, at most 265 bytes so written, always fits a pass-on tail).
+    pub(crate) fn tail_fields(&self, max: usize) -> impl Iterator<Item = (&'a str, &'a str)> + 'a {
+        let mut used = 0usize;
+        self.lineage
+            .map(|lineage| ("Lineage", lineage))
+            .into_iter()
+            .chain(self.unknown_fields())
+            .take_while(move |(key, value)| {
+                used += key.len() + value.len() + 2;
+                used <= max
+            })
+    }
+
     /// The remote span context this header describes, or `None` if it has no `Parent`.
     ///
     /// `Sampled=1` sets the sampled flag; `Sampled=0` leaves it clear; a deferred decision
@@ -586,19 +601,21 @@ impl fmt::Display for TraceHeader<'_> {
         if self.sampled_given {
             write!(f, ";Sampled={}", self.sampled.as_str())?;
         }
-        write_tail(f, self)
+        write_tail(f, self, usize::MAX)
     }
 }
 
-fn write_tail(f: &mut fmt::Formatter<'_>, header: &TraceHeader<'_>) -> fmt::Result {
-    if let Some(lineage) = header.lineage {
-        write!(f, ";Lineage={lineage}")?;
-    }
-    for (key, value) in header.unknown_fields() {
+fn write_tail(f: &mut fmt::Formatter<'_>, header: &TraceHeader<'_>, max: usize) -> fmt::Result {
+    for (key, value) in header.tail_fields(max) {
         write!(f, ";{key}={value}")?;
     }
     Ok(())
 }
+
+/// The most a header's tail (`;Lineage=…` and unknown fields) may take in a header Baton
+/// writes for the next hop, so that `Root`, `Parent` and `Sampled` (74 bytes) plus the tail
+/// stay within [`MAX_HEADER_LEN`], which every reader (Baton's included) holds headers to.
+pub(crate) const MAX_PASSED_TAIL: usize = MAX_HEADER_LEN - 74;
 
 /// A header for the next hop, made by [`TraceHeader::pass_on`]; write it with `Display`.
 #[derive(Clone, Copy, Debug)]
@@ -617,7 +634,7 @@ impl fmt::Display for PassOn<'_> {
             self.parent,
             self.sampled.as_str()
         )?;
-        write_tail(f, &self.header)
+        write_tail(f, &self.header, MAX_PASSED_TAIL)
     }
 }
 

@@ -8,8 +8,8 @@ use opentelemetry::propagation::text_map_propagator::FieldIter;
 use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator};
 use opentelemetry::trace::{SpanContext, SpanId, TraceContextExt, TraceId};
 
-use crate::consts::XRAY_HEADER;
-use crate::header::{HeaderError, TraceHeader, format_header, span_context_for};
+use crate::consts::{MAX_HEADER_LEN, XRAY_HEADER};
+use crate::header::{HeaderError, MAX_PASSED_TAIL, TraceHeader, format_header, span_context_for};
 
 /// Fields of an incoming X-Ray header that Baton passes on to the next hop unchanged:
 /// `Lineage` (Lambda's recursive-loop detection) and fields Baton does not know.
@@ -22,13 +22,24 @@ pub struct PassOnFields {
 }
 
 impl PassOnFields {
+    /// The fields to pass on, as many as fit in a header of [`MAX_HEADER_LEN`] once the
+    /// next hop's `Root`, `Parent` and `Sampled` are written in front of them (so the next
+    /// reader does not refuse the header as too long and lose the trace).
     fn from_header(header: &TraceHeader<'_>) -> Option<Self> {
         let mut tail = String::new();
-        if let Some(lineage) = header.lineage() {
-            let _ = write!(tail, ";Lineage={lineage}");
-        }
-        for (key, value) in header.unknown_fields() {
+        let mut kept = 0;
+        for (key, value) in header.tail_fields(MAX_PASSED_TAIL) {
             let _ = write!(tail, ";{key}={value}");
+            kept += 1;
+        }
+        let all = usize::from(header.lineage().is_some()) + header.unknown_fields().count();
+        if kept < all {
+            tracing::debug!(
+                target: "baton",
+                dropped = all - kept,
+                "unknown trace header fields left out of the next hop's header, which would \
+                 otherwise grow past the {MAX_HEADER_LEN}-byte limit"
+            );
         }
         (!tail.is_empty()).then_some(PassOnFields { tail })
     }

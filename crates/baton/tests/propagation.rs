@@ -104,6 +104,80 @@ fn lineage_and_unknown_fields_survive_extract_then_inject() {
     );
 }
 
+/// Extracts `incoming`, then injects a child span's context: the header the next hop gets.
+fn next_hop_header(incoming: &str) -> String {
+    let propagator = XrayPropagator::new();
+    let cx =
+        propagator.extract_with_context(&Context::new(), &carrier("x-amzn-trace-id", incoming));
+    let mut out = HashMap::new();
+    propagator.inject_context(&local_child(&cx, "00f067aa0ba902b7"), &mut out);
+    out.remove("x-amzn-trace-id").unwrap()
+}
+
+#[test]
+fn a_long_header_passed_on_stays_readable_by_the_next_hop() {
+    // Accepted (1,023 bytes) and without Parent or Sampled: passing its unknown field on
+    // whole after a new Parent and Sampled would make 1,057 bytes, which the next hop
+    // (Baton included) refuses, losing the trace there.
+    let incoming = format!(
+        "Root=1-5759e988-bd862e3fe1be46a994272793;Lineage=1:a87bd80c:1;Keep=me;Big={}",
+        "a".repeat(1023 - 74)
+    );
+    assert_eq!(incoming.len(), 1023);
+    baton::TraceHeader::parse(&incoming).unwrap();
+    let out = next_hop_header(&incoming);
+    assert!(out.len() <= baton::MAX_HEADER_LEN, "{} bytes", out.len());
+    assert_eq!(
+        out,
+        "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=00f067aa0ba902b7;Sampled=?;\
+         Lineage=1:a87bd80c:1;Keep=me",
+        "what fits is kept, in order; the field that does not fit is left out"
+    );
+    baton::TraceHeader::parse(&out).unwrap();
+}
+
+proptest::proptest! {
+    /// Whatever header a hop accepts, the one it passes on is accepted by the next hop and
+    /// continues the same trace.
+    #[test]
+    fn every_accepted_header_is_passed_on_readable(
+        lineage in proptest::option::of("[0-9a-f]{1,8}:[0-9a-f]{8}:[0-9]"),
+        fields in proptest::collection::vec(("[A-Za-z][A-Za-z0-9]{0,10}", "[!-:<>-~]{0,400}"), 0..6),
+        parent in proptest::bool::ANY,
+        fill_to in proptest::option::of(900usize..=1024),
+    ) {
+        let mut incoming = "Root=1-5759e988-bd862e3fe1be46a994272793".to_owned();
+        if parent {
+            incoming.push_str(";Parent=53995c3f42cd8ad8;Sampled=1");
+        }
+        if let Some(lineage) = lineage {
+            incoming.push_str(";Lineage=");
+            incoming.push_str(&lineage);
+        }
+        for (key, value) in &fields {
+            incoming.push(';');
+            incoming.push_str(key);
+            incoming.push('=');
+            incoming.push_str(value);
+        }
+        // Often right up to the limit, where passing everything on would overflow it.
+        if let Some(target) = fill_to
+            && target > incoming.len() + 3
+        {
+            incoming.push_str(";P=");
+            incoming.push_str(&"x".repeat(target - incoming.len()));
+        }
+        proptest::prop_assume!(baton::TraceHeader::parse(&incoming).is_ok());
+        let out = next_hop_header(&incoming);
+        proptest::prop_assert!(out.len() <= baton::MAX_HEADER_LEN, "{} bytes", out.len());
+        let next = baton::TraceHeader::parse(&out).unwrap();
+        proptest::prop_assert_eq!(
+            next.trace_id(),
+            TraceId::from_hex("5759e988bd862e3fe1be46a994272793").unwrap()
+        );
+    }
+}
+
 #[test]
 fn root_without_parent_continues_the_trace() {
     let cx = XrayPropagator::new().extract_with_context(
