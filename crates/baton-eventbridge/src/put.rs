@@ -19,6 +19,9 @@ pub const DETAIL_TRACE_FIELD: &str = "traceHeader";
 /// request must stay below it).
 pub(crate) const MAX_ENTRY_BYTES: usize = 256 * 1024;
 
+/// The longest `TraceHeader` EventBridge accepts on an entry (characters; the header is ASCII).
+pub(crate) const MAX_TRACE_HEADER_LEN: usize = 500;
+
 /// An entry's size as EventBridge counts it: `Time` (14 bytes if set), `Source`, `DetailType`,
 /// `Detail` and each of `Resources`, in UTF-8 bytes.
 pub(crate) fn entry_size(entry: &PutEventsRequestEntry) -> usize {
@@ -181,10 +184,34 @@ fn read_detail(entry: &PutEventsRequestEntry) -> Detail {
 fn caller_trace(entry: &PutEventsRequestEntry) -> (Option<String>, Detail) {
     let detail = read_detail(entry);
     let theirs = entry.trace_header.clone().or(match &detail {
-        Detail::HasField(header) => header.clone(),
+        Detail::HasField(Some(header)) => fit_trace_header(header),
         _ => None,
     });
     (theirs, detail)
+}
+
+/// A header from the caller's detail made fit for the entry's `TraceHeader`, which EventBridge
+/// refuses (failing the whole call) over [`MAX_TRACE_HEADER_LEN`] characters: a longer one
+/// keeps its trace (`Root`, `Parent`, `Sampled`, `Lineage`) and loses its unknown fields. (A
+/// `TraceHeader` the caller set on the entry is theirs and sent as they set it.)
+fn fit_trace_header(header: &str) -> Option<String> {
+    if header.len() <= MAX_TRACE_HEADER_LEN {
+        return Some(header.to_owned());
+    }
+    match baton::TraceHeader::parse(header) {
+        Ok(parsed) => {
+            tracing::debug!(
+                target: "baton::eventbridge",
+                len = header.len(),
+                "the detail's traceHeader is too long for the entry's TraceHeader; \
+                 its unknown fields are left out there"
+            );
+            Some(parsed.without_unknown_fields().to_string())
+        }
+        // Only a well-formed header is taken from the detail; were this one not, the entry
+        // would carry the send span's instead.
+        Err(_) => None,
+    }
 }
 
 /// Writes a trace header into one entry: `TraceHeader` and, when configured and possible,

@@ -473,6 +473,27 @@ impl<'a> TraceHeader<'a> {
         })
     }
 
+    /// This header without its unknown fields: what is left is at most 380 bytes written
+    /// (`Self`, `Root`, `Parent`, `Sampled`, `Lineage`), for carriers with a tighter limit
+    /// than X-Ray's own.
+    ///
+    /// ```
+    /// let header = baton::TraceHeader::parse(
+    ///     "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1;Big=xyz",
+    /// )?;
+    /// assert_eq!(
+    ///     header.without_unknown_fields().to_string(),
+    ///     "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1"
+    /// );
+    /// # Ok::<(), baton::HeaderError>(())
+    /// ```
+    pub fn without_unknown_fields(self) -> Self {
+        TraceHeader {
+            has_unknown: false,
+            ..self
+        }
+    }
+
     /// `Lineage` and the unknown fields, in that order, as `(key, value)`, as many as fit in
     /// `max` bytes written as `;key=value` each; the first that does not fit and all after it
     /// are left out (`Lineage`, at most 265 bytes so written, always fits a pass-on tail).
