@@ -11,13 +11,11 @@ use aws_sdk_sqs::types::{
     SendMessageBatchRequestEntry,
 };
 use baton::{
-    EntryOutcome, MessagingSystem, SendOutcome, SendSpans, TRACEPARENT, TRACESTATE,
-    aws_header_for_context, without_deferred_marker,
+    EntryOutcome, MessagingSystem, SendOutcome, SendSpans, TRACEPARENT, TRACESTATE, W3cPropagator,
+    aws_header_for_context,
 };
 use opentelemetry::Context;
 use opentelemetry::propagation::TextMapPropagator;
-use opentelemetry::trace::TraceContextExt;
-use opentelemetry_sdk::propagation::TraceContextPropagator;
 
 use crate::config::SqsPropagation;
 use crate::error::ErrorInfo;
@@ -251,14 +249,7 @@ fn inject(
 fn inject_w3c(cx: &Context, attributes: &mut Attributes, budget: &mut usize) {
     let mut fields: HashMap<String, String> = HashMap::with_capacity(2);
     // Baton's private deferred-sampling marker stays out of the W3C trace state.
-    let span = cx.span();
-    match without_deferred_marker(span.span_context()) {
-        Some(public) => TraceContextPropagator::new().inject_context(
-            &Context::new().with_remote_span_context(public),
-            &mut fields,
-        ),
-        None => TraceContextPropagator::new().inject_context(cx, &mut fields),
-    }
+    W3cPropagator::new().inject_context(cx, &mut fields);
     // SQS refuses empty attribute values; an empty `tracestate` carries nothing anyway.
     fields.retain(|_, value| !value.is_empty());
     if fields.is_empty() {

@@ -114,7 +114,6 @@ pub use error::BuildError;
 pub use exporter::{DEFAULT_MAX_DATAGRAM_SIZE, XrayExporter, XrayExporterBuilder, XrayStats};
 
 use opentelemetry::propagation::TextMapCompositePropagator;
-use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider, SpanExporter, TracerProviderBuilder};
 
 /// A tracer provider builder for spans bound for X-Ray through any exporter: X-Ray trace
@@ -174,7 +173,7 @@ pub fn xray_provider_builder<E: SpanExporter + 'static>(exporter: E) -> TracerPr
 /// wins. Install it with `opentelemetry::global::set_text_map_propagator`.
 pub fn xray_propagator() -> TextMapCompositePropagator {
     TextMapCompositePropagator::new(vec![
-        Box::new(TraceContextPropagator::new()),
+        Box::new(baton::W3cPropagator::new()),
         Box::new(baton::XrayPropagator::new()),
     ])
 }

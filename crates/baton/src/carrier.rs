@@ -12,9 +12,10 @@ use std::hash::BuildHasher;
 use opentelemetry::Context;
 use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator};
 use opentelemetry::trace::TraceContextExt;
-use opentelemetry_sdk::propagation::TraceContextPropagator;
 
-use crate::{AWS_TRACE_HEADER, TRACEPARENT, TRACESTATE, XRAY_HEADER, extract_header};
+use crate::{
+    AWS_TRACE_HEADER, TRACEPARENT, TRACESTATE, W3cPropagator, XRAY_HEADER, extract_header,
+};
 
 /// A map of string keys to (possibly) string values that a carrier can read.
 pub trait ReadMap {
@@ -91,7 +92,7 @@ pub fn extract_w3c(base: &Context, traceparent: &str, tracestate: Option<&str>) 
             vec!["traceparent", "tracestate"]
         }
     }
-    TraceContextPropagator::new().extract_with_context(base, &Fields(traceparent, tracestate))
+    W3cPropagator::new().extract_with_context(base, &Fields(traceparent, tracestate))
 }
 
 /// Which message attribute a producer context was read from.

@@ -7,9 +7,13 @@ use opentelemetry::Context;
 use opentelemetry::propagation::text_map_propagator::FieldIter;
 use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator};
 use opentelemetry::trace::{SpanContext, SpanId, TraceContextExt, TraceId};
+use opentelemetry_sdk::propagation::TraceContextPropagator;
 
 use crate::consts::{MAX_HEADER_LEN, XRAY_HEADER};
-use crate::header::{HeaderError, MAX_PASSED_TAIL, TraceHeader, format_header, span_context_for};
+use crate::header::{
+    HeaderError, MAX_PASSED_TAIL, TraceHeader, format_header, span_context_for,
+    without_deferred_marker,
+};
 
 /// Fields of an incoming X-Ray header that Baton passes on to the next hop unchanged:
 /// `Lineage` (Lambda's recursive-loop detection) and fields Baton does not know.
@@ -275,3 +279,50 @@ impl TextMapPropagator for XrayPropagator {
 
 static XRAY_FIELDS: std::sync::LazyLock<[String; 1]> =
     std::sync::LazyLock::new(|| [XRAY_HEADER.to_string()]);
+
+/// W3C trace context (`traceparent`, `tracestate`) that keeps Baton's private
+/// deferred-sampling marker (see [`is_deferred`](crate::is_deferred)) off the wire both ways:
+/// it is never written into an outgoing `tracestate`, and one read from an incoming
+/// `tracestate` is dropped. A W3C parent's sampled flag is its decision; a foreign
+/// `tracestate` must not reopen it for [`XrayParentBased`](crate::XrayParentBased).
+///
+/// Otherwise it is OpenTelemetry's `TraceContextPropagator`.
+#[derive(Clone, Debug, Default)]
+pub struct W3cPropagator(TraceContextPropagator);
+
+impl W3cPropagator {
+    /// A W3C trace context propagator.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+impl TextMapPropagator for W3cPropagator {
+    fn inject_context(&self, cx: &Context, injector: &mut dyn Injector) {
+        let span = cx.span();
+        match without_deferred_marker(span.span_context()) {
+            Some(public) => self
+                .0
+                .inject_context(&Context::new().with_remote_span_context(public), injector),
+            None => self.0.inject_context(cx, injector),
+        }
+    }
+
+    fn extract_with_context(&self, cx: &Context, extractor: &dyn Extractor) -> Context {
+        let extracted = self.0.extract_with_context(cx, extractor);
+        let read = extracted.span().span_context().clone();
+        // Only a context read here is cleaned: `cx`'s own (an X-Ray header's `Sampled=?`, say)
+        // is left as it is when there was no valid `traceparent`.
+        if &read == cx.span().span_context() {
+            return extracted;
+        }
+        match without_deferred_marker(&read) {
+            Some(clean) => cx.with_remote_span_context(clean),
+            None => extracted,
+        }
+    }
+
+    fn fields(&self) -> FieldIter<'_> {
+        self.0.fields()
+    }
+}

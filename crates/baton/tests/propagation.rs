@@ -342,3 +342,69 @@ fn process_env_reads_the_process_environment() {
         assert_eq!(baton::lambda_lineage(baton::process_env), None);
     }
 }
+
+#[test]
+fn a_foreign_tracestate_cannot_reopen_a_w3c_sampling_decision() {
+    let traceparent = "00-5759e988bd862e3fe1be46a994272793-53995c3f42cd8ad8-01";
+    let tracestate = "xray-sampled=deferred,vendor=x";
+    let mut fields = carrier("traceparent", traceparent);
+    fields.insert("tracestate".into(), tracestate.into());
+    for cx in [
+        baton::W3cPropagator::new().extract_with_context(&Context::new(), &fields),
+        baton::carrier::extract_w3c(&Context::new(), traceparent, Some(tracestate)),
+    ] {
+        let span = cx.span();
+        let sc = span.span_context();
+        assert!(sc.is_valid() && sc.is_sampled());
+        assert!(
+            !baton::is_deferred(sc),
+            "the parent's sampled flag is its decision"
+        );
+        assert_eq!(
+            sc.trace_state().header(),
+            "vendor=x",
+            "other vendors' entries stay"
+        );
+    }
+}
+
+#[test]
+fn the_deferred_marker_never_leaves_in_a_tracestate() {
+    // `Sampled=?` upstream: deferred here, and so written back into the X-Ray header...
+    let xray = XrayPropagator::new();
+    let cx = xray.extract_with_context(
+        &Context::new(),
+        &carrier(
+            "x-amzn-trace-id",
+            "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=?",
+        ),
+    );
+    assert!(baton::is_deferred(cx.span().span_context()));
+    // ...but never into W3C trace state, which other tracers read.
+    let mut out = HashMap::new();
+    baton::W3cPropagator::new().inject_context(&cx, &mut out);
+    assert_eq!(
+        out["traceparent"],
+        "00-5759e988bd862e3fe1be46a994272793-53995c3f42cd8ad8-01"
+    );
+    assert!(
+        out.get("tracestate")
+            .is_none_or(|s| !s.contains("xray-sampled")),
+        "{out:?}"
+    );
+
+    // With no traceparent to read, the W3C half of a composite leaves the X-Ray context
+    // (and its open decision) as it found it.
+    let composite = TextMapCompositePropagator::new(vec![
+        Box::new(XrayPropagator::new()),
+        Box::new(baton::W3cPropagator::new()),
+    ]);
+    let cx = composite.extract_with_context(
+        &Context::new(),
+        &carrier(
+            "x-amzn-trace-id",
+            "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=?",
+        ),
+    );
+    assert!(baton::is_deferred(cx.span().span_context()));
+}
