@@ -19,6 +19,9 @@ use tower::{BoxError, Service};
 use crate::backoff::Backoff;
 use crate::queue::{MAX_VISIBILITY, Queue, SdkQueue};
 
+/// The visibility timeout received messages get when the queue's own is 0 s: SQS's default.
+const ZERO_VISIBILITY_STANDIN: Duration = Duration::from_secs(30);
+
 /// The most messages a worker may hold at once (far beyond what one process should).
 const MAX_CONCURRENCY: usize = 100_000;
 use crate::{StatsSnapshot, WorkerError, WorkerStats};
@@ -208,7 +211,8 @@ impl<S> SqsWorker<S> {
 
     /// The visibility timeout asked for on receive, 1 s to 12 h (whole seconds). By default the
     /// queue's own, read with GetQueueAttributes when the worker starts and then asked for on
-    /// every receive.
+    /// every receive; a queue set to 0 s gets 30 s instead (with a warning), since 0 s would
+    /// hand a message to the next receive while it is being handled.
     pub fn with_visibility_timeout(mut self, timeout: Duration) -> Self {
         self.runner.settings.visibility_timeout = Some(timeout);
         self
@@ -386,6 +390,18 @@ where
                     r = queue.visibility_timeout() => r,
                 };
                 match result {
+                    // A queue may be set to 0 s; receiving with that would hand each message
+                    // to the next receive while its handler still runs.
+                    Ok(v) if v.is_zero() => {
+                        tracing::warn!(
+                            target: "baton_worker",
+                            queue = %queue_name,
+                            instead = ?ZERO_VISIBILITY_STANDIN,
+                            "the queue's visibility timeout is 0 s; receiving with a longer one \
+                             (set it with with_visibility_timeout)"
+                        );
+                        break ZERO_VISIBILITY_STANDIN;
+                    }
                     Ok(v) => break v,
                     Err(error) => {
                         let delay = backoff.next_delay();

@@ -499,6 +499,27 @@ async fn heartbeat_keeps_a_long_handler_s_message_invisible() {
 }
 
 #[tokio::test]
+async fn a_queue_with_a_zero_visibility_timeout_still_hands_each_message_out_once() {
+    // The queue is set to 0 s and the worker is told nothing: receiving with 0 s would hand
+    // the message to the next receive (two pollers, 50 ms waits) while its handler runs.
+    let queue = FakeQueue::new(Duration::ZERO);
+    queue.send("slow", None, None);
+    let handler = service_fn(|_m: Message| async {
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        Ok::<_, std::io::Error>(())
+    });
+    let runner = fast(Runner::new(queue.clone(), "http://q/000/jobs", handler));
+    let q = queue.clone();
+    let stats = run_until(runner, move || q.deleted() == 1).await;
+    assert_eq!(
+        queue.receives_of("slow"),
+        1,
+        "handed out again while being handled"
+    );
+    assert_eq!((stats.received, stats.deleted), (1, 1), "{stats:?}");
+}
+
+#[tokio::test]
 async fn concurrency_bounds_messages_held() {
     let queue = FakeQueue::new(Duration::from_secs(30));
     for i in 0..40 {
