@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::Uri;
-use http_body_util::{BodyExt, Full};
+use http_body_util::{BodyExt, Full, Limited};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
@@ -221,6 +221,10 @@ async fn poll_targets(
     }
 }
 
+/// The most either X-Ray call may answer. A real answer is a few KiB (X-Ray keeps at most 25
+/// rules per account); a larger one is refused as an error rather than held in memory.
+const MAX_RESPONSE_BYTES: usize = 1024 * 1024;
+
 /// The two X-Ray calls over plain HTTP/1.
 #[derive(Debug)]
 struct XrayClient {
@@ -242,8 +246,7 @@ impl XrayClient {
                 .await
                 .map_err(|e| e.to_string())?;
             let status = response.status();
-            let body = response
-                .into_body()
+            let body = Limited::new(response.into_body(), MAX_RESPONSE_BYTES)
                 .collect()
                 .await
                 .map_err(|e| e.to_string())?

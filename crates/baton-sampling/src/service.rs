@@ -106,7 +106,12 @@ pub(crate) struct Request<'a> {
 /// The path of an absolute URL (`scheme://host/path?query`), `/` if it has none.
 fn path_of_url(url: &str) -> Option<&str> {
     let after_scheme = &url[url.find("://")? + 3..];
-    Some(after_scheme.find('/').map_or("/", |at| &after_scheme[at..]))
+    // The authority ends at the first `/`, `?` or `#`; only a `/` starts a path (a `/` in the
+    // query or fragment of a URL without a path is not one).
+    Some(match after_scheme.find(['/', '?', '#']) {
+        Some(at) if after_scheme[at..].starts_with('/') => &after_scheme[at..],
+        _ => "/",
+    })
 }
 
 fn without_query(path: &str) -> &str {
@@ -227,6 +232,15 @@ mod tests {
         assert_eq!(Request::from_attributes_all(&url_only).path, "/a/b");
         let bare = [KeyValue::new("http.url", "https://h.example.com")];
         assert_eq!(Request::from_attributes_all(&bare).path, "/");
+        // A `/` after the host but inside the query or fragment is not a path.
+        for url in [
+            "https://h.example.com?next=/admin/x",
+            "https://h.example.com#/admin",
+            "https://h.example.com:8443?a=/b#/c",
+        ] {
+            let only = [KeyValue::new("url.full", url)];
+            assert_eq!(Request::from_attributes_all(&only).path, "/", "{url}");
+        }
 
         let other = [
             KeyValue::new("http.request.method", "_OTHER"),

@@ -353,3 +353,34 @@ async fn a_rule_the_sampler_cannot_read_is_skipped_not_fatal() {
     tokio::time::sleep(Duration::from_millis(50)).await;
     assert_eq!(sampler_with_garbage.source(), RuleSource::Local);
 }
+
+#[tokio::test]
+async fn an_answer_larger_than_a_mebibyte_is_refused_not_held() {
+    // Well-formed rules, padded past 1 MiB: read whole, they would be taken.
+    let mut document = rules(vec![rule("good", 1, 0, 1.0, "*")]);
+    document["Padding"] = json!("x".repeat(1024 * 1024));
+    let stub = Stub::start(document).await;
+    let sampler = XraySampler::builder()
+        .with_local_rules(local_never())
+        .with_centralized_rules(stub.endpoint())
+        .build()
+        .unwrap();
+    eventually("a fetch of the rules", || {
+        !stub.requests_to("/GetSamplingRules").is_empty()
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(sampler.source(), RuleSource::Local);
+
+    // The same rules without the padding are taken.
+    stub.set_rules(rules(vec![rule("good", 1, 0, 1.0, "*")]));
+    let sampler = XraySampler::builder()
+        .with_local_rules(local_never())
+        .with_centralized_rules(stub.endpoint())
+        .build()
+        .unwrap();
+    eventually("centralized rules", || {
+        sampler.source() == RuleSource::Centralized
+    })
+    .await;
+}
