@@ -256,13 +256,21 @@ pub(crate) fn label(trace: &Trace, node: &Node) -> String {
     label
 }
 
+/// The deepest a tree prefix goes: the innermost levels of a deeper node are drawn, the outer
+/// ones left out. (A chain thousands deep, which anyone able to send datagrams to the
+/// collector can make, would otherwise cost the square of its depth in time and memory on
+/// every print, for a prefix no terminal shows.)
+const MAX_PREFIX_LEVELS: usize = 64;
+
 /// The tree lines in front of node `i`'s label.
 fn tree_prefix(trace: &Trace, i: usize, glyphs: &Glyphs) -> String {
     let nodes = trace.nodes();
     // Whether each ancestor (from the top) is the last of its siblings.
     let mut lasts: Vec<bool> = Vec::new();
     let mut at = i;
-    while let Some(p) = nodes[at].parent {
+    while let Some(p) = nodes[at].parent
+        && lasts.len() < MAX_PREFIX_LEVELS
+    {
         lasts.push(nodes[p].children.last() == Some(&at));
         at = p;
     }
@@ -439,6 +447,39 @@ mod tests {
         assert_eq!(clean("a\x1b[31mb\n", false), "a?[31mb?");
         assert_eq!(clean("café", true), "caf?");
         assert_eq!(clean("café", false), "café");
+    }
+
+    #[test]
+    fn a_very_deep_chain_draws_only_its_innermost_levels() {
+        // A segment and a chain of 300 subsegments, each the parent of the next.
+        let trace_id = "1-5f84c7a1-1f0a3c1e9d2b7c6a5e4f3a2b";
+        let mut assembler = crate::Assembler::new();
+        let now = std::time::Instant::now();
+        let mut send = |document: String| {
+            let datagram = format!("{}\n{document}", crate::DAEMON_HEADER);
+            assembler.ingest(datagram.as_bytes(), now).unwrap();
+        };
+        send(format!(
+            r#"{{"name":"root","id":"{:016x}","trace_id":"{trace_id}","start_time":1.0,"end_time":2.0}}"#,
+            1
+        ));
+        for n in 2..=301u64 {
+            send(format!(
+                r#"{{"type":"subsegment","name":"s","id":"{n:016x}","parent_id":"{:016x}","trace_id":"{trace_id}","start_time":1.0,"end_time":2.0}}"#,
+                n - 1
+            ));
+        }
+        let trace = assembler.traces().remove(0);
+        assert_eq!(trace.len(), 301);
+        let deepest = (0..trace.len())
+            .max_by_key(|&i| tree_prefix(&trace, i, &ASCII).len())
+            .unwrap();
+        let prefix = tree_prefix(&trace, deepest, &ASCII);
+        assert_eq!(prefix.len(), MAX_PREFIX_LEVELS * ASCII.last.len());
+        assert!(prefix.ends_with(ASCII.last));
+        // The whole view still draws, every line within the width asked.
+        let text = render_waterfall(&trace, 120);
+        assert_eq!(text.lines().count(), 3 + 301);
     }
 
     #[test]
