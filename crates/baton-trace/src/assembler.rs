@@ -13,6 +13,11 @@ pub const DEFAULT_MAX_TRACES: usize = 1000;
 /// How many nodes one trace may hold by default; later ones are dropped and counted.
 pub const DEFAULT_MAX_NODES_PER_TRACE: usize = 10_000;
 
+/// How many bytes of datagrams all traces together may hold by default (what was received,
+/// a measure of the memory kept): the traces updated longest ago are forgotten to stay under
+/// it, and one trace alone may not pass it.
+pub const DEFAULT_MAX_BYTES: usize = 256 * 1024 * 1024;
+
 /// What a collector has seen so far.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
@@ -27,9 +32,9 @@ pub struct Stats {
     /// ignored (an in-progress node is replaced by its finished version instead).
     pub duplicates: u64,
     /// Segments and subsegments dropped because their trace already held the most nodes
-    /// allowed.
+    /// or bytes allowed.
     pub over_limit: u64,
-    /// Traces forgotten to keep no more than the most traces allowed.
+    /// Traces forgotten to keep no more than the most traces, or bytes, allowed.
     pub evicted: u64,
 }
 
@@ -44,6 +49,8 @@ struct Pending {
     /// Bumped by every change; compared with `taken` to know what is new.
     version: u64,
     taken: u64,
+    /// Bytes of the datagrams that added to this trace.
+    bytes: usize,
 }
 
 /// Assembles traces from daemon datagrams. The [`Collector`](crate::Collector) runs one
@@ -74,6 +81,9 @@ pub struct Assembler {
     stats: Stats,
     max_traces: usize,
     max_nodes: usize,
+    max_bytes: usize,
+    /// Bytes held by all traces (the sum of their `bytes`).
+    bytes: usize,
 }
 
 impl Default for Assembler {
@@ -91,6 +101,8 @@ impl Assembler {
             stats: Stats::default(),
             max_traces: DEFAULT_MAX_TRACES,
             max_nodes: DEFAULT_MAX_NODES_PER_TRACE,
+            max_bytes: DEFAULT_MAX_BYTES,
+            bytes: 0,
         }
     }
 
@@ -106,6 +118,15 @@ impl Assembler {
     #[must_use]
     pub fn with_max_nodes_per_trace(mut self, nodes: usize) -> Self {
         self.max_nodes = nodes.max(1);
+        self
+    }
+
+    /// Keeps at most `bytes` bytes of datagrams across all traces (at least 1): the traces
+    /// updated longest ago are forgotten to make room, and a trace that alone would pass it
+    /// takes no more nodes.
+    #[must_use]
+    pub fn with_max_bytes(mut self, bytes: usize) -> Self {
+        self.max_bytes = bytes.max(1);
         self
     }
 
@@ -148,12 +169,14 @@ impl Assembler {
                     last_update: now,
                     version: 0,
                     taken: 0,
+                    bytes: 0,
                 },
             );
         }
         let Some(pending) = self.traces.get_mut(&parsed.trace_id) else {
             return Ok(0);
         };
+        let full = pending.bytes + datagram.len() > self.max_bytes;
         let mut added = 0;
         let mut changed = false;
         for node in parsed.nodes {
@@ -168,7 +191,9 @@ impl Assembler {
                         self.stats.duplicates += 1;
                     }
                 }
-                None if pending.nodes.len() >= self.max_nodes => self.stats.over_limit += 1,
+                None if full || pending.nodes.len() >= self.max_nodes => {
+                    self.stats.over_limit += 1;
+                }
                 None => {
                     pending.by_id.insert(node.id.clone(), pending.nodes.len());
                     pending.nodes.push(node);
@@ -181,23 +206,34 @@ impl Assembler {
         if changed {
             pending.version += 1;
             pending.last_update = now;
+            pending.bytes += datagram.len();
+            self.bytes += datagram.len();
+            let keep = parsed.trace_id;
+            while self.bytes > self.max_bytes && self.evict_oldest(Some(&keep)) {}
         }
         Ok(added)
     }
 
-    fn make_room(&mut self) {
-        while self.traces.len() >= self.max_traces {
-            let Some(oldest) = self
-                .traces
-                .iter()
-                .min_by_key(|(_, p)| (p.last_update, p.first_seen))
-                .map(|(id, _)| id.clone())
-            else {
-                return;
-            };
-            self.traces.remove(&oldest);
-            self.stats.evicted += 1;
+    /// Forgets the trace updated longest ago (other than `keep`); false if there is none.
+    fn evict_oldest(&mut self, keep: Option<&str>) -> bool {
+        let Some(oldest) = self
+            .traces
+            .iter()
+            .filter(|(id, _)| Some(id.as_str()) != keep)
+            .min_by_key(|(_, p)| (p.last_update, p.first_seen))
+            .map(|(id, _)| id.clone())
+        else {
+            return false;
+        };
+        if let Some(gone) = self.traces.remove(&oldest) {
+            self.bytes -= gone.bytes;
         }
+        self.stats.evicted += 1;
+        true
+    }
+
+    fn make_room(&mut self) {
+        while self.traces.len() >= self.max_traces && self.evict_oldest(None) {}
     }
 
     /// Every trace held, in the order their first part arrived.

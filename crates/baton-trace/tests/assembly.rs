@@ -311,3 +311,44 @@ fn limits_forget_the_stalest_trace_and_drop_extra_nodes() {
         3
     );
 }
+
+#[test]
+fn the_byte_budget_forgets_the_stalest_traces_and_caps_a_single_one() {
+    let trace_id = |n: u32| format!("1-5f84c7a1-{n:024x}");
+    // A segment padded to about 2 KiB.
+    let big = |trace: &str, id: u64| {
+        let mut doc = checkout_segment();
+        doc["trace_id"] = json!(trace);
+        doc["id"] = json!(format!("{id:016x}"));
+        doc["metadata"] = json!({"pad": "x".repeat(2000)});
+        datagram(&doc)
+    };
+    let size = big(&trace_id(0), 1).len();
+    let mut assembler = Assembler::new().with_max_bytes(5 * size);
+    let t = Instant::now();
+    for n in 1..=8u32 {
+        assembler
+            .ingest(&big(&trace_id(n), 1), t + Duration::from_secs(n.into()))
+            .unwrap();
+    }
+    // Five fit; the three updated longest ago were forgotten.
+    let ids: Vec<String> = assembler
+        .traces()
+        .iter()
+        .map(|t| t.id().to_owned())
+        .collect();
+    assert_eq!(ids, (4..=8).map(trace_id).collect::<Vec<_>>());
+    assert_eq!(assembler.stats().evicted, 3);
+
+    // One trace alone cannot pass the budget: it evicts the others, then takes no more.
+    let one = trace_id(100);
+    for id in 1..=7u64 {
+        let _ = assembler.ingest(&big(&one, id), t + Duration::from_secs(100));
+    }
+    let traces = assembler.traces();
+    assert_eq!(traces.len(), 1);
+    assert_eq!(traces[0].id(), one);
+    // Five segments, and the SQS call embedded in each (one id, so held once).
+    assert_eq!(traces[0].len(), 5 + 1);
+    assert_eq!(assembler.stats().over_limit, 2);
+}
