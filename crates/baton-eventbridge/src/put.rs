@@ -9,6 +9,7 @@ use baton::{
     CallError, EntryOutcome, MessagingSystem, SendOutcome, SendSpans, aws_header_for_context,
 };
 use opentelemetry::Context;
+use opentelemetry::trace::TraceContextExt;
 
 use crate::config::EventBridgePropagation;
 
@@ -51,6 +52,8 @@ pub struct PutCall {
     /// The send span and, for calls of more than one entry, each entry's `create` span
     /// (keyed by the entry's index).
     pub(crate) spans: SendSpans<usize>,
+    /// How many entries the call sends.
+    count: usize,
 }
 
 impl PutCall {
@@ -71,12 +74,13 @@ impl PutCall {
                 region,
                 parent,
             ),
+            count,
         }
     }
 
     /// The caller's context with the send span active.
     pub(crate) fn cx(&self) -> &Context {
-        &self.spans.cx
+        self.spans.cx()
     }
 
     /// Writes the context into every entry: the send span's for a single entry; a `create`
@@ -97,7 +101,7 @@ impl PutCall {
                 // The caller's own trace: it goes in both places; no span of Baton's is its parent.
                 inject_entry(
                     config,
-                    &self.spans.cx,
+                    self.spans.cx(),
                     lineage.as_deref(),
                     entry,
                     &mut budget,
@@ -106,7 +110,7 @@ impl PutCall {
                 continue;
             }
             let cx = if single {
-                self.spans.cx.clone()
+                self.spans.cx().clone()
             } else {
                 let cx = self.spans.start_entry(
                     &config.tracer,
@@ -122,23 +126,30 @@ impl PutCall {
 
     /// Ends the spans: each entry's with its event id or error, the send span in error if any
     /// entry failed.
+    /// Ends the spans: a lone event's send span with its event id or its error; for several,
+    /// each entry's `create` span with its event id or error, and the send span in error if
+    /// any entry failed.
     pub(crate) fn finish(self, result: Result<&PutEventsOutput, &CallError>) {
         let output = match result {
             Ok(output) => output,
             Err(error) => return self.spans.finish(Err(error), |_| EntryOutcome::Unreported),
         };
         let results = output.entries();
-        let outcome = SendOutcome {
-            // A lone entry's event is the send span's own message.
-            message_id: if self.spans.has_entries() {
-                None
-            } else {
-                results.first().and_then(|r| r.event_id())
-            },
-            request_id: output.request_id(),
-            failed: usize::try_from(output.failed_entry_count).unwrap_or(0),
-            total: results.len(),
-        };
+        let mut outcome = SendOutcome::new(output.request_id());
+        if self.count == 1 {
+            // The lone event is the send span's own message.
+            if let Some(result) = results.first() {
+                match result.error_code() {
+                    Some(code) => CallError::new(result.error_message().unwrap_or(code))
+                        .with_code(code)
+                        .record(&self.spans.cx().span()),
+                    None => outcome = outcome.with_message_id(result.event_id()),
+                }
+            }
+        } else {
+            let failed = usize::try_from(output.failed_entry_count).unwrap_or(0);
+            outcome = outcome.with_failures(failed, self.count);
+        }
         self.spans
             .finish(Ok(outcome), |index| match results.get(*index) {
                 None => EntryOutcome::Unreported,
@@ -192,8 +203,8 @@ fn caller_trace(entry: &PutEventsRequestEntry) -> (Option<String>, Detail) {
 
 /// A header from the caller's detail made fit for the entry's `TraceHeader`, which EventBridge
 /// refuses (failing the whole call) over [`MAX_TRACE_HEADER_LEN`] characters: a longer one
-/// keeps its trace (`Root`, `Parent`, `Sampled`, `Lineage`) and loses its unknown fields. (A
-/// `TraceHeader` the caller set on the entry is theirs and sent as they set it.)
+/// keeps its trace (`Root`, `Parent`, `Sampled`, `Lineage`) and loses `Self` and its unknown
+/// fields. (A `TraceHeader` the caller set on the entry is theirs and sent as they set it.)
 fn fit_trace_header(header: &str) -> Option<String> {
     if header.len() <= MAX_TRACE_HEADER_LEN {
         return Some(header.to_owned());
@@ -206,7 +217,8 @@ fn fit_trace_header(header: &str) -> Option<String> {
                 "the detail's traceHeader is too long for the entry's TraceHeader; \
                  its unknown fields are left out there"
             );
-            Some(parsed.without_unknown_fields().to_string())
+            let fit = parsed.trace_only().to_string();
+            (fit.len() <= MAX_TRACE_HEADER_LEN).then_some(fit)
         }
         // Only a well-formed header is taken from the detail; were this one not, the entry
         // would carry the send span's instead.

@@ -321,6 +321,64 @@ async fn several_events_get_a_create_span_each() {
 }
 
 #[tokio::test]
+async fn a_lone_refused_event_puts_its_error_on_the_send_span() {
+    let stub = Stub::default();
+    *stub.fail.lock().unwrap() = Some(0);
+    let spans = Spans::new();
+    put(
+        &stub,
+        spans.config(),
+        vec![entry(r#"{"n":0}"#)],
+        Context::new(),
+    )
+    .await;
+    let send = spans.named("send shop").remove(0);
+    assert_eq!(send.status, Status::error("Detail is malformed."));
+    assert!(
+        send.attributes
+            .contains(&KeyValue::new(attr::ERROR_TYPE, "MalformedDetail"))
+    );
+    assert!(
+        !send
+            .attributes
+            .iter()
+            .any(|kv| kv.key.as_str() == attr::MESSAGING_MESSAGE_ID)
+    );
+    assert!(spans.named("create shop").is_empty());
+}
+
+#[tokio::test]
+async fn several_events_all_traced_by_the_caller_name_no_single_message() {
+    // No create spans (each entry carries the caller's own trace), yet it is a batch: the
+    // send span names no message of its own, and counts failures out of all the entries.
+    let stub = Stub::default();
+    *stub.fail.lock().unwrap() = Some(1);
+    let spans = Spans::new();
+    let theirs = |n: u32| {
+        let mut e = entry(&format!(r#"{{"n":{n}}}"#));
+        e.trace_header = Some(
+            "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1".into(),
+        );
+        e
+    };
+    put(
+        &stub,
+        spans.config(),
+        vec![theirs(0), theirs(1)],
+        Context::new(),
+    )
+    .await;
+    let send = spans.named("send shop").remove(0);
+    assert_eq!(send.status, Status::error("1 of 2 entries failed"));
+    assert!(
+        !send
+            .attributes
+            .iter()
+            .any(|kv| kv.key.as_str() == attr::MESSAGING_MESSAGE_ID)
+    );
+}
+
+#[tokio::test]
 async fn detail_field_can_be_turned_off() {
     let stub = Stub::default();
     let spans = Spans::new();
@@ -521,13 +579,18 @@ mod props {
             1 => Just(None),
             // Objects, compact or pretty; some with a traceHeader of their own, valid,
             // garbage or not a string.
-            6 => (object(), any::<bool>(), 0..5u8).prop_map(|(mut o, pretty, field)| {
+            6 => (object(), any::<bool>(), 0..6u8).prop_map(|(mut o, pretty, field)| {
                 match field {
                     1 => drop(o.insert("traceHeader".into(), json!(VALID))),
                     // Well formed but longer than an entry's TraceHeader may be.
                     4 => drop(o.insert(
                         "traceHeader".into(),
                         json!(format!("{VALID};Lineage=1:a87bd80c:1;x={}", "a".repeat(450))),
+                    )),
+                    // Long through its Self field (a load balancer's), which has no limit.
+                    5 => drop(o.insert(
+                        "traceHeader".into(),
+                        json!(format!("Self=1-{};{VALID};Lineage=1:a87bd80c:1", "b".repeat(460))),
                     )),
                     2 => drop(o.insert("traceHeader".into(), json!("not a header"))),
                     3 => drop(o.insert("traceHeader".into(), json!(42))),
@@ -706,7 +769,7 @@ mod props {
                         (None, Some(theirs)) if theirs.len() > 500 => {
                             let fit = baton::TraceHeader::parse(&theirs)
                                 .unwrap()
-                                .without_unknown_fields()
+                                .trace_only()
                                 .to_string();
                             prop_assert!(fit.len() <= 500);
                             prop_assert!(fit.contains(";Lineage=1:a87bd80c:1"));

@@ -93,9 +93,13 @@ impl StartCall {
 
     /// The caller's context with the send span active.
     pub(crate) fn cx(&self) -> &Context {
-        &self.spans.cx
+        self.spans.cx()
     }
 
+    /// Sets `traceHeader` (unless the caller did) and, if configured, the input field, both to
+    /// the same header: the caller's if they set one, else the send span's. An execution with
+    /// a `name` gets no input field: StartExecution is idempotent by name only for an identical
+    /// input, and a fresh span id in it would make a retry fail with ExecutionAlreadyExists.
     pub(crate) fn inject(
         &mut self,
         config: &SfnPropagation,
@@ -144,7 +148,7 @@ impl StartCall {
     /// that would not fit is left out (with a `tracing` event) rather than fail the call.
     fn header(&self, config: &SfnPropagation) -> Option<String> {
         let lineage = baton::lambda_lineage(config.env);
-        let header = aws_header_for_context(&self.spans.cx, lineage.as_deref())?;
+        let header = aws_header_for_context(self.spans.cx(), lineage.as_deref())?;
         if header.len() <= MAX_TRACE_HEADER_LEN {
             return Some(header);
         }
@@ -153,20 +157,16 @@ impl StartCall {
             len = header.len(),
             "trace header over Step Functions' 256 characters; its Lineage is left out"
         );
-        let span = self.spans.cx.span();
+        let span = self.spans.cx().span();
         baton::format_header(span.span_context()).map(|h| h.to_string())
     }
 
     pub(crate) fn finish(self, result: Result<Started<'_>, &CallError>) {
         let outcome = result.map(|started| {
             if let Some(failure) = &started.failure {
-                failure.record(&self.spans.cx.span());
+                failure.record(&self.spans.cx().span());
             }
-            SendOutcome {
-                message_id: Some(started.execution_arn),
-                request_id: started.request_id,
-                ..SendOutcome::default()
-            }
+            SendOutcome::new(started.request_id).with_message_id(Some(started.execution_arn))
         });
         self.spans.finish(outcome, |()| EntryOutcome::Unreported);
     }

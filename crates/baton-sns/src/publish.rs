@@ -83,7 +83,7 @@ impl PublishCall {
 
     /// The caller's context with the send span active.
     pub(crate) fn cx(&self) -> &Context {
-        &self.spans.cx
+        self.spans.cx()
     }
 
     /// The `X-Amzn-Trace-Id` request header for this call: the send span's context, with the
@@ -92,14 +92,14 @@ impl PublishCall {
     pub(crate) fn http_header(&mut self, config: &SnsPropagation) -> Option<String> {
         self.header
             .take()
-            .or_else(|| send_header(config, &self.spans.cx))
+            .or_else(|| send_header(config, self.spans.cx()))
     }
 
     pub(crate) fn inject_publish(&mut self, config: &SnsPropagation, input: &mut PublishInput) {
         if config.message_attribute {
             let size = message_size(input.message.as_deref(), input.message_attributes.as_ref());
             let mut budget = MAX_MESSAGE_BYTES.saturating_sub(size);
-            let (cx, kept) = (&self.spans.cx, &mut self.header);
+            let (cx, kept) = (self.spans.cx(), &mut self.header);
             add_attribute(&mut input.message_attributes, &mut budget, || {
                 let header = send_header(config, cx)?;
                 *kept = Some(header.clone());
@@ -134,10 +134,8 @@ impl PublishCall {
     }
 
     pub(crate) fn finish_publish(self, result: Result<&PublishOutput, &CallError>) {
-        let outcome = result.map(|output| SendOutcome {
-            message_id: output.message_id(),
-            request_id: output.request_id(),
-            ..SendOutcome::default()
+        let outcome = result.map(|output| {
+            SendOutcome::new(output.request_id()).with_message_id(output.message_id())
         });
         self.spans.finish(outcome, |_| EntryOutcome::Unreported);
     }
@@ -148,12 +146,8 @@ impl PublishCall {
             Err(error) => return self.spans.finish(Err(error), |_| EntryOutcome::Unreported),
         };
         let failed = output.failed().len();
-        let outcome = SendOutcome {
-            message_id: None,
-            request_id: output.request_id(),
-            failed,
-            total: failed + output.successful().len(),
-        };
+        let outcome = SendOutcome::new(output.request_id())
+            .with_failures(failed, failed + output.successful().len());
         self.spans.finish(Ok(outcome), |id| {
             if let Some(ok) = output.successful().iter().find(|s| s.id() == Some(id)) {
                 EntryOutcome::Sent(ok.message_id())

@@ -67,7 +67,7 @@ impl SendCall {
 
     /// The caller's context with the send span active.
     pub(crate) fn cx(&self) -> &Context {
-        &self.spans.cx
+        self.spans.cx()
     }
 
     /// Writes the send span's context into a SendMessage input.
@@ -140,10 +140,8 @@ impl SendCall {
 
     /// Ends the spans of a SendMessage call.
     pub(crate) fn finish_message(self, result: Result<&SendMessageOutput, &ErrorInfo>) {
-        let outcome = result.map(|output| SendOutcome {
-            message_id: output.message_id(),
-            request_id: output.request_id(),
-            ..SendOutcome::default()
+        let outcome = result.map(|output| {
+            SendOutcome::new(output.request_id()).with_message_id(output.message_id())
         });
         self.spans.finish(outcome, |_| EntryOutcome::Unreported);
     }
@@ -156,12 +154,8 @@ impl SendCall {
             Err(error) => return self.spans.finish(Err(error), |_| EntryOutcome::Unreported),
         };
         let failed = output.failed().len();
-        let outcome = SendOutcome {
-            message_id: None,
-            request_id: output.request_id(),
-            failed,
-            total: failed + output.successful().len(),
-        };
+        let outcome = SendOutcome::new(output.request_id())
+            .with_failures(failed, failed + output.successful().len());
         self.spans.finish(Ok(outcome), |id| {
             if let Some(ok) = output.successful().iter().find(|s| &s.id == id) {
                 EntryOutcome::Sent(Some(&ok.message_id))

@@ -158,6 +158,11 @@ impl Assembler {
         };
 
         if !self.traces.contains_key(&parsed.trace_id) {
+            if datagram.len() > self.max_bytes {
+                // It could never be held: forget nothing to make room for it.
+                self.stats.over_limit += parsed.nodes.len() as u64;
+                return Ok(0);
+            }
             self.make_room();
             self.arrivals += 1;
             self.traces.insert(
@@ -182,13 +187,16 @@ impl Assembler {
         for node in parsed.nodes {
             match pending.by_id.get(&node.id) {
                 Some(&at) => {
-                    // A finished node replaces its in-progress version; anything else
+                    // A finished node replaces its in-progress version (unless the trace
+                    // has no bytes left: finished parts can be far larger); anything else
                     // repeating an id is a duplicate (a resend) and ignored.
-                    if pending.nodes[at].in_progress && !node.in_progress {
+                    if !pending.nodes[at].in_progress || node.in_progress {
+                        self.stats.duplicates += 1;
+                    } else if full {
+                        self.stats.over_limit += 1;
+                    } else {
                         pending.nodes[at] = node;
                         changed = true;
-                    } else {
-                        self.stats.duplicates += 1;
                     }
                 }
                 None if full || pending.nodes.len() >= self.max_nodes => {
@@ -226,6 +234,7 @@ impl Assembler {
             return false;
         };
         if let Some(gone) = self.traces.remove(&oldest) {
+            debug_assert!(gone.bytes <= self.bytes);
             self.bytes -= gone.bytes;
         }
         self.stats.evicted += 1;

@@ -99,7 +99,8 @@
 //!   into place when the parent comes. A part repeating an id already held is ignored,
 //!   except that a finished part replaces its `in_progress` version.
 //! - A collector keeps at most [`DEFAULT_MAX_TRACES`] traces (forgetting the one updated
-//!   longest ago) of at most [`DEFAULT_MAX_NODES_PER_TRACE`] nodes each; see [`Assembler`].
+//!   longest ago) of at most [`DEFAULT_MAX_NODES_PER_TRACE`] nodes each, and at most
+//!   [`DEFAULT_MAX_BYTES`] of datagrams in all; see [`Assembler`].
 //!
 //! # Sampling rules for samplers
 //!
@@ -174,7 +175,9 @@ mod render;
 mod sampling;
 mod trace;
 
-pub use assembler::{Assembler, DEFAULT_MAX_NODES_PER_TRACE, DEFAULT_MAX_TRACES, Stats};
+pub use assembler::{
+    Assembler, DEFAULT_MAX_BYTES, DEFAULT_MAX_NODES_PER_TRACE, DEFAULT_MAX_TRACES, Stats,
+};
 pub use collector::{Collector, CollectorHandle};
 pub use document::{DAEMON_HEADER, MAX_DATAGRAM_BYTES, Malformed};
 pub use html::{render_html, write_html};

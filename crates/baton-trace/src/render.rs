@@ -256,8 +256,8 @@ pub(crate) fn label(trace: &Trace, node: &Node) -> String {
     label
 }
 
-/// The deepest a tree prefix goes: the innermost levels of a deeper node are drawn, the outer
-/// ones left out. (A chain thousands deep, which anyone able to send datagrams to the
+/// The deepest a tree prefix goes: the innermost levels of a deeper node are drawn, after a
+/// mark for the outer ones left out. (A chain thousands deep, which anyone able to send datagrams to the
 /// collector can make, would otherwise cost the square of its depth in time and memory on
 /// every print, for a prefix no terminal shows.)
 const MAX_PREFIX_LEVELS: usize = 64;
@@ -275,6 +275,10 @@ fn tree_prefix(trace: &Trace, i: usize, glyphs: &Glyphs) -> String {
         at = p;
     }
     let mut prefix = String::new();
+    // Levels left out are shown as such.
+    if nodes[at].parent.is_some() {
+        prefix.push(glyphs.cut);
+    }
     for (depth, &last) in lasts.iter().rev().enumerate() {
         let own = depth + 1 == lasts.len();
         prefix.push_str(match (own, last) {
@@ -475,8 +479,13 @@ mod tests {
             .max_by_key(|&i| tree_prefix(&trace, i, &ASCII).len())
             .unwrap();
         let prefix = tree_prefix(&trace, deepest, &ASCII);
-        assert_eq!(prefix.len(), MAX_PREFIX_LEVELS * ASCII.last.len());
-        assert!(prefix.ends_with(ASCII.last));
+        assert_eq!(prefix.len(), 1 + MAX_PREFIX_LEVELS * ASCII.last.len());
+        assert!(prefix.starts_with(ASCII.cut) && prefix.ends_with(ASCII.last));
+        // A node exactly as deep as the limit has no mark.
+        let at_limit = (0..trace.len())
+            .find(|&i| tree_prefix(&trace, i, &ASCII).len() == MAX_PREFIX_LEVELS * 3)
+            .unwrap();
+        assert!(!tree_prefix(&trace, at_limit, &ASCII).starts_with(ASCII.cut));
         // The whole view still draws, every line within the width asked.
         let text = render_waterfall(&trace, 120);
         assert_eq!(text.lines().count(), 3 + 301);

@@ -352,3 +352,43 @@ fn the_byte_budget_forgets_the_stalest_traces_and_caps_a_single_one() {
     assert_eq!(traces[0].len(), 5 + 1);
     assert_eq!(assembler.stats().over_limit, 2);
 }
+
+#[test]
+fn finished_parts_do_not_carry_a_trace_past_the_byte_budget() {
+    let trace = "1-5f84c7a1-000000000000000000000042";
+    let part = |id: u64, in_progress: bool, pad: usize| {
+        let mut doc = json!({
+            "name": "step", "id": format!("{id:016x}"), "trace_id": trace, "start_time": T0,
+            "metadata": {"pad": "x".repeat(pad)}
+        });
+        if in_progress {
+            doc["in_progress"] = json!(true);
+        } else {
+            doc["end_time"] = json!(T0 + 1.0);
+        }
+        datagram(&doc)
+    };
+    let small = part(1, true, 0).len();
+    let mut assembler = Assembler::new().with_max_bytes(4 * small + 3000);
+    let t = Instant::now();
+    for id in 1..=4 {
+        assembler.ingest(&part(id, true, 0), t).unwrap();
+    }
+    // The first finished version (about 2 KiB) fits; the next would pass the budget.
+    assembler.ingest(&part(1, false, 2000), t).unwrap();
+    assembler.ingest(&part(2, false, 2000), t).unwrap();
+    let held = assembler.traces().remove(0);
+    let running = held.nodes().iter().filter(|n| n.in_progress).count();
+    assert_eq!(running, 3, "only one finished version taken");
+    assert_eq!(assembler.stats().over_limit, 1);
+
+    // A datagram larger than the whole budget is refused without forgetting anything.
+    let huge = {
+        let mut doc = checkout_segment();
+        doc["metadata"] = json!({"pad": "x".repeat(8000)});
+        datagram(&doc)
+    };
+    assert_eq!(assembler.ingest(&huge, t).unwrap(), 0);
+    assert_eq!(assembler.traces().len(), 1);
+    assert_eq!(assembler.stats().evicted, 0);
+}

@@ -473,23 +473,26 @@ impl<'a> TraceHeader<'a> {
         })
     }
 
-    /// This header without its unknown fields: what is left is at most 380 bytes written
-    /// (`Self`, `Root`, `Parent`, `Sampled`, `Lineage`), for carriers with a tighter limit
-    /// than X-Ray's own.
+    /// Only this header's trace: `Root`, `Parent`, `Sampled` and `Lineage`, without `Self`
+    /// and unknown fields (at most 339 bytes written), for carriers with a tighter limit than
+    /// X-Ray's own.
     ///
     /// ```
     /// let header = baton::TraceHeader::parse(
-    ///     "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1;Big=xyz",
+    ///     "Self=1-67891233-12456789abcdef012345678;Root=1-5759e988-bd862e3fe1be46a994272793;\
+    ///      Parent=53995c3f42cd8ad8;Sampled=1;Lineage=1:a87bd80c:1;Big=xyz",
     /// )?;
     /// assert_eq!(
-    ///     header.without_unknown_fields().to_string(),
-    ///     "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1"
+    ///     header.trace_only().to_string(),
+    ///     "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1;\
+    ///      Lineage=1:a87bd80c:1"
     /// );
     /// # Ok::<(), baton::HeaderError>(())
     /// ```
-    pub fn without_unknown_fields(self) -> Self {
+    pub fn trace_only(self) -> Self {
         TraceHeader {
             has_unknown: false,
+            self_id: None,
             ..self
         }
     }
@@ -523,7 +526,9 @@ impl<'a> TraceHeader<'a> {
 
     /// Writes the header for the next hop: this header's `Root`, `Lineage` and unknown fields,
     /// with a new parent and sampling decision. `Self` is not passed on: it names the load
-    /// balancer's own trace, not the next hop's.
+    /// balancer's own trace, not the next hop's. The header written stays within
+    /// [`MAX_HEADER_LEN`](crate::MAX_HEADER_LEN) bytes: an unknown field that would push it
+    /// over, and those after it, are left out.
     pub fn pass_on(&self, parent: SpanId, sampled: Sampled) -> PassOn<'a> {
         PassOn {
             header: *self,
@@ -718,6 +723,23 @@ impl fmt::Display for HeaderFormat {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn pass_on_stays_within_the_header_limit() {
+        let input = format!(
+            "Root=1-5759e988-bd862e3fe1be46a994272793;Lineage=1:a87bd80c:1;Keep=me;Big={}",
+            "a".repeat(MAX_HEADER_LEN - 74)
+        );
+        let header = TraceHeader::parse(&input).unwrap();
+        let out = header
+            .pass_on(SpanId::from_bytes([1; 8]), Sampled::Yes)
+            .to_string();
+        assert_eq!(
+            out,
+            "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=0101010101010101;Sampled=1;\
+             Lineage=1:a87bd80c:1;Keep=me"
+        );
+    }
 
     proptest! {
         /// The positional fast path and the general parser agree wherever the fast path answers.

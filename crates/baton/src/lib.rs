@@ -5,7 +5,8 @@
 //!   allocating, with exact conversion to and from OpenTelemetry's [`SpanContext`];
 //! - [`XrayIdGenerator`]: trace ids X-Ray accepts (epoch seconds in the first 32 bits);
 //! - [`XrayPropagator`]: an OpenTelemetry propagator for `X-Amzn-Trace-Id` that keeps
-//!   `Lineage` and composes with the W3C propagator;
+//!   `Lineage` and composes with the W3C one, [`W3cPropagator`] (OpenTelemetry's, keeping
+//!   Baton's private sampling marker off the wire);
 //! - [`XrayParentBased`]: a sampler that treats `Sampled=?` as "decide here";
 //! - [`carrier`]: `Injector` / `Extractor` views of string maps, with limits;
 //! - [`MessagingSpan`] and [`LinkPolicy`]: producer, receive and process spans with the

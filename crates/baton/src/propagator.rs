@@ -16,7 +16,9 @@ use crate::header::{
 };
 
 /// Fields of an incoming X-Ray header that Baton passes on to the next hop unchanged:
-/// `Lineage` (Lambda's recursive-loop detection) and fields Baton does not know.
+/// `Lineage` (Lambda's recursive-loop detection) and fields Baton does not know, as many as
+/// fit: the header passed on stays within [`MAX_HEADER_LEN`](crate::MAX_HEADER_LEN) bytes
+/// (an unknown field that would push it over, and those after it, are left out).
 ///
 /// [`XrayPropagator`] stores this in the extracted [`Context`] and writes it back on inject.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -8,6 +8,7 @@ use crate::{CallError, MessagingSpan, MessagingSystem, TracerHandle, attr};
 
 /// How one entry of a batch send came back.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum EntryOutcome<'a> {
     /// Accepted, with the id the service gave the message, if it gave one.
     Sent(Option<&'a str>),
@@ -22,23 +23,55 @@ pub enum EntryOutcome<'a> {
     Unreported,
 }
 
-/// What a send call's response says, as far as its spans care.
+/// What a send call's response says, as far as its spans care: the request id, the message
+/// id of a single send, and for a batch how many entries were refused.
+///
+/// ```
+/// use baton::SendOutcome;
+///
+/// let single = SendOutcome::new(Some("req-1")).with_message_id(Some("m-1"));
+/// let batch = SendOutcome::new(Some("req-2")).with_failures(1, 10);
+/// # drop((single, batch));
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct SendOutcome<'a> {
-    /// The id the service gave the one message sent (`messaging.message.id`).
-    pub message_id: Option<&'a str>,
-    /// The call's request id (`aws.request_id`).
-    pub request_id: Option<&'a str>,
-    /// For batch calls: how many entries were refused, of how many. Any refusal puts the
-    /// send span in error.
-    pub failed: usize,
-    /// See `failed`.
-    pub total: usize,
+    message_id: Option<&'a str>,
+    request_id: Option<&'a str>,
+    failed: usize,
+    total: usize,
+}
+
+impl<'a> SendOutcome<'a> {
+    /// A response with `request_id` (`aws.request_id` of the send span).
+    pub fn new(request_id: Option<&'a str>) -> Self {
+        SendOutcome {
+            request_id,
+            ..SendOutcome::default()
+        }
+    }
+
+    /// The id the service gave the one message sent (`messaging.message.id` of the send
+    /// span).
+    #[must_use]
+    pub fn with_message_id(mut self, message_id: Option<&'a str>) -> Self {
+        self.message_id = message_id;
+        self
+    }
+
+    /// A batch of `total` entries of which `failed` were refused: any refusal puts the send
+    /// span in error (`"{failed} of {total} entries failed"`).
+    #[must_use]
+    pub fn with_failures(mut self, failed: usize, total: usize) -> Self {
+        self.failed = failed;
+        self.total = total;
+        self
+    }
 }
 
 /// The spans of one send call in flight: the `send` span, active in [`cx`](Self::cx), and for
 /// a batch a `create` span per entry, each a child of the send span and found again by its
-/// key `K` (the entry's id, or its index where entries have no id).
+/// key `K` (the entry's id, or its index where entries have no id). Baton's service crates
+/// keep one per call; it is public for integrations of other services built the same way.
 ///
 /// ```
 /// use baton::{EntryOutcome, MessagingSystem, SendOutcome, SendSpans, TracerHandle};
@@ -59,7 +92,7 @@ pub struct SendOutcome<'a> {
 ///     // … write `entry`'s context into the entry …
 ///     spans.push_entry(id.to_owned(), entry);
 /// }
-/// let outcome = SendOutcome { request_id: Some("req-1"), failed: 1, total: 2, ..Default::default() };
+/// let outcome = SendOutcome::new(Some("req-1")).with_failures(1, 2);
 /// spans.finish(Ok(outcome), |id| match id.as_str() {
 ///     "a" => EntryOutcome::Sent(Some("m-1")),
 ///     _ => EntryOutcome::Failed { code: "InvalidParameterValue", message: None },
@@ -67,9 +100,7 @@ pub struct SendOutcome<'a> {
 /// ```
 #[derive(Clone, Debug)]
 pub struct SendSpans<K> {
-    /// The caller's context with the send span active: what a single send injects, and what
-    /// the call runs in.
-    pub cx: Context,
+    cx: Context,
     entries: Vec<(K, Context)>,
 }
 
@@ -109,6 +140,12 @@ impl<K> SendSpans<K> {
         tracer.start(MessagingSpan::create(system, destination), &self.cx)
     }
 
+    /// The caller's context with the send span active: what a single send injects, and what
+    /// the call runs in.
+    pub fn cx(&self) -> &Context {
+        &self.cx
+    }
+
     /// Keeps an entry's `create` span, under `key`, until the call ends.
     pub fn push_entry(&mut self, key: K, cx: Context) {
         self.entries.push((key, cx));
@@ -125,7 +162,7 @@ impl<K> SendSpans<K> {
     pub fn finish<'a>(
         self,
         result: Result<SendOutcome<'a>, &CallError>,
-        entry: impl Fn(&K) -> EntryOutcome<'a>,
+        mut entry: impl FnMut(&K) -> EntryOutcome<'a>,
     ) {
         let span = self.cx.span();
         match result {
@@ -216,12 +253,7 @@ mod tests {
     fn a_batch_ends_each_entry_with_its_own_outcome() {
         let spans = run(
             |spans| {
-                let outcome = SendOutcome {
-                    request_id: Some("req-1"),
-                    failed: 1,
-                    total: 3,
-                    ..Default::default()
-                };
+                let outcome = SendOutcome::new(Some("req-1")).with_failures(1, 3);
                 spans.finish(Ok(outcome), |key| match *key {
                     "a" => EntryOutcome::Sent(Some("m-a")),
                     "b" => EntryOutcome::Failed {
@@ -266,11 +298,7 @@ mod tests {
     fn a_refused_entry_without_a_message_is_described_by_its_code() {
         let spans = run(
             |spans| {
-                let outcome = SendOutcome {
-                    failed: 1,
-                    total: 1,
-                    ..Default::default()
-                };
+                let outcome = SendOutcome::new(None).with_failures(1, 1);
                 spans.finish(Ok(outcome), |_| EntryOutcome::Failed {
                     code: "Throttled",
                     message: None,
@@ -285,11 +313,7 @@ mod tests {
     fn a_single_send_records_its_message_id() {
         let spans = run(
             |spans| {
-                let outcome = SendOutcome {
-                    message_id: Some("m-1"),
-                    request_id: Some("req-1"),
-                    ..Default::default()
-                };
+                let outcome = SendOutcome::new(Some("req-1")).with_message_id(Some("m-1"));
                 spans.finish(Ok(outcome), |_| EntryOutcome::Unreported)
             },
             &[],
