@@ -70,7 +70,8 @@ impl PutCall {
                 MessagingSystem::EventBridge,
                 bus_name(input),
                 "PutEvents",
-                (count > 1).then_some(count),
+                // PutEvents is a batch call, whatever the number of entries.
+                Some(count),
                 region,
                 parent,
             ),

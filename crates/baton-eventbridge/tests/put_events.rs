@@ -189,8 +189,10 @@ async fn one_event_carries_the_send_span_in_trace_header_and_detail() {
         vec![
             KeyValue::new(attr::MESSAGING_SYSTEM, "aws_eventbridge"),
             KeyValue::new(attr::MESSAGING_OPERATION_TYPE, "send"),
-            KeyValue::new(attr::MESSAGING_DESTINATION_NAME, "shop"),
             KeyValue::new(attr::MESSAGING_OPERATION_NAME, "PutEvents"),
+            KeyValue::new(attr::MESSAGING_DESTINATION_NAME, "shop"),
+            // PutEvents is a batch call, even of one entry.
+            KeyValue::new(attr::MESSAGING_BATCH_MESSAGE_COUNT, 1),
             KeyValue::new(attr::CLOUD_REGION, "eu-west-1"),
             KeyValue::new(attr::MESSAGING_MESSAGE_ID, "ev-0"),
             KeyValue::new(attr::AWS_REQUEST_ID, "req-1"),

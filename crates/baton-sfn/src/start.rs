@@ -19,11 +19,33 @@ pub(crate) const MAX_TRACE_HEADER_LEN: usize = 256;
 /// The largest execution input Step Functions accepts.
 pub(crate) const MAX_INPUT_BYTES: usize = 256 * 1024;
 
-/// The state machine's name, from its ARN (`arn:aws:states:…:stateMachine:orders` → `orders`).
+/// The state machine's name, from its ARN (`arn:aws:states:…:stateMachine:orders` → `orders`),
+/// also when the ARN names a version or an alias of it (`…:stateMachine:orders:10`,
+/// `…:stateMachine:orders:PROD`), which StartExecution accepts too.
 fn state_machine_name(arn: Option<&str>) -> String {
     let arn = arn.unwrap_or("unknown");
+    if let Some((_, rest)) = arn.split_once(":stateMachine:")
+        && let Some(name) = rest.split(':').next().filter(|n| !n.is_empty())
+    {
+        return name.to_owned();
+    }
     let name = arn.rsplit(':').next().unwrap_or(arn);
     if name.is_empty() { arn } else { name }.to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::state_machine_name;
+
+    #[test]
+    fn the_name_of_a_state_machine_its_versions_and_aliases() {
+        let base = "arn:aws:states:eu-west-1:123456789012:stateMachine:orders";
+        for arn in [base, &format!("{base}:10"), &format!("{base}:PROD")] {
+            assert_eq!(state_machine_name(Some(arn)), "orders", "{arn}");
+        }
+        assert_eq!(state_machine_name(Some("orders")), "orders");
+        assert_eq!(state_machine_name(None), "unknown");
+    }
 }
 
 /// A StartExecution or StartSyncExecution call in flight (opaque): the PRODUCER span.

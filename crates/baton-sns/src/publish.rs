@@ -41,10 +41,20 @@ fn message_size(
     message.map_or(0, str::len) + attributes
 }
 
-/// The topic name at the end of a topic ARN.
+/// The destination a publish names: the topic name at the end of a topic ARN; for a publish
+/// to a mobile endpoint (`…:endpoint/APNS/app/3f2a…`), its platform application
+/// (`endpoint/APNS/app`), not the endpoint itself, whose id would make one span name per
+/// device; `sms` for a publish to a phone number (no ARN).
 fn topic_name(arn: Option<&str>) -> String {
-    let arn = arn.unwrap_or("unknown");
+    let Some(arn) = arn else {
+        return "sms".to_owned();
+    };
     let name = arn.rsplit(':').next().unwrap_or(arn);
+    if let Some(endpoint) = name.strip_prefix("endpoint/")
+        && let Some((application, _id)) = endpoint.rsplit_once('/')
+    {
+        return format!("endpoint/{application}");
+    }
     if name.is_empty() { arn } else { name }.to_owned()
 }
 
@@ -255,5 +265,25 @@ impl baton::sdk::InFlight for CallState {
             CallState::Publish(call) => call.finish_publish(Err(error)),
             CallState::Batch(call) => call.finish_batch(Err(error)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::topic_name;
+
+    #[test]
+    fn destinations_of_topics_endpoints_and_phone_numbers() {
+        assert_eq!(
+            topic_name(Some("arn:aws:sns:eu-west-1:123456789012:orders")),
+            "orders"
+        );
+        assert_eq!(
+            topic_name(Some(
+                "arn:aws:sns:eu-west-1:123456789012:endpoint/APNS/shop-app/3f2a6c1e-0d6b-4a55-9f0e-1c2d3e4f5a6b"
+            )),
+            "endpoint/APNS/shop-app"
+        );
+        assert_eq!(topic_name(None), "sms");
     }
 }

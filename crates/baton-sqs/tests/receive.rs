@@ -174,8 +174,8 @@ async fn receive_span_links_every_producer() {
         vec![
             KeyValue::new(attr::MESSAGING_SYSTEM, "aws_sqs"),
             KeyValue::new(attr::MESSAGING_OPERATION_TYPE, "receive"),
-            KeyValue::new(attr::MESSAGING_DESTINATION_NAME, "orders"),
             KeyValue::new(attr::MESSAGING_OPERATION_NAME, "ReceiveMessage"),
+            KeyValue::new(attr::MESSAGING_DESTINATION_NAME, "orders"),
             KeyValue::new(attr::CLOUD_REGION, "eu-west-1"),
             KeyValue::new(attr::MESSAGING_BATCH_MESSAGE_COUNT, 3),
             KeyValue::new(attr::AWS_REQUEST_ID, REQUEST_ID),
@@ -312,6 +312,7 @@ fn process_spans_follow_the_link_policy() {
         vec![
             KeyValue::new(attr::MESSAGING_SYSTEM, "aws_sqs"),
             KeyValue::new(attr::MESSAGING_OPERATION_TYPE, "process"),
+            KeyValue::new(attr::MESSAGING_OPERATION_NAME, "process"),
             KeyValue::new(attr::MESSAGING_DESTINATION_NAME, "orders"),
             KeyValue::new(attr::MESSAGING_MESSAGE_ID, "m-1"),
         ]

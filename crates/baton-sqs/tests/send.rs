@@ -87,8 +87,8 @@ async fn interceptor_puts_the_send_span_into_aws_trace_header() {
         vec![
             KeyValue::new(attr::MESSAGING_SYSTEM, "aws_sqs"),
             KeyValue::new(attr::MESSAGING_OPERATION_TYPE, "send"),
-            KeyValue::new(attr::MESSAGING_DESTINATION_NAME, "orders"),
             KeyValue::new(attr::MESSAGING_OPERATION_NAME, "SendMessage"),
+            KeyValue::new(attr::MESSAGING_DESTINATION_NAME, "orders"),
             KeyValue::new(attr::CLOUD_REGION, "eu-west-1"),
             KeyValue::new(attr::MESSAGING_MESSAGE_ID, "msg-1"),
             KeyValue::new(attr::AWS_REQUEST_ID, REQUEST_ID),
@@ -146,8 +146,8 @@ async fn tower_form_sends_the_same_request() {
         vec![
             KeyValue::new(attr::MESSAGING_SYSTEM, "aws_sqs"),
             KeyValue::new(attr::MESSAGING_OPERATION_TYPE, "send"),
-            KeyValue::new(attr::MESSAGING_DESTINATION_NAME, "orders"),
             KeyValue::new(attr::MESSAGING_OPERATION_NAME, "SendMessage"),
+            KeyValue::new(attr::MESSAGING_DESTINATION_NAME, "orders"),
             KeyValue::new(attr::MESSAGING_MESSAGE_ID, "msg-1"),
             KeyValue::new(attr::AWS_REQUEST_ID, REQUEST_ID),
         ]
@@ -238,6 +238,7 @@ async fn each_batch_entry_gets_a_context_of_its_own() {
             vec![
                 KeyValue::new(attr::MESSAGING_SYSTEM, "aws_sqs"),
                 KeyValue::new(attr::MESSAGING_OPERATION_TYPE, "create"),
+                KeyValue::new(attr::MESSAGING_OPERATION_NAME, "SendMessageBatch"),
                 KeyValue::new(attr::MESSAGING_DESTINATION_NAME, "orders"),
                 KeyValue::new(attr::MESSAGING_MESSAGE_ID, id),
             ]

@@ -328,7 +328,12 @@ impl<'a> Known<'a> {
                 "rpc.service" => known.rpc_service = str_of(v),
                 "rpc.method" => known.rpc_method = str_of(v),
                 "messaging.system" => known.messaging_system = str_of(v),
-                "messaging.operation.name" => known.messaging_operation = str_of(v),
+                // A service's API name (`SendMessage`) is X-Ray's `aws.operation`; a generic
+                // operation name (`process`, `create`) is not.
+                "messaging.operation.name" => {
+                    known.messaging_operation =
+                        str_of(v).filter(|name| name.starts_with(|c: char| c.is_ascii_uppercase()));
+                }
                 "cloud.region" => known.region = str_of(v),
                 "aws.request_id" => known.request_id = str_of(v),
                 "aws.sqs.queue.url" | "aws.queue_url" => known.queue_url = str_of(v),

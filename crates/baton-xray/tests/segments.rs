@@ -109,6 +109,13 @@ fn a_remote_parent_becomes_the_segments_parent_id() {
     assert!(doc.get("type").is_none(), "still a segment");
     assert_eq!(doc["name"], "orders");
     assert_eq!(doc["metadata"]["default"]["messaging.system"], "aws_sqs");
+    // `messaging.operation.name` is the generic `process` here: no AWS API was called, so
+    // it is no `aws.operation`.
+    assert_eq!(
+        doc["metadata"]["default"]["messaging.operation.name"],
+        "process"
+    );
+    assert!(doc["aws"].get("operation").is_none(), "{doc}");
 }
 
 #[test]

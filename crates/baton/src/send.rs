@@ -59,7 +59,8 @@ impl<'a> SendOutcome<'a> {
     }
 
     /// A batch of `total` entries of which `failed` were refused: any refusal puts the send
-    /// span in error (`"{failed} of {total} entries failed"`).
+    /// span in error (`"{failed} of {total} entries failed"`, with the first refused entry's
+    /// code as `error.type`).
     #[must_use]
     pub fn with_failures(mut self, failed: usize, total: usize) -> Self {
         self.failed = failed;
@@ -101,6 +102,8 @@ impl<'a> SendOutcome<'a> {
 #[derive(Clone, Debug)]
 pub struct SendSpans<K> {
     cx: Context,
+    /// The service's operation (`SendMessageBatch`), the entries' operation name too.
+    operation: &'static str,
     entries: Vec<(K, Context)>,
 }
 
@@ -125,19 +128,22 @@ impl<K> SendSpans<K> {
         }
         SendSpans {
             cx: tracer.start(span, parent),
+            operation,
             entries: Vec::new(),
         }
     }
 
-    /// Starts a `create {destination}` span, child of the send span, and returns its context
-    /// (to write into the entry, then hand to [`push_entry`](Self::push_entry)).
+    /// Starts a `create {destination}` span, child of the send span (and named by the same
+    /// service operation), and returns its context (to write into the entry, then hand to
+    /// [`push_entry`](Self::push_entry)).
     pub fn start_entry(
         &self,
         tracer: &TracerHandle,
         system: MessagingSystem,
         destination: String,
     ) -> Context {
-        tracer.start(MessagingSpan::create(system, destination), &self.cx)
+        let span = MessagingSpan::create(system, destination).operation_name(self.operation);
+        tracer.start(span, &self.cx)
     }
 
     /// The caller's context with the send span active: what a single send injects, and what
@@ -167,9 +173,14 @@ impl<K> SendSpans<K> {
         let span = self.cx.span();
         match result {
             Ok(outcome) => {
+                let mut first_code = None;
                 for (key, cx) in &self.entries {
                     let entry_span = cx.span();
-                    match entry(key) {
+                    let result = entry(key);
+                    if let EntryOutcome::Failed { code, .. } = result {
+                        first_code.get_or_insert(code);
+                    }
+                    match result {
                         EntryOutcome::Sent(Some(id)) => entry_span.set_attribute(KeyValue::new(
                             attr::MESSAGING_MESSAGE_ID,
                             id.to_owned(),
@@ -190,6 +201,12 @@ impl<K> SendSpans<K> {
                     span.set_attribute(KeyValue::new(attr::AWS_REQUEST_ID, id.to_owned()));
                 }
                 if outcome.failed > 0 {
+                    // `error.type` goes with an error status: the first refused entry's
+                    // code, `_OTHER` when no entry span says which.
+                    span.set_attribute(KeyValue::new(
+                        attr::ERROR_TYPE,
+                        first_code.unwrap_or("_OTHER").to_owned(),
+                    ));
                     span.set_status(Status::error(format!(
                         "{} of {} entries failed",
                         outcome.failed, outcome.total
@@ -276,6 +293,10 @@ mod tests {
         );
         assert_eq!(attribute(send, attr::MESSAGING_MESSAGE_ID), None);
         assert_eq!(send.status, Status::error("1 of 3 entries failed"));
+        assert_eq!(
+            attribute(send, attr::ERROR_TYPE).as_deref(),
+            Some("InvalidParameterValue")
+        );
         for entry in [a, b, c] {
             assert_eq!(entry.name, "create orders");
             assert_eq!(entry.parent_span_id, send.span_context.span_id());

@@ -123,6 +123,9 @@ impl MessagingSpan {
         attributes.extend([
             KeyValue::new(attr::MESSAGING_SYSTEM, system.as_str()),
             KeyValue::new(attr::MESSAGING_OPERATION_TYPE, operation.as_str()),
+            // Required on every messaging span; the service's own operation name replaces it
+            // where there is one (see `operation_name`).
+            KeyValue::new(attr::MESSAGING_OPERATION_NAME, operation.as_str()),
             KeyValue::new(attr::MESSAGING_DESTINATION_NAME, destination.clone()),
         ]);
         MessagingSpan {
@@ -161,9 +164,19 @@ impl MessagingSpan {
         self
     }
 
-    /// `messaging.operation.name`, the service's own operation name (`SendMessage`, `Publish`).
-    pub fn operation_name(self, name: &'static str) -> Self {
-        self.attribute(attr::MESSAGING_OPERATION_NAME, name)
+    /// `messaging.operation.name`, the service's own operation name (`SendMessage`, `Publish`),
+    /// in place of the default, the operation type (`send`, `create`, `receive`, `process`).
+    pub fn operation_name(mut self, name: &'static str) -> Self {
+        let value = KeyValue::new(attr::MESSAGING_OPERATION_NAME, name);
+        match self
+            .attributes
+            .iter_mut()
+            .find(|kv| kv.key.as_str() == attr::MESSAGING_OPERATION_NAME)
+        {
+            Some(existing) => *existing = value,
+            None => self.attributes.push(value),
+        }
+        self
     }
 
     /// `messaging.message.id`.

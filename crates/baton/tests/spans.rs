@@ -67,8 +67,8 @@ fn producer_span_has_the_messaging_attributes() {
         vec![
             KeyValue::new(attr::MESSAGING_SYSTEM, "aws_sqs"),
             KeyValue::new(attr::MESSAGING_OPERATION_TYPE, "send"),
-            KeyValue::new(attr::MESSAGING_DESTINATION_NAME, "orders"),
             KeyValue::new(attr::MESSAGING_OPERATION_NAME, "SendMessageBatch"),
+            KeyValue::new(attr::MESSAGING_DESTINATION_NAME, "orders"),
             KeyValue::new(attr::MESSAGING_BATCH_MESSAGE_COUNT, 3),
             KeyValue::new(attr::CLOUD_REGION, "eu-west-1"),
         ]
