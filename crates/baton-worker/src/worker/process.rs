@@ -254,7 +254,11 @@ where
     );
     let message_id = message.message_id.clone();
     let receive_count = receive_count(&message);
+    // Dropped unfinished (the shutdown deadline gave the message back), the span says so
+    // rather than ending as if the handler had succeeded.
+    let mut unfinished = Unfinished(Some(&cx));
     let outcome = call_handler(service, message, &cx).await;
+    unfinished.0 = None;
 
     let span = cx.span();
     let id = message_id.as_deref().unwrap_or("");
@@ -286,6 +290,23 @@ where
         "handler failed; the message stays on the queue for redelivery"
     );
     false
+}
+
+/// Ends a process span whose handler never finished: its future was dropped at the shutdown
+/// deadline and the message given back to the queue.
+struct Unfinished<'a>(Option<&'a Context>);
+
+impl Drop for Unfinished<'_> {
+    fn drop(&mut self) {
+        if let Some(cx) = self.0 {
+            let span = cx.span();
+            span.set_attribute(opentelemetry::KeyValue::new("error.type", "abandoned"));
+            span.set_status(Status::error(
+                "the shutdown deadline came before the handler finished; the message was given back",
+            ));
+            span.end();
+        }
+    }
 }
 
 /// The error and its sources, `: `-separated.

@@ -426,6 +426,39 @@ async fn shutdown_deadline_gives_unfinished_messages_back() {
 }
 
 #[tokio::test]
+async fn an_abandoned_message_s_span_says_it_was_abandoned() {
+    let (provider, exporter) = tracer();
+    let queue = FakeQueue::new(Duration::from_secs(30));
+    queue.send("stuck", None, None);
+    let handler = service_fn(|_m: Message| async {
+        std::future::pending::<()>().await;
+        Ok::<_, std::io::Error>(())
+    });
+    let mut runner = fast(Runner::new(queue.clone(), "http://q/000/jobs", handler));
+    runner.settings.tracer = TracerHandle::new(provider.tracer("worker"));
+    runner.settings.shutdown_timeout = Duration::from_millis(100);
+    let q = queue.clone();
+    let stats = run_until(runner, move || q.receives_of("stuck") == 1).await;
+    assert_eq!(stats.abandoned, 1);
+    provider.force_flush().unwrap();
+    let span = exporter
+        .get_finished_spans()
+        .unwrap()
+        .into_iter()
+        .find(|s| s.name == "process jobs")
+        .expect("the process span ends");
+    assert!(
+        matches!(span.status, opentelemetry::trace::Status::Error { .. }),
+        "{:?}",
+        span.status
+    );
+    assert!(
+        span.attributes
+            .contains(&opentelemetry::KeyValue::new("error.type", "abandoned"))
+    );
+}
+
+#[tokio::test]
 async fn fifo_groups_keep_their_order_and_a_failure_holds_the_rest_of_its_group() {
     let queue = FakeQueue::new(Duration::from_secs(1));
     for i in 0..5 {
