@@ -19,6 +19,10 @@ use tower::{BoxError, Service};
 use crate::backoff::Backoff;
 use crate::queue::{MAX_VISIBILITY, Queue, SdkQueue};
 
+/// How long past the shutdown deadline the last deletes may still take before the worker stops
+/// without them (those messages are then delivered again).
+const DELETE_GRACE: Duration = Duration::from_secs(5);
+
 /// The visibility timeout received messages get when the queue's own is 0 s: SQS's default.
 const ZERO_VISIBILITY_STANDIN: Duration = Duration::from_secs(30);
 
@@ -52,7 +56,7 @@ impl Default for Settings {
             concurrency: 20,
             heartbeat_fraction: 0.5,
             retry_backoff: None,
-            shutdown_timeout: Duration::from_secs(30),
+            shutdown_timeout: Duration::from_secs(20),
             error_backoff: (Duration::from_millis(100), Duration::from_secs(10)),
             delete_linger: Duration::from_millis(10),
             link_policy: LinkPolicy::Parent,
@@ -146,10 +150,13 @@ pub(crate) struct Shared<Q> {
 ///   logged with their cause and retried with capped exponential backoff; the worker never
 ///   stops because of them.
 /// - **Shutdown.** When the token is cancelled the worker stops polling (a ReceiveMessage in
-///   flight may finish, within its wait time, and what it returns is given back to the queue at
-///   once), lets running handlers finish and their deletes happen, and after the [shutdown
-///   timeout](Self::with_shutdown_timeout) gives up on the rest, which go back to the queue.
-///   Every SQS call is bounded in time, so a server that stops answering cannot stall it.
+///   flight may finish, and what it returns is given back to the queue at once), lets running
+///   handlers finish and their deletes happen. The [shutdown
+///   timeout](Self::with_shutdown_timeout) counts from the cancellation and covers all of it:
+///   at the deadline the worker gives up on what is left, which goes back to the queue, and
+///   stops within a few seconds more (the last SQS calls are bounded too). Set it below the
+///   time your platform waits before killing the process (30 s by default on ECS and
+///   Kubernetes).
 ///   Memory is bounded: at most `concurrency` messages are held at once.
 ///
 /// ```no_run
@@ -248,7 +255,10 @@ impl<S> SqsWorker<S> {
         self
     }
 
-    /// How long shutdown waits for running handlers before giving up on them. Default 30 s.
+    /// How long shutdown may take, from the cancellation: the last receive, the running
+    /// handlers and their deletes; what is unfinished then goes back to the queue. Default
+    /// 20 s, so that with the few seconds the last SQS calls may take the worker is done
+    /// before a platform's usual 30 s grace period ends.
     pub fn with_shutdown_timeout(mut self, timeout: Duration) -> Self {
         self.runner.settings.shutdown_timeout = timeout;
         self
@@ -450,6 +460,17 @@ where
         let slots = Arc::new(Semaphore::new(shared.settings.concurrency));
         let per_call = (shared.settings.batch_size as usize).min(shared.settings.concurrency);
         let tracker = TaskTracker::new();
+        // One deadline for the whole shutdown, counted from the cancellation: the last
+        // receive, the running handlers and the deletes all share it.
+        let deadline = tokio::spawn({
+            let (shutdown, abandon) = (shutdown.clone(), shared.abandon.clone());
+            let timeout = shared.settings.shutdown_timeout;
+            async move {
+                shutdown.cancelled().await;
+                tokio::time::sleep(timeout).await;
+                abandon.cancel();
+            }
+        });
 
         let pollers: Vec<_> = (0..shared.settings.pollers)
             .map(|_| {
@@ -473,17 +494,33 @@ where
             "stopped polling; letting running handlers finish"
         );
         tracker.close();
-        if tokio::time::timeout(shared.settings.shutdown_timeout, tracker.wait())
-            .await
-            .is_err()
-        {
-            shared.abandon.cancel();
-            tracker.wait().await;
+        tokio::select! {
+            () = tracker.wait() => {}
+            // The chains still running give their messages back (each within a few seconds).
+            () = shared.abandon.cancelled() => tracker.wait().await,
         }
         drop(delete_tx);
-        if let Err(error) = deleter.await {
-            tracing::error!(target: "baton_worker", %error, "the deleter task failed");
+        let mut deleter = deleter;
+        let past_deadline = async {
+            shared.abandon.cancelled().await;
+            tokio::time::sleep(DELETE_GRACE).await;
+        };
+        tokio::select! {
+            joined = &mut deleter => {
+                if let Err(error) = joined {
+                    tracing::error!(target: "baton_worker", %error, "the deleter task failed");
+                }
+            }
+            () = past_deadline => {
+                deleter.abort();
+                tracing::warn!(
+                    target: "baton_worker",
+                    queue = %shared.queue_name,
+                    "deletes still pending at the shutdown deadline; SQS will deliver those messages again"
+                );
+            }
         }
+        deadline.abort();
         let stats = shared.stats.snapshot();
         tracing::info!(target: "baton_worker", queue = %shared.queue_name, ?stats, "worker stopped");
         Ok(stats)
@@ -532,9 +569,12 @@ async fn poll<S, Q>(
             r = &mut receive => r,
             () = shutdown.cancelled() => {
                 // SQS may already have handed this call messages (hidden for the visibility
-                // timeout): let it finish, within the shutdown timeout, and give them back now.
-                let limit = shared.settings.shutdown_timeout;
-                if let Ok(Ok(messages)) = tokio::time::timeout(limit, receive).await
+                // timeout): let it finish, before the shutdown deadline, and give them back now.
+                let finished = tokio::select! {
+                    r = receive => Some(r),
+                    () = shared.abandon.cancelled() => None,
+                };
+                if let Some(Ok(messages)) = finished
                     && !messages.is_empty()
                 {
                     let entries: Vec<_> = messages

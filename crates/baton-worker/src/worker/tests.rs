@@ -426,6 +426,41 @@ async fn shutdown_deadline_gives_unfinished_messages_back() {
 }
 
 #[tokio::test]
+async fn the_shutdown_timeout_bounds_the_whole_shutdown() {
+    // A handler that never ends, and a last ReceiveMessage that takes 3 s to answer: waiting
+    // for the receive and then for the handler, each for the whole timeout, took twice the
+    // timeout; one deadline for both takes it once.
+    let queue = FakeQueue::new(Duration::from_secs(30));
+    queue.send("stuck", None, None);
+    let handler = service_fn(|_m: Message| async {
+        std::future::pending::<()>().await;
+        Ok::<_, std::io::Error>(())
+    });
+    let mut runner = fast(Runner::new(queue.clone(), "http://q/000/jobs", handler));
+    runner.settings.shutdown_timeout = Duration::from_millis(1000);
+    runner.settings.pollers = 1;
+    let token = CancellationToken::new();
+    let run = tokio::spawn(runner.run(token.clone()));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while queue.receives_of("stuck") == 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // The next receive (in flight when the token is cancelled) answers slowly.
+    queue.state.lock().unwrap().answer_delay = Duration::from_secs(3);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let cancelled = Instant::now();
+    token.cancel();
+    let stats = run.await.unwrap().unwrap();
+    let took = cancelled.elapsed();
+    assert!(
+        took < Duration::from_millis(1700),
+        "shutdown took {took:?} with a 1 s timeout"
+    );
+    assert_eq!(stats.abandoned, 1);
+    assert!(queue.visible_now("stuck"));
+}
+
+#[tokio::test]
 async fn an_abandoned_message_s_span_says_it_was_abandoned() {
     let (provider, exporter) = tracer();
     let queue = FakeQueue::new(Duration::from_secs(30));
