@@ -268,6 +268,12 @@ pub enum BuildError {
         /// What is wrong with it.
         reason: String,
     },
+    /// A polling interval or timeout of zero, which would poll the endpoint without pause.
+    #[error("{setting}: must be above zero")]
+    ZeroInterval {
+        /// The builder method given zero.
+        setting: &'static str,
+    },
     /// Centralized rules need a tokio runtime to poll from, and there is none.
     #[error(
         "centralized sampling rules need a tokio runtime: build the sampler inside one, or pass \
@@ -425,6 +431,15 @@ impl XraySamplerBuilder {
 
     /// Builds the sampler and, with centralized rules, starts polling.
     pub fn build(self) -> Result<XraySampler, BuildError> {
+        for (setting, value) in [
+            ("with_rules_interval", self.rules_interval),
+            ("with_targets_interval", self.targets_interval),
+            ("with_request_timeout", self.request_timeout),
+        ] {
+            if value.is_zero() {
+                return Err(BuildError::ZeroInterval { setting });
+            }
+        }
         let endpoint = self.endpoint.as_deref().map(Endpoint::parse).transpose()?;
         let runtime = match (&endpoint, self.runtime) {
             (None, _) => None,

@@ -301,6 +301,30 @@ fn centralized_rules_need_a_runtime() {
     assert!(XraySampler::builder().build().is_ok());
 }
 
+#[test]
+fn a_zero_interval_is_refused_rather_than_polled_without_pause() {
+    for (builder, setting) in [
+        (
+            XraySampler::builder().with_rules_interval(Duration::ZERO),
+            "with_rules_interval",
+        ),
+        (
+            XraySampler::builder().with_targets_interval(Duration::ZERO),
+            "with_targets_interval",
+        ),
+        (
+            XraySampler::builder().with_request_timeout(Duration::ZERO),
+            "with_request_timeout",
+        ),
+    ] {
+        let error = builder.build().unwrap_err();
+        assert!(
+            matches!(error, BuildError::ZeroInterval { setting: s } if s == setting),
+            "{error}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn pollers_stop_when_the_sampler_is_dropped() {
     let stub = Stub::start(rules(vec![rule("central", 1, 0, 1.0, "*")])).await;

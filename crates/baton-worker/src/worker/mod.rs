@@ -75,6 +75,14 @@ impl Settings {
                 format!("{} is not within 1..=10", self.batch_size),
             ));
         }
+        let (base, cap) = self.error_backoff;
+        if base.is_zero() || cap < base {
+            // A zero base would retry a failing ReceiveMessage in a tight loop.
+            return Err(WorkerError::config(
+                "with_error_backoff",
+                format!("base {base:?} must be above zero and at most the cap {cap:?}"),
+            ));
+        }
         if self.wait_time > Duration::from_secs(20) {
             return Err(WorkerError::config(
                 "with_wait_time",
@@ -126,8 +134,11 @@ pub(crate) struct Shared<Q> {
 /// A traced, at-least-once SQS consumer.
 ///
 /// It long-polls one queue and calls `handler` — any [`tower::Service`] over the SDK's
-/// [`Message`], so tower layers (timeouts, rate limits, load shedding) stack on it — for each
-/// message, at most [`concurrency`](Self::with_concurrency) at a time:
+/// [`Message`], so tower layers (timeouts, rate limits) stack on it — for each message, at
+/// most [`concurrency`](Self::with_concurrency) at a time. (The handler is asked for readiness
+/// once a message is in hand, so a load-shedding layer's refusal counts as a failure: the
+/// message comes back later and its receive count grows. Bound the work with `concurrency`
+/// rather than by shedding.)
 ///
 /// - **Trace.** Each message is handled inside a `process {queue}` span that continues its
 ///   producer's trace ([`LinkPolicy::Parent`], the default) or links to it

@@ -641,6 +641,18 @@ async fn invalid_settings_are_refused_with_the_setting_named() {
             Box::new(|r: &mut super::Settings| r.heartbeat_fraction = 1.0),
             "with_heartbeat_fraction",
         ),
+        (
+            Box::new(|r: &mut super::Settings| {
+                r.error_backoff = (Duration::ZERO, Duration::from_secs(1));
+            }),
+            "with_error_backoff",
+        ),
+        (
+            Box::new(|r: &mut super::Settings| {
+                r.error_backoff = (Duration::from_secs(2), Duration::from_secs(1));
+            }),
+            "with_error_backoff",
+        ),
     ] {
         let mut runner = Runner::new(FakeQueue::new(Duration::from_secs(1)), "q", handler);
         set(&mut runner.settings);
