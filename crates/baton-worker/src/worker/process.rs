@@ -136,6 +136,9 @@ pub(crate) async fn run_chain<S, Q>(
     Q: Queue,
 {
     let entries: Vec<Entry> = chain.iter().enumerate().map(|(i, m)| entry(i, m)).collect();
+    // Held by the heartbeat for each extension, and by a failure for its retry delay: a delay
+    // set while an extension is on its way would be undone by it when it lands.
+    let visibility_calls = tokio::sync::Mutex::new(());
     let done = AtomicUsize::new(0);
     let succeeded = AtomicUsize::new(0);
     let total = chain.len();
@@ -171,9 +174,12 @@ pub(crate) async fn run_chain<S, Q>(
                 );
             }
             if let Some((base, cap)) = shared.settings.retry_backoff {
-                // The heartbeat no longer touches these (`done` moved past them), so the delay
-                // set here is the one that holds. On a FIFO queue the rest of the group gets
-                // the same delay, so the group is not held longer than the failed message.
+                // The heartbeat no longer touches these (`done` moved past them), and an
+                // extension already on its way lands before the delay is set (the lock), so
+                // the delay set here is the one that holds. On a FIFO queue the rest of the
+                // group gets the same delay, so the group is not held longer than the failed
+                // message.
+                let _no_extension_in_flight = visibility_calls.lock().await;
                 let delay = base
                     .saturating_mul(1u32 << receive_count.saturating_sub(1).min(20))
                     .min(cap);
@@ -198,7 +204,7 @@ pub(crate) async fn run_chain<S, Q>(
             drop(permit.split(1));
         }
     };
-    let heartbeat = heartbeat(&shared, &entries, &done, received_at);
+    let heartbeat = heartbeat(&shared, &entries, &done, &visibility_calls, received_at);
     tokio::select! {
         () = work => {}
         () = heartbeat => {}
@@ -327,6 +333,7 @@ async fn heartbeat<Q: Queue>(
     shared: &Shared<Q>,
     entries: &[Entry],
     done: &AtomicUsize,
+    calls: &tokio::sync::Mutex<()>,
     received_at: Instant,
 ) {
     let visibility = shared.visibility;
@@ -340,6 +347,7 @@ async fn heartbeat<Q: Queue>(
     loop {
         tokio::time::sleep_until(due).await;
         due += every;
+        let _calling = calls.lock().await;
         let pending = &entries[done.load(Ordering::Acquire)..];
         if pending.is_empty() {
             continue;

@@ -2,7 +2,7 @@
 //! visibility timeouts, receipt handles, receive counts and FIFO group blocking.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -38,6 +38,8 @@ struct State {
     receive_calls: usize,
     /// How long a receive takes to answer after it has taken (hidden) its messages.
     answer_delay: Duration,
+    /// How long a visibility extension takes to land.
+    extension_delay: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -199,6 +201,23 @@ impl Queue for FakeQueue {
         entries: Vec<Entry>,
         timeout: Duration,
     ) -> Result<Vec<EntryFailed>, CallFailed> {
+        // An extension (to the queue's visibility timeout) may take a while to land, and
+        // lands even if the caller stops waiting for it (the request is on its way).
+        let slow = self.state.lock().unwrap().extension_delay;
+        if timeout == self.visibility && !slow.is_zero() {
+            let state = self.state.clone();
+            let landed = tokio::spawn(async move {
+                tokio::time::sleep(slow).await;
+                let mut state = state.lock().unwrap();
+                for e in entries {
+                    if let Some(m) = FakeQueue::find(&mut state, &e.receipt_handle) {
+                        m.invisible_until = Some(Instant::now() + timeout);
+                    }
+                }
+            });
+            let _ = landed.await;
+            return Ok(Vec::new());
+        }
         let mut state = self.state.lock().unwrap();
         for e in entries {
             if let Some(m) = FakeQueue::find(&mut state, &e.receipt_handle) {
@@ -423,6 +442,40 @@ async fn shutdown_deadline_gives_unfinished_messages_back() {
     assert_eq!(stats.in_flight, 0);
     // Given back at once rather than after its 30 s visibility timeout.
     assert!(queue.visible_now("stuck"));
+}
+
+#[tokio::test]
+async fn an_extension_in_flight_does_not_undo_a_failure_s_retry_delay() {
+    // Visibility 2 s, extended at 1 s by a call that lands 200 ms later; the handler fails at
+    // 1.05 s, while that call is on its way. The 300 ms retry delay must be what holds, not the
+    // 2 s the extension sets when it lands (at 1.2 s, before the delay has run out).
+    let queue = FakeQueue::new(Duration::from_secs(2));
+    queue.state.lock().unwrap().extension_delay = Duration::from_millis(200);
+    queue.send("x", None, None);
+    let first = Arc::new(AtomicBool::new(true));
+    let handler = service_fn(move |_m: Message| {
+        let first = first.swap(false, Ordering::SeqCst);
+        async move {
+            if first {
+                tokio::time::sleep(Duration::from_millis(1050)).await;
+                return Err(std::io::Error::other("failed"));
+            }
+            Ok(())
+        }
+    });
+    let mut runner = fast(Runner::new(queue.clone(), "http://q/000/jobs", handler));
+    runner.settings.heartbeat_fraction = 0.5;
+    runner.settings.retry_backoff = Some((Duration::from_millis(300), Duration::from_millis(300)));
+    let q = queue.clone();
+    let started = Instant::now();
+    let stats = run_until(runner, move || q.deleted() == 1).await;
+    let took = started.elapsed();
+    assert_eq!(queue.receives_of("x"), 2);
+    assert_eq!(stats.failed, 1);
+    assert!(
+        took < Duration::from_millis(2500),
+        "redelivered after {took:?}: the extension's 2 s held, not the retry delay"
+    );
 }
 
 #[tokio::test]
