@@ -87,7 +87,7 @@ impl Intercept for EventBridgeInterceptor {
             return Ok(());
         };
         call.finish(
-            call_outcome::<PutEventsOutput, PutEventsError>(context.output_or_error())
+            call_outcome::<PutEventsOutput, PutEventsError>(context)
                 .as_ref()
                 .copied(),
         );

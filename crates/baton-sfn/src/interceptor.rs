@@ -176,6 +176,10 @@ impl Intercept for SfnInterceptor {
                 } else {
                     operation_error::<StartExecutionError>(error)
                 };
+                let info = match context.response() {
+                    Some(response) => info.with_status(response.status().as_u16()),
+                    None => info,
+                };
                 call.finish(Err(&info));
             }
             None => call.finish(Err(&CallError::new("no response"))),

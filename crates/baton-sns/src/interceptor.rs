@@ -130,15 +130,14 @@ impl Intercept for SnsInterceptor {
         let Some(state) = baton::sdk::take_call::<CallState>(cfg) else {
             return Ok(());
         };
-        let result = context.output_or_error();
         match state {
             CallState::Publish(call) => call.finish_publish(
-                call_outcome::<PublishOutput, PublishError>(result)
+                call_outcome::<PublishOutput, PublishError>(context)
                     .as_ref()
                     .copied(),
             ),
             CallState::Batch(call) => call.finish_batch(
-                call_outcome::<PublishBatchOutput, PublishBatchError>(result)
+                call_outcome::<PublishBatchOutput, PublishBatchError>(context)
                     .as_ref()
                     .copied(),
             ),

@@ -142,20 +142,19 @@ impl Intercept for SqsInterceptor {
         let Some(state) = baton::sdk::take_call::<CallState>(cfg) else {
             return Ok(());
         };
-        let result = context.output_or_error();
         match state.0 {
             Call::Send(call) => call.finish_message(
-                call_outcome::<SendMessageOutput, SendMessageError>(result)
+                call_outcome::<SendMessageOutput, SendMessageError>(context)
                     .as_ref()
                     .copied(),
             ),
             Call::Batch(call) => call.finish_batch(
-                call_outcome::<SendMessageBatchOutput, SendMessageBatchError>(result)
+                call_outcome::<SendMessageBatchOutput, SendMessageBatchError>(context)
                     .as_ref()
                     .copied(),
             ),
             Call::Receive(call) => call.finish(
-                call_outcome::<ReceiveMessageOutput, ReceiveMessageError>(result)
+                call_outcome::<ReceiveMessageOutput, ReceiveMessageError>(context)
                     .as_ref()
                     .copied(),
             ),

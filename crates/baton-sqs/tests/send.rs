@@ -462,6 +462,11 @@ async fn a_failed_send_is_recorded_and_returned_unchanged() {
         send.attributes
             .contains(&KeyValue::new(attr::AWS_REQUEST_ID, REQUEST_ID))
     );
+    // The HTTP status, which tells an X-Ray exporter a client error (400) from a fault.
+    assert!(
+        send.attributes
+            .contains(&KeyValue::new(attr::HTTP_RESPONSE_STATUS_CODE, 400))
+    );
 
     // The Tower form records the same, and passes the SDK error through.
     let mut service = tower::Layer::layer(

@@ -41,4 +41,6 @@ pub mod attr {
     pub const AWS_REQUEST_ID: &str = "aws.request_id";
     /// `error.type`.
     pub const ERROR_TYPE: &str = "error.type";
+    /// `http.response.status_code` (the service's HTTP status, for a failed call).
+    pub const HTTP_RESPONSE_STATUS_CODE: &str = "http.response.status_code";
 }

@@ -8,13 +8,15 @@ use opentelemetry::trace::{SpanRef, Status};
 use crate::consts::attr;
 
 /// The parts of a failed call that its span records: a message (the span status), the
-/// service's error code if there is one (`error.type`, `_OTHER` otherwise), and the request id
-/// (`aws.request_id`).
+/// service's error code if there is one (`error.type`, `_OTHER` otherwise), the request id
+/// (`aws.request_id`) and the HTTP status (`http.response.status_code`, which tells an X-Ray
+/// exporter a client error from a fault).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CallError {
     message: String,
     code: Option<String>,
     request_id: Option<String>,
+    status: Option<u16>,
 }
 
 impl CallError {
@@ -24,6 +26,7 @@ impl CallError {
             message: message.into(),
             code: None,
             request_id: None,
+            status: None,
         }
     }
 
@@ -49,6 +52,12 @@ impl CallError {
         self
     }
 
+    /// Sets the HTTP status the service answered with.
+    pub fn with_status(mut self, status: u16) -> Self {
+        self.status = Some(status);
+        self
+    }
+
     /// From an AWS SDK error: its message, error code and request id.
     #[cfg(feature = "smithy")]
     pub fn from_metadata(
@@ -69,7 +78,8 @@ impl CallError {
         call_error
     }
 
-    /// Puts the error on `span`: status, `error.type`, `aws.request_id`.
+    /// Puts the error on `span`: status, `error.type`, `aws.request_id`,
+    /// `http.response.status_code`.
     pub fn record(&self, span: &SpanRef<'_>) {
         span.set_attribute(KeyValue::new(
             attr::ERROR_TYPE,
@@ -77,6 +87,12 @@ impl CallError {
         ));
         if let Some(id) = &self.request_id {
             span.set_attribute(KeyValue::new(attr::AWS_REQUEST_ID, id.clone()));
+        }
+        if let Some(status) = self.status {
+            span.set_attribute(KeyValue::new(
+                attr::HTTP_RESPONSE_STATUS_CODE,
+                i64::from(status),
+            ));
         }
         span.set_status(Status::error(self.message.clone()));
     }

@@ -7,7 +7,9 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context as TaskContext, Poll};
 
-use aws_smithy_runtime_api::client::interceptors::context::{Error, Output};
+use aws_smithy_runtime_api::client::interceptors::context::{
+    Error, FinalizerInterceptorContextRef,
+};
 use aws_smithy_runtime_api::client::orchestrator::OrchestratorError;
 use aws_smithy_types::config_bag::{ConfigBag, Storable, StoreReplace};
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
@@ -91,22 +93,28 @@ pub fn take_call<T: InFlight + Sync>(cfg: &mut ConfigBag) -> Option<T> {
     cfg.get_mut_from_interceptor_state::<Pending<T>>()?.take()
 }
 
-/// How an SDK operation ended, as an interceptor's last hook (`read_after_execution`) sees it
-/// through `context.output_or_error()`: its output `O`, or its error, read as the operation's
-/// own error `E` when it is one (see [`operation_error`]). A missing or unexpected output is
-/// an error too, so every call's span ends with an outcome.
+/// How an SDK operation ended, as an interceptor's last hook (`read_after_execution`) sees it:
+/// its output `O`, or its error, read as the operation's own error `E` when it is one (see
+/// [`operation_error`]) and with the HTTP status of the response if there was one. A missing
+/// or unexpected output is an error too, so every call's span ends with an outcome.
 pub fn call_outcome<'a, O, E>(
-    result: Option<Result<&'a Output, &OrchestratorError<Error>>>,
+    context: &'a FinalizerInterceptorContextRef<'_>,
 ) -> Result<&'a O, CallError>
 where
     O: Debug + Send + Sync + 'static,
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
-    match result {
+    match context.output_or_error() {
         Some(Ok(output)) => output
             .downcast_ref::<O>()
             .ok_or_else(|| CallError::new("unexpected output type")),
-        Some(Err(error)) => Err(operation_error::<E>(error)),
+        Some(Err(error)) => {
+            let error = operation_error::<E>(error);
+            Err(match context.response() {
+                Some(response) => error.with_status(response.status().as_u16()),
+                None => error,
+            })
+        }
         None => Err(CallError::new("no response")),
     }
 }
