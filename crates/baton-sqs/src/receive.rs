@@ -21,6 +21,7 @@ pub(crate) struct ReceiveCall {
     tracer: TracerHandle,
     parent: Context,
     queue: String,
+    queue_url: Option<String>,
     region: Option<String>,
     started: SystemTime,
 }
@@ -36,6 +37,7 @@ impl ReceiveCall {
             tracer: config.tracer.clone(),
             parent: parent.clone(),
             queue: queue_name(queue_url),
+            queue_url: queue_url.map(str::to_owned),
             region: region.map(str::to_owned),
             started: SystemTime::now(),
         }
@@ -88,6 +90,9 @@ impl ReceiveCall {
             .start_time(self.started);
         if let Some(region) = self.region {
             span = span.region(region);
+        }
+        if let Some(url) = self.queue_url {
+            span = span.attribute(attr::AWS_SQS_QUEUE_URL, url);
         }
         if let Ok(output) = result {
             let messages = output.messages();

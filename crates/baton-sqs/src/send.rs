@@ -12,10 +12,11 @@ use aws_sdk_sqs::types::{
 };
 use baton::{
     EntryOutcome, MessagingSystem, SendOutcome, SendSpans, TRACEPARENT, TRACESTATE, W3cPropagator,
-    aws_header_for_context,
+    attr, aws_header_for_context,
 };
-use opentelemetry::Context;
 use opentelemetry::propagation::TextMapPropagator;
+use opentelemetry::trace::TraceContextExt;
+use opentelemetry::{Context, KeyValue};
 
 use crate::config::SqsPropagation;
 use crate::error::ErrorInfo;
@@ -52,17 +53,22 @@ impl SendCall {
         region: Option<&str>,
         parent: &Context,
     ) -> Self {
-        SendCall {
-            spans: SendSpans::start(
-                &config.tracer,
-                MessagingSystem::Sqs,
-                queue_name(queue_url),
-                operation,
-                batch_len,
-                region,
-                parent,
-            ),
+        let spans = SendSpans::start(
+            &config.tracer,
+            MessagingSystem::Sqs,
+            queue_name(queue_url),
+            operation,
+            batch_len,
+            region,
+            parent,
+        );
+        if let Some(url) = queue_url {
+            spans
+                .cx()
+                .span()
+                .set_attribute(KeyValue::new(attr::AWS_SQS_QUEUE_URL, url.to_owned()));
         }
+        SendCall { spans }
     }
 
     /// The caller's context with the send span active.

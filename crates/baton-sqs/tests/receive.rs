@@ -177,6 +177,7 @@ async fn receive_span_links_every_producer() {
             KeyValue::new(attr::MESSAGING_OPERATION_NAME, "ReceiveMessage"),
             KeyValue::new(attr::MESSAGING_DESTINATION_NAME, "orders"),
             KeyValue::new(attr::CLOUD_REGION, "eu-west-1"),
+            KeyValue::new(attr::AWS_SQS_QUEUE_URL, QUEUE),
             KeyValue::new(attr::MESSAGING_BATCH_MESSAGE_COUNT, 3),
             KeyValue::new(attr::AWS_REQUEST_ID, REQUEST_ID),
         ]

@@ -90,6 +90,7 @@ async fn interceptor_puts_the_send_span_into_aws_trace_header() {
             KeyValue::new(attr::MESSAGING_OPERATION_NAME, "SendMessage"),
             KeyValue::new(attr::MESSAGING_DESTINATION_NAME, "orders"),
             KeyValue::new(attr::CLOUD_REGION, "eu-west-1"),
+            KeyValue::new(attr::AWS_SQS_QUEUE_URL, QUEUE),
             KeyValue::new(attr::MESSAGING_MESSAGE_ID, "msg-1"),
             KeyValue::new(attr::AWS_REQUEST_ID, REQUEST_ID),
         ]
@@ -148,6 +149,7 @@ async fn tower_form_sends_the_same_request() {
             KeyValue::new(attr::MESSAGING_OPERATION_TYPE, "send"),
             KeyValue::new(attr::MESSAGING_OPERATION_NAME, "SendMessage"),
             KeyValue::new(attr::MESSAGING_DESTINATION_NAME, "orders"),
+            KeyValue::new(attr::AWS_SQS_QUEUE_URL, QUEUE),
             KeyValue::new(attr::MESSAGING_MESSAGE_ID, "msg-1"),
             KeyValue::new(attr::AWS_REQUEST_ID, REQUEST_ID),
         ]

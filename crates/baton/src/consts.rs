@@ -41,6 +41,8 @@ pub mod attr {
     pub const AWS_REQUEST_ID: &str = "aws.request_id";
     /// `error.type`.
     pub const ERROR_TYPE: &str = "error.type";
+    /// `aws.sqs.queue.url`.
+    pub const AWS_SQS_QUEUE_URL: &str = "aws.sqs.queue.url";
     /// `http.response.status_code` (the service's HTTP status, for a failed call).
     pub const HTTP_RESPONSE_STATUS_CODE: &str = "http.response.status_code";
 }

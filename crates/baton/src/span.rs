@@ -84,7 +84,7 @@ pub enum LinkPolicy {
 }
 
 /// The attributes a messaging span is made with room for.
-const ATTRIBUTE_CAPACITY: usize = 7;
+const ATTRIBUTE_CAPACITY: usize = 8;
 
 /// A messaging span about to start.
 ///
