@@ -19,6 +19,7 @@ pub struct EventBridgePropagation {
     pub(crate) detail_field: bool,
     pub(crate) link_policy: LinkPolicy,
     pub(crate) env: fn(&str) -> Option<String>,
+    pub(crate) max_request_bytes: usize,
 }
 
 impl Default for EventBridgePropagation {
@@ -28,9 +29,16 @@ impl Default for EventBridgePropagation {
             detail_field: true,
             link_policy: LinkPolicy::default(),
             env: baton::process_env,
+            max_request_bytes: DEFAULT_MAX_REQUEST_BYTES,
         }
     }
 }
+
+/// The PutEvents request size Baton assumes unless told otherwise: 256 KiB, EventBridge's
+/// limit for years (it has since allowed larger requests in some places), so that Baton's
+/// `traceHeader` never pushes a request over the limit of a bus that has not. See
+/// [`EventBridgePropagation::with_max_request_bytes`].
+pub const DEFAULT_MAX_REQUEST_BYTES: usize = 256 * 1024;
 
 impl EventBridgePropagation {
     /// The defaults (see the type's documentation).
@@ -48,6 +56,15 @@ impl EventBridgePropagation {
     /// only the entry's `TraceHeader` is set, which EventBridge does not hand to SQS targets.
     pub fn with_detail_field(mut self, enabled: bool) -> Self {
         self.detail_field = enabled;
+        self
+    }
+
+    /// The largest PutEvents request the bus accepts, counted as EventBridge counts entries
+    /// (default [`DEFAULT_MAX_REQUEST_BYTES`]). Baton adds `traceHeader` to a detail only
+    /// while the request stays under it; raise it to your bus's real limit to have larger
+    /// events traced through their detail too.
+    pub fn with_max_request_bytes(mut self, bytes: usize) -> Self {
+        self.max_request_bytes = bytes;
         self
     }
 

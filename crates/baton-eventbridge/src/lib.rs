@@ -57,7 +57,7 @@ mod interceptor;
 mod put;
 pub mod service;
 
-pub use config::EventBridgePropagation;
+pub use config::{DEFAULT_MAX_REQUEST_BYTES, EventBridgePropagation};
 pub use envelope::{EventEnvelope, producer_context_from_json};
 pub use interceptor::EventBridgeInterceptor;
 pub use put::{DETAIL_TRACE_FIELD, PutCall};

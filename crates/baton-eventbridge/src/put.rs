@@ -16,10 +16,6 @@ use crate::config::EventBridgePropagation;
 /// The field Baton adds to an event's JSON `detail` (what AWS's own integrations use).
 pub const DETAIL_TRACE_FIELD: &str = "traceHeader";
 
-/// EventBridge's limit on a PutEvents request, counted as EventBridge counts entries (the
-/// request must stay below it).
-pub(crate) const MAX_ENTRY_BYTES: usize = 256 * 1024;
-
 /// The longest `TraceHeader` EventBridge accepts on an entry (characters; the header is ASCII).
 pub(crate) const MAX_TRACE_HEADER_LEN: usize = 500;
 
@@ -95,7 +91,10 @@ impl PutCall {
         let single = entries.len() == 1;
         // EventBridge wants the whole request *under* 256 KiB.
         let total: usize = entries.iter().map(entry_size).sum();
-        let mut budget = (MAX_ENTRY_BYTES - 1).saturating_sub(total);
+        let mut budget = config
+            .max_request_bytes
+            .saturating_sub(1)
+            .saturating_sub(total);
         for (index, entry) in entries.iter_mut().enumerate() {
             let caller = caller_trace(entry);
             if caller.0.is_some() {

@@ -496,6 +496,21 @@ async fn the_size_limit_is_the_requests() {
         .map(|e| fixed + e["Detail"].as_str().unwrap().len())
         .sum();
     assert!(total < 256 * 1024, "{total}");
+
+    // On a bus told to take up to 1 MiB, both have room.
+    put(
+        &stub,
+        spans.config().with_max_request_bytes(1024 * 1024),
+        vec![entry(&fill(half)), entry(&fill(half))],
+        Context::new(),
+    )
+    .await;
+    let with_field = stub
+        .entries(1)
+        .iter()
+        .filter(|e| e["Detail"].as_str().unwrap().contains("traceHeader"))
+        .count();
+    assert_eq!(with_field, 2);
 }
 
 #[tokio::test]

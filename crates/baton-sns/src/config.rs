@@ -21,6 +21,7 @@ pub struct SnsPropagation {
     pub(crate) message_attribute: bool,
     pub(crate) link_policy: LinkPolicy,
     pub(crate) env: fn(&str) -> Option<String>,
+    pub(crate) max_message_bytes: usize,
 }
 
 impl Default for SnsPropagation {
@@ -30,9 +31,16 @@ impl Default for SnsPropagation {
             message_attribute: true,
             link_policy: LinkPolicy::default(),
             env: baton::process_env,
+            max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
         }
     }
 }
+
+/// The message size Baton assumes a topic accepts unless told otherwise: 256 KiB, SNS's
+/// default `MaximumMessageSize` (a topic may be set higher), so that Baton's attribute never
+/// pushes a message over the limit of a topic left at the default. See
+/// [`SnsPropagation::with_max_message_bytes`].
+pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 256 * 1024;
 
 impl SnsPropagation {
     /// The defaults (see the type's documentation).
@@ -49,6 +57,14 @@ impl SnsPropagation {
     /// Whether to add the `X-Amzn-Trace-Id` message attribute (default: yes).
     pub fn with_message_attribute(mut self, enabled: bool) -> Self {
         self.message_attribute = enabled;
+        self
+    }
+
+    /// The largest message the topic accepts (its `MaximumMessageSize`; default
+    /// [`DEFAULT_MAX_MESSAGE_BYTES`]), which is also the limit of a PublishBatch request as a
+    /// whole. Baton adds its message attribute only while the message stays within it.
+    pub fn with_max_message_bytes(mut self, bytes: usize) -> Self {
+        self.max_message_bytes = bytes;
         self
     }
 

@@ -36,7 +36,7 @@ mod interceptor;
 mod publish;
 pub mod service;
 
-pub use config::SnsPropagation;
+pub use config::{DEFAULT_MAX_MESSAGE_BYTES, SnsPropagation};
 pub use envelope::{EnvelopeAttribute, Notification};
 pub use interceptor::SnsInterceptor;
 pub use publish::{CallState, PublishCall};

@@ -14,14 +14,11 @@ use opentelemetry::Context;
 
 use crate::config::SnsPropagation;
 
-/// Message attributes SNS accepts per message (and raw delivery to SQS forwards at most).
+/// Message attributes a message may carry for every subscriber to get them all: raw delivery
+/// to an SQS queue forwards at most 10.
 pub(crate) const MAX_MESSAGE_ATTRIBUTES: usize = 10;
 
 type Attributes = Option<HashMap<String, MessageAttributeValue>>;
-
-/// The largest message SNS accepts (and the largest PublishBatch request, all entries together):
-/// the message plus each attribute's name, type and value.
-pub(crate) const MAX_MESSAGE_BYTES: usize = 256 * 1024;
 
 /// A message's size as SNS counts it.
 fn message_size(
@@ -108,7 +105,7 @@ impl PublishCall {
     pub(crate) fn inject_publish(&mut self, config: &SnsPropagation, input: &mut PublishInput) {
         if config.message_attribute {
             let size = message_size(input.message.as_deref(), input.message_attributes.as_ref());
-            let mut budget = MAX_MESSAGE_BYTES.saturating_sub(size);
+            let mut budget = config.max_message_bytes.saturating_sub(size);
             let (cx, kept) = (self.spans.cx(), &mut self.header);
             add_attribute(&mut input.message_attributes, &mut budget, || {
                 let header = send_header(config, cx)?;
@@ -129,7 +126,7 @@ impl PublishCall {
             .flatten()
             .map(|e| message_size(Some(&e.message), e.message_attributes.as_ref()))
             .sum();
-        let mut budget = MAX_MESSAGE_BYTES.saturating_sub(used);
+        let mut budget = config.max_message_bytes.saturating_sub(used);
         for entry in input.publish_batch_request_entries.iter_mut().flatten() {
             let cx = self
                 .spans

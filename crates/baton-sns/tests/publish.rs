@@ -362,4 +362,25 @@ async fn a_message_near_the_size_limit_gets_no_attribute() {
         form.iter()
             .any(|(k, v)| k == "Message" && v.len() == big.len())
     );
+
+    // A topic allowed larger messages, and said so: the same message has room.
+    let client = aws_sdk_sns::Client::from_conf(
+        stub.config()
+            .interceptor(
+                spans
+                    .config()
+                    .with_max_message_bytes(1024 * 1024)
+                    .interceptor(),
+            )
+            .build(),
+    );
+    client
+        .publish()
+        .topic_arn(TOPIC)
+        .message(big)
+        .send()
+        .await
+        .unwrap();
+    let (_, form) = stub.request(1);
+    assert!(attribute(&form, "X-Amzn-Trace-Id").is_some());
 }

@@ -188,14 +188,25 @@ pub(crate) async fn run_chain<S, Q>(
                         .queue
                         .change_visibility(entries[index..last].to_vec(), delay),
                 );
-                if let Err(error) = again.await {
-                    tracing::warn!(
+                match again.await {
+                    Ok(failed) => {
+                        for f in failed {
+                            tracing::warn!(
+                                target: "baton_worker",
+                                queue = %shared.queue_name,
+                                message_id = message_id.as_deref().unwrap_or(""),
+                                code = %f.code,
+                                "could not set the retry delay; the message reappears after its visibility timeout"
+                            );
+                        }
+                    }
+                    Err(error) => tracing::warn!(
                         target: "baton_worker",
                         queue = %shared.queue_name,
                         message_id = message_id.as_deref().unwrap_or(""),
                         %error,
                         "could not set the retry delay; the message reappears after its visibility timeout"
-                    );
+                    ),
                 }
             }
             if shared.fifo {
