@@ -152,8 +152,14 @@ impl<K> SendSpans<K> {
         &self.cx
     }
 
-    /// Keeps an entry's `create` span, under `key`, until the call ends.
+    /// Keeps an entry's `create` span, under `key`, until the call ends; the send span links
+    /// to it (the messaging conventions have a batch send name each message's creation
+    /// context).
     pub fn push_entry(&mut self, key: K, cx: Context) {
+        let entry = cx.span().span_context().clone();
+        if entry.is_valid() {
+            self.cx.span().add_link(entry, Vec::new());
+        }
         self.entries.push((key, cx));
     }
 
@@ -301,6 +307,9 @@ mod tests {
             assert_eq!(entry.name, "create orders");
             assert_eq!(entry.parent_span_id, send.span_context.span_id());
         }
+        // The send span links to each message's creation context, in order.
+        let linked: Vec<_> = send.links.iter().map(|l| l.span_context.clone()).collect();
+        assert_eq!(linked, [a, b, c].map(|e| e.span_context.clone()).to_vec());
         assert_eq!(
             attribute(a, attr::MESSAGING_MESSAGE_ID).as_deref(),
             Some("m-a")
