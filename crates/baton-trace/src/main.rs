@@ -45,6 +45,9 @@ http://127.0.0.1:2000. Ctrl-C stops it.
 ";
 
 const DAEMON_ADDRESS_ENV: &str = "AWS_XRAY_DAEMON_ADDRESS";
+
+/// How many shown trace ids the printer remembers (see `Printer::show`).
+const MAX_SHOWN_REMEMBERED: usize = 100_000;
 const DEFAULT_ADDRESS: &str = "127.0.0.1:2000";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -221,7 +224,11 @@ fn main() -> ExitCode {
         eprintln!("baton-trace: cannot create {}: {error}", dir.display());
         return ExitCode::FAILURE;
     }
-    let runtime = match tokio::runtime::Builder::new_current_thread()
+    // The collector (UDP receiver, sampling server) runs on a worker thread of its own, and
+    // this thread prints: a stalled stdout (a paused `| less`) then stalls only the printing,
+    // not the receiving (the kernel would drop datagrams) nor the samplers' answers.
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
         .enable_all()
         .build()
     {
@@ -360,6 +367,11 @@ struct Printer {
 
 impl Printer {
     fn show(&mut self, trace: &Trace, sampling: &[RuleCounts]) {
+        // Which traces were shown, to mark a later update of one; forgotten in bulk now and
+        // then, so a collector left running does not grow without bound.
+        if self.shown.len() >= MAX_SHOWN_REMEMBERED {
+            self.shown.clear();
+        }
         let again = !self.shown.insert(trace.id().to_owned());
         let rule = if self.options.ascii { "=" } else { "━" };
         let mut text = String::new();
