@@ -5,7 +5,8 @@
 //! `traceHeader` in the event's JSON `detail` (which reaches *every* target, SQS included,
 //! where the entry's `TraceHeader` does not). With several entries, each gets a `create` span
 //! of its own under the send span. A detail that is not a JSON object, is not valid JSON, or
-//! would push the entry over EventBridge's 256 KiB limit is sent exactly as given, with a
+//! would push the request over EventBridge's size limit (256 KiB unless configured otherwise)
+//! is sent exactly as given, with a
 //! `tracing` event; a `traceHeader` the caller put in the detail is kept, and so is a
 //! `TraceHeader` they set on the entry. Only the new field is inserted: every other byte of
 //! the detail is left as written.

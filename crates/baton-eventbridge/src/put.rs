@@ -89,7 +89,7 @@ impl PutCall {
         };
         let lineage = baton::lambda_lineage(config.env);
         let single = entries.len() == 1;
-        // EventBridge wants the whole request *under* 256 KiB.
+        // EventBridge wants the whole request *under* its limit.
         let total: usize = entries.iter().map(entry_size).sum();
         let mut budget = config
             .max_request_bytes

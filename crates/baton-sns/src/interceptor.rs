@@ -79,7 +79,11 @@ impl Intercept for SnsInterceptor {
         let parent = baton::current_context();
         let input = context.input_mut();
         let state = if let Some(i) = input.downcast_mut::<PublishInput>() {
-            let topic = i.topic_arn.as_deref().or(i.target_arn.as_deref());
+            let topic = i
+                .topic_arn
+                .as_deref()
+                .or(i.target_arn.as_deref())
+                .or(i.phone_number.as_ref().map(|_| "sms"));
             let mut call =
                 PublishCall::start(&self.config, "Publish", topic, None, region, &parent);
             call.inject_publish(&self.config, i);

@@ -4,8 +4,8 @@
 //! `X-Amzn-Trace-Id` request header — SNS hands it to SQS subscribers as `AWSTraceHeader`, for
 //! raw and envelope deliveries alike — and, by default, as an `X-Amzn-Trace-Id` message
 //! attribute for consumers that read the notification envelope (each PublishBatch entry with a
-//! `create` span of its own). The attribute is never added to a message that has SNS's
-//! maximum of 10 already; a trace attribute the caller set is kept.
+//! `create` span of its own). The attribute is never added to a message that has 10 already
+//! (the most raw delivery to SQS forwards); a trace attribute the caller set is kept.
 //!
 //! ```no_run
 //! # async fn example(sdk_config: aws_config::SdkConfig) -> Result<(), aws_sdk_sns::Error> {

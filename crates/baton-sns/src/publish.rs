@@ -41,10 +41,10 @@ fn message_size(
 /// The destination a publish names: the topic name at the end of a topic ARN; for a publish
 /// to a mobile endpoint (`…:endpoint/APNS/app/3f2a…`), its platform application
 /// (`endpoint/APNS/app`), not the endpoint itself, whose id would make one span name per
-/// device; `sms` for a publish to a phone number (no ARN).
+/// device. (A publish to a phone number is named `sms` by the callers.)
 fn topic_name(arn: Option<&str>) -> String {
     let Some(arn) = arn else {
-        return "sms".to_owned();
+        return "unknown".to_owned();
     };
     let name = arn.rsplit(':').next().unwrap_or(arn);
     if let Some(endpoint) = name.strip_prefix("endpoint/")
@@ -281,6 +281,7 @@ mod tests {
             )),
             "endpoint/APNS/shop-app"
         );
-        assert_eq!(topic_name(None), "sms");
+        assert_eq!(topic_name(Some("sms")), "sms");
+        assert_eq!(topic_name(None), "unknown");
     }
 }

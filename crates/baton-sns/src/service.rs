@@ -303,7 +303,11 @@ where
         let parent = baton::current_context();
         let mut state = match &mut request.operation {
             SnsOperation::Publish(i) => {
-                let topic = i.topic_arn.as_deref().or(i.target_arn.as_deref());
+                let topic = i
+                    .topic_arn
+                    .as_deref()
+                    .or(i.target_arn.as_deref())
+                    .or(i.phone_number.as_ref().map(|_| "sms"));
                 let mut call =
                     PublishCall::start(&self.config, "Publish", topic, None, None, &parent);
                 call.inject_publish(&self.config, i);

@@ -48,10 +48,11 @@ impl Default for SqsPropagation {
     }
 }
 
-/// The message size Baton assumes a queue accepts unless told otherwise: 256 KiB, the smallest
-/// limit a queue may have been set to before SQS raised its maximum to 1 MiB, so that Baton's
-/// additions never push a message over the limit of a queue not raised. Set the queue's real
-/// limit with [`SqsPropagation::with_max_message_bytes`] to let Baton use the room above it.
+/// The message size Baton assumes a queue accepts unless told otherwise: 256 KiB, SQS's
+/// maximum (and default) before it was raised to 1 MiB, so that Baton's additions never push a
+/// message over the limit of a queue still set to it. Set the queue's real limit (its
+/// `MaximumMessageSize`, which may also be lower) with
+/// [`SqsPropagation::with_max_message_bytes`].
 pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 256 * 1024;
 
 impl SqsPropagation {

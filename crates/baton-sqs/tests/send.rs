@@ -470,7 +470,8 @@ async fn a_failed_send_is_recorded_and_returned_unchanged() {
             .contains(&KeyValue::new(attr::HTTP_RESPONSE_STATUS_CODE, 400))
     );
 
-    // The Tower form records the same, and passes the SDK error through.
+    // The Tower form records the same (but the HTTP status, which the SDK's service error type
+    // does not keep), and passes the SDK error through.
     let mut service = tower::Layer::layer(
         &SqsPropagation::new().with_tracer(spans.handle()).layer(),
         SqsService::new(stub.client()),

@@ -293,6 +293,7 @@ async fn run(args: Args, addr: SocketAddr, rules: Option<SamplingRules>) -> Exit
         options,
         html: args.html.clone(),
         shown: HashSet::new(),
+        distinct: 0,
     };
 
     let tick = (args.quiet / 4).clamp(Duration::from_millis(20), Duration::from_millis(250));
@@ -325,10 +326,7 @@ async fn run(args: Args, addr: SocketAddr, rules: Option<SamplingRules>) -> Exit
     }
     eprintln!(
         "baton-trace: {} traces, {} datagrams, {} malformed, {} duplicate parts",
-        printer.shown.len(),
-        stats.datagrams,
-        stats.malformed,
-        stats.duplicates
+        printer.distinct, stats.datagrams, stats.malformed, stats.duplicates
     );
     eprint!("{}", render_rule_counts(&sampling));
     ExitCode::SUCCESS
@@ -363,6 +361,8 @@ struct Printer {
     options: WaterfallOptions,
     html: Option<PathBuf>,
     shown: HashSet<String>,
+    /// How many distinct traces were shown (`shown` forgets now and then).
+    distinct: usize,
 }
 
 impl Printer {
@@ -373,6 +373,9 @@ impl Printer {
             self.shown.clear();
         }
         let again = !self.shown.insert(trace.id().to_owned());
+        if !again {
+            self.distinct += 1;
+        }
         let rule = if self.options.ascii { "=" } else { "━" };
         let mut text = String::new();
         text.push_str(&rule.repeat(self.options.width.clamp(20, 200)));

@@ -32,16 +32,26 @@ fn a_stalled_stdout_does_not_stall_the_receiver_or_the_sampling_endpoint() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let stderr = child.stderr.take().unwrap();
     let _running = Running(child);
+    // Its stderr lines, read on a thread of their own so that waiting for them has a limit.
+    let (lines, stderr_lines) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines() {
+            let Ok(line) = line else { return };
+            if lines.send(line).is_err() {
+                return;
+            }
+        }
+    });
     let (mut udp, mut tcp) = (None, None);
-    let mut line = String::new();
+    let started = Instant::now();
     while udp.is_none() || tcp.is_none() {
-        line.clear();
-        assert!(
-            stderr.read_line(&mut line).unwrap() > 0,
-            "the binary stopped"
-        );
+        let left = Duration::from_secs(30).saturating_sub(started.elapsed());
+        let line = stderr_lines
+            .recv_timeout(left)
+            .expect("the binary said where it listens within 30 s");
+        assert!(!line.contains("not serving"), "{line}");
         udp = udp.or_else(|| address_after(&line, "listening on udp "));
         tcp = tcp.or_else(|| address_after(&line, " on tcp "));
     }

@@ -298,6 +298,8 @@ struct Known<'a> {
     rpc_method: Option<&'a str>,
     messaging_system: Option<&'a str>,
     messaging_operation: Option<&'a str>,
+    /// `messaging.operation.type` is `create`: one message of a batch call, not a call.
+    messaging_create: bool,
     region: Option<&'a str>,
     request_id: Option<&'a str>,
     queue_url: Option<&'a str>,
@@ -328,6 +330,9 @@ impl<'a> Known<'a> {
                 "rpc.service" => known.rpc_service = str_of(v),
                 "rpc.method" => known.rpc_method = str_of(v),
                 "messaging.system" => known.messaging_system = str_of(v),
+                "messaging.operation.type" => {
+                    known.messaging_create = str_of(v) == Some("create");
+                }
                 // A service's API name (`SendMessage`) is X-Ray's `aws.operation`; a generic
                 // operation name (`process`, `create`) is not.
                 "messaging.operation.name" => {
@@ -588,7 +593,14 @@ fn write_http(out: &mut String, known: &Known<'_>) {
 
 fn write_aws(out: &mut String, known: &Known<'_>) {
     let fields = [
-        ("operation", known.rpc_method.or(known.messaging_operation)),
+        (
+            "operation",
+            // A batch entry's span is not a call of its own: one SendMessageBatch of ten
+            // entries is one operation, not eleven.
+            known.rpc_method.or(known
+                .messaging_operation
+                .filter(|_| !known.messaging_create)),
+        ),
         ("region", known.region),
         ("request_id", known.request_id),
         ("queue_url", known.queue_url),

@@ -73,7 +73,8 @@
 //!   status and `exception` events become `cause.exceptions` (message, `error.type`).
 //! - `http`: method, URL, user agent and response status, from the HTTP semantic conventions
 //!   (current and older names).
-//! - `aws` (AWS calls and messages): `operation` (`rpc.method` or `messaging.operation.name`),
+//! - `aws` (AWS calls and messages): `operation` (`rpc.method`, or `messaging.operation.name`
+//!   when it is an API name such as `SendMessage`, and not on a batch entry's `create` span),
 //!   `region` (`cloud.region`), `request_id` (`aws.request_id`), `queue_url`
 //!   (`aws.sqs.queue.url`), `account_id` (`cloud.account.id`).
 //! - `annotations`: the attributes named `aws.xray.annotation.{key}`. X-Ray allows keys of

@@ -634,3 +634,49 @@ fn a_call_that_starts_a_trace_gets_a_segment_and_a_subsegment() {
     assert_eq!(call["cause"]["exceptions"][0]["message"], "access denied");
     assert!(call.get("annotations").is_none());
 }
+
+#[test]
+fn a_batch_entry_is_no_operation_of_its_own() {
+    // A SendMessageBatch of two entries under a caller's span: X-Ray should count one
+    // SendMessageBatch, not three.
+    let spans = capture(|tracer| {
+        let handle = baton::TracerHandle::new(tracer.clone());
+        let root = Context::new().with_span(tracer.start("checkout"));
+        let mut call = baton::SendSpans::<u32>::start(
+            &handle,
+            MessagingSystem::Sqs,
+            "orders".to_owned(),
+            "SendMessageBatch",
+            Some(2),
+            Some("eu-west-1"),
+            &root,
+        );
+        for key in 0..2 {
+            let entry = call.start_entry(&handle, MessagingSystem::Sqs, "orders".to_owned());
+            call.push_entry(key, entry);
+        }
+        call.finish(Ok(baton::SendOutcome::new(Some("req-1"))), |_| {
+            baton::EntryOutcome::Sent(Some("m"))
+        });
+        root.span().end();
+    });
+    let docs = documents(&encoder(), &spans);
+    let mut operations = Vec::new();
+    fn walk(doc: &Value, out: &mut Vec<Option<String>>) {
+        if doc.get("namespace").is_some() {
+            out.push(doc["aws"]["operation"].as_str().map(str::to_owned));
+        }
+        for sub in doc["subsegments"].as_array().into_iter().flatten() {
+            walk(sub, out);
+        }
+    }
+    for doc in &docs {
+        walk(doc, &mut operations);
+    }
+    operations.sort();
+    assert_eq!(
+        operations,
+        [None, None, Some("SendMessageBatch".to_owned())],
+        "{docs:#?}"
+    );
+}

@@ -19,8 +19,17 @@ use tower::{BoxError, Service};
 use crate::backoff::Backoff;
 use crate::queue::{MAX_VISIBILITY, Queue, SdkQueue};
 
-/// How long past the shutdown deadline the last deletes may still take before the worker stops
-/// without them (those messages are then delivered again).
+/// Aborts a background task when dropped (however `run` ends).
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// How long past the shutdown deadline the last SQS calls (give-backs, deletes) may still take
+/// before the worker stops without them (messages not deleted are then delivered again).
 const DELETE_GRACE: Duration = Duration::from_secs(5);
 
 /// The visibility timeout received messages get when the queue's own is 0 s: SQS's default.
@@ -129,6 +138,9 @@ pub(crate) struct Shared<Q> {
     pub(crate) visibility: Duration,
     pub(crate) fifo: bool,
     pub(crate) abandon: CancellationToken,
+    /// Cancelled [`DELETE_GRACE`] after `abandon`: the last SQS calls of a shutdown (give-backs,
+    /// deletes) stop waiting then, so the whole shutdown ends by the deadline plus the grace.
+    pub(crate) hard_stop: CancellationToken,
 }
 
 /// A traced, at-least-once SQS consumer.
@@ -276,7 +288,7 @@ impl<S> SqsWorker<S> {
     }
 
     /// The backoff between failed ReceiveMessage calls: doubling from `base` up to `cap`.
-    /// Default 100 ms to 10 s.
+    /// Default 100 ms to 10 s. `base` must be above zero and at most `cap`.
     pub fn with_error_backoff(mut self, base: Duration, cap: Duration) -> Self {
         self.runner.settings.error_backoff = (base, cap);
         self
@@ -467,21 +479,25 @@ where
             visibility,
             fifo,
             abandon: CancellationToken::new(),
+            hard_stop: CancellationToken::new(),
         });
         let slots = Arc::new(Semaphore::new(shared.settings.concurrency));
         let per_call = (shared.settings.batch_size as usize).min(shared.settings.concurrency);
         let tracker = TaskTracker::new();
         // One deadline for the whole shutdown, counted from the cancellation: the last
         // receive, the running handlers and the deletes all share it.
-        let deadline = tokio::spawn({
+        let _deadline = AbortOnDrop(tokio::spawn({
             let (shutdown, abandon) = (shutdown.clone(), shared.abandon.clone());
+            let hard_stop = shared.hard_stop.clone();
             let timeout = shared.settings.shutdown_timeout;
             async move {
                 shutdown.cancelled().await;
                 tokio::time::sleep(timeout).await;
                 abandon.cancel();
+                tokio::time::sleep(DELETE_GRACE).await;
+                hard_stop.cancel();
             }
-        });
+        }));
 
         let pollers: Vec<_> = (0..shared.settings.pollers)
             .map(|_| {
@@ -512,17 +528,13 @@ where
         }
         drop(delete_tx);
         let mut deleter = deleter;
-        let past_deadline = async {
-            shared.abandon.cancelled().await;
-            tokio::time::sleep(DELETE_GRACE).await;
-        };
         tokio::select! {
             joined = &mut deleter => {
                 if let Err(error) = joined {
                     tracing::error!(target: "baton_worker", %error, "the deleter task failed");
                 }
             }
-            () = past_deadline => {
+            () = shared.hard_stop.cancelled() => {
                 deleter.abort();
                 tracing::warn!(
                     target: "baton_worker",
@@ -531,7 +543,6 @@ where
                 );
             }
         }
-        deadline.abort();
         let stats = shared.stats.snapshot();
         tracing::info!(target: "baton_worker", queue = %shared.queue_name, ?stats, "worker stopped");
         Ok(stats)
@@ -598,7 +609,10 @@ async fn poll<S, Q>(
                         .collect();
                     let count = entries.len();
                     let again = Box::pin(shared.queue.change_visibility(entries, Duration::ZERO));
-                    let _ = tokio::time::timeout(Duration::from_secs(5), again).await;
+                    tokio::select! {
+                        _ = again => {}
+                        () = shared.hard_stop.cancelled() => {}
+                    }
                     tracing::debug!(
                         target: "baton_worker",
                         queue = %shared.queue_name,

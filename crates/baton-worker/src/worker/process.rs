@@ -194,7 +194,9 @@ pub(crate) async fn run_chain<S, Q>(
                             tracing::warn!(
                                 target: "baton_worker",
                                 queue = %shared.queue_name,
-                                message_id = message_id.as_deref().unwrap_or(""),
+                                // The entry's place in its chain (the failed message's, or a
+                                // later one of its FIFO group).
+                                entry = %f.id,
                                 code = %f.code,
                                 "could not set the retry delay; the message reappears after its visibility timeout"
                             );
@@ -216,9 +218,10 @@ pub(crate) async fn run_chain<S, Q>(
         }
     };
     let heartbeat = heartbeat(&shared, &entries, &done, &visibility_calls, received_at);
+    tokio::pin!(heartbeat);
     tokio::select! {
         () = work => {}
-        () = heartbeat => {}
+        () = &mut heartbeat => {}
         () = shared.abandon.cancelled() => {
             let mut from = done.load(Ordering::Acquire);
             if succeeded.load(Ordering::Acquire) > from {
@@ -228,7 +231,10 @@ pub(crate) async fn run_chain<S, Q>(
                     receipt_handle: entries[from].receipt_handle.clone(),
                     message_id: None,
                 };
-                let _ = tokio::time::timeout(Duration::from_secs(5), deletes.send(handled)).await;
+                tokio::select! {
+                    _ = deletes.send(handled) => {}
+                    () = shared.hard_stop.cancelled() => {}
+                }
                 shared.stats.finished(1);
                 from += 1;
             }
@@ -246,9 +252,23 @@ pub(crate) async fn run_chain<S, Q>(
                 // visibility timeout. Boxed, like every rare SDK call here: an SDK future is
                 // many kilobytes, and inline it would make every message's task that much
                 // bigger to spawn.
-                let again =
-                    Box::pin(shared.queue.change_visibility(unfinished.to_vec(), Duration::ZERO));
-                let _ = tokio::time::timeout(Duration::from_secs(5), again).await;
+                // An extension already on its way lands first (it holds the lock while its
+                // call runs), so it cannot hide the messages again after the give-back.
+                let give_back = async {
+                    let _no_extension_in_flight = tokio::select! {
+                        // (The heartbeat never ends; were it to, the lock is free.)
+                        () = &mut heartbeat => visibility_calls.lock().await,
+                        guard = visibility_calls.lock() => guard,
+                    };
+                    let again = Box::pin(
+                        shared.queue.change_visibility(unfinished.to_vec(), Duration::ZERO),
+                    );
+                    let _ = again.await;
+                };
+                tokio::select! {
+                    () = give_back => {}
+                    () = shared.hard_stop.cancelled() => {}
+                }
             }
         }
     }

@@ -479,6 +479,39 @@ async fn an_extension_in_flight_does_not_undo_a_failure_s_retry_delay() {
 }
 
 #[tokio::test]
+async fn a_message_given_back_stays_visible_when_an_extension_was_on_its_way() {
+    // Visibility 2 s, extended at 1 s by a call that lands 200 ms later; the shutdown
+    // deadline falls at about 1.05 s, while that call is on its way. The give-back must come
+    // after it, or the extension hides the message again for 2 s.
+    let queue = FakeQueue::new(Duration::from_secs(2));
+    queue.state.lock().unwrap().extension_delay = Duration::from_millis(200);
+    queue.send("stuck", None, None);
+    let handler = service_fn(|_m: Message| async {
+        std::future::pending::<()>().await;
+        Ok::<_, std::io::Error>(())
+    });
+    let mut runner = fast(Runner::new(queue.clone(), "http://q/000/jobs", handler));
+    runner.settings.heartbeat_fraction = 0.5;
+    runner.settings.shutdown_timeout = Duration::from_millis(600);
+    let token = CancellationToken::new();
+    let run = tokio::spawn(runner.run(token.clone()));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while queue.receives_of("stuck") == 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(450)).await;
+    token.cancel();
+    let stats = run.await.unwrap().unwrap();
+    assert_eq!(stats.abandoned, 1);
+    // Well after the extension would have landed.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert!(
+        queue.visible_now("stuck"),
+        "hidden again by a late extension"
+    );
+}
+
+#[tokio::test]
 async fn the_shutdown_timeout_bounds_the_whole_shutdown() {
     // A handler that never ends, and a last ReceiveMessage that takes 3 s to answer: waiting
     // for the receive and then for the handler, each for the whole timeout, took twice the
