@@ -497,19 +497,30 @@ impl<'a> TraceHeader<'a> {
         }
     }
 
-    /// `Lineage` and the unknown fields, in that order, as `(key, value)`, as many as fit in
-    /// `max` bytes written as `;key=value` each; the first that does not fit and all after it
-    /// are left out (`Lineage`, at most 265 bytes so written, always fits a pass-on tail).
-    pub(crate) fn tail_fields(&self, max: usize) -> impl Iterator<Item = (&'a str, &'a str)> + 'a {
-        let mut used = 0usize;
-        self.lineage
+    /// Writes `Lineage` and the unknown fields, in that order, as `;key=value` each, as many as
+    /// fit in `max` bytes; the first that does not fit and all after it are left out
+    /// (`Lineage`, at most 265 bytes so written, always fits a pass-on tail). Returns how many
+    /// were left out; one walk over the header either way.
+    pub(crate) fn write_tail(
+        &self,
+        out: &mut impl fmt::Write,
+        max: usize,
+    ) -> Result<usize, fmt::Error> {
+        let (mut used, mut dropped) = (0usize, 0usize);
+        let fields = self
+            .lineage
             .map(|lineage| ("Lineage", lineage))
             .into_iter()
-            .chain(self.unknown_fields())
-            .take_while(move |(key, value)| {
-                used += key.len() + value.len() + 2;
-                used <= max
-            })
+            .chain(self.unknown_fields());
+        for (key, value) in fields {
+            used += key.len() + value.len() + 2;
+            if dropped > 0 || used > max {
+                dropped += 1;
+                continue;
+            }
+            write!(out, ";{key}={value}")?;
+        }
+        Ok(dropped)
     }
 
     /// The remote span context this header describes, or `None` if it has no `Parent`.
@@ -627,15 +638,8 @@ impl fmt::Display for TraceHeader<'_> {
         if self.sampled_given {
             write!(f, ";Sampled={}", self.sampled.as_str())?;
         }
-        write_tail(f, self, usize::MAX)
+        self.write_tail(f, usize::MAX).map(drop)
     }
-}
-
-fn write_tail(f: &mut fmt::Formatter<'_>, header: &TraceHeader<'_>, max: usize) -> fmt::Result {
-    for (key, value) in header.tail_fields(max) {
-        write!(f, ";{key}={value}")?;
-    }
-    Ok(())
 }
 
 /// The most a header's tail (`;Lineage=…` and unknown fields) may take in a header Baton
@@ -660,7 +664,7 @@ impl fmt::Display for PassOn<'_> {
             self.parent,
             self.sampled.as_str()
         )?;
-        write_tail(f, &self.header, MAX_PASSED_TAIL)
+        self.header.write_tail(f, MAX_PASSED_TAIL).map(drop)
     }
 }
 

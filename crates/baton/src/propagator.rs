@@ -1,6 +1,5 @@
 //! The X-Ray [`TextMapPropagator`].
 
-use std::fmt::Write as _;
 use std::sync::OnceLock;
 
 use opentelemetry::Context;
@@ -33,16 +32,12 @@ impl PassOnFields {
     /// reader does not refuse the header as too long and lose the trace).
     fn from_header(header: &TraceHeader<'_>) -> Option<Self> {
         let mut tail = String::new();
-        let mut kept = 0;
-        for (key, value) in header.tail_fields(MAX_PASSED_TAIL) {
-            let _ = write!(tail, ";{key}={value}");
-            kept += 1;
-        }
-        let all = usize::from(header.lineage().is_some()) + header.unknown_fields().count();
-        if kept < all {
+        // Writing to a `String` cannot fail.
+        let dropped = header.write_tail(&mut tail, MAX_PASSED_TAIL).unwrap_or(0);
+        if dropped > 0 {
             tracing::debug!(
                 target: "baton",
-                dropped = all - kept,
+                dropped,
                 "unknown trace header fields left out of the next hop's header, which would \
                  otherwise grow past the {MAX_HEADER_LEN}-byte limit"
             );
