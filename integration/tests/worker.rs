@@ -623,3 +623,197 @@ async fn eventbridge_events_reach_their_typed_handlers_in_the_producer_s_trace()
     let _ = events.delete_event_bus().name(&bus).send().await;
     queue.delete().await;
 }
+
+/// The ARN of `queue`.
+async fn queue_arn(queue: &TestQueue) -> String {
+    queue
+        .client
+        .get_queue_attributes()
+        .queue_url(&queue.url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .expect("GetQueueAttributes")
+        .attributes
+        .and_then(|mut a| a.remove(&QueueAttributeName::QueueArn))
+        .expect("the queue has an ARN")
+}
+
+/// A handler that counts its calls per body and succeeds.
+fn counting(
+    calls: &Calls,
+) -> impl tower::Service<
+    Message,
+    Response = (),
+    Error = std::io::Error,
+    Future = std::future::Ready<Result<(), std::io::Error>>,
+> + Clone
++ Send
++ 'static {
+    let calls = calls.clone();
+    service_fn(move |m: Message| {
+        calls.add(m.body().unwrap_or_default());
+        std::future::ready(Ok(()))
+    })
+}
+
+/// Several workers share a queue with a redrive policy; one after another is stopped
+/// gracefully while a producer keeps sending. A shutdown must not receive a message more
+/// often than handling it needs: SQS counts every receive against `maxReceiveCount`, so a
+/// message given back at shutdown and received again by the same worker's other poller
+/// reaches the dead-letter queue without ever being handled. Twenty stops in all, at
+/// `maxReceiveCount` 1 and 2.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_graceful_shutdown_sends_nothing_to_the_dead_letter_queue() {
+    let client = sqs().await;
+    for max_receives in [1, 2] {
+        let dlq = TestQueue::create(&client, "shutdown-dlq").await;
+        let queue = TestQueue::create(&client, "shutdown-redrive").await;
+        set_queue_attribute(
+            &queue,
+            QueueAttributeName::RedrivePolicy,
+            &format!(
+                r#"{{"deadLetterTargetArn":"{}","maxReceiveCount":"{max_receives}"}}"#,
+                queue_arn(&dlq).await
+            ),
+        )
+        .await;
+        let calls = Calls::default();
+        // The worker that stays.
+        let staying_token = CancellationToken::new();
+        let staying = tokio::spawn(
+            worker(&queue, counting(&calls))
+                .with_pollers(2)
+                .run(staying_token.clone()),
+        );
+        // A producer sending all along, a message every 5 ms or so.
+        let sending = CancellationToken::new();
+        let producer = {
+            let (queue, sending) = (queue.clone(), sending.clone());
+            tokio::spawn(async move {
+                let mut sent = Vec::new();
+                while !sending.is_cancelled() {
+                    let body = format!("m{}", sent.len());
+                    queue
+                        .client
+                        .send_message()
+                        .queue_url(&queue.url)
+                        .message_body(&body)
+                        .send()
+                        .await
+                        .expect("SendMessage");
+                    sent.push(body);
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+                sent
+            })
+        };
+        let mut stopped = Vec::new();
+        for round in 0..10u64 {
+            let token = CancellationToken::new();
+            let leaving = tokio::spawn(
+                worker(&queue, counting(&calls))
+                    .with_pollers(3)
+                    .run(token.clone()),
+            );
+            // Stop it at a different point of its polling each round.
+            tokio::time::sleep(Duration::from_millis(150 + 37 * round)).await;
+            token.cancel();
+            let stats = tokio::time::timeout(Duration::from_secs(10), leaving)
+                .await
+                .expect("a shutdown ends within its deadline")
+                .expect("the worker task")
+                .expect("the worker runs");
+            stopped.push(stats);
+        }
+        sending.cancel();
+        let sent = producer.await.expect("the producer");
+        // The staying worker handles what is left.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while sent.iter().any(|b| calls.get(b) == 0) && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        staying_token.cancel();
+        staying.await.unwrap().unwrap();
+
+        let by_leaving: u64 = stopped.iter().map(|s| s.succeeded).sum();
+        assert!(
+            by_leaving > 0,
+            "the stopped workers handled nothing, so the test shows nothing: {stopped:?}"
+        );
+        let dead = bodies_left(&dlq).await;
+        assert!(
+            dead.is_empty(),
+            "maxReceiveCount {max_receives}: {} of {} messages reached the DLQ unhandled: {dead:?}",
+            dead.len(),
+            sent.len()
+        );
+        let unhandled: Vec<_> = sent.iter().filter(|b| calls.get(b) == 0).collect();
+        assert!(unhandled.is_empty(), "never handled: {unhandled:?}");
+        let twice: Vec<_> = sent.iter().filter(|b| calls.get(b) > 1).collect();
+        assert!(twice.is_empty(), "handled more than once: {twice:?}");
+        assert!(bodies_left(&queue).await.is_empty());
+        queue.delete().await;
+        dlq.delete().await;
+    }
+}
+
+/// An idle worker stops as soon as its open long poll ends, and that poll is not cut off: a
+/// message sent right after the shutdown is still there, never received.
+#[tokio::test]
+async fn an_idle_worker_stops_within_its_wait_time_and_leaves_no_poll_open() {
+    let client = sqs().await;
+    let queue = TestQueue::create(&client, "shutdown-idle").await;
+    let calls = Calls::default();
+    let mut took = Vec::new();
+    for _ in 0..3 {
+        let token = CancellationToken::new();
+        let run = tokio::spawn(
+            worker(&queue, counting(&calls))
+                .with_pollers(2)
+                .run(token.clone()),
+        );
+        // Long polls (1 s) open on the empty queue.
+        tokio::time::sleep(Duration::from_millis(1300)).await;
+        let cancelled = Instant::now();
+        token.cancel();
+        let stats = run.await.unwrap().unwrap();
+        took.push(cancelled.elapsed());
+        assert_eq!(stats.received, 0);
+    }
+    eprintln!("idle shutdown with a 1 s wait time took {took:?}");
+    for t in &took {
+        assert!(*t < Duration::from_millis(1600), "took {took:?}");
+    }
+    client
+        .send_message()
+        .queue_url(&queue.url)
+        .message_body("after")
+        .send()
+        .await
+        .unwrap();
+    let out = client
+        .receive_message()
+        .queue_url(&queue.url)
+        .message_system_attribute_names(
+            aws_sdk_sqs::types::MessageSystemAttributeName::ApproximateReceiveCount,
+        )
+        .wait_time_seconds(2)
+        .send()
+        .await
+        .unwrap();
+    let messages = out.messages.unwrap_or_default();
+    assert_eq!(messages.len(), 1, "a poll left open took the message");
+    assert_eq!(
+        messages[0]
+            .attributes
+            .as_ref()
+            .and_then(
+                |a| a.get(&aws_sdk_sqs::types::MessageSystemAttributeName::ApproximateReceiveCount)
+            )
+            .map(String::as_str),
+        Some("1")
+    );
+    assert_eq!(calls.get("after"), 0);
+    queue.delete().await;
+}

@@ -141,6 +141,63 @@ pub(crate) struct Shared<Q> {
     /// Cancelled [`DELETE_GRACE`] after `abandon`: the last SQS calls of a shutdown (give-backs,
     /// deletes) stop waiting then, so the whole shutdown ends by the deadline plus the grace.
     pub(crate) hard_stop: CancellationToken,
+    /// Cancelled once no ReceiveMessage of this worker is open any more. Messages are given
+    /// back at the deadline only then: given back while another poll was open, a message would
+    /// be received again at once, spending a receive (maybe its last before the dead-letter
+    /// queue) for nothing.
+    pub(crate) polling_stopped: CancellationToken,
+    /// Messages a receive returned past the shutdown deadline, given back once polling stopped.
+    late: std::sync::Mutex<Vec<Message>>,
+}
+
+impl<Q: Queue> Shared<Q> {
+    fn give_back_later(&self, messages: &[Message]) {
+        if messages.is_empty() {
+            return;
+        }
+        self.stats.received(messages.len() as u64);
+        self.stats.abandoned(messages.len() as u64);
+        self.late
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .extend_from_slice(messages);
+    }
+
+    /// Gives back what receives returned past the deadline, bounded by the hard stop.
+    async fn give_back_late(&self) {
+        let late = std::mem::take(
+            &mut *self
+                .late
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
+        if late.is_empty() {
+            return;
+        }
+        tracing::warn!(
+            target: "baton_worker",
+            queue = %self.queue_name,
+            messages = late.len(),
+            "a receive answered after the shutdown deadline; its messages go back to the queue"
+        );
+        let give_back = async {
+            for batch in late.chunks(delete::MAX_BATCH) {
+                let entries = batch
+                    .iter()
+                    .enumerate()
+                    .map(|(i, m)| crate::queue::Entry {
+                        id: i.to_string(),
+                        receipt_handle: m.receipt_handle.clone().unwrap_or_default(),
+                    })
+                    .collect();
+                let _ = Box::pin(self.queue.change_visibility(entries, Duration::ZERO)).await;
+            }
+        };
+        tokio::select! {
+            () = give_back => {}
+            () = self.hard_stop.cancelled() => {}
+        }
+    }
 }
 
 /// A traced, at-least-once SQS consumer.
@@ -172,15 +229,31 @@ pub(crate) struct Shared<Q> {
 /// - **Failures of SQS itself** (throttling, refused connections, an emulator restarting) are
 ///   logged with their cause and retried with capped exponential backoff; the worker never
 ///   stops because of them.
-/// - **Shutdown.** When the token is cancelled the worker stops polling (a ReceiveMessage in
-///   flight may finish, and what it returns is given back to the queue at once), lets running
-///   handlers finish and their deletes happen. The [shutdown
+/// - **Shutdown.** When the token is cancelled the worker stops asking for messages, lets
+///   running handlers finish and their deletes happen. The [shutdown
 ///   timeout](Self::with_shutdown_timeout) counts from the cancellation and covers all of it:
 ///   at the deadline the worker gives up on what is left, which goes back to the queue, and
 ///   stops within a few seconds more (the last SQS calls are bounded too). Set it below the
 ///   time your platform waits before killing the process (30 s by default on ECS and
 ///   Kubernetes).
-///   Memory is bounded: at most `concurrency` messages are held at once.
+/// - **Receive counts.** SQS counts every receive of a message against the redrive policy's
+///   `maxReceiveCount`, so a shutdown spends none that handling does not need:
+///   - a ReceiveMessage in flight is not cut off (SQS would go on handing a cut-off long poll
+///     messages that nobody handles, each then hidden for its visibility timeout with one
+///     receive spent); the worker waits for its answer and handles what it returns like any
+///     other batch. An idle worker therefore stops once its open long polls end: within the
+///     [wait time](Self::with_wait_time) (20 s by default; set 1 s for an idle shutdown under
+///     a second, at the price of more receive calls on an empty queue). The wait is never
+///     longer than the shutdown timeout, so the answer comes before the deadline.
+///   - only messages whose handlers have not finished at the deadline are given back, once,
+///     and only after every receive of this worker has answered (given back while another
+///     poll was open, a message would be received again at once).
+///
+///   So each receive by the worker hands the message to a handler, and a redrive policy's
+///   `maxReceiveCount` means "handled that many times". The one exception is a receive that
+///   answers after the deadline although its wait ended before it (a slow network or an
+///   overloaded SQS): no time is left to handle its messages, which go back at once.
+/// - **Memory** is bounded: at most `concurrency` messages are held at once.
 ///
 /// ```no_run
 /// use aws_sdk_sqs::types::Message;
@@ -232,8 +305,12 @@ impl<S> SqsWorker<S> {
         self
     }
 
-    /// How long one ReceiveMessage call waits for messages (long polling), up to 20 s.
-    /// Default 20 s.
+    /// How long one ReceiveMessage call waits for messages (long polling), up to 20 s (whole
+    /// seconds; under 1 s is short polling). Default 20 s.
+    ///
+    /// A shutdown waits for the receives in flight rather than cut them off (see "Receive
+    /// counts" in the [type's docs](SqsWorker)), so this is also how long an idle worker may
+    /// take to stop. It is capped at the [shutdown timeout](Self::with_shutdown_timeout).
     pub fn with_wait_time(mut self, wait: Duration) -> Self {
         self.runner.settings.wait_time = wait;
         self
@@ -281,7 +358,8 @@ impl<S> SqsWorker<S> {
     /// How long shutdown may take, from the cancellation: the last receive, the running
     /// handlers and their deletes; what is unfinished then goes back to the queue. Default
     /// 20 s, so that with the few seconds the last SQS calls may take the worker is done
-    /// before a platform's usual 30 s grace period ends.
+    /// before a platform's usual 30 s grace period ends. Receives wait at most this long (at
+    /// least 1 s), so that one in flight at the cancellation answers before the deadline.
     pub fn with_shutdown_timeout(mut self, timeout: Duration) -> Self {
         self.runner.settings.shutdown_timeout = timeout;
         self
@@ -409,9 +487,14 @@ where
             queue_name,
             fifo,
             handler,
-            settings,
+            mut settings,
             stats,
         } = self;
+        // A receive open when the shutdown comes is waited for, never cut off (see `poll`):
+        // a long poll no longer than the shutdown timeout answers before the deadline.
+        settings.wait_time = settings
+            .wait_time
+            .min(settings.shutdown_timeout.max(Duration::from_secs(1)));
         let queue = Arc::new(queue);
         let mut backoff = Backoff::new(settings.error_backoff.0, settings.error_backoff.1);
 
@@ -480,6 +563,8 @@ where
             fifo,
             abandon: CancellationToken::new(),
             hard_stop: CancellationToken::new(),
+            polling_stopped: CancellationToken::new(),
+            late: std::sync::Mutex::default(),
         });
         let slots = Arc::new(Semaphore::new(shared.settings.concurrency));
         let per_call = (shared.settings.batch_size as usize).min(shared.settings.concurrency);
@@ -513,6 +598,8 @@ where
             })
             .collect();
         futures_util::future::join_all(pollers).await;
+        shared.polling_stopped.cancel();
+        shared.give_back_late().await;
 
         tracing::info!(
             target: "baton_worker",
@@ -577,6 +664,9 @@ async fn poll<S, Q>(
                 p.expect("the semaphore is never closed")
             }
         };
+        if shutdown.is_cancelled() {
+            break;
+        }
         // Always ask for the visibility timeout the heartbeats are timed by, even when it came
         // from the queue (its setting may change while the worker runs).
         let asked = Some(shared.visibility);
@@ -586,43 +676,51 @@ async fn poll<S, Q>(
             shared.settings.wait_time,
             asked,
         ));
+        // A ReceiveMessage in flight is never cut off. SQS does not notice that the caller
+        // went away: a cut-off long poll still takes the next messages that arrive, hides them
+        // for the visibility timeout and spends one of their receives, with nobody to handle
+        // them. So a shutdown waits for the call (at most the wait time) and handles what it
+        // returns like any other batch: the slots are already held.
         let received = tokio::select! {
             biased;
             r = &mut receive => r,
             () = shutdown.cancelled() => {
-                // SQS may already have handed this call messages (hidden for the visibility
-                // timeout): let it finish, before the shutdown deadline, and give them back now.
-                let finished = tokio::select! {
-                    r = receive => Some(r),
-                    () = shared.abandon.cancelled() => None,
-                };
-                if let Some(Ok(messages)) = finished
-                    && !messages.is_empty()
-                {
-                    let entries: Vec<_> = messages
-                        .iter()
-                        .enumerate()
-                        .map(|(i, m)| crate::queue::Entry {
-                            id: i.to_string(),
-                            receipt_handle: m.receipt_handle.clone().unwrap_or_default(),
-                        })
-                        .collect();
-                    let count = entries.len();
-                    let again = Box::pin(shared.queue.change_visibility(entries, Duration::ZERO));
-                    tokio::select! {
-                        _ = again => {}
-                        () = shared.hard_stop.cancelled() => {}
+                tracing::debug!(
+                    target: "baton_worker",
+                    queue = %shared.queue_name,
+                    "shutting down: waiting for the open ReceiveMessage to answer"
+                );
+                tokio::select! {
+                    r = &mut receive => r,
+                    () = shared.abandon.cancelled() => {
+                        // Past the deadline: what it still returns goes back to the queue
+                        // once polling has stopped (see `Runner::run`).
+                        let finished = tokio::select! {
+                            r = receive => Some(r),
+                            () = shared.hard_stop.cancelled() => None,
+                        };
+                        match finished {
+                            Some(Ok(messages)) => shared.give_back_later(&messages),
+                            Some(Err(_)) => {}
+                            None => tracing::warn!(
+                                target: "baton_worker",
+                                queue = %shared.queue_name,
+                                "a ReceiveMessage was still unanswered at the hard stop; \
+                                 messages it takes reappear after their visibility timeout"
+                            ),
+                        }
+                        break;
                     }
-                    tracing::debug!(
-                        target: "baton_worker",
-                        queue = %shared.queue_name,
-                        messages = count,
-                        "shutting down: gave back what the last receive returned"
-                    );
                 }
-                break;
             }
         };
+        if shared.abandon.is_cancelled() {
+            // Answered past the deadline: no time is left to handle these.
+            if let Ok(messages) = &received {
+                shared.give_back_later(messages);
+            }
+            break;
+        }
         let mut messages = match received {
             Ok(messages) => {
                 backoff.reset();

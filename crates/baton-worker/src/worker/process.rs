@@ -255,6 +255,9 @@ pub(crate) async fn run_chain<S, Q>(
                 // An extension already on its way lands first (it holds the lock while its
                 // call runs), so it cannot hide the messages again after the give-back.
                 let give_back = async {
+                    // Not while a receive of this worker is open: it would take the message
+                    // straight back, spending one of its receives for nothing.
+                    shared.polling_stopped.cancelled().await;
                     let _no_extension_in_flight = tokio::select! {
                         // (The heartbeat never ends; were it to, the lock is free.)
                         () = &mut heartbeat => visibility_calls.lock().await,

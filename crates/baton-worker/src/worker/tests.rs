@@ -40,6 +40,9 @@ struct State {
     answer_delay: Duration,
     /// How long a visibility extension takes to land.
     extension_delay: Duration,
+    /// Receives wait the whole wait time asked for, as SQS's long polls do (by default at
+    /// most 50 ms, to keep tests quick).
+    long_polls: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -105,14 +108,15 @@ impl FakeQueue {
     }
 }
 
-impl Queue for FakeQueue {
-    async fn receive(
+impl FakeQueue {
+    /// A receive: takes up to `max` visible messages, waiting up to `wait` for the first.
+    async fn take(
         &self,
         max: i32,
         wait: Duration,
         visibility: Option<Duration>,
     ) -> Result<Vec<Message>, CallFailed> {
-        let until = Instant::now() + wait.min(Duration::from_millis(50));
+        let until = Instant::now() + wait;
         loop {
             let answer = {
                 let mut state = self.state.lock().unwrap();
@@ -178,6 +182,25 @@ impl Queue for FakeQueue {
             }
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
+    }
+}
+
+impl Queue for FakeQueue {
+    async fn receive(
+        &self,
+        max: i32,
+        wait: Duration,
+        visibility: Option<Duration>,
+    ) -> Result<Vec<Message>, CallFailed> {
+        if self.state.lock().unwrap().long_polls {
+            // As SQS does, a long poll goes on taking messages after its caller went away
+            // (it does not notice a closed connection): it runs on its own.
+            let queue = self.clone();
+            let poll = tokio::spawn(async move { queue.take(max, wait, visibility).await });
+            return poll.await.expect("the poll task");
+        }
+        self.take(max, wait.min(Duration::from_millis(50)), visibility)
+            .await
     }
 
     async fn delete(&self, entries: Vec<Entry>) -> Result<Vec<EntryFailed>, CallFailed> {
@@ -513,9 +536,8 @@ async fn a_message_given_back_stays_visible_when_an_extension_was_on_its_way() {
 
 #[tokio::test]
 async fn the_shutdown_timeout_bounds_the_whole_shutdown() {
-    // A handler that never ends, and a last ReceiveMessage that takes 3 s to answer: waiting
-    // for the receive and then for the handler, each for the whole timeout, took twice the
-    // timeout; one deadline for both takes it once.
+    // A handler that never ends, and a last ReceiveMessage that takes 3 s to answer: the
+    // handler's deadline counts from the cancellation, not from the receive's answer.
     let queue = FakeQueue::new(Duration::from_secs(30));
     queue.send("stuck", None, None);
     let handler = service_fn(|_m: Message| async {
@@ -538,8 +560,10 @@ async fn the_shutdown_timeout_bounds_the_whole_shutdown() {
     token.cancel();
     let stats = run.await.unwrap().unwrap();
     let took = cancelled.elapsed();
+    // The receive is waited for (never cut off) and answers at about 2.9 s; the handler is
+    // given up at 1 s. Waiting for one and then the whole timeout for the other took 3.9 s.
     assert!(
-        took < Duration::from_millis(1700),
+        took < Duration::from_millis(3500),
         "shutdown took {took:?} with a 1 s timeout"
     );
     assert_eq!(stats.abandoned, 1);
@@ -815,7 +839,7 @@ async fn sigterm_ends_the_shutdown_signal_future() {
 }
 
 #[tokio::test]
-async fn shutdown_gives_back_what_an_unfinished_receive_took() {
+async fn shutdown_handles_what_a_receive_in_flight_returns() {
     let queue = FakeQueue::new(Duration::from_secs(30));
     queue.state.lock().unwrap().answer_delay = Duration::from_millis(400);
     for i in 0..3 {
@@ -831,18 +855,72 @@ async fn shutdown_gives_back_what_an_unfinished_receive_took() {
     };
     let runner = fast(Runner::new(queue.clone(), "http://q/000/jobs", handler));
     let start = Instant::now();
-    // Shut down while the receive has taken the messages but not answered yet.
+    // Shut down while the receive has taken the messages but not answered yet: it is waited
+    // for, and its messages are handled and deleted, each received once.
     let stats = run_until(runner, move || start.elapsed() > Duration::from_millis(100)).await;
-    assert_eq!(calls.load(Ordering::SeqCst), 0);
-    assert_eq!(stats.received, 0);
+    assert_eq!(calls.load(Ordering::SeqCst), 3);
+    assert_eq!((stats.received, stats.deleted, stats.abandoned), (3, 3, 0));
     for i in 0..3 {
-        assert_eq!(
-            queue.receives_of(&format!("m{i}")),
-            1,
-            "the receive did take it"
-        );
-        assert!(queue.visible_now(&format!("m{i}")), "m{i} is still hidden");
+        assert_eq!(queue.receives_of(&format!("m{i}")), 1);
     }
+    assert_eq!(queue.deleted(), 3);
+}
+
+#[tokio::test]
+async fn a_shutdown_never_receives_a_message_twice() {
+    // Two long polls open on an empty queue when the shutdown comes; a message arrives right
+    // after. Whichever poll gets it, it is handled: given back instead, the other poll (still
+    // open) would take it again and spend a second receive of it.
+    let queue = FakeQueue::new(Duration::from_secs(30));
+    queue.state.lock().unwrap().long_polls = true;
+    let calls = Arc::new(AtomicUsize::new(0));
+    let handler = {
+        let calls = calls.clone();
+        service_fn(move |_m: Message| {
+            calls.fetch_add(1, Ordering::SeqCst);
+            async { Ok::<_, std::io::Error>(()) }
+        })
+    };
+    let mut runner = fast(Runner::new(queue.clone(), "http://q/000/jobs", handler));
+    runner.settings.wait_time = Duration::from_secs(1);
+    runner.settings.pollers = 2;
+    let token = CancellationToken::new();
+    let run = tokio::spawn(runner.run(token.clone()));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    token.cancel();
+    // The pollers have seen the cancellation before the message arrives.
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    queue.send("late", None, None);
+    let stats = run.await.unwrap().unwrap();
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    assert_eq!((stats.received, stats.deleted), (1, 1), "{stats:?}");
+    assert_eq!(queue.receives_of("late"), 1);
+}
+
+#[tokio::test]
+async fn a_message_given_back_at_the_deadline_is_not_taken_by_an_open_poll() {
+    // A handler that never ends, a 200 ms shutdown timeout, and another poller with a 1 s
+    // long poll open at the deadline: the stuck message goes back only once that poll has
+    // answered, so it is received once, not twice.
+    let queue = FakeQueue::new(Duration::from_secs(30));
+    queue.state.lock().unwrap().long_polls = true;
+    queue.send("stuck", None, None);
+    let handler = service_fn(|_m: Message| async {
+        std::future::pending::<()>().await;
+        Ok::<_, std::io::Error>(())
+    });
+    let mut runner = fast(Runner::new(queue.clone(), "http://q/000/jobs", handler));
+    runner.settings.wait_time = Duration::from_secs(1);
+    runner.settings.shutdown_timeout = Duration::from_millis(200);
+    runner.settings.batch_size = 1;
+    runner.settings.pollers = 2;
+    let q = queue.clone();
+    let stats = run_until(runner, move || q.receives_of("stuck") == 1).await;
+    assert_eq!(stats.abandoned, 1);
+    // A poll cut off at the deadline would still be taking messages for a while.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(queue.receives_of("stuck"), 1);
+    assert!(queue.visible_now("stuck"));
 }
 
 #[tokio::test]
