@@ -61,7 +61,8 @@ impl PassOnFields {
 /// Reads and writes the AWS X-Ray trace header (`X-Amzn-Trace-Id`).
 ///
 /// Unlike a plain field-by-field translation, it
-/// - matches the carrier key and the header's own keys case-insensitively and tolerates spaces;
+/// - matches the carrier key and the header's own keys case-insensitively and tolerates spaces
+///   (see below for OpenTelemetry's own `HashMap` carrier);
 /// - keeps `Lineage` and unknown fields from extract to inject (see [`PassOnFields`]);
 /// - continues a trace from a header with `Root` but no `Parent` (see
 ///   [`context_from_header`]);
@@ -69,10 +70,19 @@ impl PassOnFields {
 ///   [`XrayParentBased`](crate::XrayParentBased));
 /// - never fails: a malformed header leaves the context as it was and emits a `tracing` event.
 ///
+/// # Carriers and key case
+/// The propagator asks the carrier for `X-Amzn-Trace-Id`, then for any key that equals it
+/// ignoring ASCII case. OpenTelemetry's `Extractor for HashMap` lower-cases the key inside
+/// `get`, so a `HashMap` holding the header under a key with capitals (`X-Amzn-Trace-Id`, as
+/// SQS attributes and OpenTelemetry Python spell it) cannot hand the value to anyone through
+/// that `Extractor`: wrap such a map in [`MapExtractor`](crate::carrier::MapExtractor), which
+/// reads any spelling. (The propagator emits a warning when it sees such a key it cannot read.)
+///
 /// It composes with the W3C propagator:
 ///
 /// ```
 /// use std::collections::HashMap;
+/// use baton::carrier::MapExtractor;
 /// use baton::XrayPropagator;
 /// use opentelemetry::propagation::{TextMapCompositePropagator, TextMapPropagator};
 /// use opentelemetry::trace::TraceContextExt;
@@ -82,11 +92,12 @@ impl PassOnFields {
 ///     Box::new(TraceContextPropagator::new()),
 ///     Box::new(XrayPropagator::new()),
 /// ]);
+/// // Spelled as the constant `baton::XRAY_HEADER` spells it: read through `MapExtractor`.
 /// let carrier = HashMap::from([(
-///     "x-amzn-trace-id".to_string(),
+///     "X-Amzn-Trace-Id".to_string(),
 ///     "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1".to_string(),
 /// )]);
-/// let cx = propagator.extract(&carrier);
+/// let cx = propagator.extract(&MapExtractor::new(&carrier));
 /// assert_eq!(
 ///     cx.span().span_context().trace_id().to_string(),
 ///     "5759e988bd862e3fe1be46a994272793"
@@ -104,16 +115,34 @@ impl XrayPropagator {
     }
 }
 
-/// Looks `key` up exactly, then case-insensitively.
+/// Looks `key` up as given, then under every key of the carrier that equals it ignoring ASCII
+/// case. A carrier may list a key that its own `get` cannot read back (OpenTelemetry's
+/// `HashMap` extractor lower-cases the key it is asked for): that is reported, since the
+/// trace is lost and the fix is on the caller's side.
 pub(crate) fn get_ignore_case<'a>(extractor: &'a dyn Extractor, key: &str) -> Option<&'a str> {
     if let Some(value) = extractor.get(key) {
         return Some(value);
     }
-    let found = extractor
-        .keys()
-        .into_iter()
-        .find(|k| k.eq_ignore_ascii_case(key))?;
-    extractor.get(found)
+    let mut unreadable = None;
+    for found in extractor.keys() {
+        if !found.eq_ignore_ascii_case(key) {
+            continue;
+        }
+        match extractor.get(found) {
+            Some(value) => return Some(value),
+            None => unreadable = Some(found),
+        }
+    }
+    if let Some(found) = unreadable {
+        tracing::warn!(
+            target: "baton::propagation",
+            key = found,
+            "the carrier lists a trace header key that its own Extractor cannot read (OpenTelemetry's \
+             HashMap Extractor looks keys up in lower case); wrap the map in \
+             baton::carrier::MapExtractor to read it in any letter case"
+        );
+    }
+    None
 }
 
 /// A bounded, printable excerpt of untrusted input for log events.
