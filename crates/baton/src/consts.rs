@@ -11,15 +11,19 @@ pub const TRACEPARENT: &str = "traceparent";
 /// The W3C trace state field.
 pub const TRACESTATE: &str = "tracestate";
 
-/// The longest trace header, in bytes, that Baton reads. Longer input is rejected unread.
+/// The longest trace header, in bytes, that Baton writes for the next hop. Longer input is
+/// still read (in time proportional to its length), but only as many of its fields are passed
+/// on as fit in this bound, which other readers may hold headers to.
 pub const MAX_HEADER_LEN: usize = 1024;
 
 /// The longest `Lineage` value Baton reads or passes on.
 pub const MAX_LINEAGE_LEN: usize = 256;
 
-/// The trace-state entry that marks a deferred (`Sampled=?`) sampling decision.
+/// The trace-state entry that marks an open sampling decision: `deferred` for an upstream
+/// `Sampled=?`, `unset` for an upstream header without `Sampled` (written back without one).
 pub(crate) const DEFERRED_STATE_KEY: &str = "xray-sampled";
 pub(crate) const DEFERRED_STATE_VALUE: &str = "deferred";
+pub(crate) const UNSET_STATE_VALUE: &str = "unset";
 
 /// Span attribute keys from the OpenTelemetry messaging and cloud semantic conventions.
 pub mod attr {

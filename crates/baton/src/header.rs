@@ -1,16 +1,17 @@
 //! The AWS X-Ray trace header: `Root=1-{epoch}-{random};Parent={span};Sampled={0|1|?}`.
 //!
 //! [`TraceHeader::parse`] borrows from its input and never allocates; [`TraceHeader`]'s
-//! `Display` writes the canonical form. Optional fields that are malformed (`Sampled=x`, an
-//! over-long `Lineage`) are dropped one by one instead of failing the whole header, and
-//! [`TraceHeader::dropped`] says which; only a missing or malformed `Root` or `Parent`, a
-//! field without `=`, or an over-long input make the header invalid.
+//! `Display` writes the canonical form.
+//!
+//! The rules it reads by are documented on [`TraceHeader::parse`].
 
 use std::fmt;
 
 use opentelemetry::trace::{SpanContext, SpanId, TraceFlags, TraceId, TraceState};
 
-use crate::consts::{DEFERRED_STATE_KEY, DEFERRED_STATE_VALUE, MAX_HEADER_LEN, MAX_LINEAGE_LEN};
+use crate::consts::{
+    DEFERRED_STATE_KEY, DEFERRED_STATE_VALUE, MAX_HEADER_LEN, MAX_LINEAGE_LEN, UNSET_STATE_VALUE,
+};
 
 /// The sampling decision carried by a trace header.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -21,6 +22,7 @@ pub enum Sampled {
     /// `Sampled=0`: the trace is not recorded; downstream must not start recording it.
     No,
     /// `Sampled=?`, or no `Sampled` field: no decision yet; the next sampler decides.
+    /// ([`TraceHeader::sampled_field`] tells the two apart.)
     #[default]
     Deferred,
 }
@@ -36,19 +38,25 @@ impl Sampled {
 }
 
 /// Why a trace header could not be used.
+///
+/// [`TraceHeader::parse`] returns only `Empty`, `MissingRoot`, `InvalidRoot` and
+/// `Conflicting { field: "Root" }`; the other variants describe rules of earlier versions
+/// (every other field now degrades alone) and are kept so that code matching on them still
+/// builds.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum HeaderError {
-    /// The input was empty or only whitespace.
+    /// The input was empty or only spaces and tabs.
     Empty,
-    /// The input is longer than the bound (in bytes) that Baton accepts.
+    /// Not returned by [`TraceHeader::parse`] any more: input of any length is read.
     TooLong {
         /// Length of the input in bytes.
         len: usize,
         /// The largest accepted length in bytes.
         max: usize,
     },
-    /// A `;`-separated field has no `=`.
+    /// Not returned by [`TraceHeader::parse`] any more: such a segment is ignored
+    /// ([`Dropped::segment`]).
     MissingEquals {
         /// Byte offset of the field in the input.
         at: usize,
@@ -57,9 +65,11 @@ pub enum HeaderError {
     MissingRoot,
     /// The `Root` field is not `1-{8 hex digits}-{24 hex digits}`, or is all zeros.
     InvalidRoot,
-    /// The `Parent` field is not 16 hex digits, or is all zeros.
+    /// Not returned by [`TraceHeader::parse`] any more: such a `Parent` is left out
+    /// ([`Dropped::parent`]).
     InvalidParent,
-    /// A `Root` or `Parent` field appears twice with different values.
+    /// The `Root` field appears twice with different values. (Two different `Parent` fields
+    /// are left out instead, [`Dropped::parent`].)
     Conflicting {
         /// The canonical name of the repeated field.
         field: &'static str,
@@ -95,7 +105,8 @@ impl fmt::Display for HeaderError {
 
 impl std::error::Error for HeaderError {}
 
-/// Optional fields that [`TraceHeader::parse`] dropped because they were malformed.
+/// Fields that [`TraceHeader::parse`] left out because they were malformed or contradicted
+/// each other; the rest of the header was read as if they were absent.
 ///
 /// A small bit set, so parsing stays allocation free.
 #[derive(Clone, Copy, Default, PartialEq, Eq, Hash)]
@@ -106,20 +117,28 @@ impl Dropped {
     const LINEAGE: u8 = 2;
     const SELF: u8 = 4;
     const UNKNOWN: u8 = 8;
+    const PARENT: u8 = 16;
+    const SEGMENT: u8 = 32;
 
     /// Nothing was dropped.
     pub fn is_empty(self) -> bool {
         self.0 == 0
     }
-    /// A `Sampled` value other than `0`, `1` or `?` was read as "no decision".
+    /// A `Parent` that was not 16 hex digits or was all zeros, or two different `Parent`
+    /// values; the header was read as having no `Parent`, unless a well-formed one stood alone.
+    pub fn parent(self) -> bool {
+        self.0 & Self::PARENT != 0
+    }
+    /// A `Sampled` value other than `0`, `1` or `?`, or two different values.
     pub fn sampled(self) -> bool {
         self.0 & Self::SAMPLED != 0
     }
-    /// A `Lineage` value that was too long or held characters outside `[0-9a-zA-Z:|]`.
+    /// A `Lineage` value outside its documented forms, or two different values.
     pub fn lineage(self) -> bool {
         self.0 & Self::LINEAGE != 0
     }
-    /// A `Self` value that was empty or held characters that cannot be passed on safely.
+    /// A `Self` value that was empty or held characters that cannot be passed on safely, or
+    /// two different values.
     pub fn self_field(self) -> bool {
         self.0 & Self::SELF != 0
     }
@@ -127,16 +146,27 @@ impl Dropped {
     pub fn unknown(self) -> bool {
         self.0 & Self::UNKNOWN != 0
     }
+    /// A segment without `=`, or with an empty key.
+    pub fn segment(self) -> bool {
+        self.0 & Self::SEGMENT != 0
+    }
+    /// Whether what was dropped changes the trace the next hop receives (`Parent`, `Sampled`
+    /// or `Lineage`), rather than only fields that are not passed on anyway.
+    pub(crate) fn touches_trace(self) -> bool {
+        self.0 & (Self::PARENT | Self::SAMPLED | Self::LINEAGE) != 0
+    }
 }
 
 impl fmt::Debug for Dropped {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut list = f.debug_set();
         for (bit, name) in [
+            (Self::PARENT, "Parent"),
             (Self::SAMPLED, "Sampled"),
             (Self::LINEAGE, "Lineage"),
             (Self::SELF, "Self"),
             (Self::UNKNOWN, "unknown"),
+            (Self::SEGMENT, "segment"),
         ] {
             if self.0 & bit != 0 {
                 list.entry(&name);
@@ -165,9 +195,8 @@ impl fmt::Debug for Dropped {
 pub struct TraceHeader<'a> {
     root: TraceId,
     parent: Option<SpanId>,
-    sampled: Sampled,
-    /// False when the header said nothing about sampling (kept apart from an explicit `?`).
-    sampled_given: bool,
+    /// `None` when the header says nothing about sampling (kept apart from an explicit `?`).
+    sampled: Option<Sampled>,
     self_id: Option<&'a str>,
     lineage: Option<&'a str>,
     /// The whole input, walked again to write unknown fields back out in their order.
@@ -176,21 +205,26 @@ pub struct TraceHeader<'a> {
     dropped: Dropped,
 }
 
-/// Splits a header into trimmed `(offset, key, value)` fields; empty segments (`;;`, a trailing
-/// `;`) are skipped.
-fn fields(input: &str) -> impl Iterator<Item = (usize, &str, Option<&str>)> {
-    let mut offset = 0;
-    input.split(';').filter_map(move |segment| {
-        let at = offset;
-        offset += segment.len() + 1;
-        let trimmed = segment.trim();
-        if trimmed.is_empty() {
+/// Optional whitespace: space and horizontal tab, nothing else.
+fn trim_ows(text: &str) -> &str {
+    text.trim_matches(|c| c == ' ' || c == '\t')
+}
+
+/// Splits a header into `(key, value)` fields, each trimmed of optional whitespace: `None` for a
+/// segment without `=` or with an empty key. Empty segments (`;;`, a trailing `;`) are skipped.
+/// One pass over the input.
+fn fields(input: &str) -> impl Iterator<Item = Option<(&str, &str)>> {
+    input.split(';').filter_map(|segment| {
+        let segment = trim_ows(segment);
+        if segment.is_empty() {
             return None;
         }
-        Some(match trimmed.split_once('=') {
-            Some((key, value)) => (at, key.trim(), Some(value.trim())),
-            None => (at, trimmed, None),
-        })
+        Some(
+            segment
+                .split_once('=')
+                .map(|(key, value)| (trim_ows(key), trim_ows(value)))
+                .filter(|(key, _)| !key.is_empty()),
+        )
     })
 }
 
@@ -265,18 +299,15 @@ fn parse_canonical(input: &str) -> Option<TraceHeader<'_>> {
         parent = Some(parse_span_id(after.get(..16)?)?);
         rest = &after[16..];
     }
-    let mut sampled = Sampled::Deferred;
-    let mut sampled_given = false;
+    let mut sampled = None;
     if let Some(after) = rest.strip_prefix(b";Sampled=") {
-        sampled = parse_sampled(after)?;
-        sampled_given = true;
+        sampled = Some(parse_sampled(after)?);
         rest = &[];
     }
     rest.is_empty().then_some(TraceHeader {
         root,
         parent,
         sampled,
-        sampled_given,
         self_id: None,
         lineage: None,
         input,
@@ -285,13 +316,76 @@ fn parse_canonical(input: &str) -> Option<TraceHeader<'_>> {
     })
 }
 
-/// Lineage as X-Ray and Lambda write it: `1:a87bd80c:1`, or the older `a87bd80c:1|68fd508a:5`.
+/// A decimal number from 0 to `max` (at most 5 digits), written without leading zeros.
+fn decimal_within(digits: &[u8], max: u32) -> bool {
+    let canonical = digits == b"0" || digits.first().is_some_and(|&d| d != b'0');
+    canonical
+        && digits.len() <= 5
+        && digits.iter().all(u8::is_ascii_digit)
+        && digits
+            .iter()
+            .fold(0u32, |n, &d| n * 10 + u32::from(d - b'0'))
+            <= max
+}
+
+/// Eight lower-case hex digits (Lineage's function hash).
+fn lineage_hash(hash: &[u8]) -> bool {
+    hash.len() == 8 && hash.iter().all(|&b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+/// `Lineage` in one of the forms AWS documents (see the module docs): the current
+/// `<0..=32767>:<hash>:<0..=255>`, or the older list of `<hash>:<0..=255>` joined by `|`.
 fn valid_lineage(value: &str) -> bool {
-    !value.is_empty()
-        && value.len() <= MAX_LINEAGE_LEN
-        && value
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b':' || b == b'|')
+    if value.len() > MAX_LINEAGE_LEN {
+        return false;
+    }
+    let bytes = value.as_bytes();
+    let mut parts = bytes.split(|&b| b == b':');
+    let current = match (parts.next(), parts.next(), parts.next(), parts.next()) {
+        (Some(counter), Some(hash), Some(count), None) => {
+            decimal_within(counter, 32767) && lineage_hash(hash) && decimal_within(count, 255)
+        }
+        _ => false,
+    };
+    current
+        || bytes.split(|&b| b == b'|').all(|entry| {
+            let mut parts = entry.split(|&b| b == b':');
+            match (parts.next(), parts.next(), parts.next()) {
+                (Some(hash), Some(count), None) => lineage_hash(hash) && decimal_within(count, 255),
+                _ => false,
+            }
+        })
+}
+
+/// One field's values as they are read: none yet, one value (repeated or not), or values that
+/// disagree, which leave the field out.
+#[derive(Clone, Copy)]
+enum Slot<T> {
+    Empty,
+    One(T),
+    Conflict,
+}
+
+impl<T: PartialEq> Slot<T> {
+    fn offer(&mut self, value: T) {
+        *self = match std::mem::replace(self, Slot::Conflict) {
+            Slot::Empty => Slot::One(value),
+            Slot::One(first) if first == value => Slot::One(first),
+            _ => Slot::Conflict,
+        };
+    }
+
+    /// The value, if exactly one was read; a conflict sets `bit` in `dropped`.
+    fn take(self, dropped: &mut Dropped, bit: u8) -> Option<T> {
+        match self {
+            Slot::Empty => None,
+            Slot::One(value) => Some(value),
+            Slot::Conflict => {
+                dropped.0 |= bit;
+                None
+            }
+        }
+    }
 }
 
 /// Unknown fields are passed on only when they cannot break the header or a carrier.
@@ -326,18 +420,33 @@ enum Known {
 }
 
 impl<'a> TraceHeader<'a> {
-    /// Parses an X-Ray trace header without allocating.
+    /// Parses an X-Ray trace header without allocating. Fails only when `Root` is missing,
+    /// malformed or given twice with different values.
     ///
-    /// Keys are matched case-insensitively and whitespace around fields, keys and values is
-    /// ignored. Input longer than [`MAX_HEADER_LEN`](crate::MAX_HEADER_LEN) bytes is rejected
-    /// before it is read.
+    /// # The rules
+    /// - Fields are separated by `;`; keys are matched without regard to ASCII case. Space and
+    ///   horizontal tab around fields, keys and values are ignored; no other character is (a
+    ///   no-break space, CR, LF or NUL makes the key or value it touches malformed).
+    /// - A header degrades field by field. Only `Root` decides whether it is usable: a missing or
+    ///   malformed `Root`, or two different ones, make it unusable ([`HeaderError`]). Anything else
+    ///   that is malformed is left out and named in [`TraceHeader::dropped`]: a `Parent` that is
+    ///   not 16 hex digits or is all zeros (the header is then read as having no `Parent`), a
+    ///   `Sampled` other than `0`, `1` or `?`, a `Lineage` outside its documented forms, a segment
+    ///   without `=` or with an empty key.
+    /// - Repeated fields: identical repeats are harmless. Two different `Parent`, `Sampled`,
+    ///   `Lineage` or `Self` values are all left out, as if the field were absent (which one the
+    ///   sender meant cannot be known); two different `Root` values make the header unusable.
+    /// - `Lineage` (Lambda's recursive-loop detection trusts it) is kept only in its current form,
+    ///   `<0..=32767>:<8 lower-case hex digits>:<0..=255>` (`25:a87bd80c:1`), or in the older list
+    ///   form, entries `<8 lower-case hex digits>:<0..=255>` joined by `|`
+    ///   (`a87bd80c:1|68fd508a:5`), which is kept verbatim; numbers without leading zeros, at most
+    ///   [`MAX_LINEAGE_LEN`](crate::MAX_LINEAGE_LEN) bytes in all.
+    /// - No `Sampled` field and `Sampled=?` both mean that no sampling decision has been made, and
+    ///   samplers treat them alike; the difference is kept so that a header passed on as it came
+    ///   does not gain a `Sampled=?` (see [`TraceHeader::sampled_field`]).
+    /// - Input of any length is read, in time proportional to its length; what Baton writes for the
+    ///   next hop stays within [`MAX_HEADER_LEN`](crate::MAX_HEADER_LEN) bytes.
     pub fn parse(input: &'a str) -> Result<Self, HeaderError> {
-        if input.len() > MAX_HEADER_LEN {
-            return Err(HeaderError::TooLong {
-                len: input.len(),
-                max: MAX_HEADER_LEN,
-            });
-        }
         match parse_canonical(input) {
             Some(header) => Ok(header),
             None => Self::parse_general(input),
@@ -346,21 +455,21 @@ impl<'a> TraceHeader<'a> {
 
     /// Field by field, in any order and case.
     fn parse_general(input: &'a str) -> Result<Self, HeaderError> {
-        if input.trim().is_empty() {
+        if trim_ows(input).is_empty() {
             return Err(HeaderError::Empty);
         }
         let mut root = None;
-        let mut parent = None;
-        let mut sampled = Sampled::Deferred;
-        let mut sampled_given = false;
-        let mut self_id = None;
-        let mut lineage = None;
+        let mut parent = Slot::Empty;
+        let mut sampled = Slot::Empty;
+        let mut self_id = Slot::Empty;
+        let mut lineage = Slot::Empty;
         let mut has_unknown = false;
         let mut dropped = Dropped::default();
 
-        for (at, key, value) in fields(input) {
-            let Some(value) = value else {
-                return Err(HeaderError::MissingEquals { at });
+        for field in fields(input) {
+            let Some((key, value)) = field else {
+                dropped.0 |= Dropped::SEGMENT;
+                continue;
             };
             match known_key(key) {
                 Some(Known::Root) => {
@@ -371,43 +480,28 @@ impl<'a> TraceHeader<'a> {
                     }
                     root = Some(id);
                 }
-                Some(Known::Parent) => {
-                    let id = parse_span_id(value.as_bytes()).ok_or(HeaderError::InvalidParent)?;
-                    if parent.is_some_and(|p| p != id) {
-                        return Err(HeaderError::Conflicting { field: "Parent" });
-                    }
-                    parent = Some(id);
-                }
-                Some(Known::Sampled) => {
-                    if sampled_given {
-                        continue; // the first well-formed one wins
-                    }
-                    match parse_sampled(value.as_bytes()) {
-                        Some(value) => {
-                            sampled = value;
-                            sampled_given = true;
-                        }
-                        None => dropped.0 |= Dropped::SAMPLED,
-                    }
-                }
+                Some(Known::Parent) => match parse_span_id(value.as_bytes()) {
+                    Some(id) => parent.offer(id),
+                    None => dropped.0 |= Dropped::PARENT,
+                },
+                Some(Known::Sampled) => match parse_sampled(value.as_bytes()) {
+                    Some(value) => sampled.offer(value),
+                    None => dropped.0 |= Dropped::SAMPLED,
+                },
                 Some(Known::Lineage) => {
-                    if lineage.is_none() {
-                        if valid_lineage(value) {
-                            lineage = Some(value);
-                        } else {
-                            dropped.0 |= Dropped::LINEAGE;
-                        }
+                    if valid_lineage(value) {
+                        lineage.offer(value);
+                    } else {
+                        dropped.0 |= Dropped::LINEAGE;
                     }
                 }
                 Some(Known::SelfId) => {
-                    if self_id.is_none() {
-                        // Kept as given (load balancers have been seen writing ids of odd
-                        // lengths); it is only ever echoed, never interpreted.
-                        if safe_unknown(key, value) && !value.is_empty() {
-                            self_id = Some(value);
-                        } else {
-                            dropped.0 |= Dropped::SELF;
-                        }
+                    // Kept as given (load balancers have been seen writing ids of odd
+                    // lengths); it is only ever echoed, never interpreted.
+                    if safe_unknown(key, value) && !value.is_empty() {
+                        self_id.offer(value);
+                    } else {
+                        dropped.0 |= Dropped::SELF;
                     }
                 }
                 None => {
@@ -422,11 +516,10 @@ impl<'a> TraceHeader<'a> {
         let root = root.ok_or(HeaderError::MissingRoot)?;
         Ok(TraceHeader {
             root,
-            parent,
-            sampled,
-            sampled_given,
-            self_id,
-            lineage,
+            parent: parent.take(&mut dropped, Dropped::PARENT),
+            sampled: sampled.take(&mut dropped, Dropped::SAMPLED),
+            self_id: self_id.take(&mut dropped, Dropped::SELF),
+            lineage: lineage.take(&mut dropped, Dropped::LINEAGE),
             input,
             has_unknown,
             dropped,
@@ -443,8 +536,16 @@ impl<'a> TraceHeader<'a> {
         self.parent
     }
 
-    /// The sampling decision; [`Sampled::Deferred`] when the header has no `Sampled` field.
+    /// The sampling decision; [`Sampled::Deferred`] when the header has no `Sampled` field
+    /// (for a sampler, no field and `Sampled=?` mean the same: nobody has decided yet).
     pub fn sampled(&self) -> Sampled {
+        self.sampled.unwrap_or_default()
+    }
+
+    /// The `Sampled` field as the header has it: `None` when there is none (or none was kept,
+    /// see [`dropped`](Self::dropped)), `Some(Sampled::Deferred)` for an explicit `Sampled=?`.
+    /// A header passed on as it came keeps this distinction: no field stays no field.
+    pub fn sampled_field(&self) -> Option<Sampled> {
         self.sampled
     }
 
@@ -467,10 +568,9 @@ impl<'a> TraceHeader<'a> {
     /// as `(key, value)`; malformed ones are left out.
     pub fn unknown_fields(&self) -> impl Iterator<Item = (&'a str, &'a str)> + 'a {
         let input = if self.has_unknown { self.input } else { "" };
-        fields(input).filter_map(|(_, key, value)| {
-            let value = value?;
-            (known_key(key).is_none() && safe_unknown(key, value)).then_some((key, value))
-        })
+        fields(input)
+            .flatten()
+            .filter(|&(key, value)| known_key(key).is_none() && safe_unknown(key, value))
     }
 
     /// Only this header's trace: `Root`, `Parent`, `Sampled` and `Lineage`, without `Self`
@@ -529,7 +629,9 @@ impl<'a> TraceHeader<'a> {
     /// (`?` or no field) sets the sampled flag *and* marks the trace state (see
     /// [`is_deferred`](crate::is_deferred)), so that a plain `ParentBased` sampler keeps the
     /// trace rather than dropping it, and [`XrayParentBased`](crate::XrayParentBased) lets its
-    /// root sampler decide.
+    /// root sampler decide. The mark also remembers which of the two it was, so that a header
+    /// written from this context (or a child span's that kept its trace state) says `?` only
+    /// if this one did.
     pub fn span_context(&self) -> Option<SpanContext> {
         let parent = self.parent?;
         Some(span_context_for(self.root, parent, self.sampled))
@@ -538,8 +640,8 @@ impl<'a> TraceHeader<'a> {
     /// Writes the header for the next hop: this header's `Root`, `Lineage` and unknown fields,
     /// with a new parent and sampling decision. `Self` is not passed on: it names the load
     /// balancer's own trace, not the next hop's. The header written stays within
-    /// [`MAX_HEADER_LEN`](crate::MAX_HEADER_LEN) bytes: an unknown field that would push it
-    /// over, and those after it, are left out.
+    /// [`MAX_HEADER_LEN`](crate::MAX_HEADER_LEN) bytes however long the input was: an unknown
+    /// field that would push it over, and those after it, are left out.
     pub fn pass_on(&self, parent: SpanId, sampled: Sampled) -> PassOn<'a> {
         PassOn {
             header: *self,
@@ -549,26 +651,48 @@ impl<'a> TraceHeader<'a> {
     }
 }
 
-/// Builds the span context for `root`/`parent`/`sampled`.
-pub(crate) fn span_context_for(root: TraceId, parent: SpanId, sampled: Sampled) -> SpanContext {
+/// Builds the span context for `root`/`parent`/`sampled` (`None`: no `Sampled` field).
+pub(crate) fn span_context_for(
+    root: TraceId,
+    parent: SpanId,
+    sampled: Option<Sampled>,
+) -> SpanContext {
     let (flags, state) = match sampled {
-        Sampled::Yes => (TraceFlags::SAMPLED, TraceState::NONE),
-        Sampled::No => (TraceFlags::NOT_SAMPLED, TraceState::NONE),
-        Sampled::Deferred => (TraceFlags::SAMPLED, deferred_state()),
+        Some(Sampled::Yes) => (TraceFlags::SAMPLED, TraceState::NONE),
+        Some(Sampled::No) => (TraceFlags::NOT_SAMPLED, TraceState::NONE),
+        Some(Sampled::Deferred) => (TraceFlags::SAMPLED, deferred_state(DEFERRED_STATE_VALUE)),
+        None => (TraceFlags::SAMPLED, deferred_state(UNSET_STATE_VALUE)),
     };
     SpanContext::new(root, parent, flags, true, state)
 }
 
-pub(crate) fn deferred_state() -> TraceState {
+fn deferred_state(value: &str) -> TraceState {
     TraceState::NONE
-        .insert(DEFERRED_STATE_KEY, DEFERRED_STATE_VALUE)
+        .insert(DEFERRED_STATE_KEY, value)
         .unwrap_or(TraceState::NONE)
 }
 
-/// Is the sampling decision of this span context still open (`Sampled=?` upstream, and no
-/// Baton-aware sampler has decided since)?
+/// Is the sampling decision of this span context still open (`Sampled=?` or no `Sampled`
+/// field upstream, and no Baton-aware sampler has decided since)?
+///
+/// Both mean the same to a sampler: nobody has decided. A plain `ParentBased` sampler sees
+/// the sampled flag and records the trace; [`XrayParentBased`](crate::XrayParentBased) lets its
+/// root sampler decide, and later hops receive that decision.
 pub fn is_deferred(span_context: &SpanContext) -> bool {
-    span_context.trace_state().get(DEFERRED_STATE_KEY) == Some(DEFERRED_STATE_VALUE)
+    matches!(
+        span_context.trace_state().get(DEFERRED_STATE_KEY),
+        Some(DEFERRED_STATE_VALUE | UNSET_STATE_VALUE)
+    )
+}
+
+/// The `Sampled` field an X-Ray header written for this span context carries: `None` when
+/// the decision is still open because the upstream header had no `Sampled` field (so the
+/// header passed on has none either).
+fn sampled_field_of(span_context: &SpanContext) -> Option<Sampled> {
+    match span_context.trace_state().get(DEFERRED_STATE_KEY) {
+        Some(UNSET_STATE_VALUE) => None,
+        _ => Some(sampled_of(span_context)),
+    }
 }
 
 /// `span_context` without Baton's private deferred-sampling marker in its trace state, for
@@ -589,7 +713,8 @@ pub fn without_deferred_marker(span_context: &SpanContext) -> Option<SpanContext
     })
 }
 
-/// The sampling decision of a span context as an X-Ray header writes it.
+/// The sampling decision of a span context as an X-Ray header writes it
+/// ([`Sampled::Deferred`] for an open decision, whether upstream said `?` or nothing).
 pub fn sampled_of(span_context: &SpanContext) -> Sampled {
     if is_deferred(span_context) {
         Sampled::Deferred
@@ -635,8 +760,8 @@ impl fmt::Display for TraceHeader<'_> {
         if let Some(parent) = self.parent {
             write!(f, ";Parent={parent}")?;
         }
-        if self.sampled_given {
-            write!(f, ";Sampled={}", self.sampled.as_str())?;
+        if let Some(sampled) = self.sampled {
+            write!(f, ";Sampled={}", sampled.as_str())?;
         }
         self.write_tail(f, usize::MAX).map(drop)
     }
@@ -669,7 +794,8 @@ impl fmt::Display for PassOn<'_> {
 }
 
 /// Formats a span context as an X-Ray trace header (`Root`, `Parent`, `Sampled`), or `None`
-/// if the context is invalid.
+/// if the context is invalid. `Sampled` is left out when the context's decision is open
+/// because its upstream header had no `Sampled` field (see [`is_deferred`]).
 ///
 /// ```
 /// use baton::{format_header, TraceHeader};
@@ -683,7 +809,7 @@ pub fn format_header(span_context: &SpanContext) -> Option<HeaderFormat> {
     span_context.is_valid().then(|| HeaderFormat {
         trace_id: span_context.trace_id(),
         parent: span_context.span_id(),
-        sampled: sampled_of(span_context),
+        sampled: sampled_field_of(span_context),
     })
 }
 
@@ -692,26 +818,30 @@ pub fn format_header(span_context: &SpanContext) -> Option<HeaderFormat> {
 pub struct HeaderFormat {
     trace_id: TraceId,
     parent: SpanId,
-    sampled: Sampled,
+    sampled: Option<Sampled>,
 }
 
 impl HeaderFormat {
-    /// The header as a fixed-size ASCII buffer: no allocation, no formatting machinery.
-    fn to_bytes(self) -> [u8; 74] {
+    /// The header in a fixed-size ASCII buffer, and how much of it is used: no allocation, no
+    /// formatting machinery.
+    fn to_bytes(self) -> ([u8; 74], usize) {
         let mut out = [0u8; 74];
         out[..40].copy_from_slice(&root_bytes(self.trace_id));
         out[40..48].copy_from_slice(b";Parent=");
         put_hex(&mut out[48..64], &self.parent.to_bytes());
+        let Some(sampled) = self.sampled else {
+            return (out, 64);
+        };
         out[64..73].copy_from_slice(b";Sampled=");
-        out[73] = self.sampled.as_str().as_bytes()[0];
-        out
+        out[73] = sampled.as_str().as_bytes()[0];
+        (out, 74)
     }
 
     /// Appends the header to `out` (no formatting machinery).
     pub(crate) fn push_to(self, out: &mut String) {
-        let bytes = self.to_bytes();
+        let (bytes, len) = self.to_bytes();
         // Always ASCII: fixed text, hex digits and one of `0`, `1`, `?`.
-        if let Ok(text) = std::str::from_utf8(&bytes) {
+        if let Ok(text) = std::str::from_utf8(&bytes[..len]) {
             out.push_str(text);
         }
     }
@@ -719,7 +849,8 @@ impl HeaderFormat {
 
 impl fmt::Display for HeaderFormat {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(std::str::from_utf8(&self.to_bytes()).map_err(|_| fmt::Error)?)
+        let (bytes, len) = self.to_bytes();
+        f.write_str(std::str::from_utf8(&bytes[..len]).map_err(|_| fmt::Error)?)
     }
 }
 

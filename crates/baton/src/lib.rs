@@ -2,11 +2,13 @@
 //!
 //! This crate knows no AWS service. It holds what every service crate shares:
 //! - [`TraceHeader`]: the X-Ray trace header (`Root=…;Parent=…;Sampled=…`), parsed without
-//!   allocating, with exact conversion to and from OpenTelemetry's [`SpanContext`];
+//!   allocating and field by field (only a missing, malformed or contradicted `Root` loses the
+//!   trace; the rules are in [`TraceHeader::parse`]), with exact conversion to and from
+//!   OpenTelemetry's [`SpanContext`];
 //! - [`XrayIdGenerator`]: trace ids X-Ray accepts (epoch seconds in the first 32 bits);
 //! - [`XrayPropagator`]: an OpenTelemetry propagator for `X-Amzn-Trace-Id` that keeps
-//!   `Lineage` and composes with the W3C one, [`W3cPropagator`] (OpenTelemetry's, keeping
-//!   Baton's private sampling marker off the wire);
+//!   `Lineage` (in its documented forms only) and composes with the W3C one,
+//!   [`W3cPropagator`] (OpenTelemetry's, keeping Baton's private sampling marker off the wire);
 //! - [`XrayParentBased`]: a sampler that treats `Sampled=?` as "decide here";
 //! - [`carrier`]: `Injector` / `Extractor` views of string maps, with limits;
 //! - [`MessagingSpan`] and [`LinkPolicy`]: producer, receive and process spans with the

@@ -62,13 +62,17 @@ impl PassOnFields {
 ///
 /// Unlike a plain field-by-field translation, it
 /// - matches the carrier key and the header's own keys case-insensitively and tolerates spaces
-///   (see below for OpenTelemetry's own `HashMap` carrier);
-/// - keeps `Lineage` and unknown fields from extract to inject (see [`PassOnFields`]);
-/// - continues a trace from a header with `Root` but no `Parent` (see
-///   [`context_from_header`]);
-/// - reads `Sampled=?` as "no decision yet" rather than "not sampled" (see
-///   [`XrayParentBased`](crate::XrayParentBased));
-/// - never fails: a malformed header leaves the context as it was and emits a `tracing` event.
+///   and tabs (see below for OpenTelemetry's own `HashMap` carrier);
+/// - reads a header field by field, by the rules of [`TraceHeader::parse`]: a malformed or
+///   contradictory field other than `Root` is left out alone, with a `tracing` event;
+/// - keeps `Lineage` (only in its documented forms) and unknown fields from extract to inject
+///   (see [`PassOnFields`]);
+/// - continues a trace from a header with `Root` but no usable `Parent` (see
+///   [`remote_span_context`]);
+/// - reads `Sampled=?` and a missing `Sampled` as "no decision yet" rather than "not sampled"
+///   (see [`XrayParentBased`](crate::XrayParentBased)), and writes back `?` only where it read
+///   one;
+/// - never fails: an unusable header leaves the context as it was and emits a `tracing` event.
 ///
 /// # Carriers and key case
 /// The propagator asks the carrier for `X-Amzn-Trace-Id`, then for any key that equals it
@@ -137,8 +141,8 @@ pub(crate) fn get_ignore_case<'a>(extractor: &'a dyn Extractor, key: &str) -> Op
         tracing::warn!(
             target: "baton::propagation",
             key = found,
-            "the carrier lists a trace header key that its own Extractor cannot read (OpenTelemetry's \
-             HashMap Extractor looks keys up in lower case); wrap the map in \
+            "the carrier lists a trace header key that its own Extractor cannot read \
+             (OpenTelemetry's HashMap Extractor looks keys up in lower case); wrap the map in \
              baton::carrier::MapExtractor to read it in any letter case"
         );
     }
@@ -159,6 +163,26 @@ pub(crate) fn excerpt(value: &str) -> String {
     out
 }
 
+fn report_dropped(source: &str, value: &str, header: &TraceHeader<'_>) {
+    let dropped = header.dropped();
+    if dropped.is_empty() {
+        return;
+    }
+    const MESSAGE: &str =
+        "left malformed or conflicting fields out of an X-Ray trace header; its trace is kept";
+    if dropped.touches_trace() {
+        tracing::warn!(
+            target: "baton::propagation",
+            source,
+            ?dropped,
+            header = %excerpt(value),
+            "{MESSAGE}"
+        );
+    } else {
+        tracing::debug!(target: "baton::propagation", source, ?dropped, "{MESSAGE}");
+    }
+}
+
 pub(crate) fn report_invalid(source: &str, value: &str, error: &HeaderError) {
     tracing::warn!(
         target: "baton::propagation",
@@ -169,8 +193,8 @@ pub(crate) fn report_invalid(source: &str, value: &str, error: &HeaderError) {
     );
 }
 
-/// A stand-in parent id for a header that has a `Root` but no `Parent`: derived from the trace
-/// id (so every reader of the same header agrees) and never zero.
+/// A stand-in parent id for a header that has a `Root` but no usable `Parent`: derived from the
+/// trace id (so every reader of the same header agrees) and never zero.
 fn stand_in_parent(trace_id: TraceId) -> SpanId {
     let low = u128::from_be_bytes(trace_id.to_bytes()) as u64;
     SpanId::from_bytes(low.max(1).to_be_bytes())
@@ -178,15 +202,16 @@ fn stand_in_parent(trace_id: TraceId) -> SpanId {
 
 /// The remote span context an X-Ray header describes.
 ///
-/// A header with `Root` but no `Parent` (as some AWS services send) still continues its trace:
-/// OpenTelemetry needs a parent span id, so a stand-in derived from the trace id is used, and
-/// the first span of this service appears in X-Ray under the right trace with an absent parent.
+/// A header with `Root` but no `Parent` (as some AWS services send), or whose `Parent` was
+/// malformed and left out, still continues its trace: OpenTelemetry needs a parent span id, so
+/// a stand-in derived from the trace id is used (its low 64 bits), and the first span of this
+/// service appears in X-Ray under the right trace with an absent parent.
 pub fn remote_span_context(header: &TraceHeader<'_>) -> SpanContext {
     header.span_context().unwrap_or_else(|| {
         span_context_for(
             header.trace_id(),
             stand_in_parent(header.trace_id()),
-            header.sampled(),
+            header.sampled_field(),
         )
     })
 }
@@ -200,19 +225,16 @@ pub fn context_from_header(cx: &Context, header: &TraceHeader<'_>) -> Context {
     }
 }
 
-/// Parses `value` as an X-Ray header and returns `cx` continued from it; on malformed input,
+/// Parses `value` as an X-Ray header and returns `cx` continued from it; on unusable input,
 /// emits a `tracing` event naming `source` and returns `cx` unchanged.
+///
+/// Fields left out of a usable header ([`TraceHeader::dropped`]) are named in a `tracing`
+/// event too: a warning when they change the trace passed on (`Parent`, `Sampled`,
+/// `Lineage`), a debug event otherwise.
 pub fn extract_header(cx: &Context, value: &str, source: &str) -> Context {
     match TraceHeader::parse(value) {
         Ok(header) => {
-            if !header.dropped().is_empty() {
-                tracing::debug!(
-                    target: "baton::propagation",
-                    source,
-                    dropped = ?header.dropped(),
-                    "left malformed optional fields out of an X-Ray trace header"
-                );
-            }
+            report_dropped(source, value, &header);
             context_from_header(cx, &header)
         }
         Err(error) => {

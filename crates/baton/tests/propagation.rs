@@ -116,9 +116,9 @@ fn next_hop_header(incoming: &str) -> String {
 
 #[test]
 fn a_long_header_passed_on_stays_readable_by_the_next_hop() {
-    // Accepted (1,023 bytes) and without Parent or Sampled: passing its unknown field on
-    // whole after a new Parent and Sampled would make 1,057 bytes, which the next hop
-    // (Baton included) refuses, losing the trace there.
+    // 1,023 bytes and without Parent or Sampled: passing its unknown field on whole after a
+    // new Parent and Sampled would make 1,057 bytes, over the bound Baton keeps for what it
+    // passes on (other readers may refuse longer headers and lose the trace there).
     let incoming = format!(
         "Root=1-5759e988-bd862e3fe1be46a994272793;Lineage=1:a87bd80c:1;Keep=me;Big={}",
         "a".repeat(1023 - 74)
@@ -127,9 +127,10 @@ fn a_long_header_passed_on_stays_readable_by_the_next_hop() {
     baton::TraceHeader::parse(&incoming).unwrap();
     let out = next_hop_header(&incoming);
     assert!(out.len() <= baton::MAX_HEADER_LEN, "{} bytes", out.len());
+    // (No `Sampled` came in, so none goes out.)
     assert_eq!(
         out,
-        "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=00f067aa0ba902b7;Sampled=?;\
+        "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=00f067aa0ba902b7;\
          Lineage=1:a87bd80c:1;Keep=me",
         "what fits is kept, in order; the field that does not fit is left out"
     );
@@ -226,7 +227,8 @@ fn malformed_header_leaves_the_context_alone_and_says_so() {
     tracing::subscriber::with_default(subscriber, || {
         for bad in [
             "garbage",
-            "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=zz",
+            // A malformed Root (a malformed Parent alone keeps the trace: tests/header_rules.rs).
+            "Root=1-5759e988-bd862e3fe1be46a99427279;Parent=53995c3f42cd8ad8",
             &"Root=".repeat(10_000),
             "Root=1-5759e988-bd862e3fe1be46a994272793\u{0};Parent=53995c3f42cd8ad8",
         ] {
