@@ -255,13 +255,17 @@ where
         Outcome::Failed(error) => (error, "handler_error"),
         Outcome::Panicked(panic) => (format!("handler panicked: {panic}"), "panic"),
     };
-    tracing::warn!(
-        target: "baton_worker",
-        queue = %queue,
-        message_id = %id,
-        %error,
-        "handler failed; the record is reported as a batch item failure"
-    );
+    {
+        // In the record's context: a trace-id log layer ties the line to its trace.
+        let _in_record_context = cx.clone().attach();
+        tracing::warn!(
+            target: "baton_worker",
+            queue = %queue,
+            message_id = %id,
+            %error,
+            "handler failed; the record is reported as a batch item failure"
+        );
+    }
     fail_span(&cx, kind, error);
     false
 }
@@ -472,12 +476,16 @@ impl EventBridgeHandler {
                 Err(error) => {
                     let kind = consume_error_type(error);
                     let text = error_text(error);
-                    tracing::warn!(
-                        target: "baton_worker",
-                        error_type = kind,
-                        error = %text,
-                        "event not handled; it is returned to Lambda as the function error"
-                    );
+                    {
+                        // In the event's context: a trace-id log layer ties the line to it.
+                        let _in_event_context = cx.clone().attach();
+                        tracing::warn!(
+                            target: "baton_worker",
+                            error_type = kind,
+                            error = %text,
+                            "event not handled; it is returned to Lambda as the function error"
+                        );
+                    }
                     fail_span(&cx, kind, text);
                 }
             }

@@ -718,3 +718,66 @@ async fn eventbridge_errors_tell_lambda_what_went_wrong() {
         "the handler failed: handler panicked: the order handler broke"
     );
 }
+
+/// Every log line written through `tracing`, kept in memory.
+#[derive(Clone, Default)]
+struct LogLines(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogLines {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogLines {
+    type Writer = LogLines;
+    fn make_writer(&'a self) -> LogLines {
+        self.clone()
+    }
+}
+
+#[tokio::test]
+async fn a_failed_record_s_log_line_carries_its_trace_and_span() {
+    use tracing_subscriber::layer::SubscriberExt;
+
+    let logs = LogLines::default();
+    let subscriber = tracing_subscriber::registry().with(
+        tracing_subscriber::fmt::layer()
+            .with_writer(logs.clone())
+            .event_format(baton::logs::TraceIdFormat::new(
+                tracing_subscriber::fmt::format().without_time(),
+            )),
+    );
+    // The test runtime runs every future on this thread.
+    let _default = tracing::subscriber::set_default(subscriber);
+    let spans = Spans::new();
+    let mut handler =
+        SqsBatchHandler::new(recording_handler(Seen::default())).with_tracer(spans.handle());
+    let response = handler
+        .ready()
+        .await
+        .unwrap()
+        .call(invocation(sqs_event(QUEUE_ARN, &["ok", "fail"])))
+        .await
+        .unwrap();
+    assert_eq!(failures(&response), ["m1"]);
+
+    let failed = &spans.by_message_id()["m1"];
+    let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    let line = text
+        .lines()
+        .find(|l| l.contains("reported as a batch item failure"))
+        .unwrap_or_else(|| panic!("no failure line in {text}"));
+    // Record m1 carries the second producer's trace.
+    let expected = format!(
+        "xray_trace_id=1-6910b3c2-0a1b2c3d4e5f60718293a4b5 trace_id={} span_id={} trace_flags=01",
+        failed.span_context.trace_id(),
+        failed.span_context.span_id()
+    );
+    assert_eq!(failed.span_context.trace_id().to_string(), PRODUCERS[1].1);
+    assert!(line.ends_with(&expected), "{line}");
+}

@@ -15,7 +15,9 @@
 //!   messaging semantic conventions; [`SendSpans`]: the spans of one send call, batch
 //!   entries included, and how they end;
 //! - [`current_context`]: the caller's context, from `tracing` (feature `tracing`) or
-//!   OpenTelemetry; [`TracerHandle`]: the tracer the middleware uses.
+//!   OpenTelemetry; [`TracerHandle`]: the tracer the middleware uses;
+//! - `logs` (feature `logs`): the trace id, in X-Ray and OpenTelemetry form, in every log line
+//!   written inside a traced span, so a log search leads to the trace.
 //!
 //! # Example: hand a trace from producer to consumer through a message attribute
 //!
@@ -54,6 +56,8 @@ mod header;
 mod ids;
 #[cfg(feature = "json")]
 pub mod json;
+#[cfg(feature = "logs")]
+pub mod logs;
 mod outcome;
 mod propagator;
 mod sampling;

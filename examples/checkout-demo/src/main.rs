@@ -21,6 +21,10 @@
 //! 3. The view assembles what the services exported; the demo prints the trace as a waterfall
 //!    with the service map, writes it as HTML, and checks it: one trace id, every hop present,
 //!    each consumer's parent the producer span of the hop before. It exits 1 if not.
+//! 4. Each service writes one log line through `tracing`, with Baton's
+//!    [`TraceIdFormat`](baton::logs::TraceIdFormat) adding the trace id it belongs to; the
+//!    demo checks that all four carry the trace the view shows, the way a log search finds a
+//!    trace's lines.
 //!
 //! Every AWS resource gets a unique name and is deleted at the end.
 //!
@@ -74,6 +78,76 @@ async fn main() -> ExitCode {
             eprintln!("\ncheckout-demo: {error}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// The services' log lines: printed (indented like the rest of the demo's output) and kept,
+/// so the demo can check the trace ids they carry.
+#[derive(Clone, Default)]
+struct LogLines(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogLines {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        print!("      {}", String::from_utf8_lossy(buf));
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogLines {
+    type Writer = LogLines;
+    fn make_writer(&'a self) -> LogLines {
+        self.clone()
+    }
+}
+
+impl LogLines {
+    /// Installs a subscriber that writes the `shop` target's events, with trace ids, here.
+    fn install() -> Result<Self, BoxError> {
+        use tracing_subscriber::Layer as _;
+        use tracing_subscriber::layer::SubscriberExt;
+
+        let lines = LogLines::default();
+        let format = tracing_subscriber::fmt::format()
+            .without_time()
+            .with_level(false)
+            .with_target(false);
+        let layer = tracing_subscriber::fmt::layer()
+            .with_writer(lines.clone())
+            .event_format(baton::logs::TraceIdFormat::new(format))
+            .with_filter(tracing_subscriber::filter::filter_fn(|m| {
+                m.target() == "shop"
+            }));
+        tracing::subscriber::set_global_default(tracing_subscriber::registry().with(layer))?;
+        Ok(lines)
+    }
+
+    /// Checks that each service wrote one line, carrying `trace` (X-Ray form).
+    fn check(&self, trace: &str) -> Result<(), BoxError> {
+        let text = String::from_utf8(self.0.lock().unwrap().clone())?;
+        let mut problems = Vec::new();
+        for service in ["checkout", "fulfilment", "billing", "shipping"] {
+            let lines: Vec<&str> = text
+                .lines()
+                .filter(|l| l.starts_with(&format!("{service}:")))
+                .collect();
+            match lines.as_slice() {
+                [line] if line.contains(&format!("xray_trace_id={trace} ")) => {}
+                [line] => problems.push(format!("{service}'s log line is not in {trace}: {line}")),
+                _ => problems.push(format!("{service} wrote {} log lines, not 1", lines.len())),
+            }
+        }
+        if !problems.is_empty() {
+            return Err(format!("log lines:\n  - {}", problems.join("\n  - ")).into());
+        }
+        println!(
+            "      4 log lines, one per service, each with xray_trace_id={trace}: a log search \
+             for it finds them all"
+        );
+        Ok(())
     }
 }
 
@@ -318,6 +392,7 @@ async fn flow(
     view: &baton_trace::CollectorHandle,
     [checkout, fulfilment, billing, shipping]: [&Service; 4],
 ) -> Result<(), BoxError> {
+    let logs = LogLines::install()?;
     step(
         2,
         "creating the topic, queues, bus, rule and state machine in LocalStack",
@@ -433,7 +508,7 @@ async fn flow(
             async move {
                 let order: serde_json::Value =
                     serde_json::from_str(message.body().unwrap_or("{}"))?;
-                println!("      fulfilment: accepted order {}", order["order_id"]);
+                tracing::info!(target: "shop", "fulfilment: accepted order {}", order["order_id"]);
                 let entry = PutEventsRequestEntry::builder()
                     .event_bus_name(&bus)
                     .source("shop.fulfilment")
@@ -456,7 +531,7 @@ async fn flow(
             move |event: Event<OrderAccepted>| {
                 let (sfn, arn) = (sfn.clone(), state_machine.clone());
                 async move {
-                    println!("      billing: charged order {}", event.detail.order_id);
+                    tracing::info!(target: "shop", "billing: charged order {}", event.detail.order_id);
                     sfn.start_execution()
                         .state_machine_arn(arn)
                         .input(serde_json::json!({ "order_id": event.detail.order_id }).to_string())
@@ -470,8 +545,9 @@ async fn flow(
     let ship = {
         let shipped = shipped.clone();
         service_fn(move |message: Message| {
-            println!(
-                "      shipping: shipped order {}",
+            tracing::info!(
+                target: "shop",
+                "shipping: shipped order {}",
                 message.body().unwrap_or_default()
             );
             shipped.notify_one();
@@ -498,6 +574,10 @@ async fn flow(
         .start(&checkout.provider.tracer("baton-demo"));
     let cx = Context::new().with_span(request);
     let trace_id = cx.span().span_context().trace_id();
+    {
+        let _in_request = cx.clone().attach();
+        tracing::info!(target: "shop", "checkout: placed order 42");
+    }
     sns.publish()
         .topic_arn(&topic)
         .message(r#"{"order_id":"42"}"#)
@@ -525,6 +605,7 @@ async fn flow(
 
     step(5, "the trace, as the local trace view assembled it");
     show_and_check(view, trace_id).await?;
+    logs.check(&xray_id(trace_id))?;
     sampling_counts(view).await
 }
 

@@ -321,6 +321,9 @@ where
     if panicked {
         shared.stats.panicked(1);
     }
+    // Logged in the message's context, so a log layer that adds trace ids
+    // (`baton::logs::TraceIdFormat`) ties the line to the message's trace.
+    let _in_message_context = cx.clone().attach();
     tracing::warn!(
         target: "baton_worker",
         queue = %shared.queue_name,

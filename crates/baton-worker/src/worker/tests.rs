@@ -955,3 +955,71 @@ async fn a_fifo_failure_delays_the_rest_of_its_group_by_the_retry_backoff() {
         assert!(!m.deleted);
     }
 }
+
+/// Every log line written through `tracing`, kept in memory.
+#[derive(Clone, Default)]
+struct LogLines(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogLines {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogLines {
+    type Writer = LogLines;
+    fn make_writer(&'a self) -> LogLines {
+        self.clone()
+    }
+}
+
+#[tokio::test]
+async fn a_failed_handler_s_log_line_carries_the_message_s_trace_and_span() {
+    use tracing_subscriber::layer::SubscriberExt;
+
+    let logs = LogLines::default();
+    let subscriber = tracing_subscriber::registry().with(
+        tracing_subscriber::fmt::layer()
+            .with_writer(logs.clone())
+            .event_format(baton::logs::TraceIdFormat::new(
+                tracing_subscriber::fmt::format().without_time(),
+            )),
+    );
+    // The test runtime runs every task on this thread.
+    let _default = tracing::subscriber::set_default(subscriber);
+    let (provider, exporter) = tracer();
+    let queue = FakeQueue::new(Duration::from_secs(30));
+    queue.send(
+        "bad",
+        None,
+        Some("Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1".into()),
+    );
+    let handler =
+        service_fn(|_m: Message| async { Err::<(), _>(std::io::Error::other("cannot parse")) });
+    let mut runner = fast(Runner::new(queue.clone(), "http://q/000/jobs", handler));
+    runner.settings.tracer = TracerHandle::new(provider.tracer("worker"));
+    let q = queue.clone();
+    let stats = run_until(runner, move || q.receives_of("bad") >= 1).await;
+    assert!(stats.failed >= 1, "{stats:?}");
+    provider.force_flush().unwrap();
+    let process = exporter
+        .get_finished_spans()
+        .unwrap()
+        .into_iter()
+        .find(|s| s.name == "process jobs")
+        .expect("the process span");
+    let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    let line = text
+        .lines()
+        .find(|l| l.contains("handler failed"))
+        .unwrap_or_else(|| panic!("no failure line in {text}"));
+    let expected = format!(
+        "xray_trace_id=1-5759e988-bd862e3fe1be46a994272793 trace_id=5759e988bd862e3fe1be46a994272793 span_id={} trace_flags=01",
+        process.span_context.span_id()
+    );
+    assert!(line.ends_with(&expected), "{line}");
+}
