@@ -70,7 +70,8 @@ impl PutCall {
                 Some(count),
                 region,
                 parent,
-            ),
+            )
+            .with_on_send(config.on_send.clone()),
             count,
         }
     }

@@ -861,3 +861,28 @@ mod props {
             .unwrap();
     }
 }
+
+#[tokio::test]
+async fn on_send_learns_the_put_events_span() {
+    let stub = Stub::default();
+    let spans = Spans::new();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let config = {
+        let seen = seen.clone();
+        spans
+            .config()
+            .with_on_send(move |span| seen.lock().unwrap().push(span.span_context().clone()))
+    };
+    put(
+        &stub,
+        config,
+        vec![entry(r#"{"order":42}"#)],
+        Context::new(),
+    )
+    .await;
+    let send = spans.named("send shop").remove(0);
+    assert_eq!(
+        seen.lock().unwrap().as_slice(),
+        std::slice::from_ref(&send.span_context)
+    );
+}

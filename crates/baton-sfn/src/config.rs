@@ -23,6 +23,7 @@ use crate::service::PropagationLayer;
 #[derive(Clone, Debug)]
 pub struct SfnPropagation {
     pub(crate) tracer: TracerHandle,
+    pub(crate) on_send: Option<baton::OnSend>,
     pub(crate) input_field: Option<String>,
     pub(crate) env: fn(&str) -> Option<String>,
 }
@@ -31,6 +32,7 @@ impl Default for SfnPropagation {
     fn default() -> Self {
         SfnPropagation {
             tracer: TracerHandle::default(),
+            on_send: None,
             input_field: None,
             env: baton::process_env,
         }
@@ -46,6 +48,27 @@ impl SfnPropagation {
     /// Starts Baton's spans with `tracer` instead of the global tracer provider's.
     pub fn with_tracer(mut self, tracer: TracerHandle) -> Self {
         self.tracer = tracer;
+        self
+    }
+
+    /// Calls `hook` with each `send` span just before it ends, after Baton recorded the call's
+    /// outcome on it (request id, message id, error): read its ids to log them, or add
+    /// attributes of your own. Both forms (interceptor and Tower) call it.
+    ///
+    /// ```
+    /// use opentelemetry::KeyValue;
+    ///
+    /// let propagation = baton_sfn::SfnPropagation::new().with_on_send(|span| {
+    ///     span.set_attribute(KeyValue::new("shop.tenant", "acme"));
+    ///     tracing::info!(span_id = %span.span_context().span_id(), "sent");
+    /// });
+    /// # drop(propagation);
+    /// ```
+    pub fn with_on_send(
+        mut self,
+        hook: impl Fn(&opentelemetry::trace::SpanRef<'_>) + Send + Sync + 'static,
+    ) -> Self {
+        self.on_send = Some(baton::OnSend::new(hook));
         self
     }
 

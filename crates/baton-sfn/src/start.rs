@@ -108,7 +108,8 @@ impl StartCall {
                 None,
                 region,
                 parent,
-            ),
+            )
+            .with_on_send(config.on_send.clone()),
             header: None,
         }
     }

@@ -298,3 +298,29 @@ async fn a_retried_start_carries_the_same_trace_on_every_attempt() {
         assert_eq!(h.stub.header(attempt).as_deref(), Some(header.as_str()));
     }
 }
+
+#[tokio::test]
+async fn on_send_learns_the_start_execution_span() {
+    let h = Harness::new();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let propagation = {
+        let seen = seen.clone();
+        SfnPropagation::new()
+            .with_on_send(move |span| seen.lock().unwrap().push(span.span_context().clone()))
+    };
+    h.client(propagation)
+        .start_execution()
+        .state_machine_arn(ARN)
+        .send()
+        .await
+        .unwrap();
+    let send = h
+        .spans()
+        .into_iter()
+        .find(|s| s.name == "send orders")
+        .expect("the send span");
+    assert_eq!(
+        seen.lock().unwrap().as_slice(),
+        std::slice::from_ref(&send.span_context)
+    );
+}

@@ -18,6 +18,7 @@ use crate::service::PropagationLayer;
 #[derive(Clone, Debug)]
 pub struct SnsPropagation {
     pub(crate) tracer: TracerHandle,
+    pub(crate) on_send: Option<baton::OnSend>,
     pub(crate) message_attribute: bool,
     pub(crate) link_policy: LinkPolicy,
     pub(crate) env: fn(&str) -> Option<String>,
@@ -28,6 +29,7 @@ impl Default for SnsPropagation {
     fn default() -> Self {
         SnsPropagation {
             tracer: TracerHandle::default(),
+            on_send: None,
             message_attribute: true,
             link_policy: LinkPolicy::default(),
             env: baton::process_env,
@@ -51,6 +53,27 @@ impl SnsPropagation {
     /// Starts Baton's spans with `tracer` instead of the global tracer provider's.
     pub fn with_tracer(mut self, tracer: TracerHandle) -> Self {
         self.tracer = tracer;
+        self
+    }
+
+    /// Calls `hook` with each `send` span just before it ends, after Baton recorded the call's
+    /// outcome on it (request id, message id, error): read its ids to log them, or add
+    /// attributes of your own. Both forms (interceptor and Tower) call it.
+    ///
+    /// ```
+    /// use opentelemetry::KeyValue;
+    ///
+    /// let propagation = baton_sns::SnsPropagation::new().with_on_send(|span| {
+    ///     span.set_attribute(KeyValue::new("shop.tenant", "acme"));
+    ///     tracing::info!(span_id = %span.span_context().span_id(), "sent");
+    /// });
+    /// # drop(propagation);
+    /// ```
+    pub fn with_on_send(
+        mut self,
+        hook: impl Fn(&opentelemetry::trace::SpanRef<'_>) + Send + Sync + 'static,
+    ) -> Self {
+        self.on_send = Some(baton::OnSend::new(hook));
         self
     }
 

@@ -83,7 +83,8 @@ impl PublishCall {
                 batch_len,
                 region,
                 parent,
-            ),
+            )
+            .with_on_send(config.on_send.clone()),
             header: None,
         }
     }

@@ -384,3 +384,34 @@ async fn a_message_near_the_size_limit_gets_no_attribute() {
     let (_, form) = stub.request(1);
     assert!(attribute(&form, "X-Amzn-Trace-Id").is_some());
 }
+
+#[tokio::test]
+async fn on_send_learns_the_publish_span() {
+    let stub = Stub::default();
+    let spans = Spans::new();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let config = {
+        let seen = seen.clone();
+        spans
+            .config()
+            .with_on_send(move |span| seen.lock().unwrap().push(span.span_context().clone()))
+    };
+    let client =
+        aws_sdk_sns::Client::from_conf(stub.config().interceptor(config.interceptor()).build());
+    client
+        .publish()
+        .topic_arn(TOPIC)
+        .message("hello")
+        .send()
+        .await
+        .unwrap();
+    let send = spans.one("send orders");
+    assert_eq!(
+        seen.lock().unwrap().as_slice(),
+        std::slice::from_ref(&send.span_context)
+    );
+    assert_eq!(
+        stub.request(0).0.as_deref(),
+        Some(header_of(&send).as_str())
+    );
+}

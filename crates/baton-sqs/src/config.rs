@@ -28,6 +28,7 @@ use crate::service::PropagationLayer;
 #[derive(Clone, Debug)]
 pub struct SqsPropagation {
     pub(crate) tracer: TracerHandle,
+    pub(crate) on_send: Option<baton::OnSend>,
     pub(crate) w3c_attributes: bool,
     pub(crate) link_policy: LinkPolicy,
     pub(crate) max_message_bytes: usize,
@@ -39,6 +40,7 @@ impl Default for SqsPropagation {
     fn default() -> Self {
         SqsPropagation {
             tracer: TracerHandle::default(),
+            on_send: None,
             w3c_attributes: false,
             link_policy: LinkPolicy::default(),
             max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
@@ -64,6 +66,27 @@ impl SqsPropagation {
     /// Starts Baton's spans with `tracer` instead of the global tracer provider's.
     pub fn with_tracer(mut self, tracer: TracerHandle) -> Self {
         self.tracer = tracer;
+        self
+    }
+
+    /// Calls `hook` with each `send` span just before it ends, after Baton recorded the call's
+    /// outcome on it (request id, message id, error): read its ids to log them, or add
+    /// attributes of your own. Both forms (interceptor and Tower) call it.
+    ///
+    /// ```
+    /// use opentelemetry::KeyValue;
+    ///
+    /// let propagation = baton_sqs::SqsPropagation::new().with_on_send(|span| {
+    ///     span.set_attribute(KeyValue::new("shop.tenant", "acme"));
+    ///     tracing::info!(span_id = %span.span_context().span_id(), "sent");
+    /// });
+    /// # drop(propagation);
+    /// ```
+    pub fn with_on_send(
+        mut self,
+        hook: impl Fn(&opentelemetry::trace::SpanRef<'_>) + Send + Sync + 'static,
+    ) -> Self {
+        self.on_send = Some(baton::OnSend::new(hook));
         self
     }
 

@@ -61,7 +61,8 @@ impl SendCall {
             batch_len,
             region,
             parent,
-        );
+        )
+        .with_on_send(config.on_send.clone());
         if let Some(url) = queue_url {
             spans
                 .cx()

@@ -906,3 +906,63 @@ async fn an_interceptor_installed_twice_traces_once() {
         header_of(&send)
     );
 }
+
+/// What an `on_send` hook saw: the span contexts it was called with.
+type Seen = std::sync::Arc<std::sync::Mutex<Vec<opentelemetry::trace::SpanContext>>>;
+
+fn recording_on_send(config: SqsPropagation, seen: &Seen) -> SqsPropagation {
+    let seen = seen.clone();
+    config.with_on_send(move |span| {
+        span.set_attribute(KeyValue::new("shop.tenant", "acme"));
+        seen.lock().unwrap().push(span.span_context().clone());
+    })
+}
+
+#[tokio::test]
+async fn on_send_learns_the_span_whose_context_was_sent_in_both_forms() {
+    let stub = StubSqs::default();
+    let spans = Spans::new();
+    let seen = Seen::default();
+    let config = recording_on_send(SqsPropagation::new().with_tracer(spans.handle()), &seen);
+
+    intercepted(&stub, config.clone())
+        .send_message()
+        .queue_url(QUEUE)
+        .message_body("interceptor")
+        .send()
+        .await
+        .unwrap();
+    let mut service = config.layer().layer_service(SqsService::new(stub.client()));
+    let input = SendMessageInput::builder()
+        .queue_url(QUEUE)
+        .message_body("tower")
+        .build()
+        .unwrap();
+    service
+        .ready()
+        .await
+        .unwrap()
+        .call(SqsRequest::from(input))
+        .await
+        .unwrap();
+
+    let sends = spans.named("send orders");
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(sends.len(), 2);
+    assert_eq!(seen.len(), 2, "called once per send");
+    for (index, send) in sends.iter().enumerate() {
+        // The hook saw the exported span, with its own attribute on it, and the header sent
+        // names that span as the parent.
+        assert!(seen.contains(&send.span_context));
+        assert!(
+            send.attributes
+                .contains(&KeyValue::new("shop.tenant", "acme"))
+        );
+        let sent = body(&stub, index);
+        let header = sent["MessageSystemAttributes"]["AWSTraceHeader"]["StringValue"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        assert!(sends.iter().any(|s| header_of(s) == header), "{header}");
+    }
+}

@@ -1,10 +1,59 @@
 //! The spans of one send call, shared by every service crate: the PRODUCER `send` span, the
 //! `create` span of each entry of a batch, and how they all end.
 
-use opentelemetry::trace::{Status, TraceContextExt};
+use std::fmt;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+
+use opentelemetry::trace::{SpanRef, Status, TraceContextExt};
 use opentelemetry::{Context, KeyValue};
 
 use crate::{CallError, MessagingSpan, MessagingSystem, TracerHandle, attr};
+
+/// A function called with each `send` span just before it ends, after Baton recorded the
+/// call's outcome on it: the producer's way to learn the span its send created (its ids, for a
+/// log line) or to add attributes of its own. Each service crate's settings take one
+/// (`SqsPropagation::with_on_send` and so on); it runs in both the interceptor and the Tower
+/// form.
+///
+/// ```
+/// use baton::OnSend;
+/// use opentelemetry::KeyValue;
+///
+/// let on_send = OnSend::new(|span| {
+///     span.set_attribute(KeyValue::new("shop.tenant", "acme"));
+///     let id = span.span_context().span_id();
+///     println!("sent in span {id}");
+/// });
+/// # drop(on_send);
+/// ```
+///
+/// A hook that panics is caught: the panic is logged (`tracing`, target `baton`) and the span
+/// ends as it would have.
+#[derive(Clone)]
+pub struct OnSend(Arc<dyn Fn(&SpanRef<'_>) + Send + Sync>);
+
+impl OnSend {
+    /// Wraps `hook`.
+    pub fn new(hook: impl Fn(&SpanRef<'_>) + Send + Sync + 'static) -> Self {
+        OnSend(Arc::new(hook))
+    }
+
+    fn call(&self, span: &SpanRef<'_>) {
+        if std::panic::catch_unwind(AssertUnwindSafe(|| (self.0)(span))).is_err() {
+            tracing::warn!(
+                target: "baton",
+                "an on_send hook panicked; the send span ends without what it would have added"
+            );
+        }
+    }
+}
+
+impl fmt::Debug for OnSend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("OnSend(..)")
+    }
+}
 
 /// How one entry of a batch send came back.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -105,6 +154,7 @@ pub struct SendSpans<K> {
     /// The service's operation (`SendMessageBatch`), the entries' operation name too.
     operation: &'static str,
     entries: Vec<(K, Context)>,
+    on_send: Option<OnSend>,
 }
 
 impl<K> SendSpans<K> {
@@ -130,7 +180,15 @@ impl<K> SendSpans<K> {
             cx: tracer.start(span, parent),
             operation,
             entries: Vec::new(),
+            on_send: None,
         }
+    }
+
+    /// Calls `hook` with the send span when [`finish`](Self::finish) has recorded the
+    /// outcome, just before the span ends.
+    pub fn with_on_send(mut self, hook: Option<OnSend>) -> Self {
+        self.on_send = hook;
+        self
     }
 
     /// Starts a `create {destination}` span, child of the send span (and named by the same
@@ -227,6 +285,9 @@ impl<K> SendSpans<K> {
                 }
                 error.record(&span);
             }
+        }
+        if let Some(hook) = &self.on_send {
+            hook.call(&span);
         }
         span.end();
     }
@@ -382,5 +443,47 @@ mod tests {
             );
             assert_eq!(attribute(span, attr::MESSAGING_MESSAGE_ID), None);
         }
+    }
+
+    #[test]
+    fn on_send_sees_the_send_span_with_its_outcome_before_it_ends() {
+        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let hook = {
+            let seen = seen.clone();
+            OnSend::new(move |span| {
+                span.set_attribute(KeyValue::new("shop.tenant", "acme"));
+                seen.lock().unwrap().push(span.span_context().clone());
+            })
+        };
+        let spans = run(
+            |spans| {
+                spans
+                    .with_on_send(Some(hook))
+                    .finish(Ok(SendOutcome::new(Some("req-1"))), |_| {
+                        EntryOutcome::Sent(None)
+                    })
+            },
+            &["a"],
+        );
+        let send = spans.iter().find(|s| s.name == "send orders").unwrap();
+        let seen = seen.lock().unwrap();
+        assert_eq!(seen.len(), 1, "called once, for the send span only");
+        assert_eq!(seen[0], send.span_context);
+        assert_eq!(attribute(send, "shop.tenant").as_deref(), Some("acme"));
+        assert_eq!(attribute(send, "aws.request_id").as_deref(), Some("req-1"));
+    }
+
+    #[test]
+    fn a_panicking_on_send_hook_still_lets_the_span_end() {
+        let spans = run(
+            |spans| {
+                spans
+                    .with_on_send(Some(OnSend::new(|_| panic!("hook bug"))))
+                    .finish(Err(&CallError::new("refused")), |_| EntryOutcome::Unreported)
+            },
+            &[],
+        );
+        let send = spans.iter().find(|s| s.name == "send orders").unwrap();
+        assert!(matches!(send.status, Status::Error { .. }));
     }
 }
