@@ -635,7 +635,7 @@ async fn lambda_lineage_is_merged_into_aws_trace_header() {
     // (Lambda advanced it for this invocation); unknown fields are not written to SQS.
     let incoming = baton::extract_header(
         &Context::new(),
-        "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1;Lineage=2:b1:3;Foo=bar",
+        "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1;Lineage=2:9f3c1d2e:3;Foo=bar",
         "test",
     );
     client
@@ -668,7 +668,7 @@ async fn lambda_lineage_is_merged_into_aws_trace_header() {
     );
     let incoming = baton::extract_header(
         &Context::new(),
-        "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1;Lineage=2:b1:3",
+        "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1;Lineage=2:9f3c1d2e:3",
         "test",
     );
     plain
@@ -683,7 +683,7 @@ async fn lambda_lineage_is_merged_into_aws_trace_header() {
         .as_str()
         .unwrap()
         .to_string();
-    assert!(header.ends_with(";Sampled=1;Lineage=2:b1:3"), "{header}");
+    assert!(header.ends_with(";Sampled=1;Lineage=2:9f3c1d2e:3"), "{header}");
 }
 
 #[tokio::test]
