@@ -1,5 +1,6 @@
 //! Baton's X-Ray header against `opentelemetry-aws`'s, side by side in one run:
-//! parse (header text to `SpanContext`), format, and extract / inject through the propagator.
+//! parse (header text to `SpanContext`), format, and extract / inject through the propagator;
+//! then Baton alone on long headers (1 KiB to 64 KiB).
 //!
 //! `cargo bench -p baton --bench header`
 
@@ -100,5 +101,43 @@ fn inject(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, parse, format, extract, inject);
+/// A header of `len` bytes: the typical one followed by short unknown fields, one in ten
+/// without `=`.
+fn long_header(len: usize) -> String {
+    let mut out = HEADER.to_owned();
+    let mut i = 0;
+    while out.len() < len {
+        if i % 10 == 9 {
+            write!(out, ";junk{i}").unwrap();
+        } else {
+            write!(out, ";k{i}=v{i}").unwrap();
+        }
+        i += 1;
+    }
+    out.truncate(len);
+    out
+}
+
+/// Baton alone (opentelemetry-aws fails such headers): parse and build the next hop's header
+/// from headers of growing length, to show the time per byte staying flat.
+fn long(c: &mut Criterion) {
+    let mut group = c.benchmark_group("parse_long");
+    for len in [1024, 10 * 1024, 64 * 1024] {
+        let input = long_header(len);
+        group.throughput(criterion::Throughput::Bytes(len as u64));
+        group.bench_function(format!("baton/{len}"), |b| {
+            let mut out = String::with_capacity(1100);
+            b.iter(|| {
+                let header = baton::TraceHeader::parse(black_box(&input)).unwrap();
+                out.clear();
+                let parent = opentelemetry::trace::SpanId::from(0x00f0_67aa_0ba9_02b7_u64);
+                write!(out, "{}", header.pass_on(parent, header.sampled())).unwrap();
+                out.len()
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, parse, format, extract, inject, long);
 criterion_main!(benches);

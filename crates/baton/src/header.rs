@@ -599,12 +599,14 @@ impl<'a> TraceHeader<'a> {
 
     /// Writes `Lineage` and the unknown fields, in that order, as `;key=value` each, as many as
     /// fit in `max` bytes; the first that does not fit and all after it are left out
-    /// (`Lineage`, at most 265 bytes so written, always fits a pass-on tail). Returns how many
-    /// were left out; one walk over the header either way.
+    /// (`Lineage`, at most 265 bytes so written, always fits a pass-on tail). With `count`,
+    /// returns how many were left out (the rest of the header is walked to count them);
+    /// without, stops at the first that does not fit and returns 0 or 1.
     pub(crate) fn write_tail(
         &self,
         out: &mut impl fmt::Write,
         max: usize,
+        count: bool,
     ) -> Result<usize, fmt::Error> {
         let (mut used, mut dropped) = (0usize, 0usize);
         let fields = self
@@ -616,9 +618,14 @@ impl<'a> TraceHeader<'a> {
             used += key.len() + value.len() + 2;
             if dropped > 0 || used > max {
                 dropped += 1;
-                continue;
+                if count {
+                    continue;
+                }
+                break;
             }
-            write!(out, ";{key}={value}")?;
+            for part in [";", key, "=", value] {
+                out.write_str(part)?;
+            }
         }
         Ok(dropped)
     }
@@ -763,7 +770,7 @@ impl fmt::Display for TraceHeader<'_> {
         if let Some(sampled) = self.sampled {
             write!(f, ";Sampled={}", sampled.as_str())?;
         }
-        self.write_tail(f, usize::MAX).map(drop)
+        self.write_tail(f, usize::MAX, false).map(drop)
     }
 }
 
@@ -789,7 +796,7 @@ impl fmt::Display for PassOn<'_> {
             self.parent,
             self.sampled.as_str()
         )?;
-        self.header.write_tail(f, MAX_PASSED_TAIL).map(drop)
+        self.header.write_tail(f, MAX_PASSED_TAIL, false).map(drop)
     }
 }
 

@@ -33,7 +33,9 @@ impl PassOnFields {
     fn from_header(header: &TraceHeader<'_>) -> Option<Self> {
         let mut tail = String::new();
         // Writing to a `String` cannot fail.
-        let dropped = header.write_tail(&mut tail, MAX_PASSED_TAIL).unwrap_or(0);
+        let dropped = header
+            .write_tail(&mut tail, MAX_PASSED_TAIL, true)
+            .unwrap_or(0);
         if dropped > 0 {
             tracing::debug!(
                 target: "baton",
