@@ -246,16 +246,18 @@ fn inject(
     }
 }
 
-/// The W3C carrier goes in whole or not at all, and never over a limit.
+/// The W3C carrier, never over a limit: `traceparent` whenever it fits, and `tracestate` with
+/// it only when both fit (a trace state means nothing without its `traceparent`, and its loss
+/// costs the trace nothing).
 fn inject_w3c(cx: &Context, attributes: &mut Attributes, budget: &mut usize) {
     let mut fields: HashMap<String, String> = HashMap::with_capacity(2);
     // Baton's private deferred-sampling marker stays out of the W3C trace state.
     W3cPropagator::new().inject_context(cx, &mut fields);
-    // SQS refuses empty attribute values; an empty `tracestate` carries nothing anyway.
-    fields.retain(|_, value| !value.is_empty());
-    if fields.is_empty() {
+    let Some(traceparent) = fields.remove(TRACEPARENT) else {
         return;
-    }
+    };
+    // SQS refuses empty attribute values; an empty `tracestate` carries nothing anyway.
+    let tracestate = fields.remove(TRACESTATE).filter(|value| !value.is_empty());
     let existing = attributes.as_ref();
     let user_set = existing.is_some_and(|m| {
         m.keys()
@@ -269,20 +271,17 @@ fn inject_w3c(cx: &Context, attributes: &mut Attributes, budget: &mut usize) {
         return;
     }
     let count = existing.map_or(0, HashMap::len);
-    if count + fields.len() > MAX_MESSAGE_ATTRIBUTES {
+    let cost = |key: &str, value: &str| key.len() + value.len() + "String".len();
+    let mut bytes = cost(TRACEPARENT, &traceparent);
+    if count >= MAX_MESSAGE_ATTRIBUTES {
         tracing::warn!(
             target: "baton::sqs",
             attributes = count,
-            needed = fields.len(),
             "W3C trace context not written as message attributes: the message would exceed \
              SQS's limit of 10; AWSTraceHeader still carries the trace"
         );
         return;
     }
-    let bytes: usize = fields
-        .iter()
-        .map(|(k, v)| k.len() + v.len() + "String".len())
-        .sum();
     if bytes > *budget {
         tracing::warn!(
             target: "baton::sqs",
@@ -293,14 +292,29 @@ fn inject_w3c(cx: &Context, attributes: &mut Attributes, budget: &mut usize) {
         );
         return;
     }
+    let mut add = vec![(TRACEPARENT, traceparent)];
+    if let Some(tracestate) = tracestate {
+        let more = cost(TRACESTATE, &tracestate);
+        if count + 2 <= MAX_MESSAGE_ATTRIBUTES && bytes + more <= *budget {
+            bytes += more;
+            add.push((TRACESTATE, tracestate));
+        } else {
+            tracing::debug!(
+                target: "baton::sqs",
+                attributes = count,
+                "tracestate not written as a message attribute: with it the message would \
+                 exceed SQS's limits; traceparent is written alone"
+            );
+        }
+    }
     let map = attributes.get_or_insert_with(HashMap::new);
-    for (key, value) in fields {
+    for (key, value) in add {
         if let Ok(value) = MessageAttributeValue::builder()
             .data_type("String")
             .string_value(value)
             .build()
         {
-            map.insert(key, value);
+            map.insert(key.to_owned(), value);
         }
     }
     *budget -= bytes;

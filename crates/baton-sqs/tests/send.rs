@@ -426,6 +426,59 @@ async fn w3c_attributes_never_push_a_message_past_the_limits() {
 }
 
 #[tokio::test]
+async fn traceparent_is_written_alone_when_tracestate_does_not_fit() {
+    let stub = StubSqs::default();
+    let spans = Spans::new();
+    let client = intercepted(
+        &stub,
+        SqsPropagation::new()
+            .with_tracer(spans.handle())
+            .with_w3c_message_attributes(true),
+    );
+    #[rustfmt::skip]
+    let cases: &[(usize, &[&str])] = &[
+        // (user attributes, W3C attributes written)
+        (8,  &["traceparent", "tracestate"]),
+        (9,  &["traceparent"]),
+        (10, &[]),
+    ];
+    for (index, &(users, written)) in cases.iter().enumerate() {
+        // A caller context with a non-empty trace state, which the send span inherits.
+        let incoming = baton::carrier::extract_w3c(
+            &Context::new(),
+            "00-5759e988bd862e3fe1be46a994272793-53995c3f42cd8ad8-01",
+            Some("vendor=1"),
+        );
+        let mut attributes = ten_attributes();
+        attributes.retain(|key, _| key[1..].parse::<usize>().unwrap() < users);
+        client
+            .send_message()
+            .queue_url(QUEUE)
+            .message_body("x")
+            .set_message_attributes(Some(attributes))
+            .send()
+            .with_context(incoming)
+            .await
+            .unwrap();
+        let request = body(&stub, index);
+        let sent = request["MessageAttributes"].as_object().unwrap();
+        let mut w3c: Vec<&str> = sent
+            .keys()
+            .map(String::as_str)
+            .filter(|k| !k.starts_with('a'))
+            .collect();
+        w3c.sort_unstable();
+        assert_eq!(w3c, written, "{users} user attributes");
+        assert!(sent.len() <= 10, "{users} user attributes");
+        if written.contains(&"tracestate") {
+            assert_eq!(sent["tracestate"]["StringValue"], "vendor=1");
+        }
+        // Whatever the W3C carrier could take, AWSTraceHeader carries the trace.
+        assert!(request["MessageSystemAttributes"]["AWSTraceHeader"]["StringValue"].is_string());
+    }
+}
+
+#[tokio::test]
 async fn a_failed_send_is_recorded_and_returned_unchanged() {
     let stub = StubSqs::default();
     *stub.fail_with.lock().unwrap() = Some((
@@ -683,7 +736,10 @@ async fn lambda_lineage_is_merged_into_aws_trace_header() {
         .as_str()
         .unwrap()
         .to_string();
-    assert!(header.ends_with(";Sampled=1;Lineage=2:9f3c1d2e:3"), "{header}");
+    assert!(
+        header.ends_with(";Sampled=1;Lineage=2:9f3c1d2e:3"),
+        "{header}"
+    );
 }
 
 #[tokio::test]
