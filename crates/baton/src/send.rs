@@ -479,7 +479,9 @@ mod tests {
             |spans| {
                 spans
                     .with_on_send(Some(OnSend::new(|_| panic!("hook bug"))))
-                    .finish(Err(&CallError::new("refused")), |_| EntryOutcome::Unreported)
+                    .finish(Err(&CallError::new("refused")), |_| {
+                        EntryOutcome::Unreported
+                    })
             },
             &[],
         );
