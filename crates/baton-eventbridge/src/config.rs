@@ -1,6 +1,6 @@
 //! What the EventBridge middleware does, shared by the Tower layer and the SDK interceptor.
 
-use baton::{LinkPolicy, MessagingSpan, MessagingSystem, TracerHandle};
+use baton::{LinkPolicy, TracerHandle};
 use opentelemetry::Context;
 
 use crate::envelope::EventEnvelope;
@@ -118,11 +118,6 @@ impl EventBridgePropagation {
     /// returns the context with that span active; `destination` names what delivered it (the
     /// queue, or the rule). End the span when the event is handled.
     pub fn start_process_span(&self, event: &EventEnvelope, destination: &str) -> Context {
-        let producer = event.producer_context();
-        let mut span = MessagingSpan::process(MessagingSystem::EventBridge, destination.to_owned());
-        if let Some(id) = &event.id {
-            span = span.message_id(id.clone());
-        }
-        self.tracer.start_process(span, &producer, self.link_policy)
+        event.start_process_span(&self.tracer, self.link_policy, destination)
     }
 }

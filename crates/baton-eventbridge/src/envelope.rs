@@ -1,11 +1,12 @@
 //! The consumer side: the event envelope EventBridge delivers to its targets, and the trace
 //! context in its `detail.traceHeader`.
 
-use baton::extract_header;
+use baton::{LinkPolicy, MessagingSpan, MessagingSystem, TracerHandle, extract_header};
 use opentelemetry::Context;
 use serde::Deserialize;
 
-use crate::put::DETAIL_TRACE_FIELD;
+/// The field Baton adds to an event's JSON `detail` (what AWS's own integrations use).
+pub const DETAIL_TRACE_FIELD: &str = "traceHeader";
 
 /// An EventBridge event as targets receive it (an SQS message body, a Lambda event).
 ///
@@ -71,6 +72,24 @@ impl EventEnvelope {
             Some(header) => extract_header(&Context::new(), header, "detail.traceHeader"),
             None => Context::new(),
         }
+    }
+
+    /// Starts the processing span of this event with `tracer` under `policy` and returns the
+    /// context with that span active; `destination` names what delivered it (the queue, or the
+    /// rule). End the span when the event is handled. Needs no AWS SDK: this is what
+    /// `baton-worker`'s EventBridge Lambda adapter uses.
+    pub fn start_process_span(
+        &self,
+        tracer: &TracerHandle,
+        policy: LinkPolicy,
+        destination: &str,
+    ) -> Context {
+        let producer = self.producer_context();
+        let mut span = MessagingSpan::process(MessagingSystem::EventBridge, destination.to_owned());
+        if let Some(id) = &self.id {
+            span = span.message_id(id.clone());
+        }
+        tracer.start_process(span, &producer, policy)
     }
 }
 

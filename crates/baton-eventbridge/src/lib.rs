@@ -52,14 +52,22 @@
 //!
 //! The Tower form is in [`service`].
 
+#[cfg(feature = "sdk")]
 mod config;
 mod envelope;
+#[cfg(feature = "sdk")]
 mod interceptor;
+#[cfg(feature = "sdk")]
 mod put;
+#[cfg(feature = "sdk")]
 pub mod service;
 
+#[cfg(feature = "sdk")]
 pub use config::{DEFAULT_MAX_REQUEST_BYTES, EventBridgePropagation};
-pub use envelope::{EventEnvelope, producer_context_from_json};
+pub use envelope::{DETAIL_TRACE_FIELD, EventEnvelope, producer_context_from_json};
+#[cfg(feature = "sdk")]
 pub use interceptor::EventBridgeInterceptor;
-pub use put::{DETAIL_TRACE_FIELD, PutCall};
+#[cfg(feature = "sdk")]
+pub use put::PutCall;
+#[cfg(feature = "sdk")]
 pub use service::{EventBridgeService, Propagation, PropagationLayer};

@@ -12,9 +12,7 @@ use opentelemetry::Context;
 use opentelemetry::trace::TraceContextExt;
 
 use crate::config::EventBridgePropagation;
-
-/// The field Baton adds to an event's JSON `detail` (what AWS's own integrations use).
-pub const DETAIL_TRACE_FIELD: &str = "traceHeader";
+use crate::envelope::DETAIL_TRACE_FIELD;
 
 /// The longest `TraceHeader` EventBridge accepts on an entry (characters; the header is ASCII).
 pub(crate) const MAX_TRACE_HEADER_LEN: usize = 500;

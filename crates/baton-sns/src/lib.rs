@@ -30,16 +30,24 @@
 //! Consumers of the envelope use [`Notification`]; consumers of raw deliveries to SQS read the
 //! SQS message's own attributes (`baton-sqs`).
 
+#[cfg(feature = "sdk")]
 mod config;
 mod envelope;
+#[cfg(feature = "sdk")]
 mod interceptor;
+#[cfg(feature = "sdk")]
 mod publish;
+#[cfg(feature = "sdk")]
 pub mod service;
 
+#[cfg(feature = "sdk")]
 pub use config::{DEFAULT_MAX_MESSAGE_BYTES, SnsPropagation};
 pub use envelope::{EnvelopeAttribute, Notification};
+#[cfg(feature = "sdk")]
 pub use interceptor::SnsInterceptor;
+#[cfg(feature = "sdk")]
 pub use publish::{CallState, PublishCall};
+#[cfg(feature = "sdk")]
 pub use service::{
     Propagation, PropagationLayer, SnsOperation, SnsRequest, SnsResponse, SnsService,
 };

@@ -39,7 +39,7 @@ use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage, SqsM
 use aws_sdk_sqs::types::{Message, MessageAttributeValue, MessageSystemAttributeName};
 use aws_smithy_types::Blob;
 use baton::{LinkPolicy, TracerHandle};
-use baton_eventbridge::{EventBridgePropagation, EventEnvelope};
+use baton_eventbridge::EventEnvelope;
 use futures_util::{FutureExt as _, StreamExt as _, stream};
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use opentelemetry::context::FutureExt as _;
@@ -398,7 +398,8 @@ fn fail_span(cx: &Context, kind: &'static str, error: String) {
 #[must_use = "a handler does nothing until Lambda invokes it"]
 pub struct EventBridgeHandler {
     consumer: EventConsumer,
-    propagation: EventBridgePropagation,
+    tracer: TracerHandle,
+    link_policy: LinkPolicy,
     destination: Option<String>,
 }
 
@@ -407,20 +408,21 @@ impl EventBridgeHandler {
     pub fn new(consumer: EventConsumer) -> Self {
         EventBridgeHandler {
             consumer,
-            propagation: EventBridgePropagation::new(),
+            tracer: TracerHandle::global(),
+            link_policy: LinkPolicy::Parent,
             destination: None,
         }
     }
 
     /// The tracer process spans are made with. Default: the global tracer provider's.
     pub fn with_tracer(mut self, tracer: TracerHandle) -> Self {
-        self.propagation = self.propagation.with_tracer(tracer);
+        self.tracer = tracer;
         self
     }
 
     /// How process spans relate to their producers. Default [`LinkPolicy::Parent`].
     pub fn with_link_policy(mut self, policy: LinkPolicy) -> Self {
-        self.propagation = self.propagation.with_link_policy(policy);
+        self.link_policy = policy;
         self
     }
 
@@ -455,7 +457,7 @@ impl EventBridgeHandler {
             .or(envelope.source.as_deref())
             .filter(|d| !d.is_empty())
             .unwrap_or(UNKNOWN_SOURCE);
-        let cx = self.propagation.start_process_span(&envelope, destination);
+        let cx = envelope.start_process_span(&self.tracer, self.link_policy, destination);
         // The consumer calls the route's closure right away (only its future runs later), so
         // the span is current for both, and a panic in either is the event's failure.
         let routed = std::panic::catch_unwind(AssertUnwindSafe(|| {
