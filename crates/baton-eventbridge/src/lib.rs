@@ -51,6 +51,12 @@
 //! ```
 //!
 //! The Tower form is in [`service`].
+//!
+//! # Features
+//! - `sdk` (default): the send side, over `aws-sdk-eventbridge`. Without it the crate is the
+//!   envelope reader ([`EventEnvelope`], with
+//!   [`start_process_span`](EventEnvelope::start_process_span)) alone and compiles no AWS SDK;
+//!   `baton-worker` uses it that way.
 
 #[cfg(feature = "sdk")]
 mod config;

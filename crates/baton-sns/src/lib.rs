@@ -29,6 +29,11 @@
 //!
 //! Consumers of the envelope use [`Notification`]; consumers of raw deliveries to SQS read the
 //! SQS message's own attributes (`baton-sqs`).
+//!
+//! # Features
+//! - `sdk` (default): the send side above, over `aws-sdk-sns`. Without it the crate is the
+//!   envelope reader ([`Notification`]) alone and compiles no AWS SDK; `baton-worker` uses it
+//!   that way.
 
 #[cfg(feature = "sdk")]
 mod config;
