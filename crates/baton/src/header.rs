@@ -375,6 +375,12 @@ impl<T: PartialEq> Slot<T> {
         };
     }
 
+    /// A value that could not be read: alone, the field is left out; beside a readable one, the
+    /// two disagree and the field is left out too.
+    fn poison(&mut self) {
+        *self = Slot::Conflict;
+    }
+
     /// The value, if exactly one was read; a conflict sets `bit` in `dropped`.
     fn take(self, dropped: &mut Dropped, bit: u8) -> Option<T> {
         match self {
@@ -435,7 +441,8 @@ impl<'a> TraceHeader<'a> {
     ///   without `=` or with an empty key.
     /// - Repeated fields: identical repeats are harmless. Two different `Parent`, `Sampled`,
     ///   `Lineage` or `Self` values are all left out, as if the field were absent (which one the
-    ///   sender meant cannot be known); two different `Root` values make the header unusable.
+    ///   sender meant cannot be known), and so is a `Sampled` or `Lineage` given once well-formed
+    ///   and once malformed; two different `Root` values make the header unusable.
     /// - `Lineage` (Lambda's recursive-loop detection trusts it) is kept only in its current form,
     ///   `<0..=32767>:<8 lower-case hex digits>:<0..=255>` (`25:a87bd80c:1`), or in the older list
     ///   form, entries `<8 lower-case hex digits>:<0..=255>` joined by `|`
@@ -484,15 +491,18 @@ impl<'a> TraceHeader<'a> {
                     Some(id) => parent.offer(id),
                     None => dropped.0 |= Dropped::PARENT,
                 },
+                // A malformed repeat of Sampled or Lineage makes the field unknown rather than
+                // leaving the well-formed value standing: which one the sender meant cannot be
+                // known, and Lambda's loop detection trusts Lineage.
                 Some(Known::Sampled) => match parse_sampled(value.as_bytes()) {
                     Some(value) => sampled.offer(value),
-                    None => dropped.0 |= Dropped::SAMPLED,
+                    None => sampled.poison(),
                 },
                 Some(Known::Lineage) => {
                     if valid_lineage(value) {
                         lineage.offer(value);
                     } else {
-                        dropped.0 |= Dropped::LINEAGE;
+                        lineage.poison();
                     }
                 }
                 Some(Known::SelfId) => {

@@ -23,6 +23,20 @@ pub enum MessagingSystem {
     EventBridge,
     /// AWS Step Functions (`aws_stepfunctions`).
     StepFunctions,
+    /// Any other system, by its `messaging.system` value: how a crate outside Baton describes
+    /// a service Baton has no variant for, without a new release of the core. Use the
+    /// semantic conventions' value where one exists; an `aws_` prefix makes the X-Ray exporter
+    /// treat the span as a call to that AWS service (`aws_kinesis` shows as `Kinesis`).
+    ///
+    /// ```
+    /// use baton::{MessagingSpan, MessagingSystem};
+    ///
+    /// let kinesis = MessagingSystem::Other("aws_kinesis");
+    /// assert_eq!(kinesis.as_str(), "aws_kinesis");
+    /// let span = MessagingSpan::send(kinesis, "clicks");
+    /// # drop(span);
+    /// ```
+    Other(&'static str),
 }
 
 impl MessagingSystem {
@@ -33,6 +47,7 @@ impl MessagingSystem {
             MessagingSystem::Sns => "aws_sns",
             MessagingSystem::EventBridge => "aws_eventbridge",
             MessagingSystem::StepFunctions => "aws_stepfunctions",
+            MessagingSystem::Other(system) => system,
         }
     }
 }

@@ -77,6 +77,25 @@ fn producer_span_has_the_messaging_attributes() {
     assert_eq!(data.parent_span_id, opentelemetry::trace::SpanId::INVALID);
 }
 
+#[test]
+fn a_system_outside_baton_s_list_is_recorded_as_given() {
+    // A third-party crate describing another service needs no new core release.
+    let h = Harness::new(None);
+    let mut span = MessagingSpan::send(MessagingSystem::Other("aws_kinesis"), "clicks")
+        .operation_name("PutRecords")
+        .start(&h.tracer, &Context::new());
+    span.end();
+    let data = h.named("send clicks");
+    assert_eq!(data.span_kind, SpanKind::Producer);
+    assert_eq!(
+        data.attributes[..2],
+        [
+            KeyValue::new(attr::MESSAGING_SYSTEM, "aws_kinesis"),
+            KeyValue::new(attr::MESSAGING_OPERATION_TYPE, "send"),
+        ]
+    );
+}
+
 /// Producer → header → consumer, as the service crates will do it.
 fn produce(h: &Harness, destination: &'static str) -> (Context, String) {
     let span =
