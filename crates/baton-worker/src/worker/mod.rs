@@ -190,7 +190,24 @@ impl<Q: Queue> Shared<Q> {
                         receipt_handle: m.receipt_handle.clone().unwrap_or_default(),
                     })
                     .collect();
-                let _ = Box::pin(self.queue.change_visibility(entries, Duration::ZERO)).await;
+                match Box::pin(self.queue.change_visibility(entries, Duration::ZERO)).await {
+                    Ok(failed) => {
+                        for f in failed {
+                            tracing::warn!(
+                                target: "baton_worker",
+                                queue = %self.queue_name,
+                                code = %f.code,
+                                "could not give a message back; it reappears after its visibility timeout"
+                            );
+                        }
+                    }
+                    Err(error) => tracing::warn!(
+                        target: "baton_worker",
+                        queue = %self.queue_name,
+                        %error,
+                        "could not give messages back; they reappear after their visibility timeout"
+                    ),
+                }
             }
         };
         tokio::select! {
@@ -241,18 +258,24 @@ impl<Q: Queue> Shared<Q> {
 ///   - a ReceiveMessage in flight is not cut off (SQS would go on handing a cut-off long poll
 ///     messages that nobody handles, each then hidden for its visibility timeout with one
 ///     receive spent); the worker waits for its answer and handles what it returns like any
-///     other batch. An idle worker therefore stops once its open long polls end: within the
-///     [wait time](Self::with_wait_time) (20 s by default; set 1 s for an idle shutdown under
-///     a second, at the price of more receive calls on an empty queue). The wait is never
-///     longer than the shutdown timeout, so the answer comes before the deadline.
+///     other batch. So that this leaves time to handle them, a long poll waits at most half
+///     the shutdown timeout (at least 1 s): with the defaults, 10 s instead of the
+///     [wait time](Self::with_wait_time)'s 20 s, and an idle worker stops within 10 s (within
+///     1 s with `with_wait_time(Duration::from_secs(1))`, at the price of more receive calls
+///     on an empty queue);
 ///   - only messages whose handlers have not finished at the deadline are given back, once,
 ///     and only after every receive of this worker has answered (given back while another
-///     poll was open, a message would be received again at once).
+///     poll was open, a message would be received again at once). Their visibility keeps
+///     being extended until then.
 ///
-///   So each receive by the worker hands the message to a handler, and a redrive policy's
-///   `maxReceiveCount` means "handled that many times". The one exception is a receive that
-///   answers after the deadline although its wait ended before it (a slow network or an
-///   overloaded SQS): no time is left to handle its messages, which go back at once.
+///   So each receive by the worker hands the message to a handler, with at least half the
+///   shutdown timeout to run in, and a redrive policy's `maxReceiveCount` counts deliveries
+///   to handlers. The exceptions: a handler that has not finished by the deadline (its
+///   message was delivered, and goes back); a receive that answers after the deadline
+///   although its wait ended well before it (a slow network or an overloaded SQS: no time is
+///   left, so its messages go back once polling has stopped); and a receive still unanswered
+///   at the hard stop, 5 s after the deadline, which the worker then leaves (what it takes
+///   reappears after its visibility timeout), as it does the give-backs still waiting for it.
 /// - **Memory** is bounded: at most `concurrency` messages are held at once.
 ///
 /// ```no_run
@@ -310,7 +333,8 @@ impl<S> SqsWorker<S> {
     ///
     /// A shutdown waits for the receives in flight rather than cut them off (see "Receive
     /// counts" in the [type's docs](SqsWorker)), so this is also how long an idle worker may
-    /// take to stop. It is capped at the [shutdown timeout](Self::with_shutdown_timeout).
+    /// take to stop. Long polls are capped at half the [shutdown
+    /// timeout](Self::with_shutdown_timeout), at least 1 s.
     pub fn with_wait_time(mut self, wait: Duration) -> Self {
         self.runner.settings.wait_time = wait;
         self
@@ -358,8 +382,9 @@ impl<S> SqsWorker<S> {
     /// How long shutdown may take, from the cancellation: the last receive, the running
     /// handlers and their deletes; what is unfinished then goes back to the queue. Default
     /// 20 s, so that with the few seconds the last SQS calls may take the worker is done
-    /// before a platform's usual 30 s grace period ends. Receives wait at most this long (at
-    /// least 1 s), so that one in flight at the cancellation answers before the deadline.
+    /// before a platform's usual 30 s grace period ends. Long polls wait at most half of it (at
+    /// least 1 s), so that one in flight at the cancellation leaves time to handle what it
+    /// returns.
     pub fn with_shutdown_timeout(mut self, timeout: Duration) -> Self {
         self.runner.settings.shutdown_timeout = timeout;
         self
@@ -490,11 +515,12 @@ where
             mut settings,
             stats,
         } = self;
-        // A receive open when the shutdown comes is waited for, never cut off (see `poll`):
-        // a long poll no longer than the shutdown timeout answers before the deadline.
+        // A receive open when the shutdown comes is waited for, never cut off (see `poll`).
+        // A long poll of at most half the shutdown timeout answers with at least the other
+        // half left for handling what it returns (short polls, under 1 s, stay as they are).
         settings.wait_time = settings
             .wait_time
-            .min(settings.shutdown_timeout.max(Duration::from_secs(1)));
+            .min((settings.shutdown_timeout / 2).max(Duration::from_secs(1)));
         let queue = Arc::new(queue);
         let mut backoff = Backoff::new(settings.error_backoff.0, settings.error_backoff.1);
 

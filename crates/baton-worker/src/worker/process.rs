@@ -256,8 +256,13 @@ pub(crate) async fn run_chain<S, Q>(
                 // call runs), so it cannot hide the messages again after the give-back.
                 let give_back = async {
                     // Not while a receive of this worker is open: it would take the message
-                    // straight back, spending one of its receives for nothing.
-                    shared.polling_stopped.cancelled().await;
+                    // straight back, spending one of its receives for nothing. Meanwhile the
+                    // heartbeat goes on, so the message stays hidden until it is given back.
+                    tokio::select! {
+                        () = shared.polling_stopped.cancelled() => {}
+                        // (The heartbeat never ends.)
+                        () = &mut heartbeat => {}
+                    }
                     let _no_extension_in_flight = tokio::select! {
                         // (The heartbeat never ends; were it to, the lock is free.)
                         () = &mut heartbeat => visibility_calls.lock().await,

@@ -898,6 +898,26 @@ async fn a_shutdown_never_receives_a_message_twice() {
 }
 
 #[tokio::test]
+async fn long_polls_wait_at_most_half_the_shutdown_timeout() {
+    // Asked for 20 s polls with a 2 s shutdown timeout, an idle worker polls for 1 s at a
+    // time, so a poll open at the cancellation answers with half the timeout left.
+    let queue = FakeQueue::new(Duration::from_secs(30));
+    queue.state.lock().unwrap().long_polls = true;
+    let handler = service_fn(|_m: Message| async { Ok::<_, std::io::Error>(()) });
+    let mut runner = fast(Runner::new(queue.clone(), "http://q/000/jobs", handler));
+    runner.settings.wait_time = Duration::from_secs(20);
+    runner.settings.shutdown_timeout = Duration::from_secs(2);
+    let token = CancellationToken::new();
+    let run = tokio::spawn(runner.run(token.clone()));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let cancelled = Instant::now();
+    token.cancel();
+    run.await.unwrap().unwrap();
+    let took = cancelled.elapsed();
+    assert!(took < Duration::from_millis(1500), "took {took:?}");
+}
+
+#[tokio::test]
 async fn a_message_given_back_at_the_deadline_is_not_taken_by_an_open_poll() {
     // A handler that never ends, a 200 ms shutdown timeout, and another poller with a 1 s
     // long poll open at the deadline: the stuck message goes back only once that poll has
