@@ -68,6 +68,11 @@ phase "cargo clippy"
 cargo clippy --workspace --all-targets --all-features --locked -- -D warnings
 phase_done
 
+phase "without SDKs (baton-sns / baton-eventbridge as baton-worker uses them)"
+cargo clippy -p baton-sns -p baton-eventbridge -p baton-worker --no-default-features --locked -- -D warnings
+RUSTDOCFLAGS="-D warnings" cargo doc -p baton-sns -p baton-eventbridge --no-default-features --no-deps --locked
+phase_done
+
 phase "build tests"
 cargo test --workspace --all-features --locked --no-run
 phase_done

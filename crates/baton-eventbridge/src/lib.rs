@@ -50,7 +50,7 @@
 //! # }
 //! ```
 //!
-//! The Tower form is in [`service`].
+//! The Tower form is in the `service` module.
 //!
 //! # Features
 //! - `sdk` (default): the send side, over `aws-sdk-eventbridge`. Without it the crate is the

@@ -7,16 +7,22 @@
 //! |---|---|---|
 //! | `xray_trace_id` | `1-65f3a3e1-abcd1234ef56789012345678` | X-Ray form; the key AWS Lambda Powertools' Logger writes, so existing CloudWatch Logs Insights queries and dashboards keyed on it work unchanged |
 //! | `trace_id` | `65f3a3e1abcd1234ef56789012345678` | OpenTelemetry/W3C form (32 hex), the key of OpenTelemetry's log correlation (logs data model, the Java agent's MDC keys, ADOT) and of OTLP-based backends |
-//! | `span_id` | `53995c3f42cd8ad8` | 16 hex, the innermost span the event was emitted in |
+//! | `span_id` | `53995c3f42cd8ad8` | 16 hex, the span the event was emitted in (see below) |
 //! | `trace_flags` | `01` | W3C trace flags in hex, as OpenTelemetry writes them: `01` sampled (the trace reaches X-Ray), `00` not sampled |
 //!
-//! The span is whichever is current when the event is emitted: a `tracing` span bridged by
-//! `tracing-opentelemetry` (which makes its OpenTelemetry context current on entry), or an
-//! OpenTelemetry context made current directly, as Baton's worker does for each message's
-//! `process` span. An event with an explicit parent (`info!(parent: &span, ..)`) gets that
-//! span's ids; this look-up needs the subscriber to be the global default (under a scoped one,
-//! such a line gets no ids rather than wrong ones). An event outside any span is passed to the
-//! inner format untouched, at the cost of one look-up of the current context.
+//! The span is the current OpenTelemetry context's when the event is emitted: the innermost
+//! entered `tracing` span bridged by `tracing-opentelemetry` (which makes its context current on
+//! entry; that is its default), or a context made current directly, as Baton's worker does for
+//! each message's `process` span. Two cases need a look-up through the subscriber instead, and
+//! that look-up works only while no scoped subscriber (`tracing::subscriber::with_default` or
+//! `set_default`, on any thread) is in use; otherwise the line gets no ids, never wrong ones:
+//! - an event with an explicit parent (`info!(parent: &span, ..)`) gets that span's ids;
+//! - with `tracing-opentelemetry`'s context activation turned off, the current `tracing` span's
+//!   ids are used, but only when no OpenTelemetry context is current (an attached `process`
+//!   span then wins over a `tracing` span entered inside it).
+//!
+//! An event outside any span is passed to the inner format untouched, at the cost of one
+//! look-up of the current context.
 //!
 //! ```
 //! use tracing_subscriber::layer::SubscriberExt;
@@ -39,8 +45,12 @@
 //! **How the ids are added.** The inner format writes the line into a buffer first. If the line
 //! is a JSON object (it starts with `{` and ends with `}`), the fields are added as its last
 //! keys; otherwise ` xray_trace_id=… trace_id=… span_id=… trace_flags=…` is appended before the
-//! line break. The buffer carries no ANSI colours: give a coloured inner format
-//! `.with_ansi(true)` itself if you want them.
+//! line break. Two consequences: a plain format with time, level and target all turned off whose
+//! message is itself `{…}` is taken for JSON; and a JSON format that flattens event fields into
+//! the object (`flatten_event(true)`) gets a duplicate key if an event has a field named like one
+//! of the four. The buffer's writer has ANSI colours off, so the parts the inner format colours by
+//! the writer (level, target) come out plain unless the format sets `.with_ansi(true)` itself;
+//! span fields the fmt layer formatted earlier keep the layer's own setting.
 
 use std::cell::RefCell;
 use std::fmt::{self, Write as _};

@@ -28,8 +28,11 @@ use crate::{CallError, MessagingSpan, MessagingSystem, TracerHandle, attr};
 /// # drop(on_send);
 /// ```
 ///
-/// A hook that panics is caught: the panic is logged (`tracing`, target `baton`) and the span
-/// ends as it would have.
+/// The send span's context is current while the hook runs. A hook that panics is caught: the
+/// panic is logged (`tracing`, target `baton`) and the span ends as it would have (the process's
+/// panic hook still sees the panic, and `panic = "abort"` still aborts). Without a tracer
+/// provider (OpenTelemetry's no-op tracer) Baton makes no span of its own, and the hook sees the
+/// caller's span.
 #[derive(Clone)]
 pub struct OnSend(Arc<dyn Fn(&SpanRef<'_>) + Send + Sync>);
 
@@ -287,6 +290,9 @@ impl<K> SendSpans<K> {
             }
         }
         if let Some(hook) = &self.on_send {
+            // The send span's context is current in the hook, so a log line written there
+            // carries its ids (`baton::logs`).
+            let _current = self.cx.clone().attach();
             hook.call(&span);
         }
         span.end();
@@ -453,6 +459,11 @@ mod tests {
             OnSend::new(move |span| {
                 span.set_attribute(KeyValue::new("shop.tenant", "acme"));
                 seen.lock().unwrap().push(span.span_context().clone());
+                // The send span is current in the hook.
+                assert_eq!(
+                    Context::current().span().span_context(),
+                    span.span_context()
+                );
             })
         };
         let spans = run(
