@@ -4,7 +4,7 @@ use aws_sdk_sqs::types::{Message, SendMessageBatchRequestEntry};
 use baton::{LinkPolicy, MessagingSpan, MessagingSystem, TracerHandle};
 use opentelemetry::Context;
 
-use crate::extract::producer_context;
+use crate::extract::extract_message;
 use crate::interceptor::SqsInterceptor;
 use crate::service::PropagationLayer;
 
@@ -31,6 +31,7 @@ pub struct SqsPropagation {
     pub(crate) on_send: Option<baton::OnSend>,
     pub(crate) w3c_attributes: bool,
     pub(crate) link_policy: LinkPolicy,
+    pub(crate) envelopes: bool,
     pub(crate) max_message_bytes: usize,
     pub(crate) env: fn(&str) -> Option<String>,
     pub(crate) region: Option<String>,
@@ -43,6 +44,7 @@ impl Default for SqsPropagation {
             on_send: None,
             w3c_attributes: false,
             link_policy: LinkPolicy::default(),
+            envelopes: true,
             max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
             env: baton::process_env,
             region: None,
@@ -66,6 +68,14 @@ impl SqsPropagation {
     /// Starts Baton's spans with `tracer` instead of the global tracer provider's.
     pub fn with_tracer(mut self, tracer: TracerHandle) -> Self {
         self.tracer = tracer;
+        self
+    }
+
+    /// Whether [`start_process_span`](Self::start_process_span) looks for the producer's
+    /// context in an EventBridge or SNS envelope in the body when the message has no SQS
+    /// carrier (default: yes).
+    pub fn with_envelope_extraction(mut self, enabled: bool) -> Self {
+        self.envelopes = enabled;
         self
     }
 
@@ -193,8 +203,12 @@ impl SqsPropagation {
     /// cx.span().end();
     /// # }
     /// ```
+    ///
+    /// The producer's context is read as [`extract_message`](crate::extract_message) reads it:
+    /// the SQS carriers, then an EventBridge or SNS envelope in the body (unless turned off with
+    /// [`with_envelope_extraction`](Self::with_envelope_extraction)).
     pub fn start_process_span(&self, message: &Message, queue: &str) -> Context {
-        let producer = producer_context(message);
+        let (producer, _) = extract_message(message, self.envelopes);
         let mut span = MessagingSpan::process(MessagingSystem::Sqs, queue.to_owned());
         if let Some(id) = &message.message_id {
             span = span.message_id(id.clone());

@@ -66,7 +66,8 @@ pub mod service;
 pub use call::CallState;
 pub use config::{DEFAULT_MAX_MESSAGE_BYTES, SqsPropagation};
 pub use extract::{
-    Carrier, MessageExt, TRACE_ATTRIBUTE_NAMES, extract_with_carrier, producer_context,
+    Carrier, MessageExt, TRACE_ATTRIBUTE_NAMES, extract_message, extract_with_carrier,
+    producer_context,
 };
 pub use interceptor::SqsInterceptor;
 pub use service::{Propagation, PropagationLayer, SqsRequest, SqsResponse, SqsService};

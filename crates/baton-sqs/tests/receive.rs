@@ -335,3 +335,47 @@ fn process_spans_follow_the_link_policy() {
     let last = spans.named("process orders").pop().unwrap();
     assert!(last.links.is_empty());
 }
+
+#[test]
+fn start_process_span_continues_a_producer_found_in_an_envelope() {
+    // An EventBridge event and an SNS notification delivered to a queue carry their producer in
+    // the body; the process span continues it (unless envelopes are turned off).
+    let header = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1";
+    let event = format!(
+        r#"{{"version":"0","id":"e1","detail-type":"OrderPlaced","source":"shop","detail":{{"traceHeader":"{header}"}}}}"#
+    );
+    let notification = format!(
+        r#"{{"Type":"Notification","MessageId":"n1","TopicArn":"arn:aws:sns:eu-west-1:0:orders","Message":"hi","MessageAttributes":{{"X-Amzn-Trace-Id":{{"Type":"String","Value":"{header}"}}}}}}"#
+    );
+    for (body, carrier) in [
+        (event, Carrier::EventBridgeEnvelope),
+        (notification, Carrier::SnsEnvelope),
+    ] {
+        let spans = Spans::new();
+        let message = Message::builder().message_id("m1").body(&body).build();
+        assert_eq!(message.trace_carrier(), Some(carrier));
+        let config = SqsPropagation::new().with_tracer(spans.handle());
+        config.start_process_span(&message, "orders").span().end();
+        config
+            .clone()
+            .with_envelope_extraction(false)
+            .start_process_span(&message, "orders")
+            .span()
+            .end();
+        let process = spans.named("process orders");
+        assert_eq!(process.len(), 2);
+        assert_eq!(
+            process[0].span_context.trace_id(),
+            TraceId::from_hex("5759e988bd862e3fe1be46a994272793").unwrap()
+        );
+        assert_eq!(
+            process[0].parent_span_id,
+            SpanId::from_hex("53995c3f42cd8ad8").unwrap()
+        );
+        assert_ne!(
+            process[1].span_context.trace_id(),
+            process[0].span_context.trace_id(),
+            "envelopes turned off: a new trace"
+        );
+    }
+}

@@ -48,7 +48,7 @@ use opentelemetry::{Context, KeyValue};
 use serde::Deserialize;
 use tower::{BoxError, Service};
 
-use crate::worker::process::{Outcome, call_handler, error_text, panic_text, start_process_span};
+use crate::worker::process::{Outcome, call_handler, error_text, panic_text};
 use crate::{ConsumeError, EventConsumer};
 
 /// The destination name of a process span whose record names no queue (no `eventSourceARN`).
@@ -102,9 +102,8 @@ pub struct SqsBatchHandler<S> {
 /// What every record's span needs.
 #[derive(Clone, Debug)]
 struct RecordSettings {
-    tracer: TracerHandle,
-    link_policy: LinkPolicy,
-    envelopes: bool,
+    /// Starts each record's process span (tracer, link policy, envelopes).
+    process: baton_sqs::SqsPropagation,
 }
 
 impl<S> SqsBatchHandler<S> {
@@ -113,9 +112,7 @@ impl<S> SqsBatchHandler<S> {
         SqsBatchHandler {
             inner: handler,
             settings: RecordSettings {
-                tracer: TracerHandle::global(),
-                link_policy: LinkPolicy::Parent,
-                envelopes: true,
+                process: baton_sqs::SqsPropagation::new(),
             },
             concurrency: 1,
         }
@@ -123,13 +120,13 @@ impl<S> SqsBatchHandler<S> {
 
     /// The tracer process spans are made with. Default: the global tracer provider's.
     pub fn with_tracer(mut self, tracer: TracerHandle) -> Self {
-        self.settings.tracer = tracer;
+        self.settings.process = self.settings.process.with_tracer(tracer);
         self
     }
 
     /// How process spans relate to their producers. Default [`LinkPolicy::Parent`].
     pub fn with_link_policy(mut self, policy: LinkPolicy) -> Self {
-        self.settings.link_policy = policy;
+        self.settings.process = self.settings.process.with_link_policy(policy);
         self
     }
 
@@ -143,7 +140,7 @@ impl<S> SqsBatchHandler<S> {
     /// Whether to look for the producer context in an EventBridge or SNS envelope in the body
     /// when the record has no SQS carrier. Default on.
     pub fn with_envelope_extraction(mut self, enabled: bool) -> Self {
-        self.settings.envelopes = enabled;
+        self.settings.process = self.settings.process.with_envelope_extraction(enabled);
         self
     }
 
@@ -239,13 +236,7 @@ where
         .unwrap_or(UNKNOWN_QUEUE)
         .to_owned();
     let message = to_message(record);
-    let cx = start_process_span(
-        &settings.tracer,
-        settings.link_policy,
-        settings.envelopes,
-        &queue,
-        &message,
-    );
+    let cx = settings.process.start_process_span(&message, &queue);
     let id = message.message_id.clone().unwrap_or_default();
     let (error, kind) = match call_handler(service, message, &cx).await {
         Outcome::Succeeded => {

@@ -30,7 +30,6 @@
 mod backoff;
 mod consumer;
 mod error;
-mod extract;
 #[cfg(feature = "lambda")]
 pub mod lambda;
 mod queue;

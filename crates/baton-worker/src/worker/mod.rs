@@ -137,6 +137,8 @@ pub(crate) struct Shared<Q> {
     pub(crate) stats: WorkerStats,
     pub(crate) visibility: Duration,
     pub(crate) fifo: bool,
+    /// Starts each message's process span (the settings' tracer, link policy and envelopes).
+    pub(crate) process: baton_sqs::SqsPropagation,
     pub(crate) abandon: CancellationToken,
     /// Cancelled [`DELETE_GRACE`] after `abandon`: the last SQS calls of a shutdown (give-backs,
     /// deletes) stop waiting then, so the whole shutdown ends by the deadline plus the grace.
@@ -580,9 +582,14 @@ where
             settings.delete_linger,
             queue_name.clone(),
         ));
+        let process = baton_sqs::SqsPropagation::new()
+            .with_tracer(settings.tracer.clone())
+            .with_link_policy(settings.link_policy)
+            .with_envelope_extraction(settings.envelopes);
         let shared = Arc::new(Shared {
             queue,
             queue_name,
+            process,
             settings,
             stats,
             visibility,

@@ -7,7 +7,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use aws_sdk_sqs::types::{Message, MessageSystemAttributeName};
-use baton::{LinkPolicy, MessagingSpan, MessagingSystem, TracerHandle};
 use futures_util::FutureExt as _;
 use opentelemetry::Context;
 use opentelemetry::context::FutureExt as _;
@@ -18,7 +17,6 @@ use tower::{BoxError, Service, ServiceExt};
 
 use super::Shared;
 use super::delete::Handled;
-use crate::extract;
 use crate::queue::{Entry, Queue};
 
 /// Messages handled one after another by one task: a single message on a standard queue, all
@@ -67,24 +65,6 @@ pub(crate) enum Outcome {
     Succeeded,
     Failed(String),
     Panicked(String),
-}
-
-/// Starts the process span of `message` from `queue` and returns the context it is active in
-/// (the producer's pass-on fields kept).
-pub(crate) fn start_process_span(
-    tracer: &TracerHandle,
-    policy: LinkPolicy,
-    envelopes: bool,
-    queue: &str,
-    message: &Message,
-) -> Context {
-    let (producer, _found) = extract::producer_context(message, envelopes);
-    let mut span = MessagingSpan::process(MessagingSystem::Sqs, queue.to_owned());
-    if let Some(id) = &message.message_id {
-        span = span.message_id(id.clone());
-    }
-    let started = tracer.with(|tracer| span.start_process(tracer, &producer, policy));
-    producer.with_span(started)
 }
 
 /// Calls the handler (readiness first) with `cx` current while its future runs; a panic in
@@ -290,13 +270,9 @@ where
     S::Future: Send,
     Q: Queue,
 {
-    let cx = start_process_span(
-        &shared.settings.tracer,
-        shared.settings.link_policy,
-        shared.settings.envelopes,
-        &shared.queue_name,
-        &message,
-    );
+    let cx = shared
+        .process
+        .start_process_span(&message, &shared.queue_name);
     let message_id = message.message_id.clone();
     let receive_count = receive_count(&message);
     // Dropped unfinished (the shutdown deadline gave the message back), the span says so
