@@ -71,9 +71,9 @@ impl SqsPropagation {
         self
     }
 
-    /// Whether [`start_process_span`](Self::start_process_span) looks for the producer's
-    /// context in an EventBridge or SNS envelope in the body when the message has no SQS
-    /// carrier (default: yes).
+    /// Whether [`start_process_span`](Self::start_process_span) and the `receive` span's links
+    /// look for the producer's context in an EventBridge or SNS envelope in the body when the
+    /// message has no SQS carrier (default: yes).
     pub fn with_envelope_extraction(mut self, enabled: bool) -> Self {
         self.envelopes = enabled;
         self

@@ -175,13 +175,13 @@ fn sqs_carriers(message: &Message) -> (Context, Option<Carrier>) {
 
 /// The producer's span context alone, for span links: the common case (a well-formed
 /// `AWSTraceHeader`) is read without building a `Context`; anything else goes through
-/// [`extract_with_carrier`], so the order and the warnings are the same.
-pub(crate) fn producer_span_context(message: &Message) -> Option<SpanContext> {
+/// [`extract_message`], so the order and the warnings are the same.
+pub(crate) fn producer_span_context(message: &Message, envelopes: bool) -> Option<SpanContext> {
     let header = aws_trace_header(message);
     if let Some(Ok(header)) = header.map(|h| TraceHeader::parse(h)) {
         return Some(remote_span_context(&header));
     }
-    let cx = extract_with_carrier(message).0;
+    let cx = extract_message(message, envelopes).0;
     let span = cx.span();
     let sc = span.span_context();
     sc.is_valid().then(|| sc.clone())

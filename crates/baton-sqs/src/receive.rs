@@ -19,6 +19,7 @@ use crate::send::queue_name;
 #[derive(Clone, Debug)]
 pub(crate) struct ReceiveCall {
     tracer: TracerHandle,
+    envelopes: bool,
     parent: Context,
     queue: String,
     queue_url: Option<String>,
@@ -35,6 +36,7 @@ impl ReceiveCall {
     ) -> Self {
         ReceiveCall {
             tracer: config.tracer.clone(),
+            envelopes: config.envelopes,
             parent: parent.clone(),
             queue: queue_name(queue_url),
             queue_url: queue_url.map(str::to_owned),
@@ -96,9 +98,11 @@ impl ReceiveCall {
         }
         if let Ok(output) = result {
             let messages = output.messages();
-            span = span
-                .batch_count(messages.len())
-                .links(messages.iter().filter_map(producer_span_context));
+            span = span.batch_count(messages.len()).links(
+                messages
+                    .iter()
+                    .filter_map(|m| producer_span_context(m, self.envelopes)),
+            );
         }
         // Ended right here, so the span goes into no `Context` (which would cost an allocation).
         let mut span = self.tracer.with(|tracer| span.start(tracer, &self.parent));
