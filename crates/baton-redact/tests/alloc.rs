@@ -1,5 +1,5 @@
 //! A span with nothing to redact costs no heap allocation. One test in this binary, so that
-//! no other test allocates while it counts.
+//! no other test allocates while it counts (the harness still may: see the test).
 
 mod support;
 
@@ -49,13 +49,22 @@ fn clean_spans_do_not_allocate() {
     ];
     for redactor in &redactors {
         let before = span.clone();
-        let region = Region::new(GLOBAL);
-        for _ in 0..100 {
-            assert!(redactor.redact(&mut span).is_empty());
-        }
-        let stats = region.change();
-        assert_eq!(stats.allocations, 0, "{stats:?}");
-        assert_eq!(stats.reallocations, 0, "{stats:?}");
+        // The allocator counts every thread of the process, the test harness's own included,
+        // which now and then allocates while a test runs (seen once in CI: 4 allocations in
+        // a region of 100 clean redactions). Redaction that allocated would do so in every
+        // attempt, at least once per span; the fewest of three attempts is the figure.
+        let fewest = (0..3)
+            .map(|_| {
+                let region = Region::new(GLOBAL);
+                for _ in 0..100 {
+                    assert!(redactor.redact(&mut span).is_empty());
+                }
+                let stats = region.change();
+                stats.allocations + stats.reallocations
+            })
+            .min()
+            .unwrap();
+        assert_eq!(fewest, 0, "allocations in 100 clean redactions");
         assert_eq!(span, before);
     }
 }
