@@ -2,47 +2,17 @@
 //! parsed back, ids compared with the spans' own.
 #![cfg(feature = "logs")]
 
-use std::io;
-use std::sync::{Arc, Mutex};
+mod log_output;
 
 use baton::logs::TraceIdFormat;
+use log_output::Output;
 use opentelemetry::Context;
 use opentelemetry::trace::{SpanContext, TraceContextExt, Tracer, TracerProvider as _};
 use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
-use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::layer::SubscriberExt;
 
 /// Everything the fmt layer writes, kept for the test to read.
-#[derive(Clone, Default)]
-struct Output(Arc<Mutex<Vec<u8>>>);
-
-impl Output {
-    fn lines(&self) -> Vec<String> {
-        String::from_utf8(self.0.lock().unwrap().clone())
-            .unwrap()
-            .lines()
-            .map(str::to_owned)
-            .collect()
-    }
-}
-
-impl io::Write for Output {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> MakeWriter<'a> for Output {
-    type Writer = Output;
-    fn make_writer(&'a self) -> Output {
-        self.clone()
-    }
-}
 
 fn provider() -> SdkTracerProvider {
     SdkTracerProvider::builder()

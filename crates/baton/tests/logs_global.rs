@@ -4,35 +4,14 @@
 //! a process has one global subscriber.)
 #![cfg(feature = "logs")]
 
-use std::io;
-use std::sync::{Arc, Mutex};
+mod log_output;
 
 use baton::logs::TraceIdFormat;
+use log_output::Output;
 use opentelemetry::trace::{TraceContextExt, TracerProvider as _};
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
-use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::layer::SubscriberExt;
-
-#[derive(Clone, Default)]
-struct Output(Arc<Mutex<Vec<u8>>>);
-
-impl io::Write for Output {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> MakeWriter<'a> for Output {
-    type Writer = Output;
-    fn make_writer(&'a self) -> Output {
-        self.clone()
-    }
-}
 
 #[test]
 fn explicit_parents_and_inactive_contexts_resolve_under_a_global_subscriber() {
@@ -67,12 +46,12 @@ fn explicit_parents_and_inactive_contexts_resolve_under_a_global_subscriber() {
     let current = current.context().span().span_context().clone();
     assert_ne!(other.span_id(), current.span_id());
 
-    let text = String::from_utf8(output.0.lock().unwrap().clone()).unwrap();
+    let text = output.lines();
     let lines: Vec<serde_json::Value> = text
-        .lines()
+        .iter()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    assert_eq!(lines.len(), 2, "{text}");
+    assert_eq!(lines.len(), 2, "{text:?}");
     assert_eq!(
         lines[0]["span_id"],
         other.span_id().to_string(),
