@@ -12,8 +12,6 @@ use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 use tracing_subscriber::layer::SubscriberExt;
 
-/// Everything the fmt layer writes, kept for the test to read.
-
 fn provider() -> SdkTracerProvider {
     SdkTracerProvider::builder()
         .with_simple_exporter(InMemorySpanExporter::default())
