@@ -3,69 +3,24 @@
 //! own `HashMap` carrier, which cannot, is reported rather than silently ignored; and the W3C
 //! carrier is written field by field within a map's limits.
 
+mod support;
+
 use std::collections::{BTreeMap, HashMap};
-use std::fmt::Write as _;
-use std::sync::{Arc, Mutex};
+use support::{Exact, recording};
 
 use baton::carrier::{MapExtractor, MapInjector, ReadMap, SkipReason, extract_from_attributes};
 use baton::{W3cPropagator, XrayPropagator};
 use opentelemetry::Context;
-use opentelemetry::propagation::{Extractor, TextMapPropagator};
+use opentelemetry::propagation::TextMapPropagator;
 use opentelemetry::trace::{SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState};
-use tracing_subscriber::layer::SubscriberExt;
 
 const TRACE: &str = "5759e988bd862e3fe1be46a994272793";
-
-/// `tracing` events, as `level target: fields`, recorded on the current thread.
-#[derive(Clone, Default)]
-struct Events(Arc<Mutex<Vec<String>>>);
-
-struct Fields<'a>(&'a mut String);
-
-impl tracing::field::Visit for Fields<'_> {
-    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
-        let _ = write!(self.0, "{}={value:?} ", field.name());
-    }
-}
-
-impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Events {
-    fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
-        let meta = event.metadata();
-        let mut text = format!("{} {}: ", meta.level(), meta.target());
-        event.record(&mut Fields(&mut text));
-        self.0.lock().unwrap().push(text);
-    }
-}
-
-/// Runs `f` with the `tracing` events it emits recorded.
-fn recording<T>(f: impl FnOnce() -> T) -> (T, Vec<String>) {
-    let events = Events::default();
-    let subscriber = tracing_subscriber::registry().with(events.clone());
-    let out = tracing::subscriber::with_default(subscriber, f);
-    let recorded = std::mem::take(&mut *events.0.lock().unwrap());
-    (out, recorded)
-}
 
 fn carrier(key: &str, value: &str) -> HashMap<String, String> {
     HashMap::from([(key.to_owned(), value.to_owned())])
 }
 
 // Case-insensitive carriers (issue 14, item 1).
-
-/// A map that looks keys up exactly, as the AWS SDK's attribute maps do.
-struct Exact(Vec<(String, String)>);
-
-impl Extractor for Exact {
-    fn get(&self, key: &str) -> Option<&str> {
-        self.0
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
-    }
-    fn keys(&self) -> Vec<&str> {
-        self.0.iter().map(|(k, _)| k.as_str()).collect()
-    }
-}
 
 const XRAY_VALUE: &str =
     "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1";

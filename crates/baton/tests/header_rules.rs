@@ -6,15 +6,16 @@
 //! already right and must stay so. (Carriers: `tests/carriers.rs`; time per byte:
 //! `tests/header_linear.rs`.)
 
+mod support;
+
 use std::collections::HashMap;
 use std::fmt::Write as _;
-use std::sync::{Arc, Mutex};
+use support::recording;
 
 use baton::{Sampled, TraceHeader, XrayPropagator};
 use opentelemetry::Context;
 use opentelemetry::propagation::TextMapPropagator;
 use opentelemetry::trace::{SpanContext, SpanId, TraceContextExt, TraceId};
-use tracing_subscriber::layer::SubscriberExt;
 
 const TRACE: &str = "5759e988bd862e3fe1be46a994272793";
 const ROOT: &str = "Root=1-5759e988-bd862e3fe1be46a994272793";
@@ -22,41 +23,6 @@ const ROOT: &str = "Root=1-5759e988-bd862e3fe1be46a994272793";
 const STAND_IN: &str = "e1be46a994272793";
 /// The child span whose context is injected for the next hop.
 const CHILD: &str = "00f067aa0ba902b7";
-
-/// `tracing` events, as `level target: fields`, recorded on the current thread.
-#[derive(Clone, Default)]
-struct Events(Arc<Mutex<Vec<String>>>);
-
-impl Events {
-    fn take(&self) -> Vec<String> {
-        std::mem::take(&mut *self.0.lock().unwrap())
-    }
-}
-
-struct Fields<'a>(&'a mut String);
-
-impl tracing::field::Visit for Fields<'_> {
-    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
-        let _ = write!(self.0, "{}={value:?} ", field.name());
-    }
-}
-
-impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Events {
-    fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
-        let meta = event.metadata();
-        let mut text = format!("{} {}: ", meta.level(), meta.target());
-        event.record(&mut Fields(&mut text));
-        self.0.lock().unwrap().push(text);
-    }
-}
-
-/// Runs `f` with the `tracing` events it emits recorded.
-fn recording<T>(f: impl FnOnce() -> T) -> (T, Vec<String>) {
-    let events = Events::default();
-    let subscriber = tracing_subscriber::registry().with(events.clone());
-    let out = tracing::subscriber::with_default(subscriber, f);
-    (out, events.take())
-}
 
 fn carrier(key: &str, value: &str) -> HashMap<String, String> {
     HashMap::from([(key.to_owned(), value.to_owned())])

@@ -6,29 +6,17 @@
 //! keep a well-formed `Lineage`, for instance), the row is here too, so that nobody claims
 //! otherwise.
 
+mod support;
+
 use std::collections::HashMap;
+use support::Exact;
 
 use opentelemetry::Context;
-use opentelemetry::propagation::{Extractor, TextMapPropagator};
+use opentelemetry::propagation::TextMapPropagator;
 use opentelemetry::trace::{Span, SpanId, TraceContextExt, Tracer, TracerProvider};
 use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
 
 const TRACE: &str = "5759e988bd862e3fe1be46a994272793";
-
-/// A carrier that looks keys up exactly as given, as the AWS SDK's attribute maps do.
-struct Exact(Vec<(String, String)>);
-
-impl Extractor for Exact {
-    fn get(&self, key: &str) -> Option<&str> {
-        self.0
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
-    }
-    fn keys(&self) -> Vec<&str> {
-        self.0.iter().map(|(k, _)| k.as_str()).collect()
-    }
-}
 
 #[derive(Clone, Copy, Debug)]
 enum Carrier {
