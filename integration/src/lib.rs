@@ -344,6 +344,30 @@ impl TestQueue {
         }
     }
 
+    /// The queue's ARN (for redrive policies, subscriptions and rule targets).
+    ///
+    /// # Panics
+    ///
+    /// If GetQueueAttributes fails or returns no ARN.
+    pub async fn arn(&self) -> String {
+        self.client
+            .get_queue_attributes()
+            .queue_url(&self.url)
+            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+            .send()
+            .await
+            .unwrap_or_else(|e| {
+                panic!(
+                    "GetQueueAttributes {}: {}",
+                    self.name,
+                    DisplayErrorContext(e)
+                )
+            })
+            .attributes
+            .and_then(|mut a| a.remove(&aws_sdk_sqs::types::QueueAttributeName::QueueArn))
+            .unwrap_or_else(|| panic!("GetQueueAttributes {} returned no QueueArn", self.name))
+    }
+
     /// Deletes the queue.
     ///
     /// # Panics

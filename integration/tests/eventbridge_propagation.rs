@@ -4,7 +4,6 @@
 use std::time::{Duration, Instant};
 
 use aws_sdk_eventbridge::types::{PutEventsRequestEntry, Target};
-use aws_sdk_sqs::types::QueueAttributeName;
 use baton::TracerHandle;
 use baton_eventbridge::{EventBridgePropagation, EventEnvelope};
 use baton_integration::{TestQueue, TestTracer, eventbridge, sdk_config, sqs, unique_name};
@@ -37,17 +36,7 @@ impl Route {
             .send()
             .await
             .expect("PutRule");
-        let arn = queue
-            .client
-            .get_queue_attributes()
-            .queue_url(&queue.url)
-            .attribute_names(QueueAttributeName::QueueArn)
-            .send()
-            .await
-            .expect("GetQueueAttributes")
-            .attributes
-            .and_then(|mut a| a.remove(&QueueAttributeName::QueueArn))
-            .expect("queue ARN");
+        let arn = queue.arn().await;
         client
             .put_targets()
             .rule(&rule)

@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use aws_sdk_sns::types::{MessageAttributeValue, PublishBatchRequestEntry};
-use aws_sdk_sqs::types::{Message, QueueAttributeName};
+use aws_sdk_sqs::types::Message;
 use baton::TracerHandle;
 use baton_integration::{TestQueue, TestTracer, sdk_config, sns, sqs, unique_name};
 use baton_sns::{Notification, SnsPropagation};
@@ -30,17 +30,7 @@ impl Topic {
             .expect("CreateTopic")
             .topic_arn
             .expect("topic ARN");
-        let queue_arn = queue
-            .client
-            .get_queue_attributes()
-            .queue_url(&queue.url)
-            .attribute_names(QueueAttributeName::QueueArn)
-            .send()
-            .await
-            .expect("GetQueueAttributes")
-            .attributes
-            .and_then(|mut a| a.remove(&QueueAttributeName::QueueArn))
-            .expect("queue ARN");
+        let queue_arn = queue.arn().await;
         client
             .subscribe()
             .topic_arn(&arn)

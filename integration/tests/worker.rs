@@ -244,17 +244,7 @@ async fn a_poison_message_ends_in_the_dead_letter_queue_and_the_worker_goes_on()
     let client = sqs().await;
     let dlq = TestQueue::create(&client, "worker-dlq").await;
     let queue = TestQueue::create(&client, "worker-poison").await;
-    let dlq_arn = dlq
-        .client
-        .get_queue_attributes()
-        .queue_url(&dlq.url)
-        .attribute_names(QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .unwrap()
-        .attributes
-        .and_then(|mut a| a.remove(&QueueAttributeName::QueueArn))
-        .unwrap();
+    let dlq_arn = dlq.arn().await;
     set_queue_attribute(&queue, QueueAttributeName::VisibilityTimeout, "1").await;
     set_queue_attribute(
         &queue,
@@ -624,21 +614,6 @@ async fn eventbridge_events_reach_their_typed_handlers_in_the_producer_s_trace()
     queue.delete().await;
 }
 
-/// The ARN of `queue`.
-async fn queue_arn(queue: &TestQueue) -> String {
-    queue
-        .client
-        .get_queue_attributes()
-        .queue_url(&queue.url)
-        .attribute_names(QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .expect("GetQueueAttributes")
-        .attributes
-        .and_then(|mut a| a.remove(&QueueAttributeName::QueueArn))
-        .expect("the queue has an ARN")
-}
-
 /// A handler that counts its calls per body and succeeds.
 fn counting(
     calls: &Calls,
@@ -674,7 +649,7 @@ async fn a_graceful_shutdown_sends_nothing_to_the_dead_letter_queue() {
             QueueAttributeName::RedrivePolicy,
             &format!(
                 r#"{{"deadLetterTargetArn":"{}","maxReceiveCount":"{max_receives}"}}"#,
-                queue_arn(&dlq).await
+                dlq.arn().await
             ),
         )
         .await;
