@@ -1,19 +1,19 @@
 //! What the SQS middleware does, shared by the Tower layer and the SDK interceptor.
 
 use aws_sdk_sqs::types::{Message, SendMessageBatchRequestEntry};
-use baton::{LinkPolicy, MessagingSpan, MessagingSystem, TracerHandle};
+use baton::driver::Common;
+use baton::{MessagingSpan, MessagingSystem};
 use opentelemetry::Context;
 
 use crate::extract::extract_message;
-use crate::interceptor::SqsInterceptor;
-use crate::service::PropagationLayer;
+use crate::{SqsInterceptor, SqsLayer, SqsService, TracedSqs};
 
 /// Settings of Baton's SQS propagation; build the Tower [`layer`](Self::layer) or the SDK
 /// [`interceptor`](Self::interceptor) from it.
 ///
 /// The defaults: spans from the global tracer provider, `AWSTraceHeader` only (no W3C message
 /// attributes), and processing spans that continue the producer's trace
-/// ([`LinkPolicy::Parent`]).
+/// ([`LinkPolicy::Parent`](baton::LinkPolicy::Parent)).
 ///
 /// ```
 /// use baton::LinkPolicy;
@@ -27,37 +27,20 @@ use crate::service::PropagationLayer;
 /// ```
 #[derive(Clone, Debug)]
 pub struct SqsPropagation {
-    pub(crate) tracer: TracerHandle,
-    pub(crate) on_send: Option<baton::OnSend>,
+    pub(crate) common: Common,
     pub(crate) w3c_attributes: bool,
-    pub(crate) link_policy: LinkPolicy,
     pub(crate) envelopes: bool,
-    pub(crate) max_message_bytes: usize,
-    pub(crate) env: fn(&str) -> Option<String>,
-    pub(crate) region: Option<String>,
 }
 
 impl Default for SqsPropagation {
     fn default() -> Self {
         SqsPropagation {
-            tracer: TracerHandle::default(),
-            on_send: None,
+            common: Common::default(),
             w3c_attributes: false,
-            link_policy: LinkPolicy::default(),
             envelopes: true,
-            max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
-            env: baton::process_env,
-            region: None,
         }
     }
 }
-
-/// The message size Baton assumes a queue accepts unless told otherwise: 256 KiB, SQS's
-/// maximum (and default) before it was raised to 1 MiB, so that Baton's additions never push a
-/// message over the limit of a queue still set to it. Set the queue's real limit (its
-/// `MaximumMessageSize`, which may also be lower) with
-/// [`SqsPropagation::with_max_message_bytes`].
-pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 256 * 1024;
 
 impl SqsPropagation {
     /// The defaults (see the type's documentation).
@@ -65,38 +48,18 @@ impl SqsPropagation {
         Self::default()
     }
 
-    /// Starts Baton's spans with `tracer` instead of the global tracer provider's.
-    pub fn with_tracer(mut self, tracer: TracerHandle) -> Self {
-        self.tracer = tracer;
-        self
-    }
+    baton::common_builders!(
+        common,
+        "the largest message (body and attributes, in bytes) the target queues accept, their \
+         `MaximumMessageSize`. Baton never adds the W3C attributes to a message they would push \
+         over it"
+    );
 
     /// Whether [`start_process_span`](Self::start_process_span) and the `receive` span's links
     /// look for the producer's context in an EventBridge or SNS envelope in the body when the
     /// message has no SQS carrier (default: yes).
     pub fn with_envelope_extraction(mut self, enabled: bool) -> Self {
         self.envelopes = enabled;
-        self
-    }
-
-    /// Calls `hook` with each `send` span just before it ends, after Baton recorded the call's
-    /// outcome on it (request id, message id, error): read its ids to log them, or add
-    /// attributes of your own. Both forms (interceptor and Tower) call it.
-    ///
-    /// ```
-    /// use opentelemetry::KeyValue;
-    ///
-    /// let propagation = baton_sqs::SqsPropagation::new().with_on_send(|span| {
-    ///     span.set_attribute(KeyValue::new("shop.tenant", "acme"));
-    ///     tracing::info!(span_id = %span.span_context().span_id(), "sent");
-    /// });
-    /// # drop(propagation);
-    /// ```
-    pub fn with_on_send(
-        mut self,
-        hook: impl Fn(&opentelemetry::trace::SpanRef<'_>) + Send + Sync + 'static,
-    ) -> Self {
-        self.on_send = Some(baton::OnSend::new(hook));
         self
     }
 
@@ -110,50 +73,13 @@ impl SqsPropagation {
         self
     }
 
-    /// How processing spans relate to the producer (see [`LinkPolicy`]).
-    pub fn with_link_policy(mut self, policy: LinkPolicy) -> Self {
-        self.link_policy = policy;
-        self
-    }
-
-    /// The largest message (body and attributes, in bytes) the target queues accept — their
-    /// `MaximumMessageSize`. Baton never adds the W3C attributes to a message they would push
-    /// over it. Default [`DEFAULT_MAX_MESSAGE_BYTES`]; clamped to 1 KiB ..= 1 MiB.
-    pub fn with_max_message_bytes(mut self, bytes: usize) -> Self {
-        self.max_message_bytes = bytes.clamp(1024, crate::limits::MAX_MESSAGE_BYTES);
-        self
-    }
-
-    /// Reads environment variables with `env` instead of the process environment (for tests).
-    /// Baton reads `AWS_LAMBDA_FUNCTION_NAME` and `_X_AMZN_TRACE_ID`: inside Lambda, the
-    /// invocation's `Lineage` goes into each `AWSTraceHeader` that has none of its own, so that
-    /// Lambda's recursive-loop detection keeps working.
-    pub fn with_environment(mut self, env: fn(&str) -> Option<String>) -> Self {
-        self.env = env;
-        self
-    }
-
-    /// The region recorded on spans as `cloud.region`. The interceptor reads it from the SDK
-    /// configuration by itself; the Tower layer cannot see the client it wraps, so
-    /// [`service`](Self::service) sets it from the client, or set it here.
-    pub fn with_region(mut self, region: impl Into<String>) -> Self {
-        self.region = Some(region.into());
-        self
-    }
-
     /// The Tower form in one call: `client` as an [`SqsService`](crate::SqsService) wrapped in
     /// this propagation, with `cloud.region` taken from the client's configuration.
-    pub fn service(&self, client: aws_sdk_sqs::Client) -> crate::Propagation<crate::SqsService> {
-        let mut config = self.clone();
-        if config.region.is_none() {
-            config.region = client.config().region().map(|r| r.as_ref().to_owned());
-        }
-        crate::Propagation::new(crate::SqsService::new(client), config)
-    }
-
-    /// The configured link policy.
-    pub fn link_policy(&self) -> LinkPolicy {
-        self.link_policy
+    pub fn service(&self, client: aws_sdk_sqs::Client) -> TracedSqs<SqsService> {
+        let mut settings = self.clone();
+        let region = client.config().region().map(|r| r.as_ref().to_owned());
+        settings.common = settings.common.with_default_region(region.as_deref());
+        TracedSqs::new(SqsService::new(client), settings)
     }
 
     /// The SDK interceptor with these settings.
@@ -162,8 +88,8 @@ impl SqsPropagation {
     }
 
     /// The Tower layer with these settings.
-    pub fn layer(&self) -> PropagationLayer {
-        PropagationLayer::new(self.clone())
+    pub fn layer(&self) -> SqsLayer {
+        SqsLayer::new(self.clone())
     }
 
     /// Gives one SendMessageBatch entry the trace context `cx` — for a producer that batches
@@ -214,6 +140,6 @@ impl SqsPropagation {
             span = span.message_id(id.clone());
         }
         // The new span takes the place of the producer's remote span; its pass-on fields stay.
-        self.tracer.start_process(span, &producer, self.link_policy)
+        self.common.start_process(span, &producer)
     }
 }

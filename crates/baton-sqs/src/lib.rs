@@ -43,8 +43,8 @@
 //! # }
 //! ```
 //!
-//! - **Tower** — [`SqsService`] and [`PropagationLayer`], to stack with tower's middleware (see
-//!   the [`service`] module).
+//! - **Tower** — [`SqsService`] and [`SqsLayer`], to stack with tower's middleware (see the
+//!   [`service`] module).
 //!
 //! Baton never makes a send fail: a value the caller set is kept, a carrier that would push a
 //! message past 10 attributes or the size limit is left out (with a `tracing` event), and a
@@ -52,22 +52,61 @@
 //!
 //! Which carrier wins on receive, when several are present, is documented in
 //! [`extract_with_carrier`].
+//!
+//! # Layout
+//!
+//! The interceptor and the Tower layer are Baton's one driver ([`baton::driver`]); this crate
+//! holds only what is SQS's own:
+//! - `operations.rs`: the table of traced operations (SendMessage, SendMessageBatch,
+//!   ReceiveMessage) and what each does, for both forms;
+//! - `send.rs`: the send span and what goes into each message (`AWSTraceHeader`, the W3C
+//!   attributes within the limits in `limits.rs`);
+//! - `receive.rs`: the `receive` span and the carriers asked for;
+//! - `extract.rs`: reading a message's producer context, SNS and EventBridge envelopes
+//!   included ([`extract_message`]); `config.rs`: the settings and the process span
+//!   ([`SqsPropagation::start_process_span`]);
+//! - [`service`]: the SQS client as a Tower service.
 
-mod call;
 mod config;
-mod error;
 mod extract;
-mod interceptor;
 mod limits;
+mod operations;
 mod receive;
 mod send;
 pub mod service;
 
-pub use call::CallState;
-pub use config::{DEFAULT_MAX_MESSAGE_BYTES, SqsPropagation};
+pub use config::SqsPropagation;
 pub use extract::{
     Carrier, MessageExt, TRACE_ATTRIBUTE_NAMES, extract_message, extract_with_carrier,
     producer_context,
 };
-pub use interceptor::SqsInterceptor;
-pub use service::{Propagation, PropagationLayer, SqsRequest, SqsResponse, SqsService};
+pub use operations::SqsCall;
+pub use service::{SqsLayer, SqsRequest, SqsResponse, SqsResponseFuture, SqsService, TracedSqs};
+
+/// Baton's SQS propagation as an AWS SDK interceptor (the driver's
+/// [`Interceptor`](baton::driver::Interceptor) with SQS's settings). Install it once on the
+/// client configuration:
+///
+/// ```
+/// # async fn example() {
+/// let sdk_config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+/// let config = aws_sdk_sqs::config::Builder::from(&sdk_config)
+///     .interceptor(baton_sqs::SqsInterceptor::default())
+///     .build();
+/// let client = aws_sdk_sqs::Client::from_conf(config);
+/// # drop(client);
+/// # }
+/// ```
+///
+/// Then SendMessage and SendMessageBatch open a PRODUCER span and write its context into every
+/// message, and ReceiveMessage asks for the trace carriers and records a `receive` span linked
+/// to each producer. Other operations are untouched.
+///
+/// With `tracing-opentelemetry` installed and the SDK's own `debug` spans enabled, the context
+/// current inside the hooks is the SDK's operation span (a child of the caller's), so the
+/// PRODUCER span appears one level deeper, still in the caller's trace. The Tower form reads
+/// the caller's context before the SDK runs and has no such extra level.
+///
+/// To give each entry of a batch the context of a different request, see
+/// [`SqsPropagation::inject_entry_context`].
+pub type SqsInterceptor = baton::driver::Interceptor<SqsPropagation>;

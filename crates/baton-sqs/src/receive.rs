@@ -6,12 +6,12 @@ use std::time::SystemTime;
 use aws_sdk_sqs::operation::RequestId;
 use aws_sdk_sqs::operation::receive_message::{ReceiveMessageInput, ReceiveMessageOutput};
 use aws_sdk_sqs::types::MessageSystemAttributeName;
-use baton::{MessagingSpan, MessagingSystem, TracerHandle, attr};
+use baton::driver::Start;
+use baton::{CallError, MessagingSpan, MessagingSystem, TracerHandle, attr};
 use opentelemetry::trace::{Span, TraceContextExt};
 use opentelemetry::{Context, KeyValue};
 
 use crate::config::SqsPropagation;
-use crate::error::ErrorInfo;
 use crate::extract::{TRACE_ATTRIBUTE_NAMES, producer_span_context};
 use crate::send::queue_name;
 
@@ -31,16 +31,15 @@ impl ReceiveCall {
     pub(crate) fn start(
         config: &SqsPropagation,
         queue_url: Option<&str>,
-        region: Option<&str>,
-        parent: &Context,
+        start: &Start<'_>,
     ) -> Self {
         ReceiveCall {
-            tracer: config.tracer.clone(),
+            tracer: config.common.tracer().clone(),
             envelopes: config.envelopes,
-            parent: parent.clone(),
+            parent: start.parent.clone(),
             queue: queue_name(queue_url),
             queue_url: queue_url.map(str::to_owned),
-            region: region.map(str::to_owned),
+            region: start.region.map(str::to_owned),
             started: SystemTime::now(),
         }
     }
@@ -86,7 +85,7 @@ impl ReceiveCall {
 
     /// Records the `receive` span: started when the call was, linked to the producer of every
     /// message received, in error if the call failed.
-    pub(crate) fn finish(self, result: Result<&ReceiveMessageOutput, &ErrorInfo>) {
+    pub(crate) fn finish(self, result: Result<&ReceiveMessageOutput, &CallError>) {
         let mut span = MessagingSpan::receive(MessagingSystem::Sqs, self.queue)
             .operation_name("ReceiveMessage")
             .start_time(self.started);

@@ -10,16 +10,16 @@ use aws_sdk_sqs::types::{
     MessageAttributeValue, MessageSystemAttributeNameForSends, MessageSystemAttributeValue,
     SendMessageBatchRequestEntry,
 };
+use baton::driver::Start;
 use baton::{
-    EntryOutcome, MessagingSystem, SendOutcome, SendSpans, TRACEPARENT, TRACESTATE, W3cPropagator,
-    attr, aws_header_for_context,
+    CallError, EntryOutcome, MessagingSystem, SendOutcome, SendSpans, TRACEPARENT, TRACESTATE,
+    W3cPropagator, attr, aws_header_for_context,
 };
 use opentelemetry::propagation::TextMapPropagator;
 use opentelemetry::trace::TraceContextExt;
 use opentelemetry::{Context, KeyValue};
 
 use crate::config::SqsPropagation;
-use crate::error::ErrorInfo;
 use crate::limits::{MAX_MESSAGE_ATTRIBUTES, MAX_MESSAGE_BYTES, message_size};
 
 type SystemAttributes =
@@ -50,19 +50,15 @@ impl SendCall {
         operation: &'static str,
         queue_url: Option<&str>,
         batch_len: Option<usize>,
-        region: Option<&str>,
-        parent: &Context,
+        start: &Start<'_>,
     ) -> Self {
-        let spans = SendSpans::start(
-            &config.tracer,
+        let spans = config.common.send_spans(
             MessagingSystem::Sqs,
             queue_name(queue_url),
             operation,
             batch_len,
-            region,
-            parent,
-        )
-        .with_on_send(config.on_send.clone());
+            start,
+        );
         if let Some(url) = queue_url {
             spans
                 .cx()
@@ -83,8 +79,8 @@ impl SendCall {
             input.message_body.as_deref(),
             input.message_attributes.as_ref(),
         );
-        let mut budget = config.max_message_bytes.saturating_sub(size);
-        let lineage = baton::lambda_lineage(config.env);
+        let mut budget = config.common.size_limit().saturating_sub(size);
+        let lineage = config.common.lineage();
         inject(
             config,
             self.cx(),
@@ -113,7 +109,7 @@ impl SendCall {
             .map(|e| message_size(Some(&e.message_body), e.message_attributes.as_ref()))
             .sum();
         let mut batch_budget = MAX_MESSAGE_BYTES.saturating_sub(used);
-        let lineage = baton::lambda_lineage(config.env);
+        let lineage = config.common.lineage();
         for entry in entries.iter_mut() {
             if has_trace_header(&entry.message_system_attributes) {
                 tracing::debug!(
@@ -123,12 +119,13 @@ impl SendCall {
                 );
                 continue;
             }
-            let cx = self
-                .spans
-                .start_entry(&config.tracer, MessagingSystem::Sqs, queue.clone());
+            let cx =
+                self.spans
+                    .start_entry(config.common.tracer(), MessagingSystem::Sqs, queue.clone());
             let size = message_size(Some(&entry.message_body), entry.message_attributes.as_ref());
             let before = config
-                .max_message_bytes
+                .common
+                .size_limit()
                 .saturating_sub(size)
                 .min(batch_budget);
             let mut budget = before;
@@ -146,7 +143,7 @@ impl SendCall {
     }
 
     /// Ends the spans of a SendMessage call.
-    pub(crate) fn finish_message(self, result: Result<&SendMessageOutput, &ErrorInfo>) {
+    pub(crate) fn finish_message(self, result: Result<&SendMessageOutput, &CallError>) {
         let outcome = result.map(|output| {
             SendOutcome::new(output.request_id()).with_message_id(output.message_id())
         });
@@ -155,7 +152,7 @@ impl SendCall {
 
     /// Ends the spans of a SendMessageBatch call: each entry's `create` span with its message
     /// id or its error, and the send span, in error if any entry failed.
-    pub(crate) fn finish_batch(self, result: Result<&SendMessageBatchOutput, &ErrorInfo>) {
+    pub(crate) fn finish_batch(self, result: Result<&SendMessageBatchOutput, &CallError>) {
         let output = match result {
             Ok(output) => output,
             Err(error) => return self.spans.finish(Err(error), |_| EntryOutcome::Unreported),
@@ -186,8 +183,8 @@ pub(crate) fn inject_entry(
     entry: &mut SendMessageBatchRequestEntry,
 ) {
     let size = message_size(Some(&entry.message_body), entry.message_attributes.as_ref());
-    let mut budget = config.max_message_bytes.saturating_sub(size);
-    let lineage = baton::lambda_lineage(config.env);
+    let mut budget = config.common.size_limit().saturating_sub(size);
+    let lineage = config.common.lineage();
     inject(
         config,
         cx,

@@ -155,7 +155,7 @@ fn check_message(
     );
     // The W3C carrier is added exactly when the rules allow it: turned on, no trace header
     // or W3C attribute of the caller's, room for one more attribute, and room under the
-    // configured limit (as `with_max_message_bytes` clamps it) for `traceparent` (55
+    // configured limit (as `with_size_limit` clamps it) for `traceparent` (55
     // characters; `tracestate` is empty and not written).
     let user_w3c = given
         .attributes
@@ -226,7 +226,7 @@ fn any_single_send_goes_out_as_the_caller_made_it_plus_the_trace() {
             let config = SqsPropagation::new()
                 .with_tracer(spans.handle())
                 .with_w3c_message_attributes(setting.w3c)
-                .with_max_message_bytes(setting.max_bytes);
+                .with_size_limit(setting.max_bytes);
             let input = SendMessageInput::builder()
                 .queue_url(QUEUE)
                 .message_body(&given.body)
@@ -301,7 +301,7 @@ fn any_batch_goes_out_entry_by_entry_as_the_caller_made_it_plus_the_trace() {
             let config = SqsPropagation::new()
                 .with_tracer(spans.handle())
                 .with_w3c_message_attributes(setting.w3c)
-                .with_max_message_bytes(setting.max_bytes);
+                .with_size_limit(setting.max_bytes);
             let entries: Vec<SendMessageBatchRequestEntry> = given
                 .iter()
                 .enumerate()

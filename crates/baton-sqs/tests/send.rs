@@ -157,11 +157,11 @@ async fn tower_form_sends_the_same_request() {
 }
 
 trait LayerServiceExt {
-    fn layer_service<S>(self, inner: S) -> baton_sqs::Propagation<S>;
+    fn layer_service<S>(self, inner: S) -> baton_sqs::TracedSqs<S>;
 }
 
-impl LayerServiceExt for baton_sqs::PropagationLayer {
-    fn layer_service<S>(self, inner: S) -> baton_sqs::Propagation<S> {
+impl LayerServiceExt for baton_sqs::SqsLayer {
+    fn layer_service<S>(self, inner: S) -> baton_sqs::TracedSqs<S> {
         tower::Layer::layer(&self, inner)
     }
 }
@@ -613,7 +613,7 @@ async fn stacks_with_tower_middleware() {
 async fn the_size_limit_is_the_queues() {
     let stub = StubSqs::default();
     let spans = Spans::new();
-    let body = "x".repeat(baton_sqs::DEFAULT_MAX_MESSAGE_BYTES - 40);
+    let body = "x".repeat(baton::driver::DEFAULT_SIZE_LIMIT - 40);
     // By default Baton assumes 256 KiB: no room for the traceparent attribute.
     let client = intercepted(
         &stub,
@@ -635,7 +635,7 @@ async fn the_size_limit_is_the_queues() {
         SqsPropagation::new()
             .with_tracer(spans.handle())
             .with_w3c_message_attributes(true)
-            .with_max_message_bytes(1024 * 1024),
+            .with_size_limit(1024 * 1024),
     );
     client
         .send_message()

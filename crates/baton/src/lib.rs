@@ -52,6 +52,8 @@
 pub mod carrier;
 mod consts;
 mod context;
+#[cfg(feature = "tower")]
+pub mod driver;
 mod header;
 mod ids;
 #[cfg(feature = "json")]

@@ -12,7 +12,7 @@ use aws_smithy_runtime_api::client::orchestrator::{HttpRequest, HttpResponse};
 use aws_smithy_runtime_api::http::StatusCode;
 use aws_smithy_types::body::SdkBody;
 use baton::TracerHandle;
-use baton_sqs::{Propagation, SqsPropagation, SqsService};
+use baton_sqs::{SqsPropagation, SqsService, TracedSqs};
 use opentelemetry::trace::TracerProvider;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -203,7 +203,7 @@ pub fn tracer_provider() -> SdkTracerProvider {
 pub struct Clients {
     pub raw: aws_sdk_sqs::Client,
     pub intercepted: aws_sdk_sqs::Client,
-    pub tower: Propagation<SqsService>,
+    pub tower: TracedSqs<SqsService>,
     pub url: String,
 }
 

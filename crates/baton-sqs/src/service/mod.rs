@@ -31,13 +31,24 @@
 //! span, *outside* it for one span per logical send.
 
 mod client;
-mod future;
-mod layer;
-mod propagation;
 mod request;
 
 pub use client::{SqsFuture, SqsService};
-pub use future::ResponseFuture;
-pub use layer::PropagationLayer;
-pub use propagation::Propagation;
 pub use request::{SqsRequest, SqsResponse};
+
+use crate::SqsPropagation;
+
+/// The Tower layer of SQS propagation: wraps an SQS service (usually [`SqsService`]) in
+/// [`TracedSqs`]. Made by [`SqsPropagation::layer`].
+pub type SqsLayer = baton::driver::PropagationLayer<SqsPropagation>;
+
+/// An SQS service with propagation: SendMessage and SendMessageBatch get a PRODUCER span whose
+/// context goes into each message, ReceiveMessage asks for the trace carriers and gets a
+/// `receive` span linked to every producer; other operations pass through. The caller's context
+/// is taken when `call` is made; readiness and errors of the inner service pass through
+/// unchanged. (The driver's [`Traced`](baton::driver::Traced), with SQS's settings.)
+pub type TracedSqs<S> = baton::driver::Traced<SqsPropagation, S>;
+
+/// The response future of [`TracedSqs`]: ends the call's spans with the outcome (or as
+/// cancelled if it is dropped first); the response or error passes through unchanged.
+pub type SqsResponseFuture<F> = baton::driver::ResponseFuture<F, SqsPropagation>;

@@ -41,6 +41,13 @@ macro_rules! operations {
                     $( SqsRequest::$variant(_) => stringify!($variant), )*
                 }
             }
+
+            /// The operation input, as the driver's table of operations looks it up.
+            pub(crate) fn input_mut(&mut self) -> &mut dyn std::any::Any {
+                match self {
+                    $( SqsRequest::$variant(input) => input, )*
+                }
+            }
         }
 
         impl SqsResponse {
@@ -48,6 +55,13 @@ macro_rules! operations {
             pub fn operation(&self) -> &'static str {
                 match self {
                     $( SqsResponse::$variant(_) => stringify!($variant), )*
+                }
+            }
+
+            /// The operation output, as the driver's table of operations looks it up.
+            pub(crate) fn output(&self) -> &dyn std::any::Any {
+                match self {
+                    $( SqsResponse::$variant(output) => output, )*
                 }
             }
 

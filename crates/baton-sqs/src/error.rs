@@ -1,3 +1,0 @@
-//! SQS errors as [`CallError`](baton::CallError)s.
-
-pub(crate) use baton::CallError as ErrorInfo;

@@ -1,0 +1,320 @@
+//! The settings every service shares, and the one place their builders are written.
+
+use std::fmt;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+
+use opentelemetry::Context;
+use opentelemetry::trace::{SpanRef, TraceContextExt};
+
+use super::Start;
+use crate::{LinkPolicy, MessagingSpan, MessagingSystem, OnSend, SendSpans, TracerHandle};
+
+/// The size limit a service's settings start with: 256 KiB, the message (SQS, SNS), request
+/// (EventBridge) and input (Step Functions) limit those services had for years, so that Baton's
+/// additions never push a message over the limit of a destination still set to it.
+pub const DEFAULT_SIZE_LIMIT: usize = 256 * 1024;
+
+/// The smallest size limit a setting takes (smaller values are raised to it): 1 KiB, SQS's
+/// smallest `MaximumMessageSize`.
+pub const MIN_SIZE_LIMIT: usize = 1024;
+
+/// The largest size limit a setting takes (larger values are lowered to it): 1 MiB, the
+/// largest message any of the services accepts.
+pub const MAX_SIZE_LIMIT: usize = 1024 * 1024;
+
+/// A function called with each processing span just after it starts: the consumer's way to add
+/// attributes of its own (a tenant, a message group) or to learn the span's ids. The settings
+/// of every service crate take one (`with_on_process`); `start_process_span`, `SqsWorker` and
+/// the Lambda adapters call it.
+///
+/// ```
+/// use baton::driver::OnProcess;
+/// use opentelemetry::KeyValue;
+///
+/// let on_process = OnProcess::new(|span| {
+///     span.set_attribute(KeyValue::new("shop.tenant", "acme"));
+/// });
+/// # drop(on_process);
+/// ```
+///
+/// A hook that panics is caught and logged (`tracing`, target `baton`); the message is
+/// processed all the same.
+#[derive(Clone)]
+pub struct OnProcess(Arc<dyn Fn(&SpanRef<'_>) + Send + Sync>);
+
+impl OnProcess {
+    /// Wraps `hook`.
+    pub fn new(hook: impl Fn(&SpanRef<'_>) + Send + Sync + 'static) -> Self {
+        OnProcess(Arc::new(hook))
+    }
+
+    /// Calls the hook with the active span of `cx`.
+    pub fn call(&self, cx: &Context) {
+        let span = cx.span();
+        if std::panic::catch_unwind(AssertUnwindSafe(|| (self.0)(&span))).is_err() {
+            tracing::warn!(
+                target: "baton",
+                "an on_process hook panicked; the process span goes on without what it would \
+                 have added"
+            );
+        }
+    }
+}
+
+impl fmt::Debug for OnProcess {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("OnProcess(..)")
+    }
+}
+
+/// The settings every service's propagation has, with the same defaults and the same
+/// validation everywhere: the tracer, the hooks, the link policy, the region, the environment
+/// and the size limit. A service's settings type holds one and gets its builders from
+/// [`common_builders!`](crate::common_builders).
+#[derive(Clone, Debug)]
+pub struct Common {
+    tracer: TracerHandle,
+    on_send: Option<OnSend>,
+    on_process: Option<OnProcess>,
+    link_policy: LinkPolicy,
+    env: fn(&str) -> Option<String>,
+    region: Option<String>,
+    size_limit: usize,
+}
+
+impl Default for Common {
+    fn default() -> Self {
+        Common {
+            tracer: TracerHandle::default(),
+            on_send: None,
+            on_process: None,
+            link_policy: LinkPolicy::default(),
+            env: crate::process_env,
+            region: None,
+            size_limit: DEFAULT_SIZE_LIMIT,
+        }
+    }
+}
+
+impl Common {
+    /// Spans from `tracer` instead of the global tracer provider's.
+    #[must_use]
+    pub fn with_tracer(mut self, tracer: TracerHandle) -> Self {
+        self.tracer = tracer;
+        self
+    }
+
+    /// Calls `hook` with each send span just before it ends.
+    #[must_use]
+    pub fn with_on_send(mut self, hook: OnSend) -> Self {
+        self.on_send = Some(hook);
+        self
+    }
+
+    /// Calls `hook` with each processing span just after it starts.
+    #[must_use]
+    pub fn with_on_process(mut self, hook: OnProcess) -> Self {
+        self.on_process = Some(hook);
+        self
+    }
+
+    /// How processing spans relate to the producer.
+    #[must_use]
+    pub fn with_link_policy(mut self, policy: LinkPolicy) -> Self {
+        self.link_policy = policy;
+        self
+    }
+
+    /// Environment variables read with `env` instead of from the process.
+    #[must_use]
+    pub fn with_environment(mut self, env: fn(&str) -> Option<String>) -> Self {
+        self.env = env;
+        self
+    }
+
+    /// The region recorded as `cloud.region` (the interceptor reads the client's own when none
+    /// is set here).
+    #[must_use]
+    pub fn with_region(mut self, region: impl Into<String>) -> Self {
+        self.region = Some(region.into());
+        self
+    }
+
+    /// `region` unless a region is set already (for building the Tower form from a client).
+    #[must_use]
+    pub fn with_default_region(mut self, region: Option<&str>) -> Self {
+        if self.region.is_none() {
+            self.region = region.map(str::to_owned);
+        }
+        self
+    }
+
+    /// The size limit, clamped to [`MIN_SIZE_LIMIT`]`..=`[`MAX_SIZE_LIMIT`].
+    #[must_use]
+    pub fn with_size_limit(mut self, bytes: usize) -> Self {
+        self.size_limit = bytes.clamp(MIN_SIZE_LIMIT, MAX_SIZE_LIMIT);
+        self
+    }
+
+    /// The tracer spans start with.
+    pub fn tracer(&self) -> &TracerHandle {
+        &self.tracer
+    }
+
+    /// The send hook, if one is set.
+    pub fn on_send(&self) -> Option<&OnSend> {
+        self.on_send.as_ref()
+    }
+
+    /// The link policy.
+    pub fn link_policy(&self) -> LinkPolicy {
+        self.link_policy
+    }
+
+    /// The environment reader.
+    pub fn env(&self) -> fn(&str) -> Option<String> {
+        self.env
+    }
+
+    /// The region set in the settings, if any.
+    pub fn region(&self) -> Option<&str> {
+        self.region.as_deref()
+    }
+
+    /// The size limit (see [`with_size_limit`](Self::with_size_limit)).
+    pub fn size_limit(&self) -> usize {
+        self.size_limit
+    }
+
+    /// Inside Lambda, the invocation's `Lineage` (see [`lambda_lineage`](crate::lambda_lineage)).
+    pub fn lineage(&self) -> Option<String> {
+        crate::lambda_lineage(self.env)
+    }
+
+    /// Starts the spans of a send call: `send {destination}` under the caller's context, with
+    /// the region of `start` and the send hook of these settings.
+    pub fn send_spans<K>(
+        &self,
+        system: MessagingSystem,
+        destination: String,
+        operation: &'static str,
+        batch_len: Option<usize>,
+        start: &Start<'_>,
+    ) -> SendSpans<K> {
+        SendSpans::start(
+            &self.tracer,
+            system,
+            destination,
+            operation,
+            batch_len,
+            start.region,
+            start.parent,
+        )
+        .with_on_send(self.on_send.clone())
+    }
+
+    /// Starts the processing span `span` of a message whose producer context is `producer`,
+    /// under the link policy, calls the process hook, and returns the context with the span
+    /// active (see [`TracerHandle::start_process`]).
+    pub fn start_process(&self, span: MessagingSpan, producer: &Context) -> Context {
+        let cx = self.tracer.start_process(span, producer, self.link_policy);
+        if let Some(hook) = &self.on_process {
+            hook.call(&cx);
+        }
+        cx
+    }
+}
+
+/// Writes the builders of the shared settings into a service's settings type, once for every
+/// crate: `with_tracer`, `with_on_send`, `with_on_process`, `with_link_policy`,
+/// `with_environment`, `with_region`, `with_size_limit`, and the `link_policy` and `tracer`
+/// getters. Use it inside the `impl` block of a type whose field `$field` is a
+/// [`Common`](crate::driver::Common); `$limit` says in words what the size limit bounds.
+#[macro_export]
+macro_rules! common_builders {
+    ($field:ident, $limit:literal) => {
+        /// Starts Baton's spans with `tracer` instead of the global tracer provider's.
+        #[must_use]
+        pub fn with_tracer(mut self, tracer: $crate::TracerHandle) -> Self {
+            self.$field = self.$field.with_tracer(tracer);
+            self
+        }
+
+        /// Calls `hook` with each `send` span just before it ends, after Baton recorded the
+        /// call's outcome on it (request id, message id, error): read its ids to log them, or
+        /// add attributes of your own. Both forms (interceptor and Tower) call it; see
+        /// [`baton::OnSend`]($crate::OnSend).
+        #[must_use]
+        pub fn with_on_send(
+            mut self,
+            hook: impl Fn(&$crate::driver::SpanRef<'_>) + Send + Sync + 'static,
+        ) -> Self {
+            self.$field = self.$field.with_on_send($crate::OnSend::new(hook));
+            self
+        }
+
+        /// Calls `hook` with each processing span just after it starts (in
+        /// `start_process_span`, and in the runners built on these settings): add attributes
+        /// of your own, or read its ids. See
+        /// [`baton::driver::OnProcess`]($crate::driver::OnProcess).
+        #[must_use]
+        pub fn with_on_process(
+            mut self,
+            hook: impl Fn(&$crate::driver::SpanRef<'_>) + Send + Sync + 'static,
+        ) -> Self {
+            self.$field = self
+                .$field
+                .with_on_process($crate::driver::OnProcess::new(hook));
+            self
+        }
+
+        /// How processing spans relate to the producer (see
+        /// [`LinkPolicy`]($crate::LinkPolicy)).
+        #[must_use]
+        pub fn with_link_policy(mut self, policy: $crate::LinkPolicy) -> Self {
+            self.$field = self.$field.with_link_policy(policy);
+            self
+        }
+
+        /// Reads environment variables with `env` instead of the process environment (for
+        /// tests). Baton reads `AWS_LAMBDA_FUNCTION_NAME` and `_X_AMZN_TRACE_ID`: inside
+        /// Lambda, the invocation's `Lineage` goes into each trace header that has none of its
+        /// own, so that Lambda's recursive-loop detection keeps working.
+        #[must_use]
+        pub fn with_environment(mut self, env: fn(&str) -> Option<String>) -> Self {
+            self.$field = self.$field.with_environment(env);
+            self
+        }
+
+        /// The region recorded on spans as `cloud.region`. The interceptor reads the client's
+        /// own region when none is set here; the Tower layer cannot see the client it wraps,
+        /// so `service(client)` takes it from the client, or set it here.
+        #[must_use]
+        pub fn with_region(mut self, region: impl Into<String>) -> Self {
+            self.$field = self.$field.with_region(region);
+            self
+        }
+
+        #[doc = concat!("The size limit Baton keeps its additions within: ", $limit, ".")]
+        /// Baton never adds a carrier that would push past it (it skips the carrier and says
+        /// so in a `tracing` event). Default 256 KiB
+        /// ([`DEFAULT_SIZE_LIMIT`]($crate::driver::DEFAULT_SIZE_LIMIT)); clamped to
+        /// 1 KiB ..= 1 MiB, the same in every Baton service crate.
+        #[must_use]
+        pub fn with_size_limit(mut self, bytes: usize) -> Self {
+            self.$field = self.$field.with_size_limit(bytes);
+            self
+        }
+
+        /// The configured link policy.
+        pub fn link_policy(&self) -> $crate::LinkPolicy {
+            self.$field.link_policy()
+        }
+
+        /// The tracer Baton's spans start with.
+        pub fn tracer(&self) -> &$crate::TracerHandle {
+            self.$field.tracer()
+        }
+    };
+}
