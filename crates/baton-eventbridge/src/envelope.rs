@@ -84,12 +84,21 @@ impl EventEnvelope {
         policy: LinkPolicy,
         destination: &str,
     ) -> Context {
-        let producer = self.producer_context();
-        let mut span = MessagingSpan::process(MessagingSystem::EventBridge, destination.to_owned());
-        if let Some(id) = &self.id {
-            span = span.message_id(id.clone());
+        tracer.start_process(
+            self.process_span(destination),
+            &self.producer_context(),
+            policy,
+        )
+    }
+
+    /// The processing span of this event delivered by `destination` (the queue, or the rule),
+    /// not started yet: `process {destination}` with the event's id.
+    pub fn process_span(&self, destination: &str) -> MessagingSpan {
+        let span = MessagingSpan::process(MessagingSystem::EventBridge, destination.to_owned());
+        match &self.id {
+            Some(id) => span.message_id(id.clone()),
+            None => span,
         }
-        tracer.start_process(span, &producer, policy)
     }
 }
 

@@ -52,6 +52,14 @@
 //!
 //! The Tower form is in the `service` module.
 //!
+//! # Layout
+//!
+//! The interceptor and the Tower layer are Baton's one driver ([`baton::driver`]); this crate
+//! holds only what is EventBridge's own: `operations.rs`, the table (PutEvents); `put.rs`, the
+//! send span, each entry's `TraceHeader` and `detail.traceHeader`, and the request size limit;
+//! `envelope.rs`, the event read back ([`EventEnvelope`]); `config.rs`, the settings and the
+//! process span; `service.rs`, the EventBridge client as a Tower service.
+//!
 //! # Features
 //! - `sdk` (default): the send side, over `aws-sdk-eventbridge`. Without it the crate is the
 //!   envelope reader ([`EventEnvelope`], with
@@ -62,18 +70,37 @@
 mod config;
 mod envelope;
 #[cfg(feature = "sdk")]
-mod interceptor;
+mod operations;
 #[cfg(feature = "sdk")]
 mod put;
 #[cfg(feature = "sdk")]
 pub mod service;
 
 #[cfg(feature = "sdk")]
-pub use config::{DEFAULT_MAX_REQUEST_BYTES, EventBridgePropagation};
+pub use config::EventBridgePropagation;
 pub use envelope::{DETAIL_TRACE_FIELD, EventEnvelope, producer_context_from_json};
-#[cfg(feature = "sdk")]
-pub use interceptor::EventBridgeInterceptor;
 #[cfg(feature = "sdk")]
 pub use put::PutCall;
 #[cfg(feature = "sdk")]
-pub use service::{EventBridgeService, Propagation, PropagationLayer};
+pub use service::{
+    EventBridgeLayer, EventBridgeResponseFuture, EventBridgeService, TracedEventBridge,
+};
+
+/// Baton's EventBridge propagation as an AWS SDK interceptor (the driver's
+/// [`Interceptor`](baton::driver::Interceptor) with EventBridge's settings).
+///
+/// ```
+/// # async fn example() {
+/// let sdk_config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+/// let config = aws_sdk_eventbridge::config::Builder::from(&sdk_config)
+///     .interceptor(baton_eventbridge::EventBridgeInterceptor::default())
+///     .build();
+/// let client = aws_sdk_eventbridge::Client::from_conf(config);
+/// # drop(client);
+/// # }
+/// ```
+///
+/// PutEvents then opens a PRODUCER span and writes its context into every entry (see the crate
+/// documentation); other operations are untouched.
+#[cfg(feature = "sdk")]
+pub type EventBridgeInterceptor = baton::driver::Interceptor<EventBridgePropagation>;

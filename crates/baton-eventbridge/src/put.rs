@@ -4,6 +4,7 @@
 use aws_sdk_eventbridge::operation::RequestId;
 use aws_sdk_eventbridge::operation::put_events::{PutEventsInput, PutEventsOutput};
 use aws_sdk_eventbridge::types::PutEventsRequestEntry;
+use baton::driver::Start;
 use baton::json::{JsonFieldSkip, insert_string_field};
 use baton::{
     CallError, EntryOutcome, MessagingSystem, SendOutcome, SendSpans, aws_header_for_context,
@@ -54,22 +55,18 @@ impl PutCall {
     pub(crate) fn start(
         config: &EventBridgePropagation,
         input: &PutEventsInput,
-        region: Option<&str>,
-        parent: &Context,
+        start: &Start<'_>,
     ) -> Self {
         let count = input.entries.as_ref().map_or(0, Vec::len);
         PutCall {
-            spans: SendSpans::start(
-                &config.tracer,
+            // PutEvents is a batch call, whatever the number of entries.
+            spans: config.common.send_spans(
                 MessagingSystem::EventBridge,
                 bus_name(input),
                 "PutEvents",
-                // PutEvents is a batch call, whatever the number of entries.
                 Some(count),
-                region,
-                parent,
-            )
-            .with_on_send(config.on_send.clone()),
+                start,
+            ),
             count,
         }
     }
@@ -86,12 +83,13 @@ impl PutCall {
         let Some(entries) = input.entries.as_mut() else {
             return;
         };
-        let lineage = baton::lambda_lineage(config.env);
+        let lineage = config.common.lineage();
         let single = entries.len() == 1;
         // EventBridge wants the whole request *under* its limit.
         let total: usize = entries.iter().map(entry_size).sum();
         let mut budget = config
-            .max_request_bytes
+            .common
+            .size_limit()
             .saturating_sub(1)
             .saturating_sub(total);
         for (index, entry) in entries.iter_mut().enumerate() {
@@ -112,7 +110,7 @@ impl PutCall {
                 self.spans.cx().clone()
             } else {
                 let cx = self.spans.start_entry(
-                    &config.tracer,
+                    config.common.tracer(),
                     MessagingSystem::EventBridge,
                     bus.clone(),
                 );
@@ -277,10 +275,4 @@ fn skipped(reason: &JsonFieldSkip) {
         %reason,
         "trace context not added to the event detail; the event is sent exactly as given"
     );
-}
-
-impl baton::sdk::InFlight for PutCall {
-    fn fail(self, error: &CallError) {
-        self.finish(Err(error));
-    }
 }

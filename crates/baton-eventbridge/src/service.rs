@@ -1,5 +1,5 @@
 //! The Tower form: an EventBridge client as a `tower::Service<PutEventsInput>`, and a
-//! propagation [`Layer`] to stack with tower's middleware.
+//! propagation layer ([`EventBridgeLayer`]) to stack with tower's middleware.
 //!
 //! ```no_run
 //! use std::time::Duration;
@@ -29,7 +29,6 @@
 //! # }
 //! ```
 
-use std::fmt::Display;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context as TaskContext, Poll};
@@ -37,10 +36,9 @@ use std::task::{Context as TaskContext, Poll};
 use aws_sdk_eventbridge::Client;
 use aws_sdk_eventbridge::operation::put_events::builders::PutEventsInputBuilder;
 use aws_sdk_eventbridge::operation::put_events::{PutEventsInput, PutEventsOutput};
-use tower::{Layer, Service};
+use tower::Service;
 
 use crate::config::EventBridgePropagation;
-use crate::put::PutCall;
 
 /// An EventBridge client as a `tower::Service<PutEventsInput>`; errors are the SDK's, as
 /// [`aws_sdk_eventbridge::Error`]. Always ready.
@@ -88,99 +86,19 @@ impl Service<PutEventsInput> for EventBridgeService {
     }
 }
 
-/// A [`Layer`] wrapping a PutEvents service in [`Propagation`].
-#[derive(Clone, Debug, Default)]
-pub struct PropagationLayer {
-    config: EventBridgePropagation,
-}
+/// The Tower layer of EventBridge propagation: wraps a PutEvents service (usually
+/// [`EventBridgeService`]) in [`TracedEventBridge`]. Made by
+/// [`EventBridgePropagation::layer`](crate::EventBridgePropagation::layer).
+pub type EventBridgeLayer = baton::driver::PropagationLayer<EventBridgePropagation>;
 
-impl PropagationLayer {
-    /// A layer with `config`.
-    pub fn new(config: EventBridgePropagation) -> Self {
-        PropagationLayer { config }
-    }
-}
+/// A PutEvents service with propagation (see the crate documentation); the caller's context is
+/// taken when `call` is made, errors pass through unchanged. (The driver's
+/// [`Traced`](baton::driver::Traced), with EventBridge's settings.)
+pub type TracedEventBridge<S> = baton::driver::Traced<EventBridgePropagation, S>;
 
-impl<S> Layer<S> for PropagationLayer {
-    type Service = Propagation<S>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        Propagation::new(inner, self.config.clone())
-    }
-}
-
-/// Propagates trace context through an inner PutEvents service (see the crate documentation).
-/// The caller's context is taken when `call` is made; errors pass through unchanged.
-#[derive(Clone, Debug)]
-pub struct Propagation<S> {
-    inner: S,
-    config: EventBridgePropagation,
-}
-
-impl<S> Propagation<S> {
-    /// Wraps `inner` with `config`.
-    pub fn new(inner: S, config: EventBridgePropagation) -> Self {
-        Propagation { inner, config }
-    }
-
-    /// The inner service.
-    pub fn get_ref(&self) -> &S {
-        &self.inner
-    }
-
-    /// The inner service, mutably.
-    pub fn get_mut(&mut self) -> &mut S {
-        &mut self.inner
-    }
-
-    /// The inner service, unwrapped.
-    pub fn into_inner(self) -> S {
-        self.inner
-    }
-}
-
-impl<S> Service<PutEventsInput> for Propagation<S>
-where
-    S: Service<PutEventsInput, Response = PutEventsOutput>,
-    S::Error: Display + 'static,
-{
-    type Response = PutEventsOutput;
-    type Error = S::Error;
-    type Future = ResponseFuture<S::Future>;
-
-    fn poll_ready(&mut self, cx: &mut TaskContext<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, mut input: PutEventsInput) -> Self::Future {
-        let mut call = PutCall::start(&self.config, &input, None, &baton::current_context());
-        call.inject(&self.config, &mut input);
-        let active = call.cx().clone();
-        let inner = {
-            let _guard = active.clone().attach();
-            self.inner.call(input)
-        };
-        ResponseFuture::new(inner, Some(call), active)
-    }
-}
-
-/// The response future of [`Propagation`]: ends the call's spans with the outcome (or as
+/// The response future of [`TracedEventBridge`]: ends the call's spans with the outcome (or as
 /// cancelled, if dropped first).
-pub type ResponseFuture<F> = baton::sdk::TracedFuture<F, PutCall>;
-
-impl<E: Display + 'static> baton::sdk::Finish<PutEventsOutput, E> for PutCall {
-    fn finish(self, result: &Result<PutEventsOutput, E>) {
-        match result {
-            Ok(output) => PutCall::finish(self, Ok(output)),
-            Err(error) => PutCall::finish(
-                self,
-                Err(&baton::sdk::service_error::<aws_sdk_eventbridge::Error, E>(
-                    error,
-                )),
-            ),
-        }
-    }
-}
+pub type EventBridgeResponseFuture<F> = baton::driver::ResponseFuture<F, EventBridgePropagation>;
 
 #[cfg(test)]
 mod tests {

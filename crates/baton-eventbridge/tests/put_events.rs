@@ -500,7 +500,7 @@ async fn the_size_limit_is_the_requests() {
     // On a bus told to take up to 1 MiB, both have room.
     put(
         &stub,
-        spans.config().with_max_request_bytes(1024 * 1024),
+        spans.config().with_size_limit(1024 * 1024),
         vec![entry(&fill(half)), entry(&fill(half))],
         Context::new(),
     )

@@ -1,9 +1,8 @@
 //! What the Step Functions middleware does, shared by the Tower layer and the interceptor.
 
-use baton::TracerHandle;
+use baton::driver::Common;
 
-use crate::interceptor::SfnInterceptor;
-use crate::service::PropagationLayer;
+use crate::{SfnInterceptor, SfnLayer, SfnService, TracedSfn};
 
 /// Settings of Baton's Step Functions propagation.
 ///
@@ -20,23 +19,10 @@ use crate::service::PropagationLayer;
 ///   "X-Amzn-Trace-Id": { "DataType": "String", "StringValue.$": "$.traceHeader" }
 /// }
 /// ```
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct SfnPropagation {
-    pub(crate) tracer: TracerHandle,
-    pub(crate) on_send: Option<baton::OnSend>,
+    pub(crate) common: Common,
     pub(crate) input_field: Option<String>,
-    pub(crate) env: fn(&str) -> Option<String>,
-}
-
-impl Default for SfnPropagation {
-    fn default() -> Self {
-        SfnPropagation {
-            tracer: TracerHandle::default(),
-            on_send: None,
-            input_field: None,
-            env: baton::process_env,
-        }
-    }
 }
 
 impl SfnPropagation {
@@ -45,47 +31,28 @@ impl SfnPropagation {
         Self::default()
     }
 
-    /// Starts Baton's spans with `tracer` instead of the global tracer provider's.
-    pub fn with_tracer(mut self, tracer: TracerHandle) -> Self {
-        self.tracer = tracer;
-        self
-    }
-
-    /// Calls `hook` with each `send` span just before it ends, after Baton recorded the call's
-    /// outcome on it (request id, message id, error): read its ids to log them, or add
-    /// attributes of your own. Both forms (interceptor and Tower) call it.
-    ///
-    /// ```
-    /// use opentelemetry::KeyValue;
-    ///
-    /// let propagation = baton_sfn::SfnPropagation::new().with_on_send(|span| {
-    ///     span.set_attribute(KeyValue::new("shop.tenant", "acme"));
-    ///     tracing::info!(span_id = %span.span_context().span_id(), "sent");
-    /// });
-    /// # drop(propagation);
-    /// ```
-    pub fn with_on_send(
-        mut self,
-        hook: impl Fn(&opentelemetry::trace::SpanRef<'_>) + Send + Sync + 'static,
-    ) -> Self {
-        self.on_send = Some(baton::OnSend::new(hook));
-        self
-    }
+    baton::common_builders!(
+        common,
+        "the largest execution input the state machine takes (Step Functions' limit is \
+         256 KiB). Baton adds the input field only while the input stays within it"
+    );
 
     /// Also adds the trace header to the execution input, as field `field` of its JSON object
     /// (commonly `"traceHeader"`). An input that is not a JSON object, already has the field,
-    /// or would exceed 256 KiB is sent as given (with a `tracing` event); no input becomes an
-    /// object holding only the field.
+    /// or would exceed the size limit is sent as given (with a `tracing` event); no input
+    /// becomes an object holding only the field.
     pub fn with_input_field(mut self, field: impl Into<String>) -> Self {
         self.input_field = Some(field.into());
         self
     }
 
-    /// Reads environment variables with `env` instead of the process environment (for tests);
-    /// inside Lambda, the invocation's `Lineage` is passed on.
-    pub fn with_environment(mut self, env: fn(&str) -> Option<String>) -> Self {
-        self.env = env;
-        self
+    /// The Tower form in one call: `client` as an [`SfnService`] wrapped in this propagation,
+    /// with `cloud.region` taken from the client's configuration.
+    pub fn service(&self, client: aws_sdk_sfn::Client) -> TracedSfn<SfnService> {
+        let mut settings = self.clone();
+        let region = client.config().region().map(|r| r.as_ref().to_owned());
+        settings.common = settings.common.with_default_region(region.as_deref());
+        TracedSfn::new(SfnService::new(client), settings)
     }
 
     /// The SDK interceptor with these settings.
@@ -94,7 +61,7 @@ impl SfnPropagation {
     }
 
     /// The Tower layer with these settings.
-    pub fn layer(&self) -> PropagationLayer {
-        PropagationLayer::new(self.clone())
+    pub fn layer(&self) -> SfnLayer {
+        SfnLayer::new(self.clone())
     }
 }

@@ -31,12 +31,39 @@
 //! behaviour and Baton leaves it alone (LocalStack users: see `integration/` for a test-only
 //! way around it).
 
+//!
+//! # Layout
+//!
+//! The interceptor and the Tower layer are Baton's one driver ([`baton::driver`]); this crate
+//! holds only what is Step Functions' own: `operations.rs`, the table (StartExecution,
+//! StartSyncExecution) and the request header; `start.rs`, the send span, `traceHeader`, the
+//! input field and their limits; `config.rs`, the settings; `service.rs`, the Step Functions
+//! client as a Tower service.
+
 mod config;
-mod interceptor;
+mod operations;
 pub mod service;
 mod start;
 
 pub use config::SfnPropagation;
-pub use interceptor::SfnInterceptor;
-pub use service::{Propagation, PropagationLayer, SfnRequest, SfnResponse, SfnService};
+pub use service::{SfnLayer, SfnRequest, SfnResponse, SfnResponseFuture, SfnService, TracedSfn};
 pub use start::StartCall;
+
+/// Baton's Step Functions propagation as an AWS SDK interceptor (the driver's
+/// [`Interceptor`](baton::driver::Interceptor) with Step Functions' settings).
+///
+/// ```
+/// # async fn example() {
+/// let sdk_config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+/// let config = aws_sdk_sfn::config::Builder::from(&sdk_config)
+///     .interceptor(baton_sfn::SfnInterceptor::default())
+///     .build();
+/// let client = aws_sdk_sfn::Client::from_conf(config);
+/// # drop(client);
+/// # }
+/// ```
+///
+/// StartExecution and StartSyncExecution then open a PRODUCER span whose context goes into
+/// `traceHeader` (and the `X-Amzn-Trace-Id` request header, set just before signing, so the
+/// two agree inside Lambda too).
+pub type SfnInterceptor = baton::driver::Interceptor<SfnPropagation>;

@@ -1,5 +1,5 @@
 //! The Tower form: a Step Functions client as a `tower::Service<SfnRequest>`, and a
-//! propagation [`Layer`].
+//! propagation layer ([`SfnLayer`]).
 //!
 //! ```no_run
 //! use aws_sdk_sfn::operation::start_execution::StartExecutionInput;
@@ -20,7 +20,6 @@
 //! # }
 //! ```
 
-use std::fmt::Display;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context as TaskContext, Poll};
@@ -33,10 +32,9 @@ use aws_sdk_sfn::operation::start_sync_execution::{
     StartSyncExecutionInput, StartSyncExecutionOutput,
 };
 use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
-use tower::{Layer, Service};
+use tower::Service;
 
 use crate::config::SfnPropagation;
-use crate::start::{StartCall, Started};
 
 /// A Step Functions operation input.
 #[derive(Clone, Debug)]
@@ -105,7 +103,7 @@ fn same_header(header: Option<String>) -> impl Fn(&mut HttpRequest) + Send + Syn
         if let Some(header) = &header
             && let Err(error) = request
                 .headers_mut()
-                .try_insert("x-amzn-trace-id", header.clone())
+                .try_insert(baton::driver::TRACE_HEADER, header.clone())
         {
             tracing::debug!(target: "baton::sfn", %error, "trace header not set on the request");
         }
@@ -167,126 +165,19 @@ impl Service<SfnRequest> for SfnService {
     }
 }
 
-/// A [`Layer`] wrapping a Step Functions service in [`Propagation`].
-#[derive(Clone, Debug, Default)]
-pub struct PropagationLayer {
-    config: SfnPropagation,
-}
+/// The Tower layer of Step Functions propagation: wraps a Step Functions service (usually
+/// [`SfnService`]) in [`TracedSfn`]. Made by [`SfnPropagation::layer`](crate::SfnPropagation::layer).
+pub type SfnLayer = baton::driver::PropagationLayer<SfnPropagation>;
 
-impl PropagationLayer {
-    /// A layer with `config`.
-    pub fn new(config: SfnPropagation) -> Self {
-        PropagationLayer { config }
-    }
-}
+/// A Step Functions service with propagation: StartExecution and StartSyncExecution get a
+/// PRODUCER span whose context goes into `traceHeader` (and the input field, if configured);
+/// the caller's context is taken when `call` is made, errors pass through unchanged. (The
+/// driver's [`Traced`](baton::driver::Traced), with Step Functions' settings.)
+pub type TracedSfn<S> = baton::driver::Traced<SfnPropagation, S>;
 
-impl<S> Layer<S> for PropagationLayer {
-    type Service = Propagation<S>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        Propagation {
-            inner,
-            config: self.config.clone(),
-        }
-    }
-}
-
-/// Propagates trace context through an inner Step Functions service; the caller's context is
-/// taken when `call` is made, errors pass through unchanged.
-#[derive(Clone, Debug)]
-pub struct Propagation<S> {
-    inner: S,
-    config: SfnPropagation,
-}
-
-impl<S> Propagation<S> {
-    /// The inner service.
-    pub fn get_ref(&self) -> &S {
-        &self.inner
-    }
-
-    /// The inner service, unwrapped.
-    pub fn into_inner(self) -> S {
-        self.inner
-    }
-}
-
-impl<S> Service<SfnRequest> for Propagation<S>
-where
-    S: Service<SfnRequest, Response = SfnResponse>,
-    S::Error: Display + 'static,
-{
-    type Response = SfnResponse;
-    type Error = S::Error;
-    type Future = ResponseFuture<S::Future>;
-
-    fn poll_ready(&mut self, cx: &mut TaskContext<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, mut request: SfnRequest) -> Self::Future {
-        let parent = baton::current_context();
-        let call = match &mut request {
-            SfnRequest::StartExecution(i) => {
-                let mut call = StartCall::start(
-                    &self.config,
-                    "StartExecution",
-                    i.state_machine_arn.as_deref(),
-                    None,
-                    &parent,
-                );
-                call.inject(
-                    &self.config,
-                    i.name.as_deref(),
-                    &mut i.trace_header,
-                    &mut i.input,
-                );
-                call
-            }
-            SfnRequest::StartSyncExecution(i) => {
-                let mut call = StartCall::start(
-                    &self.config,
-                    "StartSyncExecution",
-                    i.state_machine_arn.as_deref(),
-                    None,
-                    &parent,
-                );
-                call.inject(
-                    &self.config,
-                    i.name.as_deref(),
-                    &mut i.trace_header,
-                    &mut i.input,
-                );
-                call
-            }
-        };
-        let active = call.cx().clone();
-        let inner = {
-            let _guard = active.clone().attach();
-            self.inner.call(request)
-        };
-        ResponseFuture::new(inner, Some(call), active)
-    }
-}
-
-/// The response future of [`Propagation`]: ends the call's span with the outcome (or as
+/// The response future of [`TracedSfn`]: ends the call's span with the outcome (or as
 /// cancelled, if dropped first).
-pub type ResponseFuture<F> = baton::sdk::TracedFuture<F, StartCall>;
-
-impl<E: Display + 'static> baton::sdk::Finish<SfnResponse, E> for StartCall {
-    fn finish(self, result: &Result<SfnResponse, E>) {
-        match result {
-            Ok(SfnResponse::StartExecution(o)) => StartCall::finish(self, Ok(Started::from(o))),
-            Ok(SfnResponse::StartSyncExecution(o)) => {
-                StartCall::finish(self, Ok(Started::from(&**o)))
-            }
-            Err(error) => StartCall::finish(
-                self,
-                Err(&baton::sdk::service_error::<aws_sdk_sfn::Error, E>(error)),
-            ),
-        }
-    }
-}
+pub type SfnResponseFuture<F> = baton::driver::ResponseFuture<F, SfnPropagation>;
 
 #[cfg(test)]
 mod tests {

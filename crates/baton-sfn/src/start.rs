@@ -4,6 +4,7 @@ use aws_sdk_sfn::operation::RequestId;
 use aws_sdk_sfn::operation::start_execution::StartExecutionOutput;
 use aws_sdk_sfn::operation::start_sync_execution::StartSyncExecutionOutput;
 use aws_sdk_sfn::types::SyncExecutionStatus;
+use baton::driver::Start;
 use baton::json::{JsonFieldSkip, add_string_field};
 use baton::{
     CallError, EntryOutcome, MessagingSystem, SendOutcome, SendSpans, aws_header_for_context,
@@ -15,9 +16,6 @@ use crate::config::SfnPropagation;
 
 /// The longest `traceHeader` Step Functions accepts.
 pub(crate) const MAX_TRACE_HEADER_LEN: usize = 256;
-
-/// The largest execution input Step Functions accepts.
-pub(crate) const MAX_INPUT_BYTES: usize = 256 * 1024;
 
 /// The state machine's name, from its ARN (`arn:aws:states:…:stateMachine:orders` → `orders`),
 /// also when the ARN names a version or an alias of it (`…:stateMachine:orders:10`,
@@ -96,20 +94,16 @@ impl StartCall {
         config: &SfnPropagation,
         operation: &'static str,
         state_machine_arn: Option<&str>,
-        region: Option<&str>,
-        parent: &Context,
+        start: &Start<'_>,
     ) -> Self {
         StartCall {
-            spans: SendSpans::start(
-                &config.tracer,
+            spans: config.common.send_spans(
                 MessagingSystem::StepFunctions,
                 state_machine_name(state_machine_arn),
                 operation,
                 None,
-                region,
-                parent,
-            )
-            .with_on_send(config.on_send.clone()),
+                start,
+            ),
             header: None,
         }
     }
@@ -156,7 +150,7 @@ impl StartCall {
         }
         // No input means `{}` to Step Functions: give it one holding just the header.
         let document = input.as_deref().unwrap_or("{}");
-        match add_string_field(document, field, &header, 0, MAX_INPUT_BYTES) {
+        match add_string_field(document, field, &header, 0, config.common.size_limit()) {
             Ok(with_header) => *input = Some(with_header),
             Err(JsonFieldSkip::AlreadySet) => {}
             Err(reason) => tracing::warn!(
@@ -170,7 +164,7 @@ impl StartCall {
     /// The send span's header, within the 256 characters Step Functions takes: a `Lineage`
     /// that would not fit is left out (with a `tracing` event) rather than fail the call.
     fn header(&self, config: &SfnPropagation) -> Option<String> {
-        let lineage = baton::lambda_lineage(config.env);
+        let lineage = config.common.lineage();
         let header = aws_header_for_context(self.spans.cx(), lineage.as_deref())?;
         if header.len() <= MAX_TRACE_HEADER_LEN {
             return Some(header);
@@ -192,11 +186,5 @@ impl StartCall {
             SendOutcome::new(started.request_id).with_message_id(Some(started.execution_arn))
         });
         self.spans.finish(outcome, |()| EntryOutcome::Unreported);
-    }
-}
-
-impl baton::sdk::InFlight for StartCall {
-    fn fail(self, error: &CallError) {
-        self.finish(Err(error));
     }
 }

@@ -6,6 +6,7 @@ use aws_sdk_sns::operation::RequestId;
 use aws_sdk_sns::operation::publish::{PublishInput, PublishOutput};
 use aws_sdk_sns::operation::publish_batch::{PublishBatchInput, PublishBatchOutput};
 use aws_sdk_sns::types::MessageAttributeValue;
+use baton::driver::Start;
 use baton::{
     AWS_TRACE_HEADER, CallError, EntryOutcome, MessagingSystem, SendOutcome, SendSpans,
     TRACEPARENT, XRAY_HEADER, aws_header_for_context,
@@ -71,20 +72,16 @@ impl PublishCall {
         operation: &'static str,
         topic_arn: Option<&str>,
         batch_len: Option<usize>,
-        region: Option<&str>,
-        parent: &Context,
+        start: &Start<'_>,
     ) -> Self {
         PublishCall {
-            spans: SendSpans::start(
-                &config.tracer,
+            spans: config.common.send_spans(
                 MessagingSystem::Sns,
                 topic_name(topic_arn),
                 operation,
                 batch_len,
-                region,
-                parent,
-            )
-            .with_on_send(config.on_send.clone()),
+                start,
+            ),
             header: None,
         }
     }
@@ -106,7 +103,7 @@ impl PublishCall {
     pub(crate) fn inject_publish(&mut self, config: &SnsPropagation, input: &mut PublishInput) {
         if config.message_attribute {
             let size = message_size(input.message.as_deref(), input.message_attributes.as_ref());
-            let mut budget = config.max_message_bytes.saturating_sub(size);
+            let mut budget = config.common.size_limit().saturating_sub(size);
             let (cx, kept) = (self.spans.cx(), &mut self.header);
             add_attribute(&mut input.message_attributes, &mut budget, || {
                 let header = send_header(config, cx)?;
@@ -127,11 +124,11 @@ impl PublishCall {
             .flatten()
             .map(|e| message_size(Some(&e.message), e.message_attributes.as_ref()))
             .sum();
-        let mut budget = config.max_message_bytes.saturating_sub(used);
+        let mut budget = config.common.size_limit().saturating_sub(used);
         for entry in input.publish_batch_request_entries.iter_mut().flatten() {
-            let cx = self
-                .spans
-                .start_entry(&config.tracer, MessagingSystem::Sns, topic.clone());
+            let cx =
+                self.spans
+                    .start_entry(config.common.tracer(), MessagingSystem::Sns, topic.clone());
             if config.message_attribute {
                 add_attribute(&mut entry.message_attributes, &mut budget, || {
                     send_header(config, &cx)
@@ -174,7 +171,7 @@ impl PublishCall {
 /// The X-Ray header of the active span of `cx`, with the Lambda invocation's `Lineage` if
 /// there is one.
 fn send_header(config: &SnsPropagation, cx: &Context) -> Option<String> {
-    aws_header_for_context(cx, baton::lambda_lineage(config.env).as_deref())
+    aws_header_for_context(cx, config.common.lineage().as_deref())
 }
 
 /// Adds the `X-Amzn-Trace-Id` message attribute (the header `make_header` makes) unless the
@@ -231,38 +228,6 @@ fn add_attribute(
         attributes
             .get_or_insert_with(HashMap::new)
             .insert(XRAY_HEADER.to_owned(), value);
-    }
-}
-
-/// A call in flight, by operation (opaque).
-#[derive(Debug)]
-pub enum CallState {
-    /// A Publish call.
-    Publish(PublishCall),
-    /// A PublishBatch call.
-    Batch(PublishCall),
-}
-
-impl CallState {
-    pub(crate) fn call(&self) -> &PublishCall {
-        match self {
-            CallState::Publish(call) | CallState::Batch(call) => call,
-        }
-    }
-
-    pub(crate) fn call_mut(&mut self) -> &mut PublishCall {
-        match self {
-            CallState::Publish(call) | CallState::Batch(call) => call,
-        }
-    }
-}
-
-impl baton::sdk::InFlight for CallState {
-    fn fail(self, error: &CallError) {
-        match self {
-            CallState::Publish(call) => call.finish_publish(Err(error)),
-            CallState::Batch(call) => call.finish_batch(Err(error)),
-        }
     }
 }
 

@@ -1,5 +1,5 @@
-//! The Tower form: an SNS client as a `tower::Service<SnsRequest>`, and a propagation
-//! [`Layer`].
+//! The Tower form: an SNS client as a `tower::Service<SnsRequest>`, and a propagation layer
+//! ([`SnsLayer`]).
 //!
 //! The propagation layer opens the send span, writes the message attributes and puts the
 //! `X-Amzn-Trace-Id` header into the [`SnsRequest`] itself; [`SnsService`] sends the request
@@ -27,7 +27,6 @@
 //! # }
 //! ```
 
-use std::fmt::Display;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context as TaskContext, Poll};
@@ -37,13 +36,10 @@ use aws_sdk_sns::operation::publish::builders::PublishFluentBuilder;
 use aws_sdk_sns::operation::publish::{PublishInput, PublishOutput};
 use aws_sdk_sns::operation::publish_batch::builders::PublishBatchFluentBuilder;
 use aws_sdk_sns::operation::publish_batch::{PublishBatchInput, PublishBatchOutput};
-use baton::CallError;
-use opentelemetry::Context;
-use tower::{Layer, Service};
+use baton::driver::TRACE_HEADER;
+use tower::Service;
 
 use crate::config::SnsPropagation;
-use crate::interceptor::TRACE_HEADER;
-use crate::publish::{CallState, PublishCall};
 
 /// An SNS operation input.
 #[derive(Clone, Debug)]
@@ -64,8 +60,8 @@ pub enum SnsOperation {
 /// client is finally called.
 #[derive(Clone, Debug)]
 pub struct SnsRequest {
-    operation: SnsOperation,
-    trace_header: Option<String>,
+    pub(crate) operation: SnsOperation,
+    pub(crate) trace_header: Option<String>,
 }
 
 impl SnsRequest {
@@ -196,7 +192,7 @@ impl Service<SnsRequest> for SnsService {
         } = request;
         let header = trace_header.or_else(|| {
             baton::aws_header_for_context(
-                &Context::current(),
+                &baton::current_context(),
                 baton::lambda_lineage(self.env).as_deref(),
             )
         });
@@ -236,138 +232,25 @@ impl Service<SnsRequest> for SnsService {
 }
 
 /// Whether `value` can be sent as an HTTP header value: no control characters but tab.
-fn is_header_value(value: &str) -> bool {
+pub(crate) fn is_header_value(value: &str) -> bool {
     value
         .bytes()
         .all(|b| b == b'\t' || (b >= 0x20 && b != 0x7f))
 }
 
-/// A [`Layer`] wrapping an SNS service in [`Propagation`].
-#[derive(Clone, Debug, Default)]
-pub struct PropagationLayer {
-    config: SnsPropagation,
-}
+/// The Tower layer of SNS propagation: wraps an SNS service (usually [`SnsService`]) in
+/// [`TracedSns`]. Made by [`SnsPropagation::layer`](crate::SnsPropagation::layer).
+pub type SnsLayer = baton::driver::PropagationLayer<SnsPropagation>;
 
-impl PropagationLayer {
-    /// A layer with `config`.
-    pub fn new(config: SnsPropagation) -> Self {
-        PropagationLayer { config }
-    }
-}
+/// An SNS service with propagation: Publish and PublishBatch get a PRODUCER span whose context
+/// goes into the request (its `X-Amzn-Trace-Id` header) and each message; the caller's context
+/// is taken when `call` is made, errors pass through unchanged. (The driver's
+/// [`Traced`](baton::driver::Traced), with SNS's settings.)
+pub type TracedSns<S> = baton::driver::Traced<SnsPropagation, S>;
 
-impl<S> Layer<S> for PropagationLayer {
-    type Service = Propagation<S>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        Propagation {
-            inner,
-            config: self.config.clone(),
-        }
-    }
-}
-
-/// Propagates trace context through an inner SNS service; the caller's context is taken when
-/// `call` is made, errors pass through unchanged.
-#[derive(Clone, Debug)]
-pub struct Propagation<S> {
-    inner: S,
-    config: SnsPropagation,
-}
-
-impl<S> Propagation<S> {
-    /// The inner service.
-    pub fn get_ref(&self) -> &S {
-        &self.inner
-    }
-
-    /// The inner service, unwrapped.
-    pub fn into_inner(self) -> S {
-        self.inner
-    }
-}
-
-impl<S> Service<SnsRequest> for Propagation<S>
-where
-    S: Service<SnsRequest, Response = SnsResponse>,
-    S::Error: Display + 'static,
-{
-    type Response = SnsResponse;
-    type Error = S::Error;
-    type Future = ResponseFuture<S::Future>;
-
-    fn poll_ready(&mut self, cx: &mut TaskContext<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, mut request: SnsRequest) -> Self::Future {
-        let parent = baton::current_context();
-        let mut state = match &mut request.operation {
-            SnsOperation::Publish(i) => {
-                let topic = i
-                    .topic_arn
-                    .as_deref()
-                    .or(i.target_arn.as_deref())
-                    .or(i.phone_number.as_ref().map(|_| "sms"));
-                let mut call =
-                    PublishCall::start(&self.config, "Publish", topic, None, None, &parent);
-                call.inject_publish(&self.config, i);
-                CallState::Publish(call)
-            }
-            SnsOperation::PublishBatch(i) => {
-                let mut call = PublishCall::start(
-                    &self.config,
-                    "PublishBatch",
-                    i.topic_arn.as_deref(),
-                    Some(i.publish_batch_request_entries.as_ref().map_or(0, Vec::len)),
-                    None,
-                    &parent,
-                );
-                call.inject_batch(&self.config, i);
-                CallState::Batch(call)
-            }
-        };
-        if let Some(theirs) = &request.trace_header
-            && !is_header_value(theirs)
-        {
-            tracing::warn!(
-                target: "baton::sns",
-                "the request's trace header cannot be sent as an HTTP header value (control \
-                 characters); sending the send span's header instead"
-            );
-            request.trace_header = None;
-        }
-        if request.trace_header.is_none() {
-            request.trace_header = state.call_mut().http_header(&self.config);
-        }
-        let active = state.call().cx().clone();
-        let inner = {
-            let _guard = active.clone().attach();
-            self.inner.call(request)
-        };
-        ResponseFuture::new(inner, Some(state), active)
-    }
-}
-
-/// The response future of [`Propagation`]: ends the call's spans with the outcome (or as
+/// The response future of [`TracedSns`]: ends the call's spans with the outcome (or as
 /// cancelled, if dropped first).
-pub type ResponseFuture<F> = baton::sdk::TracedFuture<F, CallState>;
-
-impl<E: Display + 'static> baton::sdk::Finish<SnsResponse, E> for CallState {
-    fn finish(self, result: &Result<SnsResponse, E>) {
-        match (self, result) {
-            (CallState::Publish(call), Ok(SnsResponse::Publish(o))) => call.finish_publish(Ok(o)),
-            (CallState::Batch(call), Ok(SnsResponse::PublishBatch(o))) => call.finish_batch(Ok(o)),
-            (state, Err(error)) => baton::sdk::InFlight::fail(
-                state,
-                &baton::sdk::service_error::<aws_sdk_sns::Error, E>(error),
-            ),
-            (state, Ok(_)) => baton::sdk::InFlight::fail(
-                state,
-                &CallError::new("inner service answered another operation"),
-            ),
-        }
-    }
-}
+pub type SnsResponseFuture<F> = baton::driver::ResponseFuture<F, SnsPropagation>;
 
 #[cfg(test)]
 mod tests {

@@ -366,12 +366,7 @@ async fn a_message_near_the_size_limit_gets_no_attribute() {
     // A topic allowed larger messages, and said so: the same message has room.
     let client = aws_sdk_sns::Client::from_conf(
         stub.config()
-            .interceptor(
-                spans
-                    .config()
-                    .with_max_message_bytes(1024 * 1024)
-                    .interceptor(),
-            )
+            .interceptor(spans.config().with_size_limit(1024 * 1024).interceptor())
             .build(),
     );
     client
