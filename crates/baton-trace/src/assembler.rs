@@ -1,9 +1,11 @@
 //! Datagrams in, traces out: the collector's state, without the socket.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::document::{Malformed, parse_datagram};
+use crate::page::Summary;
 use crate::trace::{Node, Trace};
 
 /// How many traces an [`Assembler`] keeps by default before it forgets the one updated
@@ -51,6 +53,9 @@ struct Pending {
     taken: u64,
     /// Bytes of the datagrams that added to this trace.
     bytes: usize,
+    /// What the page lists of the trace, as of `summarized` (made when first asked for).
+    summary: Option<Arc<Summary>>,
+    summarized: u64,
 }
 
 /// Assembles traces from daemon datagrams. The [`Collector`](crate::Collector) runs one
@@ -175,6 +180,8 @@ impl Assembler {
                     version: 0,
                     taken: 0,
                     bytes: 0,
+                    summary: None,
+                    summarized: 0,
                 },
             );
         }
@@ -279,6 +286,39 @@ impl Assembler {
                 Trace::assemble(id, &p.nodes)
             })
             .collect()
+    }
+
+    /// Every trace's summary, in no particular order, made again for the traces that changed
+    /// since last asked.
+    pub(crate) fn summaries(&mut self) -> Vec<Arc<Summary>> {
+        self.traces
+            .iter_mut()
+            .map(|(id, p)| match &p.summary {
+                Some(summary) if p.summarized == p.version => Arc::clone(summary),
+                _ => {
+                    let summary =
+                        Arc::new(Summary::of(&Trace::assemble(id, &p.nodes), p.first_seen));
+                    p.summary = Some(Arc::clone(&summary));
+                    p.summarized = p.version;
+                    summary
+                }
+            })
+            .collect()
+    }
+
+    /// Whether a trace with this id is held.
+    pub(crate) fn contains(&self, id: &str) -> bool {
+        self.traces.contains_key(id)
+    }
+
+    /// How many traces are held.
+    pub fn len(&self) -> usize {
+        self.traces.len()
+    }
+
+    /// Whether no trace is held.
+    pub fn is_empty(&self) -> bool {
+        self.traces.is_empty()
     }
 
     /// The counters so far.

@@ -13,6 +13,7 @@ use tokio::task::JoinHandle;
 
 use crate::assembler::{Assembler, Stats};
 use crate::document::MAX_DATAGRAM_BYTES;
+use crate::page::{self, Page};
 use crate::sampling::{self, Book, RuleCounts};
 use crate::trace::Trace;
 
@@ -60,6 +61,7 @@ pub struct Collector {
     assembler: Assembler,
     sampling_rules: Option<SamplingRules>,
     sampling_clock: Option<Arc<dyn Clock>>,
+    page: Option<std::net::TcpListener>,
 }
 
 impl Collector {
@@ -75,7 +77,36 @@ impl Collector {
             assembler: Assembler::new(),
             sampling_rules: None,
             sampling_clock: None,
+            page: None,
         })
+    }
+
+    /// Also serves the trace view's web page over HTTP on TCP `addr` (`127.0.0.1:0` picks a
+    /// free port: see [`CollectorHandle::page_addr`]), from [`spawn`](Self::spawn) on: the
+    /// live trace list with its filters, each trace's waterfall and details, and the service
+    /// map of all traces held (see [the `page` section of the crate docs](crate#the-web-page)).
+    ///
+    /// The port is bound here, so that a port in use is an error now rather than a warning
+    /// later. On a loopback address the page answers only to loopback host names.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> std::io::Result<()> {
+    /// use baton_trace::Collector;
+    ///
+    /// let handle = Collector::bind("127.0.0.1:0".parse().unwrap())?
+    ///     .with_page("127.0.0.1:0".parse().unwrap())?
+    ///     .spawn();
+    /// let page = handle.page_addr().expect("asked for");
+    /// println!("open http://{page}/");
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn with_page(mut self, addr: SocketAddr) -> io::Result<Self> {
+        let listener = std::net::TcpListener::bind(addr)?;
+        listener.set_nonblocking(true)?;
+        self.page = Some(listener);
+        Ok(self)
     }
 
     /// Replaces the assembler (to change its limits).
@@ -150,6 +181,24 @@ impl Collector {
             stopped.clone(),
         ))];
 
+        let mut page_addr = None;
+        if let Some(listener) = self.page {
+            let local = listener.local_addr();
+            let listener = tokio::net::TcpListener::from_std(listener);
+            match (listener, local) {
+                (Ok(listener), Ok(local)) => {
+                    page_addr = Some(local);
+                    let page = Arc::new(Page::new(Arc::clone(&shared), local));
+                    tasks.push(tokio::spawn(page::serve(listener, page, stopped.clone())));
+                }
+                (Err(error), _) | (_, Err(error)) => tracing::warn!(
+                    target: "baton_trace",
+                    %error,
+                    "cannot serve the page"
+                ),
+            }
+        }
+
         let mut sampling = None;
         let mut sampling_addr = None;
         if let Some(rules) = &self.sampling_rules {
@@ -188,22 +237,23 @@ impl Collector {
             local_addr: self.local_addr,
             sampling,
             sampling_addr,
+            page_addr,
             stop: Some(stop),
             tasks,
         }
     }
 }
 
-/// What the receive task and the handle share.
+/// What the receive task, the page and the handle share.
 #[derive(Debug)]
-struct Shared {
+pub(crate) struct Shared {
     assembler: Mutex<Assembler>,
     /// Bumped after every datagram, to wake those waiting for a trace.
-    updates: watch::Sender<u64>,
+    pub(crate) updates: watch::Sender<u64>,
 }
 
 impl Shared {
-    fn assembler(&self) -> MutexGuard<'_, Assembler> {
+    pub(crate) fn assembler(&self) -> MutexGuard<'_, Assembler> {
         // Nothing panics while holding the lock; if something ever did, the data is still
         // consistent enough to show.
         self.assembler
@@ -247,8 +297,9 @@ pub struct CollectorHandle {
     local_addr: SocketAddr,
     sampling: Option<Arc<Book>>,
     sampling_addr: Option<SocketAddr>,
+    page_addr: Option<SocketAddr>,
     stop: Option<watch::Sender<bool>>,
-    /// The UDP receive task, then the sampling server's, if any.
+    /// The UDP receive task, then the page's and the sampling server's, if any.
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -263,6 +314,11 @@ impl CollectorHandle {
     /// [sampling rules](Collector::with_sampling_rules), or if that port could not be bound.
     pub fn sampling_addr(&self) -> Option<SocketAddr> {
         self.sampling_addr
+    }
+
+    /// Where the web page is served (TCP): `None` without [`Collector::with_page`].
+    pub fn page_addr(&self) -> Option<SocketAddr> {
+        self.page_addr
     }
 
     /// What samplers have reported through `/SamplingTargets` so far: one entry per served
@@ -338,7 +394,7 @@ impl CollectorHandle {
             .await
     }
 
-    /// Stops receiving (and serving sampling rules, closing open connections), waits for
+    /// Stops receiving (and serving the page and sampling rules, closing open connections), waits for
     /// the tasks to end, and returns the final counters. The traces and the sampling counts
     /// stay readable until the handle is dropped.
     pub async fn shutdown(&mut self) -> Stats {

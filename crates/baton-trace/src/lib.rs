@@ -9,7 +9,9 @@
 //!   axis, durations and error marks, as terminal text;
 //! - [`render_service_map`]: who called whom through which queue, topic, bus or state
 //!   machine (`checkout --SQS--> orders --> fulfilment`);
-//! - [`render_html`] / [`write_html`]: one self-contained HTML page.
+//! - [`render_html`] / [`write_html`]: one self-contained HTML page;
+//! - and, with [`Collector::with_page`], a live web page of all traces held: see [The web
+//!   page](#the-web-page).
 //!
 //! Like the daemon, it can also answer the SDKs' centralized sampling calls on TCP at the
 //! same address, from a rules file: see [Sampling rules for
@@ -17,7 +19,8 @@
 //!
 //! The `baton-trace` binary does all of this from the command line:
 //! `baton-trace [--listen 127.0.0.1:2000] [--sampling-rules FILE] [--html DIR] [--quiet-ms
-//! 1500]` prints each trace once it has been quiet for a moment. The library gives tests
+//! 1500]` prints each trace once it has been quiet for a moment, and `baton-trace serve
+//! [--http 127.0.0.1:2080]` serves the web page instead. The library gives tests
 //! and demos the same thing in-process: bind a [`Collector`], [`spawn`](Collector::spawn)
 //! it, point an exporter at it, and read [`Trace`]s from the [`CollectorHandle`].
 //!
@@ -102,6 +105,43 @@
 //!   longest ago) of at most [`DEFAULT_MAX_NODES_PER_TRACE`] nodes each, and at most
 //!   [`DEFAULT_MAX_BYTES`] of datagrams in all; see [`Assembler`].
 //!
+//! # The web page
+//!
+//! [`Collector::with_page`] serves, on a TCP address of its own, one page (HTML, script and
+//! styles embedded in the binary; nothing is fetched from elsewhere) that shows:
+//!
+//! - the **trace list**, newest first (start time, root service, duration, status, spans),
+//!   refreshed every two seconds and filtered by service, by status (`ok`, `error`,
+//!   `fault`, `throttle`: the trace's worst, in that order of precedence fault, throttle,
+//!   error), by a service-map node, and by a [`Filter`] expression such as
+//!   `annotation.order_id = "42"`; an expression that is not understood is refused with
+//!   what was expected where;
+//! - the **waterfall** of the chosen trace, and for the chosen node a detail panel with its
+//!   fields, annotations, AWS fields, metadata, exceptions and links (a link opens the
+//!   linked trace);
+//! - the **service map** of every trace held ([`ServiceGraph`]), drawn in SVG: services,
+//!   queues, topics, buses, state machines and other resources as nodes, each with a ring
+//!   showing its requests' shares of ok (green), error (4xx, yellow), fault (5xx, red) and
+//!   throttle (429, purple), and edges labelled with their call count and average latency.
+//!   Clicking a node filters the list to the traces that touched it.
+//!
+//! Its JSON endpoints, for scripts and tests (`GET` only; a refused request is `400` with
+//! `{"error": "...", "column": N}`):
+//!
+//! | path | answer |
+//! |---|---|
+//! | `/api/traces?service=&status=&node=&q=&limit=` | `{"held", "matched", "limit", "services", "stats", "traces": [{"id", "root", "start", "duration_ms", "status", "spans", …}]}`; at most `limit` (default 200, at most 1000) |
+//! | `/api/traces/{id}` | the trace's nodes in waterfall order, each with its details; `404` if not held |
+//! | `/api/map` | `{"traces", "nodes": [{"id", "name", "kind", "layer", "row", "requests", "ok", "error", "fault", "throttle", "average_ms"}], "edges": [{"from", "to", "calls", "average_ms", …}]}` |
+//! | `/trace/{id}.html` | the trace's static page, as [`render_html`] writes it |
+//!
+//! Memory stays bounded as without the page: the assembler's limits hold, and what the page
+//! keeps per trace (its summary: services, up to 64 annotations of up to 256 characters, up
+//! to 256 map nodes and edges) is made when first listed and made again only when the trace
+//! changes, so a list of 10,000 traces reads no trace again. On a loopback address the page
+//! answers only requests for a loopback host name (`localhost`, `127.0.0.1`, `[::1]`), so
+//! that another web site cannot read it by pointing a name of its own at 127.0.0.1.
+//!
 //! # Sampling rules for samplers
 //!
 //! [`Collector::with_sampling_rules`] makes the collector serve the daemon's two sampling
@@ -171,6 +211,7 @@ mod collector;
 mod document;
 mod html;
 mod map;
+mod page;
 mod render;
 mod sampling;
 mod trace;
@@ -182,6 +223,10 @@ pub use collector::{Collector, CollectorHandle};
 pub use document::{DAEMON_HEADER, MAX_DATAGRAM_BYTES, Malformed};
 pub use html::{render_html, write_html};
 pub use map::{Edge, service_map};
+pub use page::{
+    Filter, FilterError, Health, MAX_FILTER_CHARS, MapEdge, MapNode, MapNodeKind, ServiceGraph,
+    Status,
+};
 pub use render::{
     MAX_WIDTH, MIN_WIDTH, WaterfallOptions, render_service_map, render_waterfall,
     render_waterfall_with,

@@ -9,15 +9,17 @@ use std::time::Duration;
 
 use baton_sampling::SamplingRules;
 use baton_trace::{
-    Collector, RuleCounts, Trace, WaterfallOptions, render_service_map, render_waterfall_with,
-    write_html,
+    Assembler, Collector, DEFAULT_MAX_TRACES, RuleCounts, Trace, WaterfallOptions,
+    render_service_map, render_waterfall_with, write_html,
 };
 
 const USAGE: &str = "\
-baton-trace: receive X-Ray segment documents like the X-Ray daemon and print each trace
+baton-trace: receive X-Ray segment documents like the X-Ray daemon and print each trace,
+or show them on a live web page
 
 USAGE:
-    baton-trace [OPTIONS]
+    baton-trace [OPTIONS]          print each trace as it settles
+    baton-trace serve [OPTIONS]    serve the trace view page (list, waterfall, map)
 
 OPTIONS:
     --listen ADDR     UDP address to listen on [default: the UDP part of
@@ -29,6 +31,8 @@ OPTIONS:
                       or SDK `version: 2` format), and show what samplers
                       report for each rule
     --html DIR        also write each trace to DIR/<trace-id>.html
+    --max-traces N    keep at most N traces, forgetting the one updated
+                      longest ago [default: 1000; with serve: 10000]
     --quiet-ms MS     print a trace once nothing new of it arrived for MS
                       milliseconds [default: 1500]
     --width N         line width [default: $COLUMNS, else 100]
@@ -38,6 +42,10 @@ OPTIONS:
     -v, --verbose     log every malformed datagram
     -h, --help        print this help
     -V, --version     print the version
+
+SERVE OPTIONS:
+    --http ADDR       TCP address of the page [default: 127.0.0.1:2080]
+    --print           also print each trace, as without serve
 
 Point an exporter at it (baton_xray::XrayExporter, or any X-Ray SDK) with
 AWS_XRAY_DAEMON_ADDRESS=127.0.0.1:2000, and a centralized sampler at
@@ -49,6 +57,10 @@ const DAEMON_ADDRESS_ENV: &str = "AWS_XRAY_DAEMON_ADDRESS";
 /// How many shown trace ids the printer remembers (see `Printer::show`).
 const MAX_SHOWN_REMEMBERED: usize = 100_000;
 const DEFAULT_ADDRESS: &str = "127.0.0.1:2000";
+/// Where `serve` puts the page unless told.
+const DEFAULT_PAGE_ADDRESS: &str = "127.0.0.1:2080";
+/// How many traces `serve` keeps unless told: the page is made to stay quick with this many.
+const SERVE_MAX_TRACES: usize = 10_000;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum ColorWhen {
@@ -59,6 +71,10 @@ enum ColorWhen {
 
 #[derive(Debug, PartialEq)]
 struct Args {
+    serve: bool,
+    http: Option<String>,
+    print: bool,
+    max_traces: Option<usize>,
     listen: Option<String>,
     sampling_rules: Option<PathBuf>,
     html: Option<PathBuf>,
@@ -74,6 +90,10 @@ struct Args {
 impl Args {
     fn parse(args: impl IntoIterator<Item = String>) -> Result<Args, String> {
         let mut parsed = Args {
+            serve: false,
+            http: None,
+            print: false,
+            max_traces: None,
             listen: None,
             sampling_rules: None,
             html: None,
@@ -85,7 +105,11 @@ impl Args {
             help: false,
             version: false,
         };
-        let mut args = args.into_iter();
+        let mut args = args.into_iter().peekable();
+        if args.peek().map(String::as_str) == Some("serve") {
+            args.next();
+            parsed.serve = true;
+        }
         while let Some(arg) = args.next() {
             // `--flag=value` and `--flag value` both work.
             let (flag, inline) = match arg.split_once('=') {
@@ -106,6 +130,15 @@ impl Args {
                     parsed.sampling_rules = Some(PathBuf::from(value("--sampling-rules")?));
                 }
                 "--html" => parsed.html = Some(PathBuf::from(value("--html")?)),
+                "--http" => parsed.http = Some(value("--http")?),
+                "--print" => parsed.print = true,
+                "--max-traces" => {
+                    let n = value("--max-traces")?;
+                    parsed.max_traces = match n.parse::<usize>() {
+                        Ok(n) if n > 0 => Some(n),
+                        _ => return Err(format!("--max-traces takes a number above 0, not {n:?}")),
+                    };
+                }
                 "--quiet-ms" => {
                     let ms = value("--quiet-ms")?;
                     let ms: u64 = ms
@@ -137,8 +170,12 @@ impl Args {
                 "-v" | "--verbose" => parsed.verbose = true,
                 "-h" | "--help" => parsed.help = true,
                 "-V" | "--version" => parsed.version = true,
+                "serve" => return Err("`serve` comes first: baton-trace serve [OPTIONS]".into()),
                 other => return Err(format!("unknown argument {other:?}")),
             }
+        }
+        if !parsed.serve && (parsed.http.is_some() || parsed.print) {
+            return Err("--http and --print are options of `baton-trace serve`".into());
         }
         Ok(parsed)
     }
@@ -155,6 +192,14 @@ fn udp_part(value: &str) -> Option<&str> {
     }
 }
 
+/// `host:port` as one socket address.
+fn resolve(text: &str) -> Result<SocketAddr, String> {
+    text.to_socket_addrs()
+        .map_err(|error| format!("cannot resolve {text:?}: {error}"))?
+        .next()
+        .ok_or_else(|| format!("{text:?} resolves to no address"))
+}
+
 /// Where to listen: `--listen`, else the environment, else the daemon's default.
 fn listen_address(
     flag: Option<&str>,
@@ -168,10 +213,7 @@ fn listen_address(
             .to_owned(),
         (None, None) => DEFAULT_ADDRESS.to_owned(),
     };
-    text.to_socket_addrs()
-        .map_err(|error| format!("cannot resolve {text:?}: {error}"))?
-        .next()
-        .ok_or_else(|| format!("{text:?} resolves to no address"))
+    resolve(&text)
 }
 
 fn main() -> ExitCode {
@@ -207,6 +249,16 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let page = match args.serve {
+        false => None,
+        true => match resolve(args.http.as_deref().unwrap_or(DEFAULT_PAGE_ADDRESS)) {
+            Ok(page) => Some(page),
+            Err(message) => {
+                eprintln!("baton-trace: --http: {message}");
+                return ExitCode::from(2);
+            }
+        },
+    };
     // Read before anything listens, so a bad file is reported at once.
     let rules = match &args.sampling_rules {
         Some(path) => match SamplingRules::from_path(path) {
@@ -238,10 +290,15 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    runtime.block_on(run(args, addr, rules))
+    runtime.block_on(run(args, addr, page, rules))
 }
 
-async fn run(args: Args, addr: SocketAddr, rules: Option<SamplingRules>) -> ExitCode {
+async fn run(
+    args: Args,
+    addr: SocketAddr,
+    page: Option<SocketAddr>,
+    rules: Option<SamplingRules>,
+) -> ExitCode {
     let mut collector = match Collector::bind(addr) {
         Ok(collector) => collector,
         Err(error) => {
@@ -249,6 +306,22 @@ async fn run(args: Args, addr: SocketAddr, rules: Option<SamplingRules>) -> Exit
             return ExitCode::FAILURE;
         }
     };
+    let default_max = if args.serve {
+        SERVE_MAX_TRACES
+    } else {
+        DEFAULT_MAX_TRACES
+    };
+    collector = collector
+        .with_assembler(Assembler::new().with_max_traces(args.max_traces.unwrap_or(default_max)));
+    if let Some(page) = page {
+        collector = match collector.with_page(page) {
+            Ok(collector) => collector,
+            Err(error) => {
+                eprintln!("baton-trace: cannot serve the page on tcp {page}: {error}");
+                return ExitCode::FAILURE;
+            }
+        };
+    }
     eprintln!(
         "baton-trace: listening on udp {} (X-Ray daemon format); Ctrl-C to stop",
         collector.local_addr()
@@ -258,6 +331,11 @@ async fn run(args: Args, addr: SocketAddr, rules: Option<SamplingRules>) -> Exit
         collector = collector.with_sampling_rules(rules);
     }
     let mut handle = collector.spawn();
+    if let Some(page) = handle.page_addr() {
+        eprintln!("baton-trace: trace view at http://{page}/");
+    }
+    // Without serve every trace is printed; with it, only when asked.
+    let printing = !args.serve || args.print;
     // Counts are shown only while the rules are served: nothing else can report them.
     let serving = handle.sampling_addr().is_some();
     if wanted {
@@ -292,6 +370,7 @@ async fn run(args: Args, addr: SocketAddr, rules: Option<SamplingRules>) -> Exit
     let mut printer = Printer {
         options,
         html: args.html.clone(),
+        print: printing,
         shown: HashSet::new(),
         distinct: 0,
     };
@@ -360,6 +439,8 @@ fn render_rule_counts(counts: &[RuleCounts]) -> String {
 struct Printer {
     options: WaterfallOptions,
     html: Option<PathBuf>,
+    /// Whether to print (else only count, and write the HTML files if asked).
+    print: bool,
     shown: HashSet<String>,
     /// How many distinct traces were shown (`shown` forgets now and then).
     distinct: usize,
@@ -375,6 +456,15 @@ impl Printer {
         let again = !self.shown.insert(trace.id().to_owned());
         if !again {
             self.distinct += 1;
+        }
+        if !self.print {
+            if let Some(dir) = &self.html {
+                let path = dir.join(format!("{}.html", trace.id()));
+                if let Err(error) = write_html(trace, &path) {
+                    eprintln!("baton-trace: cannot write {}: {error}", path.display());
+                }
+            }
+            return;
         }
         let rule = if self.options.ascii { "=" } else { "━" };
         let mut text = String::new();
@@ -445,6 +535,28 @@ mod tests {
         assert!(parse(&["--quiet-ms", "soon"]).is_err());
         assert!(parse(&["--listen"]).is_err());
         assert!(parse(&["--bogus"]).is_err());
+        assert!(!parse(&[]).unwrap().serve);
+    }
+
+    #[test]
+    fn serve_comes_first_and_owns_its_options() {
+        let args = parse(&[
+            "serve",
+            "--http",
+            "127.0.0.1:0",
+            "--print",
+            "--max-traces=50",
+        ])
+        .unwrap();
+        assert!(args.serve && args.print);
+        assert_eq!(args.http.as_deref(), Some("127.0.0.1:0"));
+        assert_eq!(args.max_traces, Some(50));
+        assert!(parse(&["serve"]).unwrap().http.is_none());
+        assert!(parse(&["--http", "127.0.0.1:0"]).is_err());
+        assert!(parse(&["--print"]).is_err());
+        assert!(parse(&["--quiet-ms", "5", "serve"]).is_err());
+        assert!(parse(&["serve", "--max-traces", "0"]).is_err());
+        assert!(parse(&["serve", "--max-traces", "many"]).is_err());
     }
 
     #[test]

@@ -53,28 +53,7 @@ impl fmt::Display for Edge {
 ///   names a resource (an HTTP API seen as a `remote` subsegment).
 pub fn service_map(trace: &Trace) -> Vec<Edge> {
     let nodes = trace.nodes();
-    // The call through which each segment was reached, by node index.
-    let mut through: Vec<Option<usize>> = vec![None; nodes.len()];
-    let mut continued = vec![false; nodes.len()];
-    for (i, node) in nodes.iter().enumerate() {
-        if node.kind != NodeKind::Segment {
-            continue;
-        }
-        let Some(p) = node.parent else { continue };
-        let call = match nodes[p].kind {
-            NodeKind::Subsegment => Some(p),
-            NodeKind::Segment => nodes[p]
-                .children
-                .iter()
-                .copied()
-                .filter(|&c| is_call(&nodes[c]) && nodes[c].start <= node.start)
-                .max_by(|&a, &b| nodes[a].start.total_cmp(&nodes[b].start)),
-        };
-        through[i] = call;
-        if let Some(call) = call {
-            continued[call] = true;
-        }
-    }
+    let (through, continued) = reached_through(trace);
 
     let mut edges: Vec<Edge> = Vec::new();
     let mut push = |edge: Edge| {
@@ -120,12 +99,40 @@ pub fn service_map(trace: &Trace) -> Vec<Edge> {
     edges
 }
 
-fn service_of(node: &Node) -> String {
+/// For each node of `trace` (by index): the call through which a segment was reached (see
+/// [`service_map`]), and whether a call was continued by some segment.
+pub(crate) fn reached_through(trace: &Trace) -> (Vec<Option<usize>>, Vec<bool>) {
+    let nodes = trace.nodes();
+    let mut through: Vec<Option<usize>> = vec![None; nodes.len()];
+    let mut continued = vec![false; nodes.len()];
+    for (i, node) in nodes.iter().enumerate() {
+        if node.kind != NodeKind::Segment {
+            continue;
+        }
+        let Some(p) = node.parent else { continue };
+        let call = match nodes[p].kind {
+            NodeKind::Subsegment => Some(p),
+            NodeKind::Segment => nodes[p]
+                .children
+                .iter()
+                .copied()
+                .filter(|&c| is_call(&nodes[c]) && nodes[c].start <= node.start)
+                .max_by(|&a, &b| nodes[a].start.total_cmp(&nodes[b].start)),
+        };
+        through[i] = call;
+        if let Some(call) = call {
+            continued[call] = true;
+        }
+    }
+    (through, continued)
+}
+
+pub(crate) fn service_of(node: &Node) -> String {
     node.service.clone().unwrap_or_else(|| "?".to_owned())
 }
 
 /// A subsegment for a call to another service.
-fn is_call(node: &Node) -> bool {
+pub(crate) fn is_call(node: &Node) -> bool {
     node.kind == NodeKind::Subsegment
         && matches!(node.namespace.as_deref(), Some("aws") | Some("remote"))
 }
