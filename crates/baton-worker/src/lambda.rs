@@ -38,6 +38,7 @@ use std::task::{Context as TaskContext, Poll};
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage, SqsMessageAttribute};
 use aws_sdk_sqs::types::{Message, MessageAttributeValue, MessageSystemAttributeName};
 use aws_smithy_types::Blob;
+use baton::driver::Common;
 use baton::{LinkPolicy, TracerHandle};
 use baton_eventbridge::EventEnvelope;
 use futures_util::{FutureExt as _, StreamExt as _, stream};
@@ -127,6 +128,16 @@ impl<S> SqsBatchHandler<S> {
     /// How process spans relate to their producers. Default [`LinkPolicy::Parent`].
     pub fn with_link_policy(mut self, policy: LinkPolicy) -> Self {
         self.settings.process = self.settings.process.with_link_policy(policy);
+        self
+    }
+
+    /// Calls `hook` with each record's process span just after it starts: add attributes of
+    /// your own or read its ids.
+    pub fn with_on_process(
+        mut self,
+        hook: impl Fn(&baton::driver::SpanRef<'_>) + Send + Sync + 'static,
+    ) -> Self {
+        self.settings.process = self.settings.process.with_on_process(hook);
         self
     }
 
@@ -389,8 +400,8 @@ fn fail_span(cx: &Context, kind: &'static str, error: String) {
 #[must_use = "a handler does nothing until Lambda invokes it"]
 pub struct EventBridgeHandler {
     consumer: EventConsumer,
-    tracer: TracerHandle,
-    link_policy: LinkPolicy,
+    /// The process spans' tracer, link policy and hook.
+    process: Common,
     destination: Option<String>,
 }
 
@@ -399,21 +410,32 @@ impl EventBridgeHandler {
     pub fn new(consumer: EventConsumer) -> Self {
         EventBridgeHandler {
             consumer,
-            tracer: TracerHandle::global(),
-            link_policy: LinkPolicy::Parent,
+            process: Common::default(),
             destination: None,
         }
     }
 
     /// The tracer process spans are made with. Default: the global tracer provider's.
     pub fn with_tracer(mut self, tracer: TracerHandle) -> Self {
-        self.tracer = tracer;
+        self.process = self.process.with_tracer(tracer);
         self
     }
 
     /// How process spans relate to their producers. Default [`LinkPolicy::Parent`].
     pub fn with_link_policy(mut self, policy: LinkPolicy) -> Self {
-        self.link_policy = policy;
+        self.process = self.process.with_link_policy(policy);
+        self
+    }
+
+    /// Calls `hook` with each event's process span just after it starts: add attributes of
+    /// your own or read its ids.
+    pub fn with_on_process(
+        mut self,
+        hook: impl Fn(&baton::driver::SpanRef<'_>) + Send + Sync + 'static,
+    ) -> Self {
+        self.process = self
+            .process
+            .with_on_process(baton::driver::OnProcess::new(hook));
         self
     }
 
@@ -448,7 +470,10 @@ impl EventBridgeHandler {
             .or(envelope.source.as_deref())
             .filter(|d| !d.is_empty())
             .unwrap_or(UNKNOWN_SOURCE);
-        let cx = envelope.start_process_span(&self.tracer, self.link_policy, destination);
+        let cx = self.process.start_process(
+            envelope.process_span(destination),
+            &envelope.producer_context(),
+        );
         // The consumer calls the route's closure right away (only its future runs later), so
         // the span is current for both, and a panic in either is the event's failure.
         let routed = std::panic::catch_unwind(AssertUnwindSafe(|| {

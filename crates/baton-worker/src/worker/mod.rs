@@ -50,9 +50,8 @@ pub(crate) struct Settings {
     pub(crate) shutdown_timeout: Duration,
     pub(crate) error_backoff: (Duration, Duration),
     pub(crate) delete_linger: Duration,
-    pub(crate) link_policy: LinkPolicy,
-    pub(crate) tracer: TracerHandle,
-    pub(crate) envelopes: bool,
+    /// The process spans' settings: tracer, link policy, hook, envelopes.
+    pub(crate) process: baton_sqs::SqsPropagation,
     pub(crate) pollers: usize,
 }
 
@@ -68,9 +67,7 @@ impl Default for Settings {
             shutdown_timeout: Duration::from_secs(20),
             error_backoff: (Duration::from_millis(100), Duration::from_secs(10)),
             delete_linger: Duration::from_millis(10),
-            link_policy: LinkPolicy::Parent,
-            tracer: TracerHandle::global(),
-            envelopes: true,
+            process: baton_sqs::SqsPropagation::new(),
             pollers: 2,
         }
     }
@@ -407,20 +404,48 @@ impl<S> SqsWorker<S> {
 
     /// How process spans relate to their producers. Default [`LinkPolicy::Parent`].
     pub fn with_link_policy(mut self, policy: LinkPolicy) -> Self {
-        self.runner.settings.link_policy = policy;
+        self.runner.settings.process = self.runner.settings.process.with_link_policy(policy);
         self
     }
 
     /// The tracer process spans are made with. Default: the global tracer provider's.
     pub fn with_tracer(mut self, tracer: TracerHandle) -> Self {
-        self.runner.settings.tracer = tracer;
+        self.runner.settings.process = self.runner.settings.process.with_tracer(tracer);
+        self
+    }
+
+    /// Calls `hook` with each message's process span just after it starts: add attributes of
+    /// your own (a tenant, a message group) or read its ids.
+    ///
+    /// ```no_run
+    /// use aws_sdk_sqs::types::Message;
+    /// use baton_worker::SqsWorker;
+    /// use opentelemetry::KeyValue;
+    ///
+    /// # fn example(client: aws_sdk_sqs::Client) {
+    /// let handler = tower::service_fn(|_: Message| async { Ok::<_, std::convert::Infallible>(()) });
+    /// let queue_url = "https://sqs.eu-west-1.amazonaws.com/123456789012/orders";
+    /// let worker = SqsWorker::new(client, queue_url, handler)
+    ///     .with_on_process(|span| span.set_attribute(KeyValue::new("shop.tenant", "acme")));
+    /// # drop(worker);
+    /// # }
+    /// ```
+    pub fn with_on_process(
+        mut self,
+        hook: impl Fn(&baton::driver::SpanRef<'_>) + Send + Sync + 'static,
+    ) -> Self {
+        self.runner.settings.process = self.runner.settings.process.with_on_process(hook);
         self
     }
 
     /// Whether to look for the producer context in an EventBridge or SNS envelope in the body
     /// when the message has no SQS carrier. Default on.
     pub fn with_envelope_extraction(mut self, enabled: bool) -> Self {
-        self.runner.settings.envelopes = enabled;
+        self.runner.settings.process = self
+            .runner
+            .settings
+            .process
+            .with_envelope_extraction(enabled);
         self
     }
 
@@ -582,10 +607,7 @@ where
             settings.delete_linger,
             queue_name.clone(),
         ));
-        let process = baton_sqs::SqsPropagation::new()
-            .with_tracer(settings.tracer.clone())
-            .with_link_policy(settings.link_policy)
-            .with_envelope_extraction(settings.envelopes);
+        let process = settings.process.clone();
         let shared = Arc::new(Shared {
             queue,
             queue_name,

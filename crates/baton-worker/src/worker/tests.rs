@@ -315,7 +315,14 @@ async fn each_message_continues_its_producer_trace_and_is_deleted_once() {
         })
     };
     let mut runner = fast(Runner::new(queue.clone(), "http://q/000/orders", handler));
-    runner.settings.tracer = TracerHandle::new(provider.tracer("worker"));
+    runner.settings.process = runner
+        .settings
+        .process
+        .clone()
+        .with_tracer(TracerHandle::new(provider.tracer("worker")))
+        .with_on_process(|span| {
+            span.set_attribute(opentelemetry::KeyValue::new("shop.tenant", "acme"));
+        });
     let q = queue.clone();
     let stats = run_until(runner, move || q.deleted() == 25).await;
 
@@ -344,6 +351,13 @@ async fn each_message_continues_its_producer_trace_and_is_deleted_once() {
         assert_eq!(span.span_kind, SpanKind::Consumer);
         assert_eq!(span.span_context.trace_id(), producer.trace_id());
         assert_eq!(span.parent_span_id, producer.span_id());
+        assert!(
+            span.attributes
+                .iter()
+                .any(|kv| kv.key.as_str() == "shop.tenant" && kv.value.as_str() == "acme"),
+            "the on_process hook's attribute: {:?}",
+            span.attributes
+        );
     }
 }
 
@@ -395,7 +409,11 @@ async fn failed_span_has_error_status() {
     queue.send("x", None, None);
     let handler = service_fn(|_m: Message| async { Err::<(), _>(std::io::Error::other("nope")) });
     let mut runner = fast(Runner::new(queue.clone(), "http://q/000/jobs", handler));
-    runner.settings.tracer = TracerHandle::new(provider.tracer("worker"));
+    runner.settings.process = runner
+        .settings
+        .process
+        .clone()
+        .with_tracer(TracerHandle::new(provider.tracer("worker")));
     let start = Instant::now();
     let stats = run_until(runner, move || start.elapsed() > Duration::from_millis(300)).await;
     assert_eq!((stats.failed, stats.deleted), (1, 0));
@@ -580,7 +598,11 @@ async fn an_abandoned_message_s_span_says_it_was_abandoned() {
         Ok::<_, std::io::Error>(())
     });
     let mut runner = fast(Runner::new(queue.clone(), "http://q/000/jobs", handler));
-    runner.settings.tracer = TracerHandle::new(provider.tracer("worker"));
+    runner.settings.process = runner
+        .settings
+        .process
+        .clone()
+        .with_tracer(TracerHandle::new(provider.tracer("worker")));
     runner.settings.shutdown_timeout = Duration::from_millis(100);
     let q = queue.clone();
     let stats = run_until(runner, move || q.receives_of("stuck") == 1).await;
@@ -788,7 +810,11 @@ async fn tracing_spans_made_in_the_handler_nest_under_the_process_span() {
         Ok::<_, std::io::Error>(())
     });
     let mut runner = fast(Runner::new(queue.clone(), "http://q/000/jobs", handler));
-    runner.settings.tracer = TracerHandle::new(provider.tracer("worker"));
+    runner.settings.process = runner
+        .settings
+        .process
+        .clone()
+        .with_tracer(TracerHandle::new(provider.tracer("worker")));
     let q = queue.clone();
     run_until(runner, move || q.deleted() == 1).await;
 
