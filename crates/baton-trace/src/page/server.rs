@@ -67,6 +67,8 @@ pub(crate) async fn serve(listener: TcpListener, page: Arc<Page>, mut stop: watc
             _ = stop.changed() => break,
             accepted = listener.accept() => match accepted {
                 Ok((stream, from)) => {
+                    // Answers are written whole; waiting to fill a segment only adds delay.
+                    let _ = stream.set_nodelay(true);
                     while connections.try_join_next().is_some() {}
                     match Arc::clone(&slots).try_acquire_owned() {
                         Ok(slot) => {
