@@ -245,7 +245,7 @@ function showDetail(trace, index) {
     ["parent", node.parent_id],
     ["start", new Date(node.start * 1000).toISOString()],
     ["duration", node.in_progress ? "running" : fmtMs(node.duration_ms)],
-    ["status", node.status + (flags ? ` (${flags})` : "")],
+    ["status", node.status + (flags && flags !== node.status ? ` (${flags})` : "")],
     ["namespace", node.namespace],
     ["origin", node.origin],
     ["http", [node.http.method, node.http.url, node.http.status].filter((x) => x !== null && x !== undefined).join(" ")],
@@ -311,7 +311,7 @@ function renderMap(graph) {
   mapNames = {};
   $("map-empty").hidden = graph.nodes.length > 0;
   map.hidden = graph.nodes.length === 0;
-  const COL = 240, ROW = 130, R = 30, RING = 36, MARGIN_X = 90, MARGIN_Y = 64;
+  const COL = 200, ROW = 120, R = 30, RING = 36, MARGIN_X = 90, MARGIN_Y = 64;
   const columns = Math.max(1, ...graph.nodes.map((n) => n.layer + 1));
   const perColumn = new Array(columns).fill(0);
   for (const n of graph.nodes) perColumn[n.layer] = Math.max(perColumn[n.layer], n.row + 1);
@@ -324,9 +324,9 @@ function renderMap(graph) {
     const offset = (rows - perColumn[n.layer]) / 2;
     at[n.id] = { x: MARGIN_X + n.layer * COL, y: MARGIN_Y + (n.row + offset) * ROW };
   }
-  map.setAttribute("width", width);
-  map.setAttribute("height", height);
+  // Drawn to the panel's width (never larger than life), the text scaling with it.
   map.setAttribute("viewBox", `0 0 ${width} ${height}`);
+  map.style.maxWidth = width + "px";
   const defs = svg("defs", {}, svg("marker", { id: "arrow", viewBox: "0 0 10 10", refX: 9, refY: 5, markerWidth: 7, markerHeight: 7, orient: "auto-start-reverse" },
     svg("path", { d: "M0,0 L10,5 L0,10 z", fill: "#9aa3b5" })));
   const edges = graph.edges.map((e) => {
