@@ -33,7 +33,7 @@ else
 fi
 
 cd "$root"
-cargo build -q -p baton-trace --bin baton-trace --example feed_demo
+cargo build -q --locked -p baton-trace --bin baton-trace --example feed_demo
 
 log="$(mktemp)"
 server=""
