@@ -5,6 +5,7 @@
 //!
 //! `bash crates/baton-sqs/benches/instructions.sh`
 
+mod hand;
 mod support;
 
 use aws_sdk_sqs::operation::receive_message::ReceiveMessageInput;
@@ -24,7 +25,7 @@ fn main() {
         args.get(2).and_then(|n| n.parse::<usize>().ok()),
     ) else {
         eprintln!(
-            "usage: instructions VARIANT COUNT (variants: send-raw, send-raw-header, send-noop-interceptor, send-interceptor, send-tower, send-tower-bare, receive-raw, receive-interceptor, receive-tower)"
+            "usage: instructions VARIANT COUNT (variants: send-raw, send-raw-header, send-noop-interceptor, send-interceptor, send-tower, send-tower-bare, send-hand, receive-raw, receive-interceptor, receive-tower, receive-hand)"
         );
         return;
     };
@@ -49,6 +50,7 @@ fn main() {
         .build()
         .unwrap();
     let caller = Context::new().with_span(provider.tracer("app").start("request"));
+    let tracer = provider.tracer("app");
     for _ in 0..count {
         runtime.block_on(async {
             match variant.as_str() {
@@ -154,6 +156,8 @@ fn main() {
                     };
                     call.await.unwrap();
                 }
+                "send-hand" => hand::send(&raw, &url, &caller, &tracer).await,
+                "receive-hand" => hand::receive(&raw, &url, &caller, &tracer).await,
                 other => panic!("unknown variant {other}"),
             }
         });

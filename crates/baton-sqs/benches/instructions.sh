@@ -10,14 +10,19 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../../.."
 repeat=${REPEAT:-5}
-cargo bench -p baton-sqs --bench instructions --no-run 2>/dev/null
-bin=$(ls -t target/release/deps/instructions-* | grep -v '\.d$' | head -n 1)
+# BIN=path runs another build of the bench (an older commit's, to compare); VARIANTS=".." picks
+# the variants (an older build may not know the newer ones).
+if [[ -z ${BIN:-} ]]; then
+    cargo bench -p baton-sqs --bench instructions --no-run 2>/dev/null
+    BIN=$(ls -t "${CARGO_TARGET_DIR:-target}"/release/deps/instructions-* | grep -v '\.d$' | head -n 1)
+fi
+bin=$BIN
 count() {
     valgrind --tool=callgrind --callgrind-out-file=/dev/null "$bin" "$1" "$2" 2>&1 |
         sed -n 's/.*Collected : \([0-9]*\).*/\1/p'
 }
 printf '%-22s %14s\n' variant instructions/call
-for variant in send-raw send-raw-header send-noop-interceptor send-interceptor send-tower-bare send-tower receive-raw receive-interceptor receive-tower; do
+for variant in ${VARIANTS:-send-raw send-raw-header send-hand send-noop-interceptor send-interceptor send-tower-bare send-tower receive-raw receive-hand receive-interceptor receive-tower}; do
     for _ in $(seq "$repeat"); do
         low=$(count "$variant" 20)
         high=$(count "$variant" 120)

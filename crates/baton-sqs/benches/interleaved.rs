@@ -6,6 +6,7 @@
 //!
 //! `cargo bench -p baton-sqs --bench interleaved`
 
+mod hand;
 mod support;
 
 use std::time::Instant;
@@ -151,6 +152,17 @@ fn run(clients: support::Clients, provider: &opentelemetry_sdk::trace::SdkTracer
             .unwrap();
         },
     );
+    // The hand-written baseline: what propagation costs at the least, written by the user
+    // without Baton — a PRODUCER span started and ended by hand around the call, and its
+    // context set by hand as `AWSTraceHeader`. Baton's forms are judged against what this
+    // adds (issue 15: at most 1.5 times as much).
+    let tracer = provider.tracer("app");
+    compare(
+        &runtime,
+        "SendMessage: hand-written span + header vs raw",
+        &mut |rt| send(&raw, rt),
+        &mut |rt| rt.block_on(hand::send(&raw, &url, &caller, &tracer)),
+    );
     compare(
         &runtime,
         "SendMessage: interceptor vs no-op interceptor",
@@ -198,6 +210,14 @@ fn run(clients: support::Clients, provider: &opentelemetry_sdk::trace::SdkTracer
         "ReceiveMessage(10): interceptor vs raw client",
         &mut |rt| receive(&raw, rt),
         &mut |rt| receive(&intercepted, rt),
+    );
+    // The hand-written baseline of a receive: a `receive` span linked to each message's
+    // producer, read from its `AWSTraceHeader` by hand.
+    compare(
+        &runtime,
+        "ReceiveMessage(10): hand-written span + links vs raw",
+        &mut |rt| receive(&raw, rt),
+        &mut |rt| rt.block_on(hand::receive(&raw, &url, &caller, &tracer)),
     );
     let receive_tower = |service: &mut dyn FnMut(SqsRequest, &Runtime), rt: &Runtime| {
         let input = ReceiveMessageInput::builder()
