@@ -102,6 +102,10 @@ bash examples/demo.sh
 cargo run -q -p quickstart --locked
 phase_done
 
+phase "trace view page in headless Chromium"
+bash crates/baton-trace/browser-test/run.sh
+phase_done
+
 phase "examples (sqs-worker, eventbridge-consumer, wrap-clients)"
 cargo run -q -p sqs-worker --locked
 cargo run -q -p eventbridge-consumer --locked
