@@ -3,45 +3,36 @@
 
 use std::sync::{Arc, Mutex};
 
-use aws_sdk_eventbridge::config::{BehaviorVersion, Credentials, Region, RuntimeComponents};
 use aws_sdk_eventbridge::operation::put_events::PutEventsInput;
 use aws_sdk_eventbridge::types::PutEventsRequestEntry;
-use aws_smithy_runtime_api::client::http::{
-    HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpConnector,
-};
-use aws_smithy_runtime_api::client::orchestrator::{HttpRequest, HttpResponse};
-use aws_smithy_runtime_api::http::StatusCode;
-use aws_smithy_types::body::SdkBody;
-use baton::{TracerHandle, XrayIdGenerator, attr};
+use baton::attr;
 use baton_eventbridge::{EventBridgePropagation, EventBridgeService, EventEnvelope};
+use baton_test_support::{Reply, Request, Responder, Spans, header_of, sdk_config};
 use opentelemetry::trace::{FutureExt, SpanKind, Status, TraceContextExt, Tracer, TracerProvider};
 use opentelemetry::{Context, KeyValue};
-use opentelemetry_sdk::trace::{
-    InMemorySpanExporter, InMemorySpanExporterBuilder, SdkTracerProvider, SpanData,
-};
 use serde_json::Value;
 use tower::{Service, ServiceExt};
 use tracing_subscriber::layer::SubscriberExt;
 
-/// Answers PutEvents like EventBridge (entry ids `ev-0`, `ev-1`, …; `fail` makes that entry
-/// fail) and records every request body.
-#[derive(Clone, Debug, Default)]
-struct Stub {
-    bodies: Arc<Mutex<Vec<String>>>,
-    fail: Arc<Mutex<Option<usize>>>,
-    hang: Arc<Mutex<bool>>,
+/// Answers PutEvents like EventBridge: entry ids `ev-0`, `ev-1`, …, unless that entry was
+/// told to fail.
+#[derive(Debug, Default)]
+struct EventBridge {
+    fail: Mutex<Option<usize>>,
 }
 
-impl HttpConnector for Stub {
-    fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
-        if *self.hang.lock().unwrap() {
-            return HttpConnectorFuture::new(std::future::pending());
-        }
-        let body = String::from_utf8(request.body().bytes().unwrap().to_vec()).unwrap();
-        let count = serde_json::from_str::<Value>(&body).unwrap()["Entries"]
+impl EventBridge {
+    /// Entry `index` of each PutEvents fails.
+    fn fail_entry(&self, index: usize) {
+        *self.fail.lock().unwrap() = Some(index);
+    }
+}
+
+impl Responder for EventBridge {
+    fn respond(&self, request: &Request<'_>) -> Reply {
+        let count = serde_json::from_str::<Value>(request.body()).unwrap()["Entries"]
             .as_array()
             .map_or(0, Vec::len);
-        self.bodies.lock().unwrap().push(body);
         let fail = *self.fail.lock().unwrap();
         let entries: Vec<Value> = (0..count)
             .map(|i| {
@@ -52,81 +43,31 @@ impl HttpConnector for Stub {
                 }
             })
             .collect();
-        let response = serde_json::json!({"FailedEntryCount": usize::from(fail.is_some()), "Entries": entries});
-        let mut response = HttpResponse::new(
-            StatusCode::try_from(200).unwrap(),
-            SdkBody::from(response.to_string()),
-        );
-        response.headers_mut().insert("x-amzn-requestid", "req-1");
-        response
-            .headers_mut()
-            .insert("content-type", "application/x-amz-json-1.1");
-        HttpConnectorFuture::ready(Ok(response))
+        Reply::ok(
+            serde_json::json!({"FailedEntryCount": usize::from(fail.is_some()), "Entries": entries})
+                .to_string(),
+        )
+    }
+
+    fn headers(&self) -> &[(&'static str, &'static str)] {
+        &[
+            ("x-amzn-requestid", "req-1"),
+            ("content-type", "application/x-amz-json-1.1"),
+        ]
     }
 }
 
-impl HttpClient for Stub {
-    fn http_connector(
-        &self,
-        _: &HttpConnectorSettings,
-        _: &RuntimeComponents,
-    ) -> SharedHttpConnector {
-        SharedHttpConnector::new(self.clone())
-    }
+type Stub = baton_test_support::Stub<EventBridge>;
+
+/// The entries of PutEvents request `index`, as sent.
+fn sent_entries(stub: &Stub, index: usize) -> Vec<Value> {
+    let body: Value = serde_json::from_str(stub.request(index).body()).unwrap();
+    body["Entries"].as_array().unwrap().clone()
 }
 
-impl Stub {
-    fn config(&self) -> aws_sdk_eventbridge::config::Builder {
-        aws_sdk_eventbridge::config::Builder::new()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new("eu-west-1"))
-            .credentials_provider(Credentials::new("test", "test", None, None, "stub"))
-            .endpoint_url("http://stub.invalid")
-            .http_client(self.clone())
-    }
-
-    fn entries(&self, index: usize) -> Vec<Value> {
-        let body: Value = serde_json::from_str(&self.bodies.lock().unwrap()[index]).unwrap();
-        body["Entries"].as_array().unwrap().clone()
-    }
-}
-
-struct Spans {
-    provider: SdkTracerProvider,
-    exporter: InMemorySpanExporter,
-}
-
-impl Spans {
-    fn new() -> Self {
-        let exporter = InMemorySpanExporterBuilder::new().build();
-        let provider = SdkTracerProvider::builder()
-            .with_simple_exporter(exporter.clone())
-            .with_id_generator(XrayIdGenerator::default())
-            .build();
-        Spans { provider, exporter }
-    }
-    fn config(&self) -> EventBridgePropagation {
-        EventBridgePropagation::new().with_tracer(TracerHandle::new(self.provider.tracer("test")))
-    }
-    fn named(&self, name: &str) -> Vec<SpanData> {
-        self.provider.force_flush().unwrap();
-        self.exporter
-            .get_finished_spans()
-            .unwrap()
-            .into_iter()
-            .filter(|s| s.name == name)
-            .collect()
-    }
-}
-
-fn header_of(span: &SpanData) -> String {
-    let id = span.span_context.trace_id().to_string();
-    format!(
-        "Root=1-{}-{};Parent={};Sampled=1",
-        &id[..8],
-        &id[8..],
-        span.span_context.span_id()
-    )
+/// Baton's EventBridge propagation, recording into `spans`.
+fn propagation(spans: &Spans) -> EventBridgePropagation {
+    EventBridgePropagation::new().with_tracer(spans.handle())
 }
 
 fn entry(detail: &str) -> PutEventsRequestEntry {
@@ -145,7 +86,9 @@ async fn put(
     cx: Context,
 ) {
     let client = aws_sdk_eventbridge::Client::from_conf(
-        stub.config().interceptor(config.interceptor()).build(),
+        sdk_config!(aws_sdk_eventbridge, stub)
+            .interceptor(config.interceptor())
+            .build(),
     );
     client
         .put_events()
@@ -163,7 +106,7 @@ async fn one_event_carries_the_send_span_in_trace_header_and_detail() {
     let root = Context::new().with_span(spans.provider.tracer("app").start("checkout"));
     put(
         &stub,
-        spans.config(),
+        propagation(&spans),
         vec![entry(r#"{ "order" : 42, "items": [1.50, 2] }"#)],
         root.clone(),
     )
@@ -172,7 +115,7 @@ async fn one_event_carries_the_send_span_in_trace_header_and_detail() {
 
     let send = spans.named("send shop").remove(0);
     let header = header_of(&send);
-    let sent = stub.entries(0);
+    let sent = sent_entries(&stub, 0);
     // Only the field is inserted; the rest of the detail is byte for byte the caller's.
     assert_eq!(
         sent[0]["Detail"].as_str().unwrap(),
@@ -239,11 +182,11 @@ fn details_baton_cannot_extend_are_sent_exactly_as_given() {
             tracing::subscriber::set_default(tracing_subscriber::registry().with(counter.clone()));
         runtime.block_on(put(
             &stub,
-            spans.config(),
+            propagation(&spans),
             vec![entry(&detail)],
             Context::new(),
         ));
-        let sent = stub.entries(0);
+        let sent = sent_entries(&stub, 0);
         let sent_detail = sent[0]["Detail"].as_str().unwrap();
         let header = header_of(&spans.named("send shop")[0]);
         if changed {
@@ -267,14 +210,14 @@ fn details_baton_cannot_extend_are_sent_exactly_as_given() {
 #[tokio::test]
 async fn several_events_get_a_create_span_each() {
     let stub = Stub::default();
-    *stub.fail.lock().unwrap() = Some(1);
+    stub.responder().fail_entry(1);
     let spans = Spans::new();
     let mut mine = entry(r#"{"n":2}"#);
     mine.trace_header =
         Some("Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1".into());
     put(
         &stub,
-        spans.config(),
+        propagation(&spans),
         vec![entry(r#"{"n":0}"#), entry(r#"{"n":1}"#), mine],
         Context::new(),
     )
@@ -292,7 +235,7 @@ async fn several_events_get_a_create_span_each() {
         2,
         "no create span for the entry with the caller's own trace"
     );
-    let sent = stub.entries(0);
+    let sent = sent_entries(&stub, 0);
     for (i, sent_entry) in sent.iter().enumerate().take(2) {
         let detail: Value = serde_json::from_str(sent_entry["Detail"].as_str().unwrap()).unwrap();
         let create = creates
@@ -325,11 +268,11 @@ async fn several_events_get_a_create_span_each() {
 #[tokio::test]
 async fn a_lone_refused_event_puts_its_error_on_the_send_span() {
     let stub = Stub::default();
-    *stub.fail.lock().unwrap() = Some(0);
+    stub.responder().fail_entry(0);
     let spans = Spans::new();
     put(
         &stub,
-        spans.config(),
+        propagation(&spans),
         vec![entry(r#"{"n":0}"#)],
         Context::new(),
     )
@@ -354,7 +297,7 @@ async fn several_events_all_traced_by_the_caller_name_no_single_message() {
     // No create spans (each entry carries the caller's own trace), yet it is a batch: the
     // send span names no message of its own, and counts failures out of all the entries.
     let stub = Stub::default();
-    *stub.fail.lock().unwrap() = Some(1);
+    stub.responder().fail_entry(1);
     let spans = Spans::new();
     let theirs = |n: u32| {
         let mut e = entry(&format!(r#"{{"n":{n}}}"#));
@@ -365,7 +308,7 @@ async fn several_events_all_traced_by_the_caller_name_no_single_message() {
     };
     put(
         &stub,
-        spans.config(),
+        propagation(&spans),
         vec![theirs(0), theirs(1)],
         Context::new(),
     )
@@ -386,12 +329,12 @@ async fn detail_field_can_be_turned_off() {
     let spans = Spans::new();
     put(
         &stub,
-        spans.config().with_detail_field(false),
+        propagation(&spans).with_detail_field(false),
         vec![entry(r#"{"a":1}"#)],
         Context::new(),
     )
     .await;
-    let sent = stub.entries(0);
+    let sent = sent_entries(&stub, 0);
     assert_eq!(sent[0]["Detail"], r#"{"a":1}"#);
     assert_eq!(
         sent[0]["TraceHeader"],
@@ -403,10 +346,11 @@ async fn detail_field_can_be_turned_off() {
 async fn tower_form_and_cancellation() {
     let stub = Stub::default();
     let spans = Spans::new();
-    let client = aws_sdk_eventbridge::Client::from_conf(stub.config().build());
+    let client =
+        aws_sdk_eventbridge::Client::from_conf(sdk_config!(aws_sdk_eventbridge, stub).build());
     let mut service = tower::ServiceBuilder::new()
         .timeout(std::time::Duration::from_millis(100))
-        .layer(spans.config().layer())
+        .layer(propagation(&spans).layer())
         .service(EventBridgeService::new(client));
     let input = PutEventsInput::builder()
         .entries(entry(r#"{"a":1}"#))
@@ -422,11 +366,11 @@ async fn tower_form_and_cancellation() {
     assert_eq!(output.entries()[0].event_id(), Some("ev-0"));
     let send = spans.named("send shop").remove(0);
     assert_eq!(
-        stub.entries(0)[0]["Detail"],
+        sent_entries(&stub, 0)[0]["Detail"],
         format!(r#"{{"traceHeader":"{}","a":1}}"#, header_of(&send))
     );
 
-    *stub.hang.lock().unwrap() = true;
+    stub.hang();
     assert!(service.ready().await.unwrap().call(input).await.is_err());
     let cancelled = spans.named("send shop").remove(1);
     assert_eq!(
@@ -444,7 +388,7 @@ fn the_consumer_continues_from_the_envelope() {
             "detail":{"traceHeader":"Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1","n":1}}"#,
     )
     .unwrap();
-    let cx = spans.config().start_process_span(&event, "orders");
+    let cx = propagation(&spans).start_process_span(&event, "orders");
     cx.span().end();
     let process = spans.named("process orders").remove(0);
     assert_eq!(
@@ -480,12 +424,12 @@ async fn the_size_limit_is_the_requests() {
     let half = (256 * 1024 - 2 * fixed - 2 * 12) / 2 - 60;
     put(
         &stub,
-        spans.config(),
+        propagation(&spans),
         vec![entry(&fill(half)), entry(&fill(half))],
         Context::new(),
     )
     .await;
-    let sent = stub.entries(0);
+    let sent = sent_entries(&stub, 0);
     let with_field = sent
         .iter()
         .filter(|e| e["Detail"].as_str().unwrap().contains("traceHeader"))
@@ -500,13 +444,12 @@ async fn the_size_limit_is_the_requests() {
     // On a bus told to take up to 1 MiB, both have room.
     put(
         &stub,
-        spans.config().with_size_limit(1024 * 1024),
+        propagation(&spans).with_size_limit(1024 * 1024),
         vec![entry(&fill(half)), entry(&fill(half))],
         Context::new(),
     )
     .await;
-    let with_field = stub
-        .entries(1)
+    let with_field = sent_entries(&stub, 1)
         .iter()
         .filter(|e| e["Detail"].as_str().unwrap().contains("traceHeader"))
         .count();
@@ -529,7 +472,7 @@ async fn inside_lambda_the_lineage_goes_into_both_headers() {
     let root = Context::new().with_span(spans.provider.tracer("app").start("checkout"));
     put(
         &stub,
-        spans.config().with_environment(lambda_env),
+        propagation(&spans).with_environment(lambda_env),
         vec![entry(r#"{"order":42}"#)],
         root.clone(),
     )
@@ -540,7 +483,7 @@ async fn inside_lambda_the_lineage_goes_into_both_headers() {
     // The producer span's context, with the invocation's Lineage kept for Lambda's
     // recursive-loop detection; the invocation's own Root and Parent are not used.
     let header = format!("{};Lineage=1:a87bd80c:2", header_of(&send));
-    let sent = stub.entries(0);
+    let sent = sent_entries(&stub, 0);
     assert_eq!(sent[0]["TraceHeader"], header);
     assert_eq!(
         sent[0]["Detail"].as_str().unwrap(),
@@ -708,7 +651,7 @@ mod props {
             .run(&strategy, |(given, detail_field, tower, caller_span)| {
                 let stub = Stub::default();
                 spans.exporter.reset();
-                let config = spans.config().with_detail_field(detail_field);
+                let config = propagation(&spans).with_detail_field(detail_field);
                 let entries: Vec<_> = given.iter().map(entry_of).collect();
                 let cx = if caller_span {
                     Context::new().with_span(spans.provider.tracer("app").start("caller"))
@@ -718,8 +661,9 @@ mod props {
                 let sent = runtime.block_on(
                     async {
                         if tower {
-                            let client =
-                                aws_sdk_eventbridge::Client::from_conf(stub.config().build());
+                            let client = aws_sdk_eventbridge::Client::from_conf(
+                                sdk_config!(aws_sdk_eventbridge, stub).build(),
+                            );
                             let mut service = tower::ServiceBuilder::new()
                                 .layer(config.layer())
                                 .service(EventBridgeService::new(client));
@@ -737,7 +681,9 @@ mod props {
                                 .map_err(|e| e.to_string())
                         } else {
                             let client = aws_sdk_eventbridge::Client::from_conf(
-                                stub.config().interceptor(config.interceptor()).build(),
+                                sdk_config!(aws_sdk_eventbridge, stub)
+                                    .interceptor(config.interceptor())
+                                    .build(),
                             );
                             client
                                 .put_events()
@@ -751,8 +697,8 @@ mod props {
                     .with_context(cx),
                 );
                 sent.map_err(|e| TestCaseError::fail(format!("PutEvents failed: {e}")))?;
-                prop_assert_eq!(stub.bodies.lock().unwrap().len(), 1);
-                let out = stub.entries(0);
+                prop_assert_eq!(stub.requests().len(), 1);
+                let out = sent_entries(&stub, 0);
                 prop_assert_eq!(out.len(), given.len());
                 let send = spans.named("send shop");
                 prop_assert_eq!(send.len(), 1);
@@ -869,8 +815,7 @@ async fn on_send_learns_the_put_events_span() {
     let seen = Arc::new(Mutex::new(Vec::new()));
     let config = {
         let seen = seen.clone();
-        spans
-            .config()
+        propagation(&spans)
             .with_on_send(move |span| seen.lock().unwrap().push(span.span_context().clone()))
     };
     put(

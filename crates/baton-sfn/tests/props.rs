@@ -13,14 +13,13 @@ mod common;
 
 use aws_sdk_sfn::operation::start_execution::StartExecutionInput;
 use aws_sdk_sfn::operation::start_sync_execution::StartSyncExecutionInput;
-use baton::{TraceHeader, TracerHandle, XrayIdGenerator};
+use baton::TraceHeader;
 use baton_sfn::{SfnPropagation, SfnRequest, SfnService};
-use common::{Recorded, Stub};
+use baton_test_support::{Request, Spans, sdk_config};
+use common::Stub;
 use opentelemetry::Context;
 use opentelemetry::trace::{FutureExt, SpanId, TraceContextExt, Tracer, TracerProvider};
-use opentelemetry_sdk::trace::{
-    InMemorySpanExporter, InMemorySpanExporterBuilder, SdkTracerProvider, SpanData,
-};
+use opentelemetry_sdk::trace::SpanData;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 use serde_json::{Map, Value, json};
@@ -237,39 +236,12 @@ fn input_text(input: &Input, setting: &Setting) -> Option<String> {
     }
 }
 
-/// A tracer provider with X-Ray ids whose finished spans a case can read.
-struct Spans {
-    provider: SdkTracerProvider,
-    exporter: InMemorySpanExporter,
-}
-
-impl Spans {
-    fn new() -> Self {
-        let exporter = InMemorySpanExporterBuilder::new().build();
-        let provider = SdkTracerProvider::builder()
-            .with_simple_exporter(exporter.clone())
-            .with_id_generator(XrayIdGenerator::default())
-            .build();
-        Spans { provider, exporter }
-    }
-
-    fn config(&self, setting: &Setting) -> SfnPropagation {
-        let config =
-            SfnPropagation::new().with_tracer(TracerHandle::new(self.provider.tracer("test")));
-        match &setting.field {
-            Some(field) => config.with_input_field(field.clone()),
-            None => config,
-        }
-    }
-
-    fn named(&self, name: &str) -> Vec<SpanData> {
-        self.provider.force_flush().unwrap();
-        self.exporter
-            .get_finished_spans()
-            .unwrap()
-            .into_iter()
-            .filter(|s| s.name == name)
-            .collect()
+/// Baton's Step Functions propagation for `setting`, recording into `spans`.
+fn propagation(spans: &Spans, setting: &Setting) -> SfnPropagation {
+    let config = SfnPropagation::new().with_tracer(spans.handle());
+    match &setting.field {
+        Some(field) => config.with_input_field(field.clone()),
+        None => config,
     }
 }
 
@@ -303,14 +275,14 @@ fn shown(text: Option<&str>) -> String {
 
 /// Checks the request that left against what the caller gave.
 fn check_request(
-    recorded: &[Recorded],
+    recorded: &[Request<'static>],
     given_input: Option<&str>,
     setting: &Setting,
     send: &SpanData,
 ) -> Result<(), TestCaseError> {
     prop_assert_eq!(recorded.len(), 1, "one request leaves");
-    let (http_header, body) = &recorded[0];
-    let body: Value = serde_json::from_str(body).unwrap();
+    let http_header = recorded[0].trace_header().map(str::to_owned);
+    let body: Value = serde_json::from_str(recorded[0].body()).unwrap();
     let body = body.as_object().unwrap();
 
     // No field the caller did not set, besides `traceHeader` and `input`.
@@ -431,7 +403,7 @@ async fn start(
     let name = setting.name.clone();
     let trace_header = setting.caller_header.clone();
     if setting.tower {
-        let client = aws_sdk_sfn::Client::from_conf(stub.config().build());
+        let client = aws_sdk_sfn::Client::from_conf(sdk_config!(aws_sdk_sfn, stub).build());
         let mut service = config.layer().layer(SfnService::new(client));
         let request = if setting.sync {
             SfnRequest::from(
@@ -461,8 +433,11 @@ async fn start(
             .map(drop)
             .map_err(|e| e.to_string())
     } else {
-        let client =
-            aws_sdk_sfn::Client::from_conf(stub.config().interceptor(config.interceptor()).build());
+        let client = aws_sdk_sfn::Client::from_conf(
+            sdk_config!(aws_sdk_sfn, stub)
+                .interceptor(config.interceptor())
+                .build(),
+        );
         if setting.sync {
             client
                 .start_sync_execution()
@@ -497,7 +472,7 @@ fn any_start_goes_out_as_the_caller_made_it_plus_the_trace() {
         .run(&(input(), setting()), |(input, setting)| {
             let stub = Stub::default();
             spans.exporter.reset();
-            let config = spans.config(&setting);
+            let config = propagation(&spans, &setting);
             let text = input_text(&input, &setting);
             let cx = if setting.caller_span {
                 Context::new().with_span(spans.provider.tracer("app").start("caller"))
@@ -515,7 +490,7 @@ fn any_start_goes_out_as_the_caller_made_it_plus_the_trace() {
             } else {
                 prop_assert_eq!(send.parent_span_id, SpanId::INVALID);
             }
-            let recorded = stub.requests.lock().unwrap().clone();
+            let recorded = stub.requests();
             check_request(&recorded, text.as_deref(), &setting, send)
         })
         .unwrap();

@@ -3,73 +3,54 @@
 
 mod common;
 
-use aws_sdk_sfn::config::{BehaviorVersion, Credentials, Region};
-use baton::{TracerHandle, XrayIdGenerator, attr};
+use baton::attr;
 use baton_sfn::SfnPropagation;
+use baton_test_support::{Spans, header_of, sdk_config};
 use common::{EXECUTION, Stub};
 use opentelemetry::KeyValue;
-use opentelemetry::trace::{SpanKind, Status, TracerProvider};
-use opentelemetry_sdk::trace::{
-    InMemorySpanExporter, InMemorySpanExporterBuilder, SdkTracerProvider, SpanData,
-};
+use opentelemetry::trace::{SpanKind, Status};
+use opentelemetry_sdk::trace::SpanData;
 use serde_json::{Value, json};
 
 const ARN: &str = "arn:aws:states:eu-west-1:123456789012:stateMachine:orders";
+/// A Step Functions stub whose StartSyncExecution fails, and a tracer.
 struct Harness {
     stub: Stub,
-    provider: SdkTracerProvider,
-    exporter: InMemorySpanExporter,
+    otel: Spans,
 }
 
 impl Harness {
     fn new() -> Self {
-        let exporter = InMemorySpanExporterBuilder::new().build();
-        let provider = SdkTracerProvider::builder()
-            .with_simple_exporter(exporter.clone())
-            .with_id_generator(XrayIdGenerator::default())
-            .build();
+        let stub = Stub::default();
+        stub.responder().sync_fails();
         Harness {
-            stub: Stub {
-                sync_fails: std::sync::Arc::new(std::sync::Mutex::new(true)),
-                ..Stub::default()
-            },
-            provider,
-            exporter,
+            stub,
+            otel: Spans::new(),
         }
     }
 
     fn client(&self, propagation: SfnPropagation) -> aws_sdk_sfn::Client {
-        let propagation = propagation.with_tracer(TracerHandle::new(self.provider.tracer("test")));
+        let propagation = propagation.with_tracer(self.otel.handle());
         aws_sdk_sfn::Client::from_conf(
-            aws_sdk_sfn::config::Builder::new()
-                .behavior_version(BehaviorVersion::latest())
-                .region(Region::new("eu-west-1"))
-                .credentials_provider(Credentials::new("test", "test", None, None, "stub"))
-                .endpoint_url("http://stub.invalid")
-                .http_client(self.stub.clone())
+            sdk_config!(aws_sdk_sfn, self.stub)
                 .interceptor(propagation.interceptor())
                 .build(),
         )
     }
 
+    /// The JSON body of request `index`.
     fn body(&self, index: usize) -> Value {
-        serde_json::from_str(&self.stub.body(index)).unwrap()
+        serde_json::from_str(self.stub.request(index).body()).unwrap()
+    }
+
+    /// The `x-amzn-trace-id` header of request `index`.
+    fn header(&self, index: usize) -> Option<String> {
+        self.stub.request(index).trace_header().map(str::to_owned)
     }
 
     fn spans(&self) -> Vec<SpanData> {
-        self.provider.force_flush().unwrap();
-        self.exporter.get_finished_spans().unwrap()
+        self.otel.finished()
     }
-}
-
-fn header_of(span: &SpanData) -> String {
-    let id = span.span_context.trace_id().to_string();
-    format!(
-        "Root=1-{}-{};Parent={};Sampled=1",
-        &id[..8],
-        &id[8..],
-        span.span_context.span_id()
-    )
 }
 
 #[tokio::test]
@@ -220,12 +201,9 @@ async fn request_header_matches_body_and_stays_within_256_characters() {
     assert_eq!(header, header_of(&spans[0]));
     assert!(header.len() <= 256);
     // Step Functions prefers the HTTP header: it says the same as the body.
-    assert_eq!(h.stub.header(0).as_deref(), Some(header));
+    assert_eq!(h.header(0).as_deref(), Some(header));
     assert_eq!(h.body(1)["input"], "{}");
-    assert_eq!(
-        h.stub.header(1).as_deref(),
-        h.body(1)["traceHeader"].as_str()
-    );
+    assert_eq!(h.header(1).as_deref(), h.body(1)["traceHeader"].as_str());
 }
 
 #[tokio::test]
@@ -257,17 +235,12 @@ async fn an_input_at_the_size_limit_is_sent_as_given() {
 #[tokio::test]
 async fn a_retried_start_carries_the_same_trace_on_every_attempt() {
     let h = Harness::new();
-    *h.stub.fail_first.lock().unwrap() = 2;
+    h.stub.fail_first(2);
     let propagation = SfnPropagation::new()
         .with_input_field("traceHeader")
-        .with_tracer(TracerHandle::new(h.provider.tracer("test")));
+        .with_tracer(h.otel.handle());
     let client = aws_sdk_sfn::Client::from_conf(
-        aws_sdk_sfn::config::Builder::new()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new("eu-west-1"))
-            .credentials_provider(Credentials::new("test", "test", None, None, "stub"))
-            .endpoint_url("http://stub.invalid")
-            .http_client(h.stub.clone())
+        sdk_config!(aws_sdk_sfn, h.stub)
             .retry_config(
                 aws_sdk_sfn::config::retry::RetryConfig::standard()
                     .with_max_attempts(3)
@@ -286,7 +259,7 @@ async fn a_retried_start_carries_the_same_trace_on_every_attempt() {
     let spans = h.spans();
     assert_eq!(spans.len(), 1, "{spans:?}");
     let header = header_of(&spans[0]);
-    assert_eq!(h.stub.recorded().len(), 3);
+    assert_eq!(h.stub.requests().len(), 3);
     for attempt in 0..3 {
         assert_eq!(
             h.body(attempt),
@@ -295,7 +268,7 @@ async fn a_retried_start_carries_the_same_trace_on_every_attempt() {
                    "traceHeader": header}),
             "attempt {attempt}"
         );
-        assert_eq!(h.stub.header(attempt).as_deref(), Some(header.as_str()));
+        assert_eq!(h.header(attempt).as_deref(), Some(header.as_str()));
     }
 }
 

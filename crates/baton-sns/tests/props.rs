@@ -9,19 +9,18 @@
 
 mod common;
 
+use baton_test_support::{Spans, sdk_config};
 use common::{Stub, parse_form};
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use aws_sdk_sns::operation::publish::PublishInput;
 use aws_sdk_sns::operation::publish_batch::PublishBatchInput;
 use aws_sdk_sns::types::{MessageAttributeValue, PublishBatchRequestEntry};
-use baton::{TraceHeader, TracerHandle, XrayIdGenerator};
+use baton::TraceHeader;
 use baton_sns::{SnsPropagation, SnsRequest, SnsService};
 use opentelemetry::Context;
-use opentelemetry::trace::{FutureExt, SpanId, TraceContextExt, Tracer, TracerProvider};
-use opentelemetry_sdk::trace::{
-    InMemorySpanExporter, InMemorySpanExporterBuilder, SdkTracerProvider, SpanData,
-};
+use opentelemetry::trace::{FutureExt, SpanId, TraceContextExt};
+use opentelemetry_sdk::trace::SpanData;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 use tower::{Layer, Service, ServiceExt};
@@ -388,46 +387,11 @@ fn check_messages(
     Ok(added_headers)
 }
 
-/// A tracer provider with X-Ray ids whose finished spans a case can read.
-struct Spans {
-    provider: SdkTracerProvider,
-    exporter: InMemorySpanExporter,
-}
-
-impl Spans {
-    fn new() -> Self {
-        let exporter = InMemorySpanExporterBuilder::new().build();
-        let provider = SdkTracerProvider::builder()
-            .with_simple_exporter(exporter.clone())
-            .with_id_generator(XrayIdGenerator::default())
-            .build();
-        Spans { provider, exporter }
-    }
-
-    fn config(&self, setting: &Setting) -> SnsPropagation {
-        SnsPropagation::new()
-            .with_tracer(TracerHandle::new(self.provider.tracer("test")))
-            .with_message_attribute(setting.message_attribute)
-    }
-
-    fn named(&self, name: &str) -> Vec<SpanData> {
-        self.provider.force_flush().unwrap();
-        self.exporter
-            .get_finished_spans()
-            .unwrap()
-            .into_iter()
-            .filter(|s| s.name == name)
-            .collect()
-    }
-
-    /// A context with a fresh caller span in it, or an empty one.
-    fn caller(&self, with_span: bool) -> Context {
-        if with_span {
-            Context::new().with_span(self.provider.tracer("app").start("caller"))
-        } else {
-            Context::new()
-        }
-    }
+/// Baton's SNS propagation for `setting`, recording into `spans`.
+fn propagation(spans: &Spans, setting: &Setting) -> SnsPropagation {
+    SnsPropagation::new()
+        .with_tracer(spans.handle())
+        .with_message_attribute(setting.message_attribute)
 }
 
 /// Checks that `header` names the span `span` (same trace, that span as parent).
@@ -458,14 +422,14 @@ fn the_request(
     cx: &Context,
     setting: &Setting,
 ) -> Result<(HashMap<String, String>, SpanData), TestCaseError> {
-    let recorded = stub.recorded();
+    let recorded = stub.requests();
     prop_assert_eq!(recorded.len(), 1, "one request leaves");
-    let (header, body) = &recorded[0];
+    let (header, body) = (recorded[0].trace_header(), recorded[0].body());
     let sends = spans.named("send orders");
     prop_assert_eq!(sends.len(), 1);
     let send = sends.into_iter().next().unwrap();
     prop_assert!(header.is_some(), "no x-amzn-trace-id request header");
-    names_span(header.as_deref().unwrap(), &send, "request header")?;
+    names_span(header.unwrap(), &send, "request header")?;
     if setting.caller_span {
         prop_assert_eq!(send.parent_span_id, cx.span().span_context().span_id());
     } else {
@@ -497,7 +461,7 @@ fn any_publish_goes_out_as_the_caller_made_it_plus_the_trace() {
         .run(&(message(2), setting()), |(given, setting)| {
             let stub = Stub::default();
             spans.exporter.reset();
-            let config = spans.config(&setting);
+            let config = propagation(&spans, &setting);
             let given = [given];
             let texts = texts(&given);
             let input = PublishInput::builder()
@@ -510,7 +474,8 @@ fn any_publish_goes_out_as_the_caller_made_it_plus_the_trace() {
             let result = runtime.block_on(
                 async {
                     if setting.tower {
-                        let client = aws_sdk_sns::Client::from_conf(stub.config().build());
+                        let client =
+                            aws_sdk_sns::Client::from_conf(sdk_config!(aws_sdk_sns, stub).build());
                         let mut service = config.layer().layer(SnsService::new(client));
                         service
                             .ready()
@@ -522,7 +487,9 @@ fn any_publish_goes_out_as_the_caller_made_it_plus_the_trace() {
                             .map_err(|e| e.to_string())
                     } else {
                         let client = aws_sdk_sns::Client::from_conf(
-                            stub.config().interceptor(config.interceptor()).build(),
+                            sdk_config!(aws_sdk_sns, stub)
+                                .interceptor(config.interceptor())
+                                .build(),
                         );
                         client
                             .publish()
@@ -560,7 +527,7 @@ fn any_batch_goes_out_entry_by_entry_as_the_caller_made_it_plus_the_trace() {
         .run(&strategy, |(given, setting)| {
             let stub = Stub::default();
             spans.exporter.reset();
-            let config = spans.config(&setting);
+            let config = propagation(&spans, &setting);
             let texts = texts(&given);
             let entries: Vec<PublishBatchRequestEntry> = given
                 .iter()
@@ -584,7 +551,8 @@ fn any_batch_goes_out_entry_by_entry_as_the_caller_made_it_plus_the_trace() {
             let result = runtime.block_on(
                 async {
                     if setting.tower {
-                        let client = aws_sdk_sns::Client::from_conf(stub.config().build());
+                        let client =
+                            aws_sdk_sns::Client::from_conf(sdk_config!(aws_sdk_sns, stub).build());
                         let mut service = config.layer().layer(SnsService::new(client));
                         service
                             .ready()
@@ -596,7 +564,9 @@ fn any_batch_goes_out_entry_by_entry_as_the_caller_made_it_plus_the_trace() {
                             .map_err(|e| e.to_string())
                     } else {
                         let client = aws_sdk_sns::Client::from_conf(
-                            stub.config().interceptor(config.interceptor()).build(),
+                            sdk_config!(aws_sdk_sns, stub)
+                                .interceptor(config.interceptor())
+                                .build(),
                         );
                         client
                             .publish_batch()

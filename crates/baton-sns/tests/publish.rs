@@ -5,14 +5,12 @@ mod common;
 
 use aws_sdk_sns::operation::publish::PublishInput;
 use aws_sdk_sns::types::MessageAttributeValue;
-use baton::{TracerHandle, XrayIdGenerator, attr};
+use baton::attr;
 use baton_sns::{SnsPropagation, SnsService};
-use common::Stub;
+use baton_test_support::{Spans, header_of, sdk_config};
+use common::{Stub, sent};
 use opentelemetry::trace::{FutureExt, SpanKind, TraceContextExt, Tracer, TracerProvider};
 use opentelemetry::{Context, KeyValue};
-use opentelemetry_sdk::trace::{
-    InMemorySpanExporter, InMemorySpanExporterBuilder, SdkTracerProvider, SpanData,
-};
 use tower::{Service, ServiceExt};
 
 /// The value of the message attribute named `name` in a Publish form body.
@@ -28,45 +26,9 @@ fn attribute(form: &[(String, String)], name: &str) -> Option<String> {
         .map(|(_, v)| v.clone())
 }
 
-struct Spans {
-    provider: SdkTracerProvider,
-    exporter: InMemorySpanExporter,
-}
-
-impl Spans {
-    fn new() -> Self {
-        let exporter = InMemorySpanExporterBuilder::new().build();
-        let provider = SdkTracerProvider::builder()
-            .with_simple_exporter(exporter.clone())
-            .with_id_generator(XrayIdGenerator::default())
-            .build();
-        Spans { provider, exporter }
-    }
-    fn config(&self) -> SnsPropagation {
-        SnsPropagation::new().with_tracer(TracerHandle::new(self.provider.tracer("test")))
-    }
-    fn one(&self, name: &str) -> SpanData {
-        self.provider.force_flush().unwrap();
-        let mut spans: Vec<_> = self
-            .exporter
-            .get_finished_spans()
-            .unwrap()
-            .into_iter()
-            .filter(|s| s.name == name)
-            .collect();
-        assert_eq!(spans.len(), 1, "{name}");
-        spans.remove(0)
-    }
-}
-
-fn header_of(span: &SpanData) -> String {
-    let id = span.span_context.trace_id().to_string();
-    format!(
-        "Root=1-{}-{};Parent={};Sampled=1",
-        &id[..8],
-        &id[8..],
-        span.span_context.span_id()
-    )
+/// Baton's SNS propagation, recording into `spans`.
+fn propagation(spans: &Spans) -> SnsPropagation {
+    SnsPropagation::new().with_tracer(spans.handle())
 }
 
 const TOPIC: &str = "arn:aws:sns:eu-west-1:123456789012:orders";
@@ -76,8 +38,8 @@ async fn publish_carries_the_send_span_in_header_and_attribute() {
     let stub = Stub::default();
     let spans = Spans::new();
     let client = aws_sdk_sns::Client::from_conf(
-        stub.config()
-            .interceptor(spans.config().interceptor())
+        sdk_config!(aws_sdk_sns, stub)
+            .interceptor(propagation(&spans).interceptor())
             .build(),
     );
     let root = Context::new().with_span(spans.provider.tracer("app").start("checkout"));
@@ -92,7 +54,7 @@ async fn publish_carries_the_send_span_in_header_and_attribute() {
     root.span().end();
 
     let send = spans.one("send orders");
-    let (header, form) = stub.request(0);
+    let (header, form) = sent(&stub, 0);
     assert_eq!(header.as_deref(), Some(header_of(&send).as_str()));
     assert_eq!(attribute(&form, "X-Amzn-Trace-Id"), Some(header_of(&send)));
     assert_eq!(send.span_kind, SpanKind::Producer);
@@ -124,8 +86,12 @@ async fn inside_lambda_the_lineage_is_kept_and_ten_attributes_are_respected() {
     let stub = Stub::default();
     let spans = Spans::new();
     let client = aws_sdk_sns::Client::from_conf(
-        stub.config()
-            .interceptor(spans.config().with_environment(lambda_env).interceptor())
+        sdk_config!(aws_sdk_sns, stub)
+            .interceptor(
+                propagation(&spans)
+                    .with_environment(lambda_env)
+                    .interceptor(),
+            )
             .build(),
     );
     let mut publish = client.publish().topic_arn(TOPIC).message("full");
@@ -141,7 +107,7 @@ async fn inside_lambda_the_lineage_is_kept_and_ten_attributes_are_respected() {
     }
     publish.send().await.unwrap();
     let send = spans.one("send orders");
-    let (header, form) = stub.request(0);
+    let (header, form) = sent(&stub, 0);
     assert_eq!(
         header,
         Some(format!("{};Lineage=1:a87bd80c:2", header_of(&send)))
@@ -161,9 +127,9 @@ async fn inside_lambda_the_lineage_is_kept_and_ten_attributes_are_respected() {
 async fn the_tower_form_sets_the_same_header() {
     let stub = Stub::default();
     let spans = Spans::new();
-    let client = aws_sdk_sns::Client::from_conf(stub.config().build());
+    let client = aws_sdk_sns::Client::from_conf(sdk_config!(aws_sdk_sns, stub).build());
     let mut service = tower::ServiceBuilder::new()
-        .layer(spans.config().layer())
+        .layer(propagation(&spans).layer())
         .service(SnsService::new(client));
     let input = PublishInput::builder()
         .topic_arn(TOPIC)
@@ -178,7 +144,7 @@ async fn the_tower_form_sets_the_same_header() {
         .await
         .unwrap();
     let send = spans.one("send orders");
-    let (header, form) = stub.request(0);
+    let (header, form) = sent(&stub, 0);
     assert_eq!(header.as_deref(), Some(header_of(&send).as_str()));
     assert_eq!(attribute(&form, "X-Amzn-Trace-Id"), Some(header_of(&send)));
 }
@@ -190,9 +156,9 @@ async fn the_tower_form_sets_the_same_header() {
 async fn the_header_survives_a_buffer_between_layer_and_client() {
     let stub = Stub::default();
     let spans = Spans::new();
-    let client = aws_sdk_sns::Client::from_conf(stub.config().build());
+    let client = aws_sdk_sns::Client::from_conf(sdk_config!(aws_sdk_sns, stub).build());
     let mut service = tower::ServiceBuilder::new()
-        .layer(spans.config().with_message_attribute(false).layer())
+        .layer(propagation(&spans).with_message_attribute(false).layer())
         .buffer(4)
         .service(SnsService::new(client));
     for _ in 0..2 {
@@ -209,21 +175,14 @@ async fn the_header_survives_a_buffer_between_layer_and_client() {
             .await
             .unwrap();
     }
-    spans.provider.force_flush().unwrap();
-    let sends: Vec<_> = spans
-        .exporter
-        .get_finished_spans()
-        .unwrap()
-        .into_iter()
-        .filter(|s| s.name == "send orders")
-        .collect();
+    let sends = spans.named("send orders");
     assert_eq!(sends.len(), 2);
     assert_ne!(
         sends[0].span_context.trace_id(),
         sends[1].span_context.trace_id()
     );
     for index in 0..2 {
-        let (header, form) = stub.request(index);
+        let (header, form) = sent(&stub, index);
         let header = header.expect("every request carries the header");
         assert!(
             sends.iter().any(|s| header_of(s) == header),
@@ -231,7 +190,7 @@ async fn the_header_survives_a_buffer_between_layer_and_client() {
         );
         assert_eq!(attribute(&form, "X-Amzn-Trace-Id"), None);
     }
-    assert_ne!(stub.request(0).0, stub.request(1).0);
+    assert_ne!(sent(&stub, 0).0, sent(&stub, 1).0);
 }
 
 /// A header the caller put into the request is sent as it is; the propagation layer still
@@ -240,9 +199,9 @@ async fn the_header_survives_a_buffer_between_layer_and_client() {
 async fn a_header_set_on_the_request_is_kept() {
     let stub = Stub::default();
     let spans = Spans::new();
-    let client = aws_sdk_sns::Client::from_conf(stub.config().build());
+    let client = aws_sdk_sns::Client::from_conf(sdk_config!(aws_sdk_sns, stub).build());
     let mut service = tower::ServiceBuilder::new()
-        .layer(spans.config().layer())
+        .layer(propagation(&spans).layer())
         .service(SnsService::new(client));
     let mine = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1";
     let input = PublishInput::builder()
@@ -254,7 +213,7 @@ async fn a_header_set_on_the_request_is_kept() {
     assert_eq!(request.trace_header(), Some(mine));
     service.ready().await.unwrap().call(request).await.unwrap();
     let send = spans.one("send orders");
-    let (header, form) = stub.request(0);
+    let (header, form) = sent(&stub, 0);
     assert_eq!(header.as_deref(), Some(mine));
     assert_eq!(attribute(&form, "X-Amzn-Trace-Id"), Some(header_of(&send)));
 }
@@ -266,7 +225,7 @@ async fn a_header_set_on_the_request_is_kept() {
 async fn a_header_that_cannot_be_sent_is_replaced_or_dropped() {
     let stub = Stub::default();
     let spans = Spans::new();
-    let client = aws_sdk_sns::Client::from_conf(stub.config().build());
+    let client = aws_sdk_sns::Client::from_conf(sdk_config!(aws_sdk_sns, stub).build());
     let bad = "Root=1-5759e988-bd862e3fe1be46a994272793\r\nX-Injected: yes".to_owned();
     let input = || {
         PublishInput::builder()
@@ -276,22 +235,18 @@ async fn a_header_that_cannot_be_sent_is_replaced_or_dropped() {
             .unwrap()
     };
     let mut layered = tower::ServiceBuilder::new()
-        .layer(spans.config().layer())
+        .layer(propagation(&spans).layer())
         .service(SnsService::new(client.clone()));
     let request = baton_sns::SnsRequest::from(input()).with_trace_header(Some(bad.clone()));
     layered.ready().await.unwrap().call(request).await.unwrap();
     let send = spans.one("send orders");
-    assert_eq!(stub.request(0).0, Some(header_of(&send)));
+    assert_eq!(sent(&stub, 0).0, Some(header_of(&send)));
 
     let mut bare = SnsService::new(client);
     let request = baton_sns::SnsRequest::from(input()).with_trace_header(Some(bad));
     bare.ready().await.unwrap().call(request).await.unwrap();
-    assert_eq!(stub.request(1).0, None);
-    assert_eq!(
-        stub.requests.lock().unwrap().len(),
-        2,
-        "both were published"
-    );
+    assert_eq!(sent(&stub, 1).0, None);
+    assert_eq!(stub.requests().len(), 2, "both were published");
 }
 
 /// A publish the SDK retries (a 500, then a 200) is one send span: every attempt carries
@@ -299,16 +254,16 @@ async fn a_header_that_cannot_be_sent_is_replaced_or_dropped() {
 #[tokio::test]
 async fn a_retried_publish_carries_the_same_trace_on_every_attempt() {
     let stub = Stub::default();
-    *stub.fail_first.lock().unwrap() = 2;
+    stub.fail_first(2);
     let spans = Spans::new();
     let client = aws_sdk_sns::Client::from_conf(
-        stub.config()
+        sdk_config!(aws_sdk_sns, stub)
             .retry_config(
                 aws_sdk_sns::config::retry::RetryConfig::standard()
                     .with_max_attempts(3)
                     .with_initial_backoff(std::time::Duration::from_millis(1)),
             )
-            .interceptor(spans.config().interceptor())
+            .interceptor(propagation(&spans).interceptor())
             .build(),
     );
     client
@@ -319,9 +274,9 @@ async fn a_retried_publish_carries_the_same_trace_on_every_attempt() {
         .await
         .unwrap();
     let send = spans.one("send orders");
-    assert_eq!(stub.requests.lock().unwrap().len(), 3);
+    assert_eq!(stub.requests().len(), 3);
     for attempt in 0..3 {
-        let (header, form) = stub.request(attempt);
+        let (header, form) = sent(&stub, attempt);
         assert_eq!(header, Some(header_of(&send)), "attempt {attempt}");
         assert_eq!(attribute(&form, "X-Amzn-Trace-Id"), Some(header_of(&send)));
         let attributes = form.iter().filter(|(k, _)| k.ends_with(".Name")).count();
@@ -334,8 +289,8 @@ async fn a_message_near_the_size_limit_gets_no_attribute() {
     let stub = Stub::default();
     let spans = Spans::new();
     let client = aws_sdk_sns::Client::from_conf(
-        stub.config()
-            .interceptor(spans.config().interceptor())
+        sdk_config!(aws_sdk_sns, stub)
+            .interceptor(propagation(&spans).interceptor())
             .build(),
     );
     let big = "x".repeat(256 * 1024 - 50);
@@ -347,7 +302,7 @@ async fn a_message_near_the_size_limit_gets_no_attribute() {
         .await
         .unwrap();
     let send = spans.one("send orders");
-    let (header, form) = stub.request(0);
+    let (header, form) = sent(&stub, 0);
     assert_eq!(
         attribute(&form, "X-Amzn-Trace-Id"),
         None,
@@ -365,8 +320,12 @@ async fn a_message_near_the_size_limit_gets_no_attribute() {
 
     // A topic allowed larger messages, and said so: the same message has room.
     let client = aws_sdk_sns::Client::from_conf(
-        stub.config()
-            .interceptor(spans.config().with_size_limit(1024 * 1024).interceptor())
+        sdk_config!(aws_sdk_sns, stub)
+            .interceptor(
+                propagation(&spans)
+                    .with_size_limit(1024 * 1024)
+                    .interceptor(),
+            )
             .build(),
     );
     client
@@ -376,7 +335,7 @@ async fn a_message_near_the_size_limit_gets_no_attribute() {
         .send()
         .await
         .unwrap();
-    let (_, form) = stub.request(1);
+    let (_, form) = sent(&stub, 1);
     assert!(attribute(&form, "X-Amzn-Trace-Id").is_some());
 }
 
@@ -387,12 +346,14 @@ async fn on_send_learns_the_publish_span() {
     let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let config = {
         let seen = seen.clone();
-        spans
-            .config()
+        propagation(&spans)
             .with_on_send(move |span| seen.lock().unwrap().push(span.span_context().clone()))
     };
-    let client =
-        aws_sdk_sns::Client::from_conf(stub.config().interceptor(config.interceptor()).build());
+    let client = aws_sdk_sns::Client::from_conf(
+        sdk_config!(aws_sdk_sns, stub)
+            .interceptor(config.interceptor())
+            .build(),
+    );
     client
         .publish()
         .topic_arn(TOPIC)
@@ -405,8 +366,5 @@ async fn on_send_learns_the_publish_span() {
         seen.lock().unwrap().as_slice(),
         std::slice::from_ref(&send.span_context)
     );
-    assert_eq!(
-        stub.request(0).0.as_deref(),
-        Some(header_of(&send).as_str())
-    );
+    assert_eq!(sent(&stub, 0).0.as_deref(), Some(header_of(&send).as_str()));
 }

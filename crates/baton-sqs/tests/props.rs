@@ -18,7 +18,8 @@ use aws_sdk_sqs::types::{
 };
 use baton::TraceHeader;
 use baton_sqs::{SqsPropagation, SqsRequest, SqsService};
-use common::{Spans, StubSqs};
+use baton_test_support::{Spans, sdk_config};
+use common::{StubSqs, sqs_client};
 use opentelemetry::Context;
 use opentelemetry::trace::{FutureExt, SpanId, TraceContextExt, TraceId, Tracer};
 use proptest::prelude::*;
@@ -243,7 +244,8 @@ fn any_single_send_goes_out_as_the_caller_made_it_plus_the_trace() {
                 .block_on(
                     async {
                         if setting.tower {
-                            let mut service = config.layer().layer(SqsService::new(stub.client()));
+                            let mut service =
+                                config.layer().layer(SqsService::new(sqs_client(&stub)));
                             service
                                 .ready()
                                 .await
@@ -254,7 +256,9 @@ fn any_single_send_goes_out_as_the_caller_made_it_plus_the_trace() {
                                 .map_err(|e| e.to_string())
                         } else {
                             let client = aws_sdk_sqs::Client::from_conf(
-                                stub.config().interceptor(config.interceptor()).build(),
+                                sdk_config!(aws_sdk_sqs, stub)
+                                    .interceptor(config.interceptor())
+                                    .build(),
                             );
                             client
                                 .send_message()
@@ -271,9 +275,9 @@ fn any_single_send_goes_out_as_the_caller_made_it_plus_the_trace() {
                     .with_context(cx.clone()),
                 )
                 .map_err(|e| TestCaseError::fail(format!("the send failed: {e}")))?;
-            let captured = stub.captured();
+            let captured = stub.requests();
             prop_assert_eq!(captured.len(), 1);
-            let sent: Value = serde_json::from_str(&captured[0].body).unwrap();
+            let sent: Value = serde_json::from_str(captured[0].body()).unwrap();
             let written = check_message(&sent, &given, &setting)?;
             let send = spans.one("send orders");
             if let Some(header) = written {
@@ -322,7 +326,7 @@ fn any_batch_goes_out_entry_by_entry_as_the_caller_made_it_plus_the_trace() {
                 .unwrap();
             let result = runtime.block_on(async {
                 if setting.tower {
-                    let mut service = config.layer().layer(SqsService::new(stub.client()));
+                    let mut service = config.layer().layer(SqsService::new(sqs_client(&stub)));
                     service
                         .ready()
                         .await
@@ -333,7 +337,9 @@ fn any_batch_goes_out_entry_by_entry_as_the_caller_made_it_plus_the_trace() {
                         .map_err(|e| e.to_string())
                 } else {
                     let client = aws_sdk_sqs::Client::from_conf(
-                        stub.config().interceptor(config.interceptor()).build(),
+                        sdk_config!(aws_sdk_sqs, stub)
+                            .interceptor(config.interceptor())
+                            .build(),
                     );
                     client
                         .send_message_batch()
@@ -346,9 +352,9 @@ fn any_batch_goes_out_entry_by_entry_as_the_caller_made_it_plus_the_trace() {
                 }
             });
             result.map_err(|e| TestCaseError::fail(format!("the send failed: {e}")))?;
-            let captured = stub.captured();
+            let captured = stub.requests();
             prop_assert_eq!(captured.len(), 1);
-            let sent: Value = serde_json::from_str(&captured[0].body).unwrap();
+            let sent: Value = serde_json::from_str(captured[0].body()).unwrap();
             let sent_entries = sent["Entries"].as_array().unwrap();
             prop_assert_eq!(sent_entries.len(), given.len());
             let send = spans.one("send orders");
@@ -516,8 +522,8 @@ fn any_received_batch_links_exactly_its_well_formed_producers() {
         .run(&strategy, |(messages, tower)| {
             let stub = StubSqs::default();
             let listed: Vec<Value> = messages.iter().map(Received::json).collect();
-            *stub.receive_body.lock().unwrap() =
-                Some(serde_json::json!({ "Messages": listed }).to_string());
+            stub.responder()
+                .receive_body(serde_json::json!({ "Messages": listed }).to_string());
             spans.exporter.reset();
             let config = SqsPropagation::new().with_tracer(spans.handle());
             let output = runtime
@@ -529,7 +535,7 @@ fn any_received_batch_links_exactly_its_well_formed_producers() {
                             .build()
                             .unwrap();
                     if tower {
-                        let mut service = config.layer().layer(SqsService::new(stub.client()));
+                        let mut service = config.layer().layer(SqsService::new(sqs_client(&stub)));
                         match service
                             .ready()
                             .await
@@ -543,7 +549,9 @@ fn any_received_batch_links_exactly_its_well_formed_producers() {
                         }
                     } else {
                         let client = aws_sdk_sqs::Client::from_conf(
-                            stub.config().interceptor(config.interceptor()).build(),
+                            sdk_config!(aws_sdk_sqs, stub)
+                                .interceptor(config.interceptor())
+                                .build(),
                         );
                         client
                             .receive_message()

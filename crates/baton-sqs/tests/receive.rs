@@ -8,7 +8,8 @@ use std::sync::{Arc, Mutex};
 use aws_sdk_sqs::types::{Message, MessageAttributeValue, MessageSystemAttributeName};
 use baton::{LinkPolicy, attr};
 use baton_sqs::{Carrier, MessageExt, SqsPropagation, extract_with_carrier};
-use common::{REQUEST_ID, Spans, StubSqs};
+use baton_test_support::{Spans, sdk_config};
+use common::{REQUEST_ID, StubSqs};
 use opentelemetry::KeyValue;
 use opentelemetry::trace::{SpanId, SpanKind, Status, TraceContextExt, TraceId};
 use serde_json::{Value, json};
@@ -21,7 +22,11 @@ const TRACEPARENT_B: &str = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b716920333
 const XRAY_C: &str = "Root=1-6b071cbb-6a0ee8ca1d2c0e3fddaa1870;Parent=20f79632532992fd;Sampled=1";
 
 fn intercepted(stub: &StubSqs, config: SqsPropagation) -> aws_sdk_sqs::Client {
-    aws_sdk_sqs::Client::from_conf(stub.config().interceptor(config.interceptor()).build())
+    aws_sdk_sqs::Client::from_conf(
+        sdk_config!(aws_sdk_sqs, stub)
+            .interceptor(config.interceptor())
+            .build(),
+    )
 }
 
 #[tokio::test]
@@ -65,9 +70,9 @@ async fn receive_asks_for_the_carriers_and_keeps_what_the_caller_asked_for() {
         .await
         .unwrap();
     let bodies: Vec<Value> = stub
-        .captured()
+        .requests()
         .iter()
-        .map(|c| serde_json::from_str(&c.body).unwrap())
+        .map(|c| serde_json::from_str(c.body()).unwrap())
         .collect();
     assert_eq!(
         bodies[0],
@@ -127,7 +132,7 @@ fn message_json(id: &str, system: Option<&str>, attributes: Value) -> Value {
 #[tokio::test]
 async fn receive_span_links_every_producer() {
     let stub = StubSqs::default();
-    *stub.receive_body.lock().unwrap() = Some(received(&[
+    stub.responder().receive_body(received(&[
         message_json("m1", Some(XRAY_A), json!({})),
         message_json(
             "m2",

@@ -10,27 +10,17 @@ use aws_sdk_sqs::types::{
 };
 use baton::attr;
 use baton_sqs::{SqsPropagation, SqsRequest, SqsService};
-use common::{REQUEST_ID, Spans, StubSqs};
+use baton_test_support::{Spans, header_of, sdk_config};
+use common::{REQUEST_ID, StubSqs, sqs_client};
 use opentelemetry::trace::{FutureExt, SpanKind, Status, TraceContextExt, Tracer};
 use opentelemetry::{Context, KeyValue};
-use opentelemetry_sdk::trace::SpanData;
 use serde_json::{Value, json};
 use tower::{Service, ServiceExt};
 
 const QUEUE: &str = "http://stub.invalid/000000000000/orders";
 
-fn header_of(span: &SpanData) -> String {
-    let id = span.span_context.trace_id().to_string();
-    format!(
-        "Root=1-{}-{};Parent={};Sampled=1",
-        &id[..8],
-        &id[8..],
-        span.span_context.span_id()
-    )
-}
-
 fn body(stub: &StubSqs, index: usize) -> Value {
-    serde_json::from_str(&stub.captured()[index].body).unwrap()
+    serde_json::from_str(stub.request(index).body()).unwrap()
 }
 
 fn string_attr(value: &str) -> MessageAttributeValue {
@@ -42,7 +32,11 @@ fn string_attr(value: &str) -> MessageAttributeValue {
 }
 
 fn intercepted(stub: &StubSqs, config: SqsPropagation) -> aws_sdk_sqs::Client {
-    aws_sdk_sqs::Client::from_conf(stub.config().interceptor(config.interceptor()).build())
+    aws_sdk_sqs::Client::from_conf(
+        sdk_config!(aws_sdk_sqs, stub)
+            .interceptor(config.interceptor())
+            .build(),
+    )
 }
 
 #[tokio::test]
@@ -106,7 +100,7 @@ async fn tower_form_sends_the_same_request() {
     let mut service = SqsPropagation::new()
         .with_tracer(spans.handle())
         .layer()
-        .layer_service(SqsService::new(stub.client()));
+        .layer_service(SqsService::new(sqs_client(&stub)));
 
     let root = spans.tracer().start("checkout");
     let cx = Context::new().with_span(root);
@@ -300,7 +294,7 @@ async fn a_trace_header_the_caller_set_is_kept() {
         .unwrap();
     let mut service = tower::Layer::layer(
         &SqsPropagation::new().with_tracer(spans.handle()).layer(),
-        SqsService::new(stub.client()),
+        SqsService::new(sqs_client(&stub)),
     );
     service
         .ready()
@@ -481,13 +475,12 @@ async fn traceparent_is_written_alone_when_tracestate_does_not_fit() {
 #[tokio::test]
 async fn a_failed_send_is_recorded_and_returned_unchanged() {
     let stub = StubSqs::default();
-    *stub.fail_with.lock().unwrap() = Some((
+    stub.responder().fail_with(
         400,
-        r#"{"__type":"com.amazonaws.sqs#QueueDoesNotExist","message":"The specified queue does not exist."}"#
-            .to_string(),
-    ));
-    *stub.query_error.lock().unwrap() =
-        Some("AWS.SimpleQueueService.NonExistentQueue;Sender".to_string());
+        r#"{"__type":"com.amazonaws.sqs#QueueDoesNotExist","message":"The specified queue does not exist."}"#,
+    );
+    stub.responder()
+        .query_error("AWS.SimpleQueueService.NonExistentQueue;Sender");
     let spans = Spans::new();
     let client = intercepted(&stub, SqsPropagation::new().with_tracer(spans.handle()));
     let error = client
@@ -527,7 +520,7 @@ async fn a_failed_send_is_recorded_and_returned_unchanged() {
     // does not keep), and passes the SDK error through.
     let mut service = tower::Layer::layer(
         &SqsPropagation::new().with_tracer(spans.handle()).layer(),
-        SqsService::new(stub.client()),
+        SqsService::new(sqs_client(&stub)),
     );
     let input = SendMessageInput::builder()
         .queue_url(QUEUE)
@@ -559,7 +552,7 @@ async fn other_operations_pass_through_untraced() {
     let spans = Spans::new();
     let mut service = tower::Layer::layer(
         &SqsPropagation::new().with_tracer(spans.handle()).layer(),
-        SqsService::new(stub.client()),
+        SqsService::new(sqs_client(&stub)),
     );
     let input = aws_sdk_sqs::operation::delete_message::DeleteMessageInput::builder()
         .queue_url(QUEUE)
@@ -574,7 +567,7 @@ async fn other_operations_pass_through_untraced() {
         .await
         .unwrap();
     assert_eq!(response.operation(), "DeleteMessage");
-    assert_eq!(stub.captured()[0].operation, "DeleteMessage");
+    assert_eq!(stub.requests()[0].operation(), "DeleteMessage");
     assert_eq!(
         body(&stub, 0),
         json!({"QueueUrl": QUEUE, "ReceiptHandle": "rh-1"})
@@ -593,7 +586,7 @@ async fn stacks_with_tower_middleware() {
         .timeout(Duration::from_secs(5))
         .concurrency_limit(4)
         .layer(SqsPropagation::new().with_tracer(spans.handle()).layer())
-        .service(SqsService::new(stub.client()));
+        .service(SqsService::new(sqs_client(&stub)));
     let input = SendMessageInput::builder()
         .queue_url(QUEUE)
         .message_body("x")
@@ -783,7 +776,7 @@ async fn a_call_dropped_before_its_response_ends_its_spans_as_cancelled() {
     use std::time::Duration;
 
     let stub = StubSqs::default();
-    *stub.hang.lock().unwrap() = true;
+    stub.hang();
     let spans = Spans::new();
 
     // Interceptor form, under a timeout the caller put around the call.
@@ -809,7 +802,7 @@ async fn a_call_dropped_before_its_response_ends_its_spans_as_cancelled() {
     let mut service = tower::ServiceBuilder::new()
         .timeout(Duration::from_millis(50))
         .layer(SqsPropagation::new().with_tracer(spans.handle()).layer())
-        .service(SqsService::new(stub.client()));
+        .service(SqsService::new(sqs_client(&stub)));
     let input = SendMessageBatchInput::builder()
         .queue_url(QUEUE)
         .entries(entry("a"))
@@ -850,7 +843,7 @@ async fn a_call_dropped_before_its_response_ends_its_spans_as_cancelled() {
 #[tokio::test]
 async fn a_batch_with_a_failed_entry() {
     let stub = StubSqs::default();
-    *stub.fail_entry.lock().unwrap() = Some("b".to_string());
+    stub.responder().fail_entry("b");
     let spans = Spans::new();
     let client = intercepted(&stub, SqsPropagation::new().with_tracer(spans.handle()));
     let output = client
@@ -890,11 +883,10 @@ async fn a_batch_with_a_failed_entry() {
 #[tokio::test]
 async fn a_failed_receive_is_recorded() {
     let stub = StubSqs::default();
-    *stub.fail_with.lock().unwrap() = Some((
+    stub.responder().fail_with(
         400,
-        r#"{"__type":"com.amazonaws.sqs#QueueDoesNotExist","message":"The specified queue does not exist."}"#
-            .to_string(),
-    ));
+        r#"{"__type":"com.amazonaws.sqs#QueueDoesNotExist","message":"The specified queue does not exist."}"#,
+    );
     let spans = Spans::new();
     let client = intercepted(&stub, SqsPropagation::new().with_tracer(spans.handle()));
     client
@@ -917,7 +909,7 @@ async fn the_tower_form_built_from_a_client_records_its_region() {
     let spans = Spans::new();
     let mut service = SqsPropagation::new()
         .with_tracer(spans.handle())
-        .service(stub.client());
+        .service(sqs_client(&stub));
     let input = SendMessageInput::builder()
         .queue_url(QUEUE)
         .message_body("x")
@@ -943,7 +935,7 @@ async fn an_interceptor_installed_twice_traces_once() {
     let spans = Spans::new();
     let config = SqsPropagation::new().with_tracer(spans.handle());
     let client = aws_sdk_sqs::Client::from_conf(
-        stub.config()
+        sdk_config!(aws_sdk_sqs, stub)
             .interceptor(config.interceptor())
             .interceptor(config.interceptor())
             .build(),
@@ -988,7 +980,9 @@ async fn on_send_learns_the_span_whose_context_was_sent_in_both_forms() {
         .send()
         .await
         .unwrap();
-    let mut service = config.layer().layer_service(SqsService::new(stub.client()));
+    let mut service = config
+        .layer()
+        .layer_service(SqsService::new(sqs_client(&stub)));
     let input = SendMessageInput::builder()
         .queue_url(QUEUE)
         .message_body("tower")

@@ -4,15 +4,9 @@
 
 use std::net::SocketAddr;
 
-use aws_sdk_sqs::config::{BehaviorVersion, Credentials, Region, RuntimeComponents};
-use aws_smithy_runtime_api::client::http::{
-    HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpConnector,
-};
-use aws_smithy_runtime_api::client::orchestrator::{HttpRequest, HttpResponse};
-use aws_smithy_runtime_api::http::StatusCode;
-use aws_smithy_types::body::SdkBody;
 use baton::TracerHandle;
 use baton_sqs::{SqsPropagation, SqsService, TracedSqs};
+use baton_test_support::{Reply, Request, Responder, Stub, sdk_config};
 use opentelemetry::trace::TracerProvider;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -98,51 +92,42 @@ async fn serve(mut socket: tokio::net::TcpStream, receive: String) {
     }
 }
 
-/// An HTTP client that never leaves the process: it answers each request from memory, so
-/// the SDK's own work is all that is left to compare against.
+/// An HTTP client that never leaves the process: it answers each request from memory and
+/// keeps no copy of it, so the SDK's own work is all that is left to compare against.
+pub type InMemory = Stub<Answers>;
+
+/// SQS's answers for [`InMemory`]: ten messages to a receive, one message id to anything else.
 #[derive(Clone, Debug)]
-pub struct InMemory {
+pub struct Answers {
     receive: String,
 }
 
-impl InMemory {
-    pub fn new() -> Self {
-        InMemory {
-            receive: receive_body(),
-        }
-    }
-}
-
-impl HttpConnector for InMemory {
-    fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
+impl Responder for Answers {
+    fn respond(&self, request: &Request<'_>) -> Reply {
         let receive = request
-            .headers()
-            .get("x-amz-target")
+            .target()
             .is_some_and(|t| t.ends_with("ReceiveMessage"));
-        let body = if receive {
+        Reply::ok(if receive {
             self.receive.clone()
         } else {
             r#"{"MessageId":"m-1","MD5OfMessageBody":"5d41402abc4b2a76b9719d911017c592"}"#
                 .to_string()
-        };
-        let mut response =
-            HttpResponse::new(StatusCode::try_from(200).unwrap(), SdkBody::from(body));
-        response.headers_mut().insert("x-amzn-requestid", "req-1");
-        response
-            .headers_mut()
-            .insert("content-type", "application/x-amz-json-1.0");
-        HttpConnectorFuture::ready(Ok(response))
+        })
+    }
+
+    fn headers(&self) -> &[(&'static str, &'static str)] {
+        &[
+            ("x-amzn-requestid", "req-1"),
+            ("content-type", "application/x-amz-json-1.0"),
+        ]
     }
 }
 
-impl HttpClient for InMemory {
-    fn http_connector(
-        &self,
-        _: &HttpConnectorSettings,
-        _: &RuntimeComponents,
-    ) -> SharedHttpConnector {
-        SharedHttpConnector::new(self.clone())
-    }
+/// A new [`InMemory`] client.
+pub fn in_memory() -> InMemory {
+    Stub::unrecorded(Answers {
+        receive: receive_body(),
+    })
 }
 
 /// An interceptor that does nothing: what any interceptor costs the SDK, for reference.
@@ -160,7 +145,7 @@ pub fn in_memory_clients(provider: &SdkTracerProvider) -> Clients {
     let addr: SocketAddr = "127.0.0.1:9".parse().unwrap();
     let propagation =
         SqsPropagation::new().with_tracer(TracerHandle::new(provider.tracer("bench")));
-    let base = || config(addr).http_client(InMemory::new());
+    let base = || config(addr).http_client(in_memory());
     let raw = aws_sdk_sqs::Client::from_conf(base().build());
     let intercepted =
         aws_sdk_sqs::Client::from_conf(base().interceptor(propagation.interceptor()).build());
@@ -174,11 +159,7 @@ pub fn in_memory_clients(provider: &SdkTracerProvider) -> Clients {
 }
 
 pub fn config(addr: SocketAddr) -> aws_sdk_sqs::config::Builder {
-    aws_sdk_sqs::config::Builder::new()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("eu-west-1"))
-        .credentials_provider(Credentials::new("test", "test", None, None, "bench"))
-        .endpoint_url(format!("http://{addr}"))
+    sdk_config!(aws_sdk_sqs).endpoint_url(format!("http://{addr}"))
 }
 
 pub fn queue_url(addr: SocketAddr) -> String {

@@ -1,0 +1,49 @@
+//! Test helpers shared by Baton's service crates (`baton-sqs`, `baton-sns`,
+//! `baton-eventbridge`, `baton-sfn`). Dev-only: it is never published.
+//!
+//! Each service crate's tests check the exact request its SDK client sends and the spans Baton
+//! records. What they all need is here, written once:
+//!
+//! - [`Stub`]: an HTTP client for any `aws-sdk-*` client. It records every request (its
+//!   `x-amzn-trace-id` and `x-amz-target` headers and its body) and answers with what a
+//!   [`Responder`] computes from that request. It can also fail the first few requests or never
+//!   answer at all.
+//! - [`sdk_config!`]: an SDK config builder pointed at a stub (test credentials, region
+//!   [`REGION`], endpoint [`ENDPOINT`]).
+//! - [`Spans`]: a tracer provider with X-Ray ids and an in-memory exporter, with helpers to
+//!   read the finished spans; [`header_of`] spells the X-Ray header that names a span.
+//!
+//! What stays in each service crate is how its service answers: a small [`Responder`] with the
+//! canned bodies of its operations.
+//!
+//! # Layout
+//! - `stub.rs`: [`Stub`], [`Request`], [`Reply`], [`Responder`].
+//! - `config.rs`: [`sdk_config!`], [`REGION`], [`ENDPOINT`].
+//! - `spans.rs`: [`Spans`], [`header_of`].
+//!
+//! # Example
+//!
+//! ```ignore
+//! use baton_test_support::{Reply, Request, Spans, Stub, sdk_config};
+//!
+//! let stub = Stub::new(|request: &Request<'_>| match request.operation() {
+//!     "SendMessage" => Reply::ok(r#"{"MessageId":"m-1"}"#),
+//!     _ => Reply::ok("{}"),
+//! });
+//! let client = aws_sdk_sqs::Client::from_conf(sdk_config!(aws_sdk_sqs, stub).build());
+//! let spans = Spans::new();
+//! // … send through `client` with a tracer from `spans.handle()`, then:
+//! assert_eq!(stub.requests()[0].operation(), "SendMessage");
+//! let send = spans.one("send orders");
+//! ```
+//!
+//! (The example is not compiled here: this crate depends on no `aws-sdk-*` crate. The service
+//! crates' tests use it that way.)
+
+mod config;
+mod spans;
+mod stub;
+
+pub use config::{ENDPOINT, REGION};
+pub use spans::{Spans, header_of};
+pub use stub::{Reply, Request, Responder, Stub, TARGET_HEADER, TRACE_HEADER};
