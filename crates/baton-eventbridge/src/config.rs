@@ -73,7 +73,6 @@ impl EventBridgePropagation {
     /// returns the context with that span active; `destination` names what delivered it (the
     /// queue, or the rule). End the span when the event is handled.
     pub fn start_process_span(&self, event: &EventEnvelope, destination: &str) -> Context {
-        self.common
-            .start_process(event.process_span(destination), &event.producer_context())
+        self.common.start_delivery(event, destination)
     }
 }

@@ -1,7 +1,7 @@
 //! The consumer side: the event envelope EventBridge delivers to its targets, and the trace
 //! context in its `detail.traceHeader`.
 
-use baton::{LinkPolicy, MessagingSpan, MessagingSystem, TracerHandle, extract_header};
+use baton::{Delivery, LinkPolicy, MessagingSystem, TracerHandle, extract_header};
 use opentelemetry::Context;
 use serde::Deserialize;
 
@@ -84,21 +84,22 @@ impl EventEnvelope {
         policy: LinkPolicy,
         destination: &str,
     ) -> Context {
-        tracer.start_process(
-            self.process_span(destination),
-            &self.producer_context(),
-            policy,
-        )
+        tracer.start_delivery(self, destination, policy)
+    }
+}
+
+impl Delivery for EventEnvelope {
+    fn system(&self) -> MessagingSystem {
+        MessagingSystem::EventBridge
     }
 
-    /// The processing span of this event delivered by `destination` (the queue, or the rule),
-    /// not started yet: `process {destination}` with the event's id.
-    pub fn process_span(&self, destination: &str) -> MessagingSpan {
-        let span = MessagingSpan::process(MessagingSystem::EventBridge, destination.to_owned());
-        match &self.id {
-            Some(id) => span.message_id(id.clone()),
-            None => span,
-        }
+    fn message_id(&self) -> Option<&str> {
+        self.id.as_deref()
+    }
+
+    /// The context in `detail.traceHeader` (see [`EventEnvelope::producer_context`]).
+    fn producer_context(&self) -> Context {
+        EventEnvelope::producer_context(self)
     }
 }
 

@@ -1,7 +1,6 @@
 //! What the SNS middleware does, shared by the Tower layer and the interceptor.
 
 use baton::driver::Common;
-use baton::{MessagingSpan, MessagingSystem};
 use opentelemetry::Context;
 
 use crate::envelope::Notification;
@@ -71,11 +70,6 @@ impl SnsPropagation {
     /// Starts the processing span of a received notification under the configured link
     /// policy; returns the context with it active. End the span when done.
     pub fn start_process_span(&self, notification: &Notification, destination: &str) -> Context {
-        let producer = notification.producer_context();
-        let mut span = MessagingSpan::process(MessagingSystem::Sns, destination.to_owned());
-        if let Some(id) = &notification.message_id {
-            span = span.message_id(id.clone());
-        }
-        self.common.start_process(span, &producer)
+        self.common.start_delivery(notification, destination)
     }
 }

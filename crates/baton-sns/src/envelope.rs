@@ -7,6 +7,7 @@
 use std::collections::HashMap;
 
 use baton::carrier::{ReadMap, extract_from_attributes};
+use baton::{Delivery, MessagingSystem};
 use opentelemetry::Context;
 use serde::Deserialize;
 
@@ -91,6 +92,22 @@ impl Notification {
     pub fn producer_context(&self) -> Context {
         extract_from_attributes(&Attributes(&self.message_attributes))
             .map_or_else(Context::new, |(cx, _)| cx)
+    }
+}
+
+impl Delivery for Notification {
+    fn system(&self) -> MessagingSystem {
+        MessagingSystem::Sns
+    }
+
+    fn message_id(&self) -> Option<&str> {
+        self.message_id.as_deref()
+    }
+
+    /// The context in the notification's trace attribute (see
+    /// [`Notification::producer_context`]).
+    fn producer_context(&self) -> Context {
+        Notification::producer_context(self)
     }
 }
 

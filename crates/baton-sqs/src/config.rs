@@ -2,10 +2,9 @@
 
 use aws_sdk_sqs::types::{Message, SendMessageBatchRequestEntry};
 use baton::driver::Common;
-use baton::{MessagingSpan, MessagingSystem};
 use opentelemetry::Context;
 
-use crate::extract::extract_message;
+use crate::extract::SqsDelivery;
 use crate::{SqsInterceptor, SqsLayer, SqsService, TracedSqs};
 
 /// Settings of Baton's SQS propagation; build the Tower [`layer`](Self::layer) or the SDK
@@ -134,12 +133,8 @@ impl SqsPropagation {
     /// the SQS carriers, then an EventBridge or SNS envelope in the body (unless turned off with
     /// [`with_envelope_extraction`](Self::with_envelope_extraction)).
     pub fn start_process_span(&self, message: &Message, queue: &str) -> Context {
-        let (producer, _) = extract_message(message, self.envelopes);
-        let mut span = MessagingSpan::process(MessagingSystem::Sqs, queue.to_owned());
-        if let Some(id) = &message.message_id {
-            span = span.message_id(id.clone());
-        }
+        let delivery = SqsDelivery::new(message).with_envelope_extraction(self.envelopes);
         // The new span takes the place of the producer's remote span; its pass-on fields stay.
-        self.common.start_process(span, &producer)
+        self.common.start_delivery(&delivery, queue)
     }
 }

@@ -34,6 +34,7 @@ use baton::{
     AWS_TRACE_HEADER, TRACEPARENT, TRACESTATE, TraceHeader, XRAY_HEADER, extract_header,
     remote_span_context,
 };
+use baton::{Delivery, MessagingSystem};
 use opentelemetry::Context;
 use opentelemetry::trace::{SpanContext, TraceContextExt};
 
@@ -126,6 +127,57 @@ pub fn extract_message(message: &Message, envelopes: bool) -> (Context, Option<C
     match message.body.as_deref() {
         Some(body) if body.trim_start().starts_with('{') => from_envelope(body),
         _ => (cx, None),
+    }
+}
+
+/// An SQS message (or a Lambda SQS record made into one) as a [`Delivery`]: its producer's
+/// context is what [`extract_message`] reads — the SQS carriers, then, unless turned off, an
+/// SNS or EventBridge envelope in the body.
+///
+/// ```
+/// use aws_sdk_sqs::types::Message;
+/// use baton::{Delivery, LinkPolicy, TracerHandle};
+/// use baton_sqs::SqsDelivery;
+///
+/// let message = Message::builder().message_id("m-1").body("{}").build();
+/// let cx = TracerHandle::global().start_delivery(&SqsDelivery::new(&message), "orders", LinkPolicy::Parent);
+/// # drop(cx);
+/// ```
+#[derive(Clone, Copy, Debug)]
+pub struct SqsDelivery<'a> {
+    message: &'a Message,
+    envelopes: bool,
+}
+
+impl<'a> SqsDelivery<'a> {
+    /// `message`, read with envelope extraction on.
+    pub fn new(message: &'a Message) -> Self {
+        SqsDelivery {
+            message,
+            envelopes: true,
+        }
+    }
+
+    /// Whether to look for an SNS or EventBridge envelope in the body when the message has no
+    /// SQS carrier (default: yes).
+    #[must_use]
+    pub fn with_envelope_extraction(mut self, enabled: bool) -> Self {
+        self.envelopes = enabled;
+        self
+    }
+}
+
+impl Delivery for SqsDelivery<'_> {
+    fn system(&self) -> MessagingSystem {
+        MessagingSystem::Sqs
+    }
+
+    fn message_id(&self) -> Option<&str> {
+        self.message.message_id.as_deref()
+    }
+
+    fn producer_context(&self) -> Context {
+        extract_message(self.message, self.envelopes).0
     }
 }
 

@@ -77,7 +77,7 @@ pub mod service;
 
 pub use config::SqsPropagation;
 pub use extract::{
-    Carrier, MessageExt, TRACE_ATTRIBUTE_NAMES, extract_message, extract_with_carrier,
+    Carrier, MessageExt, SqsDelivery, TRACE_ATTRIBUTE_NAMES, extract_message, extract_with_carrier,
     producer_context,
 };
 pub use operations::SqsCall;

@@ -470,10 +470,7 @@ impl EventBridgeHandler {
             .or(envelope.source.as_deref())
             .filter(|d| !d.is_empty())
             .unwrap_or(UNKNOWN_SOURCE);
-        let cx = self.process.start_process(
-            envelope.process_span(destination),
-            &envelope.producer_context(),
-        );
+        let cx = self.process.start_delivery(&envelope, destination);
         // The consumer calls the route's closure right away (only its future runs later), so
         // the span is current for both, and a panic in either is the event's failure.
         let routed = std::panic::catch_unwind(AssertUnwindSafe(|| {

@@ -52,6 +52,7 @@
 pub mod carrier;
 mod consts;
 mod context;
+mod delivery;
 #[cfg(feature = "tower")]
 pub mod driver;
 mod header;
@@ -73,6 +74,7 @@ pub use consts::{
     AWS_TRACE_HEADER, MAX_HEADER_LEN, MAX_LINEAGE_LEN, TRACEPARENT, TRACESTATE, XRAY_HEADER, attr,
 };
 pub use context::current_context;
+pub use delivery::Delivery;
 pub use header::{
     Dropped, HeaderError, HeaderFormat, PassOn, Sampled, TraceHeader, format_header, is_deferred,
     sampled_of, without_deferred_marker,

@@ -8,7 +8,9 @@ use opentelemetry::Context;
 use opentelemetry::trace::{SpanRef, TraceContextExt};
 
 use super::Start;
-use crate::{LinkPolicy, MessagingSpan, MessagingSystem, OnSend, SendSpans, TracerHandle};
+use crate::{
+    Delivery, LinkPolicy, MessagingSpan, MessagingSystem, OnSend, SendSpans, TracerHandle,
+};
 
 /// The size limit a service's settings start with: 256 KiB, the message (SQS, SNS), request
 /// (EventBridge) and input (Step Functions) limit those services had for years, so that Baton's
@@ -212,6 +214,19 @@ impl Common {
             start.parent,
         )
         .with_on_send(self.on_send.clone())
+    }
+
+    /// Starts the processing span of `delivery`, handled for `destination`, under the link
+    /// policy, calls the process hook, and returns the producer's context with the span active.
+    pub fn start_delivery(
+        &self,
+        delivery: &(impl Delivery + ?Sized),
+        destination: &str,
+    ) -> Context {
+        self.start_process(
+            delivery.process_span(destination),
+            &delivery.producer_context(),
+        )
     }
 
     /// Starts the processing span `span` of a message whose producer context is `producer`,
