@@ -59,44 +59,42 @@ impl TracedService for SfnPropagation {
     }
 }
 
-impl TracedOperation<SfnPropagation> for StartExecutionInput {
-    type Output = StartExecutionOutput;
-    type Error = StartExecutionError;
+/// StartExecution and StartSyncExecution carry the context the same way: `traceHeader`, and the
+/// input field if configured.
+macro_rules! start_operation {
+    ($input:ty, $output:ty, $error:ty, $name:literal) => {
+        impl TracedOperation<SfnPropagation> for $input {
+            type Output = $output;
+            type Error = $error;
 
-    fn start(&mut self, sfn: &SfnPropagation, start: &Start<'_>) -> StartCall {
-        let arn = self.state_machine_arn.as_deref();
-        let mut call = StartCall::start(sfn, "StartExecution", arn, start);
-        call.inject(
-            sfn,
-            self.name.as_deref(),
-            &mut self.trace_header,
-            &mut self.input,
-        );
-        call
-    }
+            fn start(&mut self, sfn: &SfnPropagation, start: &Start<'_>) -> StartCall {
+                let arn = self.state_machine_arn.as_deref();
+                let mut call = StartCall::start(sfn, $name, arn, start);
+                call.inject(
+                    sfn,
+                    self.name.as_deref(),
+                    &mut self.trace_header,
+                    &mut self.input,
+                );
+                call
+            }
 
-    fn finish(call: StartCall, result: Result<&StartExecutionOutput, &CallError>) {
-        call.finish(result.map(Started::from));
-    }
+            fn finish(call: StartCall, result: Result<&$output, &CallError>) {
+                call.finish(result.map(Started::from));
+            }
+        }
+    };
 }
 
-impl TracedOperation<SfnPropagation> for StartSyncExecutionInput {
-    type Output = StartSyncExecutionOutput;
-    type Error = StartSyncExecutionError;
-
-    fn start(&mut self, sfn: &SfnPropagation, start: &Start<'_>) -> StartCall {
-        let arn = self.state_machine_arn.as_deref();
-        let mut call = StartCall::start(sfn, "StartSyncExecution", arn, start);
-        call.inject(
-            sfn,
-            self.name.as_deref(),
-            &mut self.trace_header,
-            &mut self.input,
-        );
-        call
-    }
-
-    fn finish(call: StartCall, result: Result<&StartSyncExecutionOutput, &CallError>) {
-        call.finish(result.map(Started::from));
-    }
-}
+start_operation!(
+    StartExecutionInput,
+    StartExecutionOutput,
+    StartExecutionError,
+    "StartExecution"
+);
+start_operation!(
+    StartSyncExecutionInput,
+    StartSyncExecutionOutput,
+    StartSyncExecutionError,
+    "StartSyncExecution"
+);
