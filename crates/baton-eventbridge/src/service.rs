@@ -114,12 +114,7 @@ mod tests {
             .build()
             .unwrap();
         let debug = format!("{input:#?}");
-        let fields: Vec<&str> = debug
-            .lines()
-            .filter_map(|l| l.strip_prefix("    "))
-            .filter(|l| !l.starts_with(' '))
-            .filter_map(|l| l.split_once(':').map(|(name, _)| name))
-            .collect();
+        let fields = baton_test_support::debug_fields(&debug);
         assert_eq!(fields, ["entries", "endpoint_id"], "{debug}");
         let before = format!("{input:?}");
         let after = put_events_builder(input).build().unwrap();

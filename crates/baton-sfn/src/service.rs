@@ -184,16 +184,6 @@ mod tests {
     use aws_sdk_sfn::types::IncludedData;
 
     use super::*;
-
-    fn fields(debug: &str) -> Vec<&str> {
-        debug
-            .lines()
-            .filter_map(|l| l.strip_prefix("    "))
-            .filter(|l| !l.starts_with(' '))
-            .filter_map(|l| l.split_once(':').map(|(name, _)| name))
-            .collect()
-    }
-
     #[test]
     fn builders_carry_every_input_field() {
         let input = StartExecutionInput::builder()
@@ -205,7 +195,7 @@ mod tests {
             .unwrap();
         let debug = format!("{input:#?}");
         assert_eq!(
-            fields(&debug),
+            baton_test_support::debug_fields(&debug),
             ["state_machine_arn", "name", "input", "trace_header"]
         );
         let client = Client::from_conf(
@@ -230,7 +220,7 @@ mod tests {
             .unwrap();
         let debug = format!("{input:#?}");
         assert_eq!(
-            fields(&debug),
+            baton_test_support::debug_fields(&debug),
             [
                 "state_machine_arn",
                 "name",

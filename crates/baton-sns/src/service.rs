@@ -258,16 +258,6 @@ mod tests {
     use aws_sdk_sns::types::{MessageAttributeValue, PublishBatchRequestEntry};
 
     use super::*;
-
-    fn fields(debug: &str) -> Vec<&str> {
-        debug
-            .lines()
-            .filter_map(|l| l.strip_prefix("    "))
-            .filter(|l| !l.starts_with(' '))
-            .filter_map(|l| l.split_once(':').map(|(name, _)| name))
-            .collect()
-    }
-
     #[test]
     fn builders_carry_every_input_field() {
         let client = Client::from_conf(
@@ -296,7 +286,7 @@ mod tests {
             .unwrap();
         let debug = format!("{input:#?}");
         assert_eq!(
-            fields(&debug),
+            baton_test_support::debug_fields(&debug),
             [
                 "topic_arn",
                 "target_arn",
@@ -334,7 +324,7 @@ mod tests {
             .build()
             .unwrap();
         assert_eq!(
-            fields(&format!("{input:#?}")),
+            baton_test_support::debug_fields(&format!("{input:#?}")),
             ["topic_arn", "publish_batch_request_entries"]
         );
         let before = format!("{input:?}");

@@ -47,3 +47,23 @@ mod stub;
 pub use config::{ENDPOINT, REGION};
 pub use spans::{Spans, header_of};
 pub use stub::{Reply, Request, Responder, Stub, TARGET_HEADER, TRACE_HEADER};
+
+/// The names of the top-level fields in a value's pretty `Debug` output (`{:#?}`), in order: how
+/// the service crates check that an SDK input type has no field their Tower clients would drop
+/// when they rebuild it field by field (an SDK update that adds one makes the check fail).
+///
+/// ```
+/// #[derive(Debug)]
+/// struct Input { queue_url: Option<String>, body: Option<String> }
+///
+/// let debug = format!("{:#?}", Input { queue_url: Some("q".into()), body: None });
+/// assert_eq!(baton_test_support::debug_fields(&debug), ["queue_url", "body"]);
+/// ```
+pub fn debug_fields(debug: &str) -> Vec<&str> {
+    debug
+        .lines()
+        .filter_map(|line| line.strip_prefix("    "))
+        .filter(|line| !line.starts_with(' '))
+        .filter_map(|line| line.split_once(':').map(|(name, _)| name))
+        .collect()
+}

@@ -193,17 +193,6 @@ mod tests {
     };
 
     use super::*;
-
-    /// The top-level field names in a value's pretty `Debug` output.
-    fn fields(debug: &str) -> Vec<String> {
-        debug
-            .lines()
-            .filter_map(|line| line.strip_prefix("    "))
-            .filter(|line| !line.starts_with(' '))
-            .filter_map(|line| line.split_once(':').map(|(name, _)| name.to_owned()))
-            .collect()
-    }
-
     /// Every field is set, the input goes through its conversion, and comes out equal; and
     /// the input type has no field beyond those (so an SDK update that adds one fails here
     /// instead of silently dropping it).
@@ -213,7 +202,11 @@ mod tests {
         expected: &[&str],
     ) {
         let debug = format!("{input:#?}");
-        assert_eq!(fields(&debug), expected, "fields of {debug}");
+        assert_eq!(
+            baton_test_support::debug_fields(&debug),
+            expected,
+            "fields of {debug}"
+        );
         let unset = debug
             .lines()
             .any(|l| l.starts_with("    ") && !l.starts_with("     ") && l.ends_with(": None,"));
