@@ -54,7 +54,7 @@
 //!
 //! # Layout
 //!
-//! The interceptor and the Tower layer are Baton's one driver ([`baton::driver`]); this crate
+//! The interceptor and the Tower layer are Baton's one driver (`baton::driver`); this crate
 //! holds only what is EventBridge's own: `operations.rs`, the table (PutEvents); `put.rs`, the
 //! send span, each entry's `TraceHeader` and `detail.traceHeader`, and the request size limit;
 //! `envelope.rs`, the event read back ([`EventEnvelope`]); `config.rs`, the settings and the

@@ -32,7 +32,7 @@
 //!
 //! # Layout
 //!
-//! The interceptor and the Tower layer are Baton's one driver ([`baton::driver`]); this crate
+//! The interceptor and the Tower layer are Baton's one driver (`baton::driver`); this crate
 //! holds only what is SNS's own: `operations.rs`, the table of traced operations (Publish,
 //! PublishBatch) and the request header; `publish.rs`, the send span, the message attribute
 //! and its limits; `envelope.rs`, the notification envelope read back ([`Notification`]);
