@@ -98,7 +98,7 @@ RUSTDOCFLAGS="-D warnings" cargo doc --workspace --all-features --no-deps --lock
 phase_done
 
 phase "demo (the README's command, and quickstart)"
-bash examples/demo.sh
+BATON_DEMO_KEEP_VIEW=0 bash examples/demo.sh
 cargo run -q -p quickstart --locked
 phase_done
 

@@ -137,6 +137,8 @@ async fn one_event_carries_the_send_span_in_trace_header_and_detail() {
             // PutEvents is a batch call, even of one entry.
             KeyValue::new(attr::MESSAGING_BATCH_MESSAGE_COUNT, 1),
             KeyValue::new(attr::CLOUD_REGION, "eu-west-1"),
+            // The endpoint the SDK resolved (the stub's; port 80 left out).
+            KeyValue::new(attr::SERVER_ADDRESS, "stub.invalid"),
             KeyValue::new(attr::MESSAGING_MESSAGE_ID, "ev-0"),
             KeyValue::new(attr::AWS_REQUEST_ID, "req-1"),
         ]

@@ -130,6 +130,7 @@ async fn start_execution_carries_the_header_and_optionally_the_input_field() {
             KeyValue::new(attr::MESSAGING_OPERATION_NAME, "StartExecution"),
             KeyValue::new(attr::MESSAGING_DESTINATION_NAME, "orders"),
             KeyValue::new(attr::CLOUD_REGION, "eu-west-1"),
+            KeyValue::new(attr::SERVER_ADDRESS, "stub.invalid"),
             KeyValue::new(attr::MESSAGING_MESSAGE_ID, EXECUTION),
             KeyValue::new(attr::AWS_REQUEST_ID, "req-1"),
         ]

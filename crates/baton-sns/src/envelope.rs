@@ -109,6 +109,10 @@ impl Delivery for Notification {
     fn producer_context(&self) -> Context {
         Notification::producer_context(self)
     }
+
+    fn body_size(&self) -> Option<usize> {
+        self.message.as_deref().map(str::len)
+    }
 }
 
 #[cfg(test)]

@@ -89,6 +89,7 @@ impl TracedOperation<SnsPropagation> for PublishInput {
             .or(self.target_arn.as_deref())
             .or(self.phone_number.as_ref().map(|_| "sms"));
         let mut call = PublishCall::start(sns, "Publish", topic, None, start);
+        call.describe(self.topic_arn.as_deref(), self.message.as_deref());
         call.inject_publish(sns, self);
         call
     }
@@ -114,6 +115,7 @@ impl TracedOperation<SnsPropagation> for PublishBatchInput {
             Some(entries),
             start,
         );
+        call.describe(self.topic_arn.as_deref(), None);
         call.inject_batch(sns, self);
         call
     }

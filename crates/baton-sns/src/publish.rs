@@ -9,9 +9,10 @@ use aws_sdk_sns::types::MessageAttributeValue;
 use baton::driver::Start;
 use baton::{
     AWS_TRACE_HEADER, CallError, EntryOutcome, MessagingSystem, SendOutcome, SendSpans,
-    TRACEPARENT, XRAY_HEADER, aws_header_for_context,
+    TRACEPARENT, XRAY_HEADER, attr, aws_header_for_context,
 };
-use opentelemetry::Context;
+use opentelemetry::trace::TraceContextExt;
+use opentelemetry::{Context, KeyValue};
 
 use crate::config::SnsPropagation;
 
@@ -86,6 +87,18 @@ impl PublishCall {
         }
     }
 
+    /// Records the topic's ARN (`aws.sns.topic.arn`) and, for a single message, its size
+    /// (`messaging.message.body.size`) on the send span.
+    pub(crate) fn describe(&self, topic_arn: Option<&str>, message: Option<&str>) {
+        let span = self.spans.cx().span();
+        if let Some(arn) = topic_arn {
+            span.set_attribute(KeyValue::new(attr::AWS_SNS_TOPIC_ARN, arn.to_owned()));
+        }
+        if let Some(message) = message {
+            span.set_attribute(body_size(message));
+        }
+    }
+
     /// The caller's context with the send span active.
     pub(crate) fn cx(&self) -> &Context {
         self.spans.cx()
@@ -129,6 +142,7 @@ impl PublishCall {
             let cx =
                 self.spans
                     .start_entry(config.common.tracer(), MessagingSystem::Sns, topic.clone());
+            cx.span().set_attribute(body_size(&entry.message));
             if config.message_attribute {
                 add_attribute(&mut entry.message_attributes, &mut budget, || {
                     send_header(config, &cx)
@@ -166,6 +180,14 @@ impl PublishCall {
             }
         });
     }
+}
+
+/// `messaging.message.body.size` of a message.
+fn body_size(message: &str) -> KeyValue {
+    KeyValue::new(
+        attr::MESSAGING_MESSAGE_BODY_SIZE,
+        i64::try_from(message.len()).unwrap_or(i64::MAX),
+    )
 }
 
 /// The X-Ray header of the active span of `cx`, with the Lambda invocation's `Lineage` if

@@ -64,12 +64,24 @@ async fn publish_carries_the_send_span_in_header_and_attribute() {
     );
     assert!(
         send.attributes
-            .contains(&KeyValue::new(attr::MESSAGING_SYSTEM, "aws_sns"))
+            .contains(&KeyValue::new(attr::MESSAGING_SYSTEM, "aws.sns"))
     );
     assert!(
         send.attributes
             .contains(&KeyValue::new(attr::MESSAGING_MESSAGE_ID, "m-1"))
     );
+    // The conventions' SNS and server attributes.
+    for expected in [
+        KeyValue::new(attr::AWS_SNS_TOPIC_ARN, TOPIC),
+        KeyValue::new(attr::MESSAGING_MESSAGE_BODY_SIZE, 5),
+        KeyValue::new(attr::SERVER_ADDRESS, "stub.invalid"),
+    ] {
+        assert!(
+            send.attributes.contains(&expected),
+            "{expected:?} in {:?}",
+            send.attributes
+        );
+    }
 }
 
 #[tokio::test]

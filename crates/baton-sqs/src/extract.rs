@@ -179,6 +179,10 @@ impl Delivery for SqsDelivery<'_> {
     fn producer_context(&self) -> Context {
         extract_message(self.message, self.envelopes).0
     }
+
+    fn body_size(&self) -> Option<usize> {
+        self.message.body.as_deref().map(str::len)
+    }
 }
 
 /// The body as an EventBridge event or SNS notification. Cheap checks first: most JSON bodies

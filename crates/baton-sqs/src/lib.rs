@@ -3,7 +3,7 @@
 //! On **send**, every message carries the context of a PRODUCER span in its `AWSTraceHeader`
 //! system attribute — the carrier AWS services, the X-Ray SDKs and OpenTelemetry Python read —
 //! and, if asked for, in W3C `traceparent` / `tracestate` message attributes. On **receive**,
-//! the call asks SQS for those carriers, a CONSUMER `receive` span links to each message's
+//! the call asks SQS for those carriers, a CLIENT `receive` span links to each message's
 //! producer, and each message yields its producer context ([`MessageExt`]) and a processing
 //! span that continues the producer's trace ([`SqsPropagation::start_process_span`]).
 //!

@@ -53,6 +53,13 @@ impl TracedService for SqsPropagation {
         }
     }
 
+    fn record_server(call: &mut SqsCall, address: &str, port: Option<u16>) {
+        match &mut call.0 {
+            Call::Send(send) => send.record_server(address, port),
+            Call::Receive(receive) => receive.set_server(address, port),
+        }
+    }
+
     fn request_input(request: &mut SqsRequest) -> &mut dyn Any {
         request.input_mut()
     }

@@ -1,5 +1,5 @@
 //! The receive side of a ReceiveMessage call, shared by the Tower layer and the interceptor:
-//! ask for the trace carriers, and record a CONSUMER `receive` span linked to each producer.
+//! ask for the trace carriers, and record a CLIENT `receive` span linked to each producer.
 
 use std::time::SystemTime;
 
@@ -24,6 +24,8 @@ pub(crate) struct ReceiveCall {
     queue: String,
     queue_url: Option<String>,
     region: Option<String>,
+    /// Where the call went (`server.address`, `server.port`), once known.
+    server: Option<(String, Option<u16>)>,
     started: SystemTime,
 }
 
@@ -40,8 +42,14 @@ impl ReceiveCall {
             queue: queue_name(queue_url),
             queue_url: queue_url.map(str::to_owned),
             region: start.region.map(str::to_owned),
+            server: None,
             started: SystemTime::now(),
         }
+    }
+
+    /// Keeps where the call went for the span.
+    pub(crate) fn set_server(&mut self, address: &str, port: Option<u16>) {
+        self.server = Some((address.to_owned(), port));
     }
 
     /// Makes the call return the trace carriers, keeping everything the caller asked for.
@@ -91,6 +99,9 @@ impl ReceiveCall {
             .start_time(self.started);
         if let Some(region) = self.region {
             span = span.region(region);
+        }
+        if let Some((address, port)) = self.server {
+            span = span.server(address, port);
         }
         if let Some(url) = self.queue_url {
             span = span.attribute(attr::AWS_SQS_QUEUE_URL, url);

@@ -68,6 +68,11 @@ impl SendCall {
         SendCall { spans }
     }
 
+    /// Records where the call went on the send span.
+    pub(crate) fn record_server(&self, address: &str, port: Option<u16>) {
+        baton::driver::set_server(self.spans.cx(), address, port);
+    }
+
     /// The caller's context with the send span active.
     pub(crate) fn cx(&self) -> &Context {
         self.spans.cx()
@@ -75,6 +80,9 @@ impl SendCall {
 
     /// Writes the send span's context into a SendMessage input.
     pub(crate) fn inject_message(&self, config: &SqsPropagation, input: &mut SendMessageInput) {
+        if let Some(body) = &input.message_body {
+            self.spans.cx().span().set_attribute(body_size(body));
+        }
         let size = message_size(
             input.message_body.as_deref(),
             input.message_attributes.as_ref(),
@@ -122,6 +130,7 @@ impl SendCall {
             let cx =
                 self.spans
                     .start_entry(config.common.tracer(), MessagingSystem::Sqs, queue.clone());
+            cx.span().set_attribute(body_size(&entry.message_body));
             let size = message_size(Some(&entry.message_body), entry.message_attributes.as_ref());
             let before = config
                 .common
@@ -193,6 +202,14 @@ pub(crate) fn inject_entry(
         &mut entry.message_attributes,
         &mut budget,
     );
+}
+
+/// `messaging.message.body.size` of a message body.
+fn body_size(body: &str) -> KeyValue {
+    KeyValue::new(
+        attr::MESSAGING_MESSAGE_BODY_SIZE,
+        i64::try_from(body.len()).unwrap_or(i64::MAX),
+    )
 }
 
 fn has_trace_header(system: &SystemAttributes) -> bool {

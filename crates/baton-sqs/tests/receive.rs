@@ -152,7 +152,7 @@ async fn receive_span_links_every_producer() {
     assert_eq!(output.messages().len(), 3);
 
     let receive = spans.one("receive orders");
-    assert_eq!(receive.span_kind, SpanKind::Consumer);
+    assert_eq!(receive.span_kind, SpanKind::Client);
     assert_eq!(receive.status, Status::Unset);
     let links: Vec<(String, String)> = receive
         .links
@@ -182,6 +182,7 @@ async fn receive_span_links_every_producer() {
             KeyValue::new(attr::MESSAGING_OPERATION_NAME, "ReceiveMessage"),
             KeyValue::new(attr::MESSAGING_DESTINATION_NAME, "orders"),
             KeyValue::new(attr::CLOUD_REGION, "eu-west-1"),
+            KeyValue::new(attr::SERVER_ADDRESS, "stub.invalid"),
             KeyValue::new(attr::AWS_SQS_QUEUE_URL, QUEUE),
             KeyValue::new(attr::MESSAGING_BATCH_MESSAGE_COUNT, 3),
             KeyValue::new(attr::AWS_REQUEST_ID, REQUEST_ID),
@@ -372,6 +373,16 @@ fn start_process_span_continues_a_producer_found_in_an_envelope() {
         assert_eq!(
             process[0].span_context.trace_id(),
             TraceId::from_hex("5759e988bd862e3fe1be46a994272793").unwrap()
+        );
+        assert!(
+            process[0]
+                .attributes
+                .contains(&opentelemetry::KeyValue::new(
+                    baton::attr::MESSAGING_MESSAGE_BODY_SIZE,
+                    i64::try_from(body.len()).unwrap()
+                )),
+            "the body size: {:?}",
+            process[0].attributes
         );
         assert_eq!(
             process[0].parent_span_id,

@@ -85,6 +85,9 @@ async fn interceptor_puts_the_send_span_into_aws_trace_header() {
             KeyValue::new(attr::MESSAGING_DESTINATION_NAME, "orders"),
             KeyValue::new(attr::CLOUD_REGION, "eu-west-1"),
             KeyValue::new(attr::AWS_SQS_QUEUE_URL, QUEUE),
+            KeyValue::new(attr::MESSAGING_MESSAGE_BODY_SIZE, 5),
+            // Where the request went, read from it (the stub's endpoint, port 80 left out).
+            KeyValue::new(attr::SERVER_ADDRESS, "stub.invalid"),
             KeyValue::new(attr::MESSAGING_MESSAGE_ID, "msg-1"),
             KeyValue::new(attr::AWS_REQUEST_ID, REQUEST_ID),
         ]
@@ -144,6 +147,7 @@ async fn tower_form_sends_the_same_request() {
             KeyValue::new(attr::MESSAGING_OPERATION_NAME, "SendMessage"),
             KeyValue::new(attr::MESSAGING_DESTINATION_NAME, "orders"),
             KeyValue::new(attr::AWS_SQS_QUEUE_URL, QUEUE),
+            KeyValue::new(attr::MESSAGING_MESSAGE_BODY_SIZE, 5),
             KeyValue::new(attr::MESSAGING_MESSAGE_ID, "msg-1"),
             KeyValue::new(attr::AWS_REQUEST_ID, REQUEST_ID),
         ]
@@ -236,6 +240,8 @@ async fn each_batch_entry_gets_a_context_of_its_own() {
                 KeyValue::new(attr::MESSAGING_OPERATION_TYPE, "create"),
                 KeyValue::new(attr::MESSAGING_OPERATION_NAME, "SendMessageBatch"),
                 KeyValue::new(attr::MESSAGING_DESTINATION_NAME, "orders"),
+                // "body a" …
+                KeyValue::new(attr::MESSAGING_MESSAGE_BODY_SIZE, 6),
                 KeyValue::new(attr::MESSAGING_MESSAGE_ID, id),
             ]
         );

@@ -365,7 +365,9 @@ impl<'a> Known<'a> {
     /// Whether the span is a call to (or a message from) an AWS service.
     fn aws(&self) -> bool {
         self.rpc_system == Some("aws-api")
-            || self.messaging_system.is_some_and(|s| s.starts_with("aws_"))
+            || self
+                .messaging_system
+                .is_some_and(|s| aws_system(s).is_some())
     }
 
     /// The AWS service's name as X-Ray shows it.
@@ -375,7 +377,7 @@ impl<'a> Known<'a> {
         {
             return Some(Cow::Borrowed(service));
         }
-        let system = self.messaging_system?.strip_prefix("aws_")?;
+        let system = aws_system(self.messaging_system?)?;
         Some(match system {
             "sqs" => Cow::Borrowed("SQS"),
             "sns" => Cow::Borrowed("SNS"),
@@ -385,6 +387,15 @@ impl<'a> Known<'a> {
             other => Cow::Owned(other.to_ascii_uppercase()),
         })
     }
+}
+
+/// The service part of an AWS `messaging.system` value: `aws_sqs` (Baton's and the conventions'
+/// older form) and `aws.sns` (the conventions' form since v1.37) alike.
+fn aws_system(system: &str) -> Option<&str> {
+    system
+        .strip_prefix("aws_")
+        .or_else(|| system.strip_prefix("aws."))
+        .filter(|service| !service.is_empty())
 }
 
 /// AWS error codes that mean the caller was throttled.

@@ -57,7 +57,7 @@
 //! | SERVER, CONSUMER or INTERNAL span whose parent is absent or remote (a request or message from elsewhere) | a **segment**, named after the service (`with_service_name`, else the resource's `service.name`, else the span name); a remote parent becomes its `parent_id` |
 //! | CLIENT / PRODUCER span whose parent is absent or remote (a script sending a message) | a segment for the caller (annotations, metadata, links, flags) holding one subsegment for the call (namespace, `aws`, `http`, `cause`, flags); the call keeps the span's id (the `Parent=` that went downstream, so the consumer hangs under the call) and the segment gets an id derived from it; otherwise the called service would not appear on the service map |
 //! | any other span | a **subsegment** of its parent: embedded in the parent's document when the parent is in the same export batch and it fits, else sent alone as an independent subsegment (`"type":"subsegment"`, `parent_id`, `trace_id`) |
-//! | CLIENT / PRODUCER subsegment of an AWS call (`rpc.system = aws-api`, or `messaging.system` starting with `aws_`) | `"namespace":"aws"`, named after the service (`SQS`, `SNS`, `EventBridge`, `SFN`, or `rpc.service`) |
+//! | CLIENT / PRODUCER subsegment of an AWS call (`rpc.system = aws-api`, or `messaging.system` starting with `aws_` or `aws.`) | `"namespace":"aws"`, named after the service (`SQS`, `SNS`, `EventBridge`, `SFN`, or `rpc.service`) |
 //! | other CLIENT / PRODUCER subsegment | `"namespace":"remote"`, named after `peer.service` or `server.address`, else the span name |
 //!
 //! Fields:

@@ -25,9 +25,14 @@ pub(crate) const DEFERRED_STATE_KEY: &str = "xray-sampled";
 pub(crate) const DEFERRED_STATE_VALUE: &str = "deferred";
 pub(crate) const UNSET_STATE_VALUE: &str = "unset";
 
+/// The version of the OpenTelemetry semantic conventions Baton's spans follow (messaging,
+/// AWS SQS and SNS, cloud): receive spans are CLIENT, process spans CONSUMER, send and create
+/// spans PRODUCER; SNS is `aws.sns`, SQS `aws_sqs`.
+pub const SEMCONV_VERSION: &str = "1.44.0";
+
 /// Span attribute keys from the OpenTelemetry messaging and cloud semantic conventions.
 pub mod attr {
-    /// `messaging.system`: `aws_sqs`, `aws_sns`, …
+    /// `messaging.system`: `aws_sqs`, `aws.sns`, …
     pub const MESSAGING_SYSTEM: &str = "messaging.system";
     /// `messaging.operation.type`: `send`, `receive`, `process`, `settle`.
     pub const MESSAGING_OPERATION_TYPE: &str = "messaging.operation.type";
@@ -47,6 +52,14 @@ pub mod attr {
     pub const ERROR_TYPE: &str = "error.type";
     /// `aws.sqs.queue.url`.
     pub const AWS_SQS_QUEUE_URL: &str = "aws.sqs.queue.url";
+    /// `server.address`: the host the call went to.
+    pub const SERVER_ADDRESS: &str = "server.address";
+    /// `server.port`: its port, recorded when it is not the scheme's default.
+    pub const SERVER_PORT: &str = "server.port";
+    /// `aws.sns.topic.arn`.
+    pub const AWS_SNS_TOPIC_ARN: &str = "aws.sns.topic.arn";
+    /// `messaging.message.body.size`: the size of one message's body, in bytes.
+    pub const MESSAGING_MESSAGE_BODY_SIZE: &str = "messaging.message.body.size";
     /// `http.response.status_code` (the service's HTTP status, for a failed call).
     pub const HTTP_RESPONSE_STATUS_CODE: &str = "http.response.status_code";
 }

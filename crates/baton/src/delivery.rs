@@ -50,11 +50,20 @@ pub trait Delivery {
     /// The producer's context (an empty context when it carries none, or none that is valid).
     fn producer_context(&self) -> Context;
 
-    /// Its processing span, not started: `process {destination}` with the message id.
+    /// The size of its body in bytes, where it has one (default: unknown).
+    fn body_size(&self) -> Option<usize> {
+        None
+    }
+
+    /// Its processing span, not started: `process {destination}` with the message id and the
+    /// body size.
     fn process_span(&self, destination: &str) -> MessagingSpan {
-        let span = MessagingSpan::process(self.system(), destination.to_owned());
-        match self.message_id() {
-            Some(id) => span.message_id(id.to_owned()),
+        let mut span = MessagingSpan::process(self.system(), destination.to_owned());
+        if let Some(id) = self.message_id() {
+            span = span.message_id(id.to_owned());
+        }
+        match self.body_size() {
+            Some(bytes) => span.body_size(bytes),
             None => span,
         }
     }

@@ -71,7 +71,8 @@ mod span;
 mod tracer;
 
 pub use consts::{
-    AWS_TRACE_HEADER, MAX_HEADER_LEN, MAX_LINEAGE_LEN, TRACEPARENT, TRACESTATE, XRAY_HEADER, attr,
+    AWS_TRACE_HEADER, MAX_HEADER_LEN, MAX_LINEAGE_LEN, SEMCONV_VERSION, TRACEPARENT, TRACESTATE,
+    XRAY_HEADER, attr,
 };
 pub use context::current_context;
 pub use delivery::Delivery;

@@ -17,11 +17,12 @@ use crate::propagator::PassOnFields;
 pub enum MessagingSystem {
     /// Amazon SQS (`aws_sqs`).
     Sqs,
-    /// Amazon SNS (`aws_sns`).
+    /// Amazon SNS (`aws.sns`, the conventions' value since v1.37; SQS keeps `aws_sqs`).
     Sns,
-    /// Amazon EventBridge (`aws_eventbridge`).
+    /// Amazon EventBridge (`aws_eventbridge`: the conventions define no value for it; Baton's,
+    /// in the form of `aws_sqs`).
     EventBridge,
-    /// AWS Step Functions (`aws_stepfunctions`).
+    /// AWS Step Functions (`aws_stepfunctions`: no value defined by the conventions either).
     StepFunctions,
     /// Any other system, by its `messaging.system` value: how a crate outside Baton describes
     /// a service Baton has no variant for, without a new release of the core. Use the
@@ -44,7 +45,7 @@ impl MessagingSystem {
     pub fn as_str(self) -> &'static str {
         match self {
             MessagingSystem::Sqs => "aws_sqs",
-            MessagingSystem::Sns => "aws_sns",
+            MessagingSystem::Sns => "aws.sns",
             MessagingSystem::EventBridge => "aws_eventbridge",
             MessagingSystem::StepFunctions => "aws_stepfunctions",
             MessagingSystem::Other(system) => system,
@@ -60,10 +61,13 @@ pub enum Operation {
     Create,
     /// Sending one or more messages (a PRODUCER span).
     Send,
-    /// Receiving a batch of messages (a CONSUMER span linked to each producer).
+    /// Receiving a batch of messages (a CLIENT span linked to each producer: the conventions
+    /// made receive CLIENT in v1.28; it was CONSUMER before).
     Receive,
     /// Processing one message (a CONSUMER span under, or linked to, its producer).
     Process,
+    /// Settling messages: deleting them, or changing their visibility (a CLIENT span).
+    Settle,
 }
 
 impl Operation {
@@ -74,13 +78,15 @@ impl Operation {
             Operation::Send => "send",
             Operation::Receive => "receive",
             Operation::Process => "process",
+            Operation::Settle => "settle",
         }
     }
 
     fn kind(self) -> SpanKind {
         match self {
             Operation::Create | Operation::Send => SpanKind::Producer,
-            Operation::Receive | Operation::Process => SpanKind::Consumer,
+            Operation::Receive | Operation::Settle => SpanKind::Client,
+            Operation::Process => SpanKind::Consumer,
         }
     }
 }
@@ -162,9 +168,15 @@ impl MessagingSpan {
         Self::new(system, Operation::Create, destination)
     }
 
-    /// A CONSUMER span `receive {destination}`; add the producers with [`link`](Self::link).
+    /// A CLIENT span `receive {destination}`; add the producers with [`link`](Self::link).
     pub fn receive(system: MessagingSystem, destination: impl Into<Cow<'static, str>>) -> Self {
         Self::new(system, Operation::Receive, destination)
+    }
+
+    /// A CLIENT span `settle {destination}` (a delete or a visibility change); link the
+    /// messages it settles with [`link`](Self::link).
+    pub fn settle(system: MessagingSystem, destination: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(system, Operation::Settle, destination)
     }
 
     /// A CONSUMER span `process {destination}`; start it with
@@ -197,6 +209,24 @@ impl MessagingSpan {
     /// `messaging.message.id`.
     pub fn message_id(self, id: impl Into<String>) -> Self {
         self.attribute(attr::MESSAGING_MESSAGE_ID, id.into())
+    }
+
+    /// The size of the one message's body, in bytes (`messaging.message.body.size`).
+    pub fn body_size(self, bytes: usize) -> Self {
+        self.attribute(
+            attr::MESSAGING_MESSAGE_BODY_SIZE,
+            i64::try_from(bytes).unwrap_or(i64::MAX),
+        )
+    }
+
+    /// The host the call goes to (`server.address`), and its port (`server.port`) when it is
+    /// not the scheme's default.
+    pub fn server(self, address: impl Into<String>, port: Option<u16>) -> Self {
+        let span = self.attribute(attr::SERVER_ADDRESS, address.into());
+        match port {
+            Some(port) => span.attribute(attr::SERVER_PORT, i64::from(port)),
+            None => span,
+        }
     }
 
     /// `messaging.batch.message_count` (for batch operations only).

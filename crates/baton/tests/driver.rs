@@ -15,6 +15,7 @@ use aws_smithy_runtime_api::client::runtime_components::{
     RuntimeComponents, RuntimeComponentsBuilder,
 };
 use aws_smithy_types::config_bag::{ConfigBag, Layer};
+use aws_smithy_types::endpoint::Endpoint;
 use aws_smithy_types::error::ErrorMetadata;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use aws_types::region::Region;
@@ -204,6 +205,12 @@ fn config_bag(region: Option<&'static str>) -> ConfigBag {
     if let Some(region) = region {
         client.store_put(Region::new(region));
     }
+    // The endpoint the SDK resolves for the call (it keeps it in the bag for interceptors).
+    client.store_put(
+        Endpoint::builder()
+            .url("https://streams.eu-west-1.amazonaws.com:8443/")
+            .build(),
+    );
     ConfigBag::of_layers(vec![client])
 }
 
@@ -315,6 +322,12 @@ fn a_traced_input_gets_the_send_spans_context_and_its_span_ends_with_the_output(
         Some("eu-west-1"),
         "the client's region, read from the configuration bag"
     );
+    assert_eq!(
+        attribute(send, attr::SERVER_ADDRESS).as_deref(),
+        Some("streams.eu-west-1.amazonaws.com"),
+        "where the call went, from the endpoint the SDK resolved"
+    );
+    assert_eq!(attribute(send, attr::SERVER_PORT).as_deref(), Some("8443"));
     assert_eq!(send.status, Status::Unset);
 }
 
@@ -471,7 +484,12 @@ async fn readiness_passes_through() {
 #[tokio::test]
 async fn the_tower_form_runs_the_same_operation_and_keeps_the_send_span_current() {
     let spans = Spans::new();
-    let (mut service, mut handle) = traced(spans.settings().with_region("eu-west-1"));
+    let (mut service, mut handle) = traced(
+        spans
+            .settings()
+            .with_region("eu-west-1")
+            .with_server_address("localhost", Some(4566)),
+    );
     let seen_current = Arc::new(Mutex::new(None));
     let responder = {
         let seen_current = seen_current.clone();
@@ -509,6 +527,11 @@ async fn the_tower_form_runs_the_same_operation_and_keeps_the_send_span_current(
         attribute(send, "cloud.region").as_deref(),
         Some("eu-west-1")
     );
+    assert_eq!(
+        attribute(send, attr::SERVER_ADDRESS).as_deref(),
+        Some("localhost")
+    );
+    assert_eq!(attribute(send, attr::SERVER_PORT).as_deref(), Some("4566"));
 }
 
 #[tokio::test]

@@ -82,6 +82,7 @@ pub struct Common {
     link_policy: LinkPolicy,
     env: fn(&str) -> Option<String>,
     region: Option<String>,
+    server: Option<(String, Option<u16>)>,
     size_limit: usize,
 }
 
@@ -94,6 +95,7 @@ impl Default for Common {
             link_policy: LinkPolicy::default(),
             env: crate::process_env,
             region: None,
+            server: None,
             size_limit: DEFAULT_SIZE_LIMIT,
         }
     }
@@ -143,6 +145,14 @@ impl Common {
         self
     }
 
+    /// The host (and port, when not the scheme's default) the Tower form records as
+    /// `server.address` / `server.port` (the interceptor reads them from each request).
+    #[must_use]
+    pub fn with_server_address(mut self, address: impl Into<String>, port: Option<u16>) -> Self {
+        self.server = Some((address.into(), port));
+        self
+    }
+
     /// `region` unless a region is set already (for building the Tower form from a client).
     #[must_use]
     pub fn with_default_region(mut self, region: Option<&str>) -> Self {
@@ -182,6 +192,13 @@ impl Common {
     /// The region set in the settings, if any.
     pub fn region(&self) -> Option<&str> {
         self.region.as_deref()
+    }
+
+    /// The server address set for the Tower form, if any.
+    pub fn server_address(&self) -> Option<(&str, Option<u16>)> {
+        self.server
+            .as_ref()
+            .map(|(host, port)| (host.as_str(), *port))
     }
 
     /// The size limit (see [`with_size_limit`](Self::with_size_limit)).
@@ -308,6 +325,19 @@ macro_rules! common_builders {
         #[must_use]
         pub fn with_region(mut self, region: impl Into<String>) -> Self {
             self.$field = self.$field.with_region(region);
+            self
+        }
+
+        /// The host (and port, when not the scheme's default) the Tower form records as
+        /// `server.address` / `server.port`: the Tower layer cannot see where the client it
+        /// wraps sends. The interceptor reads them from each request by itself.
+        #[must_use]
+        pub fn with_server_address(
+            mut self,
+            address: impl Into<String>,
+            port: Option<u16>,
+        ) -> Self {
+            self.$field = self.$field.with_server_address(address, port);
             self
         }
 

@@ -8,6 +8,7 @@ use aws_smithy_runtime_api::client::interceptors::context::{
 use aws_smithy_runtime_api::client::interceptors::{Intercept, OverriddenHooks};
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
+use aws_smithy_types::endpoint::Endpoint;
 use aws_types::region::Region;
 
 use super::{Call, Start, TRACE_HEADER, TracedService};
@@ -120,7 +121,10 @@ impl<S: TracedService> Intercept for Interceptor<S> {
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
         if let Some(call) = sdk::take_call::<Call<S>>(cfg) {
-            call.finish_sdk(context);
+            // The endpoint the SDK resolved for the call (kept in the configuration bag for
+            // interceptors): `server.address` and `server.port`.
+            let endpoint = cfg.load::<Endpoint>().map(Endpoint::url);
+            call.finish_sdk(context, endpoint);
         }
         Ok(())
     }

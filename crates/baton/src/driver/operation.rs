@@ -7,11 +7,12 @@ use aws_smithy_runtime_api::client::interceptors::context::{
     FinalizerInterceptorContextRef, Input,
 };
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
-use opentelemetry::Context;
+use opentelemetry::trace::TraceContextExt;
+use opentelemetry::{Context, KeyValue};
 
 use super::Common;
-use crate::CallError;
 use crate::sdk::{InFlight, call_outcome};
+use crate::{CallError, attr};
 
 /// Where a call starts: the caller's context and the client's region.
 #[derive(Clone, Copy, Debug)]
@@ -74,6 +75,17 @@ pub trait TracedService: Clone + Debug + Send + Sync + 'static {
     fn request_header(&self, call: &mut Self::Call) -> Option<String> {
         let _ = call;
         None
+    }
+
+    /// Records where the call went (`server.address`, and `server.port` when not the scheme's
+    /// default) on its spans. Default: on the active span of [`active_context`]; a service
+    /// whose span starts later (a receive) keeps them for it.
+    ///
+    /// [`active_context`]: Self::active_context
+    fn record_server(call: &mut Self::Call, address: &str, port: Option<u16>) {
+        if let Some(cx) = Self::active_context(call) {
+            set_server(cx, address, port);
+        }
     }
 
     /// Whether [`request_header`](Self::request_header) may return a header (default: no).
@@ -228,8 +240,16 @@ impl<S: TracedService> Call<S> {
         &mut self.call
     }
 
-    /// Ends the spans with the output of an SDK interceptor's last hook.
-    pub(crate) fn finish_sdk(self, context: &FinalizerInterceptorContextRef<'_>) {
+    /// Ends the spans with the output of an SDK interceptor's last hook, recording where the
+    /// request went (`endpoint`, the URL the SDK resolved).
+    pub(crate) fn finish_sdk(
+        mut self,
+        context: &FinalizerInterceptorContextRef<'_>,
+        endpoint: Option<&str>,
+    ) {
+        if let Some((address, port)) = endpoint.and_then(server_of) {
+            S::record_server(&mut self.call, address, port);
+        }
         (self.operation.finish_sdk)(self.call, context);
     }
 
@@ -251,5 +271,72 @@ impl<S: TracedService> Debug for Call<S> {
 impl<S: TracedService> InFlight for Call<S> {
     fn fail(self, error: &CallError) {
         (self.operation.fail)(self.call, error);
+    }
+}
+
+/// Sets `server.address` (and `server.port`, if given) on the active span of `cx`.
+pub fn set_server(cx: &Context, address: &str, port: Option<u16>) {
+    let span = cx.span();
+    span.set_attribute(KeyValue::new(attr::SERVER_ADDRESS, address.to_owned()));
+    if let Some(port) = port {
+        span.set_attribute(KeyValue::new(attr::SERVER_PORT, i64::from(port)));
+    }
+}
+
+/// The host and the port (`None` when it is the scheme's default) of a request URI.
+pub(crate) fn server_of(uri: &str) -> Option<(&str, Option<u16>)> {
+    let (scheme, rest) = uri.split_once("://")?;
+    let authority = rest.split(['/', '?', '#']).next()?;
+    let authority = authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, host)| host);
+    let (host, port) = if let Some(bracketed) = authority.strip_prefix('[') {
+        // An IPv6 address: `[::1]:4566`.
+        let (host, after) = bracketed.split_once(']')?;
+        (host, after.strip_prefix(':'))
+    } else {
+        match authority.rsplit_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (authority, None),
+        }
+    };
+    if host.is_empty() {
+        return None;
+    }
+    let default = match scheme {
+        "https" => Some(443),
+        "http" => Some(80),
+        _ => None,
+    };
+    let port = port
+        .and_then(|p| p.parse::<u16>().ok())
+        .filter(|p| Some(*p) != default);
+    Some((host, port))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::server_of;
+
+    type Server = Option<(&'static str, Option<u16>)>;
+
+    #[rustfmt::skip]
+    const CASES: &[(&str, Server)] = &[
+        ("https://sqs.eu-west-1.amazonaws.com/", Some(("sqs.eu-west-1.amazonaws.com", None))),
+        ("https://sqs.eu-west-1.amazonaws.com:443/q", Some(("sqs.eu-west-1.amazonaws.com", None))),
+        ("http://127.0.0.1:4566/000000000000/orders", Some(("127.0.0.1", Some(4566)))),
+        ("http://localhost", Some(("localhost", None))),
+        ("http://localhost:80?x", Some(("localhost", None))),
+        ("https://[::1]:4566/", Some(("::1", Some(4566)))),
+        ("https://user@host.example:8443", Some(("host.example", Some(8443)))),
+        ("not a uri", None),
+        ("https:///path", None),
+    ];
+
+    #[test]
+    fn host_and_port_of_a_request_uri() {
+        for (uri, expected) in CASES {
+            assert_eq!(server_of(uri), *expected, "{uri}");
+        }
     }
 }

@@ -108,6 +108,9 @@ where
             .find_map(|operation| operation.start_request(&self.settings, input, &start));
         if let Some(call) = &mut call {
             self.settings.prepare_request(&mut request, call.get_mut());
+            if let Some((address, port)) = self.settings.common().server_address() {
+                S::record_server(call.get_mut(), address, port);
+            }
         }
         let active = call
             .as_ref()
