@@ -4,47 +4,23 @@
 //! `cargo bench -p baton-trace --bench page`
 //!
 //! Before the timed runs it prints, once: the time to ingest the traces, the first list
-//! (which makes every trace's summary), and the process's resident memory.
+//! (which makes every trace's summary), the bytes counted against the byte budget, and the
+//! process's resident memory before, once the traces are ingested and once listed
+//! (`tests/memory.rs` checks the two against each other).
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
-use baton_trace::{Assembler, Collector, DAEMON_HEADER};
+use baton_trace::{Assembler, Collector};
 use criterion::{Criterion, criterion_group, criterion_main};
-use serde_json::json;
+
+#[path = "../tests/common/load.rs"]
+mod load;
+
+use load::{checkout_like, mib, resident_bytes};
 
 const TRACES: u32 = 10_000;
-
-/// One checkout-like trace of five services' segments (eight nodes), as datagrams;
-/// every 50th billing run fails, every 70th DynamoDB call is throttled.
-fn trace(n: u32) -> Vec<String> {
-    let t = format!("1-6553f100-{n:024x}");
-    let id = |k: u32| format!("{n:08x}{k:08x}");
-    let start = 1_700_000_000.0 + f64::from(n) * 0.01;
-    let documents = [
-        json!({"name": "checkout", "id": id(1), "trace_id": t, "start_time": start, "end_time": start + 0.03,
-               "http": {"request": {"method": "POST", "url": "/checkout"}, "response": {"status": 200}},
-               "annotations": {"order_id": n.to_string()},
-               "subsegments": [
-                   {"name": "DynamoDB", "id": id(2), "start_time": start, "end_time": start + 0.004, "namespace": "aws",
-                    "throttle": n.is_multiple_of(70), "error": n.is_multiple_of(70), "aws": {"operation": "GetItem", "table_name": "prices"}},
-                   {"name": "SNS", "id": id(3), "start_time": start + 0.01, "end_time": start + 0.02, "namespace": "aws",
-                    "aws": {"operation": "Publish", "topic_arn": "arn:aws:sns:eu-west-1:1:orders"}}]}),
-        json!({"name": "fulfilment", "id": id(4), "trace_id": t, "parent_id": id(3), "start_time": start + 0.04, "end_time": start + 0.06,
-               "subsegments": [{"name": "EventBridge", "id": id(5), "start_time": start + 0.045, "end_time": start + 0.05,
-                                "namespace": "aws", "aws": {"operation": "PutEvents", "event_bus_name": "shop"}}]}),
-        json!({"name": "billing", "id": id(6), "trace_id": t, "parent_id": id(5), "start_time": start + 0.07, "end_time": start + 0.09,
-               "fault": n.is_multiple_of(50),
-               "subsegments": [{"name": "SFN", "id": id(7), "start_time": start + 0.08, "end_time": start + 0.085,
-                                "namespace": "aws", "aws": {"operation": "StartExecution", "state_machine_arn": "arn:aws:states:eu-west-1:1:stateMachine:ship"}}]}),
-        json!({"name": "shipping", "id": id(8), "trace_id": t, "parent_id": id(7), "start_time": start + 0.1, "end_time": start + 0.12}),
-    ];
-    documents
-        .iter()
-        .map(|d| format!("{DAEMON_HEADER}\n{d}"))
-        .collect()
-}
 
 /// One GET on a kept-alive connection; returns the body's length.
 fn get(stream: &mut BufReader<TcpStream>, addr: SocketAddr, path: &str) -> usize {
@@ -69,17 +45,6 @@ fn get(stream: &mut BufReader<TcpStream>, addr: SocketAddr, path: &str) -> usize
     length
 }
 
-fn resident_mib() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
-        })
-        .map_or(f64::NAN, |kib| kib / 1024.0)
-}
-
 fn page(c: &mut Criterion) {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
@@ -87,16 +52,17 @@ fn page(c: &mut Criterion) {
         .build()
         .unwrap();
     let _guard = runtime.enter();
-    let before = resident_mib();
+    let before = resident_bytes();
     let started = Instant::now();
     let mut assembler = Assembler::new().with_max_traces(TRACES as usize);
     let now = Instant::now();
     for n in 0..TRACES {
-        for datagram in trace(n) {
+        for datagram in checkout_like(n) {
             assembler.ingest(datagram.as_bytes(), now).unwrap();
         }
     }
     let ingested = started.elapsed();
+    let parsed = resident_bytes();
     assert_eq!(assembler.len(), TRACES as usize);
     let handle = Collector::bind("127.0.0.1:0".parse().unwrap())
         .unwrap()
@@ -116,8 +82,12 @@ fn page(c: &mut Criterion) {
     let map_first = map_first.elapsed();
     eprintln!(
         "{TRACES} traces: ingested in {ingested:?}; first list (makes every summary) {first:?}; \
-         first map {map_first:?}; resident memory {before:.0} MiB before, {:.0} MiB after",
-        resident_mib()
+         first map {map_first:?}; counted against the byte budget {:.1} MiB; resident memory \
+         {:.0} MiB before, {:.0} MiB once ingested, {:.0} MiB once listed",
+        mib(handle.held_bytes()),
+        mib(before),
+        mib(parsed),
+        mib(resident_bytes())
     );
 
     let mut group = c.benchmark_group("page");

@@ -1,6 +1,6 @@
 //! Datagrams in, traces out: the collector's state, without the socket.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -15,9 +15,14 @@ pub const DEFAULT_MAX_TRACES: usize = 1000;
 /// How many nodes one trace may hold by default; later ones are dropped and counted.
 pub const DEFAULT_MAX_NODES_PER_TRACE: usize = 10_000;
 
-/// How many bytes of datagrams all traces together may hold by default (what was received,
-/// a measure of the memory kept): the traces updated longest ago are forgotten to stay under
-/// it, and one trace alone may not pass it.
+/// How many bytes all traces together may hold by default: the datagrams they were made of
+/// (what was received, a measure of the parsed nodes kept) and, for the traces the web page
+/// has listed, their summaries (at their estimated size in memory). The traces updated
+/// longest ago are forgotten to stay under it, and one trace alone may not pass it.
+///
+/// The parsed nodes take more memory than the datagrams they came from: about five times as
+/// much for segments like the demo's (see [`Assembler::held_bytes`]), so the default is a
+/// bound of about 1.5 GiB; [`Assembler::with_max_traces`] is usually the one that binds.
 pub const DEFAULT_MAX_BYTES: usize = 256 * 1024 * 1024;
 
 /// What a collector has seen so far.
@@ -53,9 +58,11 @@ struct Pending {
     taken: u64,
     /// Bytes of the datagrams that added to this trace.
     bytes: usize,
-    /// What the page lists of the trace, as of `summarized` (made when first asked for).
+    /// What the page lists of the trace: made when first asked for, dropped when the trace
+    /// changes (and made again when next asked for) or is forgotten.
     summary: Option<Arc<Summary>>,
-    summarized: u64,
+    /// The summary's estimated size in memory, counted with `bytes` against the budget.
+    summary_bytes: usize,
 }
 
 /// Assembles traces from daemon datagrams. The [`Collector`](crate::Collector) runs one
@@ -81,13 +88,15 @@ struct Pending {
 /// ```
 #[derive(Debug)]
 pub struct Assembler {
-    traces: HashMap<String, Pending>,
+    traces: HashMap<Arc<str>, Pending>,
+    /// Every trace held, by `(last_update, first_seen)`: the first is the one to forget.
+    order: BTreeMap<(Instant, u64), Arc<str>>,
     arrivals: u64,
     stats: Stats,
     max_traces: usize,
     max_nodes: usize,
     max_bytes: usize,
-    /// Bytes held by all traces (the sum of their `bytes`).
+    /// Bytes held by all traces (the sum of their `bytes` and `summary_bytes`).
     bytes: usize,
 }
 
@@ -102,6 +111,7 @@ impl Assembler {
     pub fn new() -> Self {
         Assembler {
             traces: HashMap::new(),
+            order: BTreeMap::new(),
             arrivals: 0,
             stats: Stats::default(),
             max_traces: DEFAULT_MAX_TRACES,
@@ -126,9 +136,10 @@ impl Assembler {
         self
     }
 
-    /// Keeps at most `bytes` bytes of datagrams across all traces (at least 1): the traces
-    /// updated longest ago are forgotten to make room, and a trace that alone would pass it
-    /// takes no more nodes.
+    /// Keeps at most `bytes` bytes across all traces (at least 1): their datagrams, and the
+    /// summaries the web page made of them (see [`held_bytes`](Self::held_bytes)). The traces
+    /// updated longest ago are forgotten to make room, and a trace whose datagrams alone
+    /// would pass it takes no more nodes.
     #[must_use]
     pub fn with_max_bytes(mut self, bytes: usize) -> Self {
         self.max_bytes = bytes.max(1);
@@ -162,7 +173,7 @@ impl Assembler {
             }
         };
 
-        if !self.traces.contains_key(&parsed.trace_id) {
+        if !self.traces.contains_key(parsed.trace_id.as_str()) {
             if datagram.len() > self.max_bytes {
                 // It could never be held: forget nothing to make room for it.
                 self.stats.over_limit += parsed.nodes.len() as u64;
@@ -170,8 +181,10 @@ impl Assembler {
             }
             self.make_room();
             self.arrivals += 1;
+            let id: Arc<str> = Arc::from(parsed.trace_id.as_str());
+            self.order.insert((now, self.arrivals), Arc::clone(&id));
             self.traces.insert(
-                parsed.trace_id.clone(),
+                id,
                 Pending {
                     nodes: Vec::new(),
                     by_id: HashMap::new(),
@@ -181,11 +194,11 @@ impl Assembler {
                     taken: 0,
                     bytes: 0,
                     summary: None,
-                    summarized: 0,
+                    summary_bytes: 0,
                 },
             );
         }
-        let Some(pending) = self.traces.get_mut(&parsed.trace_id) else {
+        let Some(pending) = self.traces.get_mut(parsed.trace_id.as_str()) else {
             return Ok(0);
         };
         let full = pending.bytes + datagram.len() > self.max_bytes;
@@ -220,29 +233,42 @@ impl Assembler {
         self.stats.nodes += added as u64;
         if changed {
             pending.version += 1;
+            if let Some(id) = self
+                .order
+                .remove(&(pending.last_update, pending.first_seen))
+            {
+                self.order.insert((now, pending.first_seen), id);
+            }
             pending.last_update = now;
             pending.bytes += datagram.len();
             self.bytes += datagram.len();
+            // The summary no longer says what the trace holds: the page makes it again.
+            if pending.summary.take().is_some() {
+                self.bytes -= std::mem::take(&mut pending.summary_bytes);
+            }
             let keep = parsed.trace_id;
             while self.bytes > self.max_bytes && self.evict_oldest(Some(&keep)) {}
         }
         Ok(added)
     }
 
-    /// Forgets the trace updated longest ago (other than `keep`); false if there is none.
+    /// Forgets the trace updated longest ago (other than `keep`), with its summary; false if
+    /// there is none.
     fn evict_oldest(&mut self, keep: Option<&str>) -> bool {
         let Some(oldest) = self
-            .traces
+            .order
             .iter()
-            .filter(|(id, _)| Some(id.as_str()) != keep)
-            .min_by_key(|(_, p)| (p.last_update, p.first_seen))
-            .map(|(id, _)| id.clone())
+            .find(|(_, id)| Some(&***id) != keep)
+            .map(|(key, _)| *key)
         else {
             return false;
         };
-        if let Some(gone) = self.traces.remove(&oldest) {
-            debug_assert!(gone.bytes <= self.bytes);
-            self.bytes -= gone.bytes;
+        if let Some(id) = self.order.remove(&oldest)
+            && let Some(gone) = self.traces.remove(&id)
+        {
+            let held = gone.bytes + gone.summary_bytes;
+            debug_assert!(held <= self.bytes);
+            self.bytes -= held;
         }
         self.stats.evicted += 1;
         true
@@ -254,7 +280,7 @@ impl Assembler {
 
     /// Every trace held, in the order their first part arrived.
     pub fn traces(&self) -> Vec<Trace> {
-        let mut pending: Vec<(&String, &Pending)> = self.traces.iter().collect();
+        let mut pending: Vec<(&Arc<str>, &Pending)> = self.traces.iter().collect();
         pending.sort_by_key(|(_, p)| p.first_seen);
         pending
             .into_iter()
@@ -271,7 +297,7 @@ impl Assembler {
     /// `quiet` (as of `now`), in arrival order; each is marked taken, so it comes back only
     /// if more of it arrives.
     pub fn take_settled(&mut self, now: Instant, quiet: Duration) -> Vec<Trace> {
-        let mut settled: Vec<(&String, &mut Pending)> = self
+        let mut settled: Vec<(&Arc<str>, &mut Pending)> = self
             .traces
             .iter_mut()
             .filter(|(_, p)| {
@@ -288,27 +314,45 @@ impl Assembler {
             .collect()
     }
 
-    /// Every trace's summary, in no particular order, made again for the traces that changed
+    /// Every trace's summary, in no particular order, made for the traces new or changed
     /// since last asked.
+    ///
+    /// The summaries made count against the byte budget: if they pass it, the traces updated
+    /// longest ago are forgotten (with their summaries) as when a datagram passes it.
     pub(crate) fn summaries(&mut self) -> Vec<Arc<Summary>> {
+        for (id, p) in &mut self.traces {
+            if p.summary.is_none() {
+                let summary = Summary::of(&Trace::assemble(id, &p.nodes), p.first_seen);
+                p.summary_bytes = summary.memory_bytes();
+                p.summary = Some(Arc::new(summary));
+                self.bytes += p.summary_bytes;
+            }
+        }
+        while self.bytes > self.max_bytes && self.evict_oldest(None) {}
         self.traces
-            .iter_mut()
-            .map(|(id, p)| match &p.summary {
-                Some(summary) if p.summarized == p.version => Arc::clone(summary),
-                _ => {
-                    let summary =
-                        Arc::new(Summary::of(&Trace::assemble(id, &p.nodes), p.first_seen));
-                    p.summary = Some(Arc::clone(&summary));
-                    p.summarized = p.version;
-                    summary
-                }
-            })
+            .values()
+            .filter_map(|p| p.summary.clone())
             .collect()
     }
 
     /// Whether a trace with this id is held.
     pub(crate) fn contains(&self, id: &str) -> bool {
         self.traces.contains_key(id)
+    }
+
+    /// The bytes counted against the budget ([`with_max_bytes`](Self::with_max_bytes)) for
+    /// the traces held: the datagrams they were made of, and the summaries the web page has
+    /// made of them, at their estimated size in memory. Never more than the budget.
+    ///
+    /// This is a measure, not the memory itself. A summary takes about what is counted for
+    /// it; the parsed nodes take about five times their datagrams. Measured with 10,000
+    /// checkout-like traces of eight nodes in four datagrams, listed by the page: 16.7 MiB
+    /// of datagrams and 31.4 MiB of summaries counted, and the process grew by about 120 MiB
+    /// (`docs/BENCHMARKS.md`, "Trace view"). `tests/memory.rs` holds the process to six
+    /// times the datagram bytes and one and a half times the summary bytes counted, and
+    /// checks that forgotten traces give their memory back.
+    pub fn held_bytes(&self) -> usize {
+        self.bytes
     }
 
     /// How many traces are held.

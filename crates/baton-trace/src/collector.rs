@@ -345,6 +345,12 @@ impl CollectorHandle {
         self.shared.assembler().stats()
     }
 
+    /// The bytes counted against the assembler's byte budget for the traces held: see
+    /// [`Assembler::held_bytes`].
+    pub fn held_bytes(&self) -> usize {
+        self.shared.assembler().held_bytes()
+    }
+
     /// The traces that changed since last taken and then received nothing for `quiet`:
     /// the ones ready to show. A trace comes back only if more of it arrives later.
     pub fn take_settled(&self, quiet: Duration) -> Vec<Trace> {

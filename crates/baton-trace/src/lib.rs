@@ -135,10 +135,14 @@
 //! | `/api/map` | `{"traces", "nodes": [{"id", "name", "kind", "layer", "row", "requests", "ok", "error", "fault", "throttle", "average_ms"}], "edges": [{"from", "to", "calls", "average_ms", …}]}` |
 //! | `/trace/{id}.html` | the trace's static page, as [`render_html`] writes it |
 //!
-//! Memory stays bounded as without the page: the assembler's limits hold, and what the page
-//! keeps per trace (its summary: services, up to 64 annotations of up to 256 characters, up
-//! to 256 map nodes and edges) is made when first listed and made again only when the trace
-//! changes, so a list of 10,000 traces reads no trace again. On a loopback address the page
+//! Memory stays bounded by the assembler's limits, the page included: what the page keeps
+//! per trace (its summary: services, up to 64 annotations of up to 256 characters, up to 256
+//! map nodes and edges) counts against the byte budget ([`Assembler::with_max_bytes`]) at
+//! its estimated size in memory, is made when first listed, dropped when the trace changes
+//! (made again when next listed, so a list of 10,000 traces reads only the traces that
+//! changed) and forgotten with its trace. The page's other state is one map drawn for all
+//! traces and what the requests being answered hold. [`Assembler::held_bytes`] says what
+//! is counted and how it compares with the process's memory. On a loopback address the page
 //! answers only requests for a loopback host name (`localhost`, `127.0.0.1`, `[::1]`), so
 //! that another web site cannot read it by pointing a name of its own at 127.0.0.1.
 //!

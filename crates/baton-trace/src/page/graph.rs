@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::fmt;
 
+use super::size;
 use crate::map::{is_call, reached_through, resource_in};
 use crate::trace::{Node, NodeKind, Trace};
 
@@ -610,7 +611,26 @@ impl Contribution {
                 _ => {}
             }
         }
+        // Kept with the trace's summary: no spare room.
+        part.nodes.shrink_to_fit();
+        part.edges.shrink_to_fit();
         part
+    }
+
+    /// The heap memory the contribution holds (an estimate, see `size`).
+    pub(crate) fn memory_bytes(&self) -> usize {
+        size::vec(&self.nodes)
+            + self
+                .nodes
+                .iter()
+                .map(|n| size::string(&n.id) + size::string(&n.name))
+                .sum::<usize>()
+            + size::vec(&self.edges)
+            + self
+                .edges
+                .iter()
+                .map(|e| size::string(&e.from) + size::string(&e.to))
+                .sum::<usize>()
     }
 
     fn node(&mut self, id: &str, name: &str, kind: MapNodeKind, status: Status, ms: Option<f64>) {

@@ -1,9 +1,12 @@
 //! What the trace list and the filters need of one trace, kept beside it so that listing
 //! thousands of traces reads no trace again.
 
+use std::mem::size_of;
+
 use serde_json::Value;
 
 use super::graph::{Contribution, Status};
+use super::size;
 use crate::trace::{NodeKind, Trace};
 
 /// The most annotations kept per trace for filtering (a trace with more is matched on its
@@ -94,6 +97,9 @@ impl Summary {
                 }
             }
         }
+        // Kept for as long as the trace: no spare room.
+        services.shrink_to_fit();
+        annotations.shrink_to_fit();
         Summary {
             id: trace.id().to_owned(),
             first_seen,
@@ -117,5 +123,27 @@ impl Summary {
             http_status: first_segment.and_then(|n| n.http_status),
             graph: Contribution::of(trace),
         }
+    }
+
+    /// The memory the summary takes once shared as an `Arc<Summary>` (an estimate, see
+    /// `size`): what the assembler counts for it against its byte budget.
+    pub(crate) fn memory_bytes(&self) -> usize {
+        let strings =
+            |list: &Vec<String>| size::vec(list) + list.iter().map(size::string).sum::<usize>();
+        let optional = |s: &Option<String>| s.as_ref().map_or(0, size::string);
+        // The `Arc`'s block: two counts and the summary.
+        size::block(2 * size_of::<usize>() + size_of::<Summary>())
+            + size::string(&self.id)
+            + size::string(&self.root)
+            + strings(&self.services)
+            + size::vec(&self.annotations)
+            + self
+                .annotations
+                .iter()
+                .map(|(k, v)| size::string(k) + size::value(v))
+                .sum::<usize>()
+            + optional(&self.http_method)
+            + optional(&self.http_url)
+            + self.graph.memory_bytes()
     }
 }

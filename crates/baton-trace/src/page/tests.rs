@@ -513,6 +513,108 @@ fn summaries_are_made_again_only_for_traces_that_changed() {
     assert_eq!((one.status, one.spans), (Status::Fault, 7));
 }
 
+/// The bytes of trace `n`'s datagrams, as `demo_trace` makes them.
+fn demo_bytes(n: u32) -> usize {
+    demo_trace(n, false, false, false)
+        .iter()
+        .map(Vec::len)
+        .sum()
+}
+
+#[test]
+fn summaries_count_against_the_byte_budget_until_their_trace_changes_or_goes() {
+    let mut assembler = Assembler::new().with_max_traces(3);
+    let t = Instant::now();
+    let at = |s: u64| t + std::time::Duration::from_secs(s);
+    for n in 1..=3 {
+        for d in demo_trace(n, false, false, false) {
+            assembler.ingest(&d, at(n.into())).unwrap();
+        }
+    }
+    let datagrams: usize = (1..=3).map(demo_bytes).sum();
+    assert_eq!(assembler.held_bytes(), datagrams);
+
+    let summaries = assembler.summaries();
+    let sizes: usize = summaries.iter().map(|s| s.memory_bytes()).sum();
+    // Each holds its id, names, annotations and the map's six nodes and edges.
+    assert!(
+        summaries
+            .iter()
+            .all(|s| (1024..4096).contains(&s.memory_bytes()))
+    );
+    assert_eq!(assembler.held_bytes(), datagrams + sizes);
+    // Asking again makes nothing new and counts nothing twice.
+    assembler.summaries();
+    assert_eq!(assembler.held_bytes(), datagrams + sizes);
+
+    // A change drops the trace's summary (and what was counted for it) until asked again.
+    let one = |s: &[Arc<Summary>]| {
+        s.iter()
+            .find(|s| s.id == trace_id(1))
+            .unwrap()
+            .memory_bytes()
+    };
+    let late = json!({"type": "subsegment", "name": "late step", "id": id(1, 9), "trace_id": trace_id(1),
+                      "parent_id": id(1, 1), "start_time": T0 + 1.001, "end_time": T0 + 1.002});
+    let late = datagram(&late);
+    assembler.ingest(&late, at(10)).unwrap();
+    assert_eq!(
+        assembler.held_bytes(),
+        datagrams + late.len() + sizes - one(&summaries)
+    );
+    let again = assembler.summaries();
+    let sizes_again: usize = again.iter().map(|s| s.memory_bytes()).sum();
+    assert_eq!(assembler.held_bytes(), datagrams + late.len() + sizes_again);
+
+    // A fourth trace forgets the one updated longest ago, summary and all.
+    for d in demo_trace(4, false, false, false) {
+        assembler.ingest(&d, at(11)).unwrap();
+    }
+    let two = Arc::clone(again.iter().find(|s| s.id == trace_id(2)).unwrap());
+    assert!(assembler.trace(&trace_id(2)).is_none());
+    assert_eq!(
+        assembler.held_bytes(),
+        datagrams + late.len() + sizes_again - demo_bytes(2) - two.memory_bytes() + demo_bytes(4)
+    );
+    drop(summaries);
+    drop(again);
+    // What the assembler held of trace 2 is gone with it: only `two` still holds its summary.
+    assert_eq!(Arc::strong_count(&two), 1);
+}
+
+#[test]
+fn summaries_that_pass_the_byte_budget_forget_the_stalest_traces() {
+    // Room for the datagrams of four traces, and for a summary or two more: not for four.
+    let budget = 4 * demo_bytes(1) + 5000;
+    let mut assembler = Assembler::new().with_max_bytes(budget);
+    let t = Instant::now();
+    for n in 1..=4u32 {
+        for d in demo_trace(n, false, false, false) {
+            assembler
+                .ingest(&d, t + std::time::Duration::from_secs(n.into()))
+                .unwrap();
+        }
+    }
+    assert_eq!(assembler.len(), 4);
+    let summaries = assembler.summaries();
+    assert!(
+        assembler.held_bytes() <= budget,
+        "{} > {budget}",
+        assembler.held_bytes()
+    );
+    // The newest stay, and only theirs are listed.
+    let mut ids: Vec<&str> = summaries.iter().map(|s| s.id.as_str()).collect();
+    ids.sort_unstable();
+    let held: Vec<String> = assembler
+        .traces()
+        .iter()
+        .map(|t| t.id().to_owned())
+        .collect();
+    assert_eq!(ids, held);
+    assert!(held.len() < 4 && held.contains(&trace_id(4)), "{held:?}");
+    assert_eq!(assembler.stats().evicted, 4 - held.len() as u64);
+}
+
 #[test]
 fn the_trace_json_has_every_node_with_its_details_and_links() {
     let assembler = demo_set();
