@@ -8,8 +8,8 @@ use aws_sdk_sns::operation::publish_batch::{PublishBatchInput, PublishBatchOutpu
 use aws_sdk_sns::types::MessageAttributeValue;
 use baton::driver::Start;
 use baton::{
-    AWS_TRACE_HEADER, CallError, EntryOutcome, MessagingSystem, SendOutcome, SendSpans,
-    TRACEPARENT, XRAY_HEADER, attr, aws_header_for_context,
+    AWS_TRACE_HEADER, BatchResponse, CallError, EntryOutcome, MessagingSystem, SendOutcome,
+    SendSpans, TRACEPARENT, XRAY_HEADER, attr, aws_header_for_context,
 };
 use opentelemetry::trace::TraceContextExt;
 use opentelemetry::{Context, KeyValue};
@@ -160,25 +160,19 @@ impl PublishCall {
     }
 
     pub(crate) fn finish_batch(self, result: Result<&PublishBatchOutput, &CallError>) {
-        let output = match result {
-            Ok(output) => output,
-            Err(error) => return self.spans.finish(Err(error), |_| EntryOutcome::Unreported),
-        };
-        let failed = output.failed().len();
-        let outcome = SendOutcome::new(output.request_id())
-            .with_failures(failed, failed + output.successful().len());
-        self.spans.finish(Ok(outcome), |id| {
-            if let Some(ok) = output.successful().iter().find(|s| s.id() == Some(id)) {
-                EntryOutcome::Sent(ok.message_id())
-            } else if let Some(failed) = output.failed().iter().find(|f| &f.id == id) {
-                EntryOutcome::Failed {
-                    code: &failed.code,
-                    message: failed.message.as_deref(),
-                }
-            } else {
-                EntryOutcome::Unreported
+        self.spans.finish_by_id(result.map(|output| {
+            BatchResponse {
+                request_id: output.request_id(),
+                sent: output
+                    .successful()
+                    .iter()
+                    .filter_map(|ok| Some((ok.id()?, ok.message_id()))),
+                failed: output
+                    .failed()
+                    .iter()
+                    .map(|f| (f.id.as_str(), f.code.as_str(), f.message.as_deref())),
             }
-        });
+        }));
     }
 }
 

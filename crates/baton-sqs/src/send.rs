@@ -12,8 +12,8 @@ use aws_sdk_sqs::types::{
 };
 use baton::driver::Start;
 use baton::{
-    CallError, EntryOutcome, MessagingSystem, SendOutcome, SendSpans, TRACEPARENT, TRACESTATE,
-    W3cPropagator, attr, aws_header_for_context,
+    BatchResponse, CallError, EntryOutcome, MessagingSystem, SendOutcome, SendSpans, TRACEPARENT,
+    TRACESTATE, W3cPropagator, attr, aws_header_for_context,
 };
 use opentelemetry::propagation::TextMapPropagator;
 use opentelemetry::trace::TraceContextExt;
@@ -162,25 +162,19 @@ impl SendCall {
     /// Ends the spans of a SendMessageBatch call: each entry's `create` span with its message
     /// id or its error, and the send span, in error if any entry failed.
     pub(crate) fn finish_batch(self, result: Result<&SendMessageBatchOutput, &CallError>) {
-        let output = match result {
-            Ok(output) => output,
-            Err(error) => return self.spans.finish(Err(error), |_| EntryOutcome::Unreported),
-        };
-        let failed = output.failed().len();
-        let outcome = SendOutcome::new(output.request_id())
-            .with_failures(failed, failed + output.successful().len());
-        self.spans.finish(Ok(outcome), |id| {
-            if let Some(ok) = output.successful().iter().find(|s| &s.id == id) {
-                EntryOutcome::Sent(Some(&ok.message_id))
-            } else if let Some(failed) = output.failed().iter().find(|f| &f.id == id) {
-                EntryOutcome::Failed {
-                    code: &failed.code,
-                    message: failed.message.as_deref(),
-                }
-            } else {
-                EntryOutcome::Unreported
+        self.spans.finish_by_id(result.map(|output| {
+            BatchResponse {
+                request_id: output.request_id(),
+                sent: output
+                    .successful()
+                    .iter()
+                    .map(|ok| (ok.id.as_str(), Some(ok.message_id.as_str()))),
+                failed: output
+                    .failed()
+                    .iter()
+                    .map(|f| (f.id.as_str(), f.code.as_str(), f.message.as_deref())),
             }
-        });
+        }));
     }
 }
 

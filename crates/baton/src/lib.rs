@@ -87,6 +87,6 @@ pub use propagator::{
     extract_header, header_for_context, lambda_lineage, process_env, remote_span_context,
 };
 pub use sampling::XrayParentBased;
-pub use send::{EntryOutcome, OnSend, SendOutcome, SendSpans};
+pub use send::{BatchResponse, EntryOutcome, OnSend, SendOutcome, SendSpans};
 pub use span::{LinkPolicy, MessagingSpan, MessagingSystem, Operation};
 pub use tracer::{INSTRUMENTATION_SCOPE, TracerHandle};

@@ -299,6 +299,50 @@ impl<K> SendSpans<K> {
     }
 }
 
+impl SendSpans<String> {
+    /// Ends a batch call whose response names its entries by id (SQS SendMessageBatch, SNS
+    /// PublishBatch): `sent` lists the accepted entries with the id the service gave each
+    /// message, `failed` the refused ones with their error code and message. An entry in
+    /// neither ends with nothing more recorded.
+    pub fn finish_by_id<'a, S, F>(self, result: Result<BatchResponse<'a, S, F>, &CallError>)
+    where
+        S: Iterator<Item = (&'a str, Option<&'a str>)> + Clone,
+        F: Iterator<Item = (&'a str, &'a str, Option<&'a str>)> + Clone,
+    {
+        let response = match result {
+            Ok(response) => response,
+            Err(error) => return self.finish(Err(error), |_| EntryOutcome::Unreported),
+        };
+        let failed = response.failed.clone().count();
+        let outcome = SendOutcome::new(response.request_id)
+            .with_failures(failed, failed + response.sent.clone().count());
+        self.finish(Ok(outcome), |id| {
+            if let Some((_, message_id)) = response.sent.clone().find(|(ok, _)| *ok == id) {
+                EntryOutcome::Sent(message_id)
+            } else if let Some((_, code, message)) = response
+                .failed
+                .clone()
+                .find(|(refused, _, _)| *refused == id)
+            {
+                EntryOutcome::Failed { code, message }
+            } else {
+                EntryOutcome::Unreported
+            }
+        });
+    }
+}
+
+/// What a batch response says of its entries, for [`SendSpans::finish_by_id`].
+#[derive(Clone, Debug)]
+pub struct BatchResponse<'a, S, F> {
+    /// The request id.
+    pub request_id: Option<&'a str>,
+    /// The accepted entries: (entry id, message id).
+    pub sent: S,
+    /// The refused entries: (entry id, error code, error message).
+    pub failed: F,
+}
+
 #[cfg(test)]
 mod tests {
     use opentelemetry::trace::{SpanKind, Status, TracerProvider as _};
