@@ -18,8 +18,9 @@ baton-trace: receive X-Ray segment documents like the X-Ray daemon and print eac
 or show them on a live web page
 
 USAGE:
-    baton-trace [OPTIONS]          print each trace as it settles
+    baton-trace [OPTIONS]          serve the trace view page and print each trace
     baton-trace serve [OPTIONS]    serve the trace view page (list, waterfall, map)
+    baton-trace print [OPTIONS]    only print each trace as it settles (no page)
 
 OPTIONS:
     --listen ADDR     UDP address to listen on [default: the UDP part of
@@ -32,7 +33,7 @@ OPTIONS:
                       report for each rule
     --html DIR        also write each trace to DIR/<trace-id>.html
     --max-traces N    keep at most N traces, forgetting the one updated
-                      longest ago [default: 1000; with serve: 10000]
+                      longest ago [default: 10000; with print: 1000]
     --quiet-ms MS     print a trace once nothing new of it arrived for MS
                       milliseconds [default: 1500]
     --width N         line width [default: $COLUMNS, else 100]
@@ -43,9 +44,10 @@ OPTIONS:
     -h, --help        print this help
     -V, --version     print the version
 
-SERVE OPTIONS:
-    --http ADDR       TCP address of the page [default: 127.0.0.1:2080]
-    --print           also print each trace, as without serve
+PAGE OPTIONS (without print):
+    --http ADDR       TCP address of the page [default: 127.0.0.1:2080; without
+                      serve, a free port when that one is taken]
+    --print           with serve: also print each trace
 
 Point an exporter at it (baton_xray::XrayExporter, or any X-Ray SDK) with
 AWS_XRAY_DAEMON_ADDRESS=127.0.0.1:2000, and a centralized sampler at
@@ -62,6 +64,17 @@ const DEFAULT_PAGE_ADDRESS: &str = "127.0.0.1:2080";
 /// How many traces `serve` keeps unless told: the page is made to stay quick with this many.
 const SERVE_MAX_TRACES: usize = 10_000;
 
+/// What the command does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Mode {
+    /// The page, and every trace printed (no subcommand).
+    Both,
+    /// The page; traces printed only with `--print` (`serve`).
+    Serve,
+    /// Every trace printed, no page (`print`).
+    Print,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum ColorWhen {
     Auto,
@@ -71,7 +84,7 @@ enum ColorWhen {
 
 #[derive(Debug, PartialEq)]
 struct Args {
-    serve: bool,
+    mode: Mode,
     http: Option<String>,
     print: bool,
     max_traces: Option<usize>,
@@ -90,7 +103,7 @@ struct Args {
 impl Args {
     fn parse(args: impl IntoIterator<Item = String>) -> Result<Args, String> {
         let mut parsed = Args {
-            serve: false,
+            mode: Mode::Both,
             http: None,
             print: false,
             max_traces: None,
@@ -106,9 +119,13 @@ impl Args {
             version: false,
         };
         let mut args = args.into_iter().peekable();
-        if args.peek().map(String::as_str) == Some("serve") {
+        match args.peek().map(String::as_str) {
+            Some("serve") => parsed.mode = Mode::Serve,
+            Some("print") => parsed.mode = Mode::Print,
+            _ => {}
+        }
+        if parsed.mode != Mode::Both {
             args.next();
-            parsed.serve = true;
         }
         while let Some(arg) = args.next() {
             // `--flag=value` and `--flag value` both work.
@@ -170,12 +187,23 @@ impl Args {
                 "-v" | "--verbose" => parsed.verbose = true,
                 "-h" | "--help" => parsed.help = true,
                 "-V" | "--version" => parsed.version = true,
-                "serve" => return Err("`serve` comes first: baton-trace serve [OPTIONS]".into()),
+                "serve" | "print" => {
+                    return Err(format!(
+                        "`{flag}` comes first: baton-trace {flag} [OPTIONS]"
+                    ));
+                }
                 other => return Err(format!("unknown argument {other:?}")),
             }
         }
-        if !parsed.serve && (parsed.http.is_some() || parsed.print) {
-            return Err("--http and --print are options of `baton-trace serve`".into());
+        if parsed.mode == Mode::Print && parsed.http.is_some() {
+            return Err(
+                "--http is an option of the page, which `baton-trace print` has not".into(),
+            );
+        }
+        if parsed.mode != Mode::Serve && parsed.print {
+            return Err(
+                "--print is an option of `baton-trace serve` (the others print anyway)".into(),
+            );
         }
         Ok(parsed)
     }
@@ -249,15 +277,17 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let page = match args.serve {
-        false => None,
-        true => match resolve(args.http.as_deref().unwrap_or(DEFAULT_PAGE_ADDRESS)) {
-            Ok(page) => Some(page),
-            Err(message) => {
-                eprintln!("baton-trace: --http: {message}");
-                return ExitCode::from(2);
+    let page = match args.mode {
+        Mode::Print => None,
+        Mode::Both | Mode::Serve => {
+            match resolve(args.http.as_deref().unwrap_or(DEFAULT_PAGE_ADDRESS)) {
+                Ok(page) => Some(page),
+                Err(message) => {
+                    eprintln!("baton-trace: --http: {message}");
+                    return ExitCode::from(2);
+                }
             }
-        },
+        }
     };
     // Read before anything listens, so a bad file is reported at once.
     let rules = match &args.sampling_rules {
@@ -306,21 +336,35 @@ async fn run(
             return ExitCode::FAILURE;
         }
     };
-    let default_max = if args.serve {
-        SERVE_MAX_TRACES
-    } else {
-        DEFAULT_MAX_TRACES
+    let default_max = match args.mode {
+        Mode::Print => DEFAULT_MAX_TRACES,
+        Mode::Both | Mode::Serve => SERVE_MAX_TRACES,
     };
     collector = collector
         .with_assembler(Assembler::new().with_max_traces(args.max_traces.unwrap_or(default_max)));
     if let Some(page) = page {
-        collector = match collector.with_page(page) {
-            Ok(collector) => collector,
-            Err(error) => {
-                eprintln!("baton-trace: cannot serve the page on tcp {page}: {error}");
-                return ExitCode::FAILURE;
-            }
-        };
+        // Without a subcommand the page is a bonus: if its default port is taken, it goes to
+        // a free one rather than stop the printing. Asked for (`serve`, `--http`), it must bind.
+        let fallback = args.mode == Mode::Both && args.http.is_none();
+        if fallback && std::net::TcpListener::bind(page).is_err() {
+            let free = SocketAddr::new(page.ip(), 0);
+            eprintln!("baton-trace: tcp {page} is taken; the page goes to a free port");
+            collector = match collector.with_page(free) {
+                Ok(collector) => collector,
+                Err(error) => {
+                    eprintln!("baton-trace: cannot serve the page on tcp {free}: {error}");
+                    return ExitCode::FAILURE;
+                }
+            };
+        } else {
+            collector = match collector.with_page(page) {
+                Ok(collector) => collector,
+                Err(error) => {
+                    eprintln!("baton-trace: cannot serve the page on tcp {page}: {error}");
+                    return ExitCode::FAILURE;
+                }
+            };
+        }
     }
     eprintln!(
         "baton-trace: listening on udp {} (X-Ray daemon format); Ctrl-C to stop",
@@ -334,8 +378,8 @@ async fn run(
     if let Some(page) = handle.page_addr() {
         eprintln!("baton-trace: trace view at http://{page}/");
     }
-    // Without serve every trace is printed; with it, only when asked.
-    let printing = !args.serve || args.print;
+    // `serve` prints only when asked; the others always do.
+    let printing = args.mode != Mode::Serve || args.print;
     // Counts are shown only while the rules are served: nothing else can report them.
     let serving = handle.sampling_addr().is_some();
     if wanted {
@@ -535,7 +579,10 @@ mod tests {
         assert!(parse(&["--quiet-ms", "soon"]).is_err());
         assert!(parse(&["--listen"]).is_err());
         assert!(parse(&["--bogus"]).is_err());
-        assert!(!parse(&[]).unwrap().serve);
+        assert_eq!(parse(&[]).unwrap().mode, Mode::Both);
+        assert_eq!(parse(&["print", "-v"]).unwrap().mode, Mode::Print);
+        assert!(parse(&["print", "--http", "127.0.0.1:0"]).is_err());
+        assert!(parse(&["-v", "print"]).is_err());
     }
 
     #[test]
@@ -548,11 +595,14 @@ mod tests {
             "--max-traces=50",
         ])
         .unwrap();
-        assert!(args.serve && args.print);
+        assert!(args.mode == Mode::Serve && args.print);
         assert_eq!(args.http.as_deref(), Some("127.0.0.1:0"));
         assert_eq!(args.max_traces, Some(50));
         assert!(parse(&["serve"]).unwrap().http.is_none());
-        assert!(parse(&["--http", "127.0.0.1:0"]).is_err());
+        assert_eq!(
+            parse(&["--http", "127.0.0.1:0"]).unwrap().http.as_deref(),
+            Some("127.0.0.1:0")
+        );
         assert!(parse(&["--print"]).is_err());
         assert!(parse(&["--quiet-ms", "5", "serve"]).is_err());
         assert!(parse(&["serve", "--max-traces", "0"]).is_err());
