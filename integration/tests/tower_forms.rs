@@ -25,6 +25,14 @@ fn region_of(span: &SpanData) -> Option<String> {
         .map(|kv| kv.value.to_string())
 }
 
+/// One call through a Tower service, once it is ready.
+async fn call_once<S: Service<R>, R>(service: &mut S, request: R) -> Result<S::Response, S::Error>
+where
+    S::Error: std::fmt::Debug,
+{
+    service.ready().await.expect("ready").call(request).await
+}
+
 fn only_send_span(tracer: &TestTracer) -> SpanData {
     let spans = tracer.finished_spans();
     let sends: Vec<_> = spans
@@ -49,11 +57,7 @@ async fn sqs_tower_form_traces_the_send_with_the_clients_region() {
         .message_body("order 1")
         .build()
         .unwrap();
-    service
-        .ready()
-        .await
-        .unwrap()
-        .call(SqsRequest::from(input))
+    call_once(&mut service, SqsRequest::from(input))
         .await
         .expect("SendMessage through the Tower form");
     let send = only_send_span(&tracer);
@@ -96,12 +100,7 @@ async fn sns_tower_form_traces_the_publish_with_the_clients_region() {
         .message("order 2")
         .build()
         .unwrap();
-    let result = service
-        .ready()
-        .await
-        .unwrap()
-        .call(SnsRequest::from(input))
-        .await;
+    let result = call_once(&mut service, SnsRequest::from(input)).await;
     client.delete_topic().topic_arn(&topic).send().await.ok();
     result.expect("Publish through the Tower form");
     assert_eq!(region_of(&only_send_span(&tracer)).as_deref(), Some(REGION));
@@ -124,11 +123,7 @@ async fn eventbridge_tower_form_traces_put_events_with_the_clients_region() {
         )
         .build()
         .unwrap();
-    let output = service
-        .ready()
-        .await
-        .unwrap()
-        .call(input)
+    let output = call_once(&mut service, input)
         .await
         .expect("PutEvents through the Tower form");
     assert_eq!(output.failed_entry_count, 0);
@@ -157,12 +152,7 @@ async fn step_functions_tower_form_traces_the_start_with_the_clients_region() {
         .input("{}")
         .build()
         .unwrap();
-    let result = service
-        .ready()
-        .await
-        .unwrap()
-        .call(SfnRequest::from(input))
-        .await;
+    let result = call_once(&mut service, SfnRequest::from(input)).await;
     let execution = result.expect("StartExecution through the Tower form");
     let send = only_send_span(&tracer);
     assert_eq!(region_of(&send).as_deref(), Some(REGION));

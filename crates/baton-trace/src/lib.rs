@@ -210,6 +210,7 @@
 #![doc = include_str!("../examples/sampling-rules.json")]
 //! ```
 
+mod accept;
 mod assembler;
 mod collector;
 mod document;

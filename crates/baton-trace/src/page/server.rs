@@ -14,8 +14,7 @@ use hyper::header::{ALLOW, CACHE_CONTROL, CONTENT_TYPE, HOST, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot, watch};
-use tokio::task::JoinSet;
+use tokio::sync::{OwnedSemaphorePermit, oneshot, watch};
 
 use super::api::{self, ListQuery, Refusal};
 use super::graph::ServiceGraph;
@@ -106,33 +105,17 @@ impl Page {
 
 /// Accepts connections until `stop` changes (or its sender is gone); then every connection
 /// still open is dropped with the set that holds it.
-pub(crate) async fn serve(listener: TcpListener, page: Arc<Page>, mut stop: watch::Receiver<bool>) {
-    let mut connections = JoinSet::new();
-    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
-    loop {
-        tokio::select! {
-            _ = stop.changed() => break,
-            accepted = listener.accept() => match accepted {
-                Ok((stream, from)) => {
-                    // Answers are written whole; waiting to fill a segment only adds delay.
-                    let _ = stream.set_nodelay(true);
-                    while connections.try_join_next().is_some() {}
-                    match Arc::clone(&slots).try_acquire_owned() {
-                        Ok(slot) => {
-                            connections.spawn(connection(stream, from, Arc::clone(&page), slot));
-                        }
-                        Err(_) => {
-                            tracing::debug!(target: "baton_trace", %from, "too many page connections; closed");
-                        }
-                    }
-                }
-                Err(error) => {
-                    tracing::debug!(target: "baton_trace", %error, "page accept error");
-                    tokio::time::sleep(Duration::from_millis(10)).await;
-                }
-            },
-        }
-    }
+pub(crate) async fn serve(listener: TcpListener, page: Arc<Page>, stop: watch::Receiver<bool>) {
+    // Answers are written whole; waiting to fill a segment only adds delay (nodelay).
+    crate::accept::accept_loop(
+        listener,
+        stop,
+        MAX_CONNECTIONS,
+        "page",
+        true,
+        move |stream, from, slot| connection(stream, from, Arc::clone(&page), slot),
+    )
+    .await;
 }
 
 async fn connection(

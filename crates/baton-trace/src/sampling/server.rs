@@ -13,8 +13,7 @@ use hyper::header::{ALLOW, CONTENT_TYPE, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
-use tokio::task::JoinSet;
+use tokio::sync::{OwnedSemaphorePermit, watch};
 
 use super::api::Book;
 
@@ -45,33 +44,16 @@ pub(crate) fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
 
 /// Accepts connections until `stop` changes (or its sender is gone); then every connection
 /// still open is dropped with the set that holds it.
-pub(crate) async fn serve(listener: TcpListener, book: Arc<Book>, mut stop: watch::Receiver<bool>) {
-    let mut connections = JoinSet::new();
-    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
-    loop {
-        tokio::select! {
-            _ = stop.changed() => break,
-            accepted = listener.accept() => match accepted {
-                Ok((stream, from)) => {
-                    while connections.try_join_next().is_some() {}
-                    match Arc::clone(&slots).try_acquire_owned() {
-                        Ok(slot) => {
-                            connections.spawn(connection(stream, from, Arc::clone(&book), slot));
-                        }
-                        Err(_) => {
-                            tracing::debug!(target: "baton_trace", %from, "too many sampling connections; closed");
-                        }
-                    }
-                }
-                Err(error) => {
-                    // Out of file descriptors, or a connection reset before it was accepted:
-                    // wait a moment so a lasting error cannot spin.
-                    tracing::debug!(target: "baton_trace", %error, "accept error");
-                    tokio::time::sleep(Duration::from_millis(10)).await;
-                }
-            },
-        }
-    }
+pub(crate) async fn serve(listener: TcpListener, book: Arc<Book>, stop: watch::Receiver<bool>) {
+    crate::accept::accept_loop(
+        listener,
+        stop,
+        MAX_CONNECTIONS,
+        "sampling",
+        false,
+        move |stream, from, slot| connection(stream, from, Arc::clone(&book), slot),
+    )
+    .await;
 }
 
 async fn connection(

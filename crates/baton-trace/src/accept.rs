@@ -1,0 +1,57 @@
+//! The accept loop the trace view's two HTTP servers (the page, the sampling endpoints) share.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
+use tokio::task::JoinSet;
+
+/// Accepts connections on `listener` until `stop` changes (or its sender is gone), each served
+/// by `serve` with a slot of `max`: a connection beyond `max` open ones is closed at once. On
+/// stop, every connection still open is dropped with the set that holds it. `what` names the
+/// server in `tracing` events; `nodelay` turns Nagle's delay off (for servers that write each
+/// answer whole).
+pub(crate) async fn accept_loop<F, Fut>(
+    listener: TcpListener,
+    mut stop: watch::Receiver<bool>,
+    max: usize,
+    what: &'static str,
+    nodelay: bool,
+    serve: F,
+) where
+    F: Fn(TcpStream, SocketAddr, OwnedSemaphorePermit) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let mut connections = JoinSet::new();
+    let slots = Arc::new(Semaphore::new(max));
+    loop {
+        tokio::select! {
+            _ = stop.changed() => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, from)) => {
+                    if nodelay {
+                        let _ = stream.set_nodelay(true);
+                    }
+                    while connections.try_join_next().is_some() {}
+                    match Arc::clone(&slots).try_acquire_owned() {
+                        Ok(slot) => {
+                            connections.spawn(serve(stream, from, slot));
+                        }
+                        Err(_) => {
+                            tracing::debug!(target: "baton_trace", %from, server = what, "too many connections; closed");
+                        }
+                    }
+                }
+                Err(error) => {
+                    // Out of file descriptors, or a connection reset before it was accepted:
+                    // wait a moment so a lasting error cannot spin.
+                    tracing::debug!(target: "baton_trace", %error, server = what, "accept error");
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            },
+        }
+    }
+}
