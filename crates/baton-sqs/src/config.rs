@@ -29,6 +29,7 @@ pub struct SqsPropagation {
     pub(crate) common: Common,
     pub(crate) w3c_attributes: bool,
     pub(crate) envelopes: bool,
+    pub(crate) settle: bool,
 }
 
 impl Default for SqsPropagation {
@@ -37,6 +38,7 @@ impl Default for SqsPropagation {
             common: Common::default(),
             w3c_attributes: false,
             envelopes: true,
+            settle: true,
         }
     }
 }
@@ -59,6 +61,14 @@ impl SqsPropagation {
     /// message has no SQS carrier (default: yes).
     pub fn with_envelope_extraction(mut self, enabled: bool) -> Self {
         self.envelopes = enabled;
+        self
+    }
+
+    /// Whether DeleteMessage(Batch) and ChangeMessageVisibility(Batch) get a CLIENT
+    /// `settle {queue}` span (default: yes). Only calls made inside a trace get one: a delete
+    /// outside any span would otherwise start a new trace each time.
+    pub fn with_settle_spans(mut self, enabled: bool) -> Self {
+        self.settle = enabled;
         self
     }
 

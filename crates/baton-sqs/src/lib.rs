@@ -74,6 +74,7 @@ mod operations;
 mod receive;
 mod send;
 pub mod service;
+mod settle;
 
 pub use config::SqsPropagation;
 pub use extract::{

@@ -14,10 +14,26 @@ use baton::CallError;
 use baton::driver::{Common, Operation, Start, TracedOperation, TracedService};
 use opentelemetry::Context;
 
+use aws_sdk_sqs::operation::change_message_visibility::{
+    ChangeMessageVisibilityError, ChangeMessageVisibilityInput, ChangeMessageVisibilityOutput,
+};
+use aws_sdk_sqs::operation::change_message_visibility_batch::{
+    ChangeMessageVisibilityBatchError, ChangeMessageVisibilityBatchInput,
+    ChangeMessageVisibilityBatchOutput,
+};
+use aws_sdk_sqs::operation::delete_message::{
+    DeleteMessageError, DeleteMessageInput, DeleteMessageOutput,
+};
+use aws_sdk_sqs::operation::delete_message_batch::{
+    DeleteMessageBatchError, DeleteMessageBatchInput, DeleteMessageBatchOutput,
+};
+use aws_sdk_sqs::types::BatchResultErrorEntry;
+
 use crate::config::SqsPropagation;
 use crate::receive::ReceiveCall;
 use crate::send::SendCall;
 use crate::service::{SqsRequest, SqsResponse};
+use crate::settle::{SettleCall, request_id_of};
 
 /// The spans of one traced SQS operation in flight (opaque). Whatever happens to the call,
 /// they end: with its outcome, or as cancelled when it is dropped first.
@@ -28,6 +44,7 @@ pub struct SqsCall(Call);
 enum Call {
     Send(SendCall),
     Receive(ReceiveCall),
+    Settle(SettleCall),
 }
 
 impl TracedService for SqsPropagation {
@@ -36,6 +53,10 @@ impl TracedService for SqsPropagation {
         Operation::of::<SendMessageInput>(),
         Operation::of::<SendMessageBatchInput>(),
         Operation::of::<ReceiveMessageInput>(),
+        Operation::of::<DeleteMessageInput>(),
+        Operation::of::<DeleteMessageBatchInput>(),
+        Operation::of::<ChangeMessageVisibilityInput>(),
+        Operation::of::<ChangeMessageVisibilityBatchInput>(),
     ];
     type Call = SqsCall;
     type Request = SqsRequest;
@@ -50,6 +71,7 @@ impl TracedService for SqsPropagation {
         match &call.0 {
             Call::Send(call) => Some(call.cx()),
             Call::Receive(_) => None,
+            Call::Settle(call) => Some(call.cx()),
         }
     }
 
@@ -57,6 +79,7 @@ impl TracedService for SqsPropagation {
         match &mut call.0 {
             Call::Send(send) => send.record_server(address, port),
             Call::Receive(receive) => receive.set_server(address, port),
+            Call::Settle(settle) => baton::driver::set_server(settle.cx(), address, port),
         }
     }
 
@@ -69,13 +92,23 @@ impl TracedService for SqsPropagation {
     }
 }
 
-/// The send call of `call`, or the call ended as an error if it is not one (which the driver,
-/// ending each call with the operation that started it, never does).
+/// Ends `call` as an error: a call of another operation than the one ending it (which the
+/// driver, ending each call with the operation that started it, never does).
+fn mismatched(call: SqsCall) {
+    let error = CallError::new("call of another operation");
+    match call.0 {
+        Call::Send(call) => call.finish_message(Err(&error)),
+        Call::Receive(call) => call.finish(Err(&error)),
+        Call::Settle(call) => call.finish(Err(&error)),
+    }
+}
+
+/// The send call of `call` (see [`mismatched`]).
 fn send_call(call: SqsCall) -> Option<SendCall> {
     match call.0 {
         Call::Send(call) => Some(call),
-        Call::Receive(other) => {
-            other.finish(Err(&CallError::new("call of another operation")));
+        other => {
+            mismatched(SqsCall(other));
             None
         }
     }
@@ -138,9 +171,70 @@ impl TracedOperation<SqsPropagation> for ReceiveMessageInput {
     fn finish(call: SqsCall, result: Result<&ReceiveMessageOutput, &CallError>) {
         match call.0 {
             Call::Receive(call) => call.finish(result),
-            Call::Send(other) => {
-                other.finish_message(Err(&CallError::new("call of another operation")))
-            }
+            other => mismatched(SqsCall(other)),
         }
     }
 }
+
+/// The settle operations: a CLIENT `settle {queue}` span, only inside a trace.
+macro_rules! settle_operation {
+    ($input:ty, $output:ty, $error:ty, $name:literal, $batch:expr, $outcome:expr) => {
+        impl TracedOperation<SqsPropagation> for $input {
+            type Output = $output;
+            type Error = $error;
+
+            fn traced(&self, sqs: &SqsPropagation, start: &Start<'_>) -> bool {
+                SettleCall::wanted(sqs, start)
+            }
+
+            fn start(&mut self, sqs: &SqsPropagation, start: &Start<'_>) -> SqsCall {
+                let batch: fn(&Self) -> Option<usize> = $batch;
+                let call =
+                    SettleCall::start(sqs, $name, self.queue_url.as_deref(), batch(self), start);
+                SqsCall(Call::Settle(call))
+            }
+
+            fn finish(call: SqsCall, result: Result<&$output, &CallError>) {
+                let outcome: fn(&$output) -> (Option<&str>, usize, &[BatchResultErrorEntry]) =
+                    $outcome;
+                match call.0 {
+                    Call::Settle(call) => call.finish(result.map(outcome)),
+                    other => mismatched(SqsCall(other)),
+                }
+            }
+        }
+    };
+}
+
+settle_operation!(
+    DeleteMessageInput,
+    DeleteMessageOutput,
+    DeleteMessageError,
+    "DeleteMessage",
+    |_| None,
+    |o| (request_id_of(o), 1, &[])
+);
+settle_operation!(
+    DeleteMessageBatchInput,
+    DeleteMessageBatchOutput,
+    DeleteMessageBatchError,
+    "DeleteMessageBatch",
+    |i| Some(i.entries.as_ref().map_or(0, Vec::len)),
+    |o| (request_id_of(o), o.successful().len(), o.failed())
+);
+settle_operation!(
+    ChangeMessageVisibilityInput,
+    ChangeMessageVisibilityOutput,
+    ChangeMessageVisibilityError,
+    "ChangeMessageVisibility",
+    |_| None,
+    |o| (request_id_of(o), 1, &[])
+);
+settle_operation!(
+    ChangeMessageVisibilityBatchInput,
+    ChangeMessageVisibilityBatchOutput,
+    ChangeMessageVisibilityBatchError,
+    "ChangeMessageVisibilityBatch",
+    |i| Some(i.entries.as_ref().map_or(0, Vec::len)),
+    |o| (request_id_of(o), o.successful().len(), o.failed())
+);

@@ -74,7 +74,9 @@ impl Responder for Sqs {
                     r#"{"MessageId":"msg-1","MD5OfMessageBody":"d41d8cd98f00b204e9800998ecf8427e"}"#
                         .to_owned()
                 }
-                "SendMessageBatch" => self.batch(request.body()),
+                "SendMessageBatch" | "DeleteMessageBatch" | "ChangeMessageVisibilityBatch" => {
+                    self.batch(request.body())
+                }
                 "ReceiveMessage" => self
                     .receive_body
                     .lock()

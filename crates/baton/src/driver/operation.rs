@@ -108,6 +108,14 @@ pub trait TracedOperation<S: TracedService>: Debug + Send + Sync + 'static {
     /// The SDK's error of the operation (`SendMessageError`).
     type Error: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static;
 
+    /// Whether to trace this call at all (default: yes). An operation that only makes sense
+    /// inside a trace (a delete, say) can decline calls made outside any span, so that they do
+    /// not each start a trace of their own.
+    fn traced(&self, service: &S, start: &Start<'_>) -> bool {
+        let _ = (service, start);
+        true
+    }
+
     /// Starts the call's spans and writes their context into the input. Never fails: what
     /// cannot be written is skipped, with a `tracing` event.
     fn start(&mut self, service: &S, start: &Start<'_>) -> S::Call;
@@ -180,7 +188,10 @@ fn start_sdk<S: TracedService, T: TracedOperation<S>>(
     input: &mut Input,
     start: &Start<'_>,
 ) -> Option<S::Call> {
-    Some(input.downcast_mut::<T>()?.start(service, start))
+    let input = input.downcast_mut::<T>()?;
+    input
+        .traced(service, start)
+        .then(|| input.start(service, start))
 }
 
 fn start_any<S: TracedService, T: TracedOperation<S>>(
@@ -188,7 +199,10 @@ fn start_any<S: TracedService, T: TracedOperation<S>>(
     input: &mut dyn Any,
     start: &Start<'_>,
 ) -> Option<S::Call> {
-    Some(input.downcast_mut::<T>()?.start(service, start))
+    let input = input.downcast_mut::<T>()?;
+    input
+        .traced(service, start)
+        .then(|| input.start(service, start))
 }
 
 fn finish_sdk<S: TracedService, T: TracedOperation<S>>(
