@@ -30,6 +30,7 @@ pub struct SqsPropagation {
     pub(crate) w3c_attributes: bool,
     pub(crate) envelopes: bool,
     pub(crate) settle: bool,
+    pub(crate) facts: bool,
 }
 
 impl Default for SqsPropagation {
@@ -39,6 +40,7 @@ impl Default for SqsPropagation {
             w3c_attributes: false,
             envelopes: true,
             settle: true,
+            facts: false,
         }
     }
 }
@@ -61,6 +63,16 @@ impl SqsPropagation {
     /// message has no SQS carrier (default: yes).
     pub fn with_envelope_extraction(mut self, enabled: bool) -> Self {
         self.envelopes = enabled;
+        self
+    }
+
+    /// Whether process spans record the delivery facts (default: no): how long the message
+    /// waited in the queue (`baton.messaging.time_in_queue_ms`, from `SentTimestamp`), how many
+    /// times it was received (`baton.messaging.receive_count`: above 1 is a redelivery), and
+    /// its FIFO group (`baton.aws.sqs.message_group_id`). When on, ReceiveMessage also asks SQS
+    /// for those three system attributes, so a default receive stays as lean as before.
+    pub fn with_delivery_facts(mut self, enabled: bool) -> Self {
+        self.facts = enabled;
         self
     }
 
@@ -143,7 +155,9 @@ impl SqsPropagation {
     /// the SQS carriers, then an EventBridge or SNS envelope in the body (unless turned off with
     /// [`with_envelope_extraction`](Self::with_envelope_extraction)).
     pub fn start_process_span(&self, message: &Message, queue: &str) -> Context {
-        let delivery = SqsDelivery::new(message).with_envelope_extraction(self.envelopes);
+        let delivery = SqsDelivery::new(message)
+            .with_envelope_extraction(self.envelopes)
+            .with_delivery_facts(self.facts);
         // The new span takes the place of the producer's remote span; its pass-on fields stay.
         self.common.start_delivery(&delivery, queue)
     }

@@ -27,6 +27,7 @@
 //! `baton-worker`'s `SqsWorker` and its Lambda adapter all call it.
 
 use std::collections::HashMap;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use aws_sdk_sqs::types::{Message, MessageAttributeValue, MessageSystemAttributeName};
 use baton::carrier::{AttributeCarrier, ReadMap, extract_from_attributes};
@@ -34,7 +35,7 @@ use baton::{
     AWS_TRACE_HEADER, TRACEPARENT, TRACESTATE, TraceHeader, XRAY_HEADER, extract_header,
     remote_span_context,
 };
-use baton::{Delivery, MessagingSystem};
+use baton::{Delivery, MessagingSpan, MessagingSystem, attr};
 use opentelemetry::Context;
 use opentelemetry::trace::{SpanContext, TraceContextExt};
 
@@ -147,6 +148,7 @@ pub fn extract_message(message: &Message, envelopes: bool) -> (Context, Option<C
 pub struct SqsDelivery<'a> {
     message: &'a Message,
     envelopes: bool,
+    facts: bool,
 }
 
 impl<'a> SqsDelivery<'a> {
@@ -155,6 +157,7 @@ impl<'a> SqsDelivery<'a> {
         SqsDelivery {
             message,
             envelopes: true,
+            facts: false,
         }
     }
 
@@ -163,6 +166,17 @@ impl<'a> SqsDelivery<'a> {
     #[must_use]
     pub fn with_envelope_extraction(mut self, enabled: bool) -> Self {
         self.envelopes = enabled;
+        self
+    }
+
+    /// Whether the process span records the delivery facts the message carries (default: no):
+    /// time in queue (from `SentTimestamp`), receive count (`ApproximateReceiveCount`) and FIFO
+    /// message group (`MessageGroupId`), as `baton.messaging.time_in_queue_ms`,
+    /// `baton.messaging.receive_count` and `baton.aws.sqs.message_group_id`. SQS returns these
+    /// system attributes only when asked (see `SqsPropagation::with_delivery_facts`).
+    #[must_use]
+    pub fn with_delivery_facts(mut self, enabled: bool) -> Self {
+        self.facts = enabled;
         self
     }
 }
@@ -183,6 +197,46 @@ impl Delivery for SqsDelivery<'_> {
     fn body_size(&self) -> Option<usize> {
         self.message.body.as_deref().map(str::len)
     }
+
+    fn process_span(&self, destination: &str) -> MessagingSpan {
+        let mut span = MessagingSpan::process(MessagingSystem::Sqs, destination.to_owned());
+        if let Some(id) = self.message_id() {
+            span = span.message_id(id.to_owned());
+        }
+        if let Some(bytes) = self.body_size() {
+            span = span.body_size(bytes);
+        }
+        if self.facts {
+            span = delivery_facts(self.message, span, SystemTime::now());
+        }
+        span
+    }
+}
+
+/// Adds what the message's system attributes say of its delivery, as of `now`.
+fn delivery_facts(message: &Message, mut span: MessagingSpan, now: SystemTime) -> MessagingSpan {
+    let Some(attributes) = message.attributes() else {
+        return span;
+    };
+    let number = |name: MessageSystemAttributeName| {
+        attributes
+            .get(&name)
+            .and_then(|value| value.parse::<i64>().ok())
+    };
+    if let Some(sent_ms) = number(MessageSystemAttributeName::SentTimestamp) {
+        let now_ms = now
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+        // Clocks disagree a little: a message never waited less than nothing.
+        span = span.attribute(attr::BATON_TIME_IN_QUEUE_MS, (now_ms - sent_ms).max(0));
+    }
+    if let Some(count) = number(MessageSystemAttributeName::ApproximateReceiveCount) {
+        span = span.attribute(attr::BATON_RECEIVE_COUNT, count);
+    }
+    if let Some(group) = attributes.get(&MessageSystemAttributeName::MessageGroupId) {
+        span = span.attribute(attr::BATON_SQS_MESSAGE_GROUP_ID, group.clone());
+    }
+    span
 }
 
 /// The body as an EventBridge event or SNS notification. Cheap checks first: most JSON bodies

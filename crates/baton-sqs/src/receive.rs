@@ -55,7 +55,7 @@ impl ReceiveCall {
     /// Makes the call return the trace carriers, keeping everything the caller asked for.
     /// (SQS returns no attribute that was not requested.)
     #[allow(deprecated)] // `attribute_names` is deprecated, but callers still use it
-    pub(crate) fn request_carriers(input: &mut ReceiveMessageInput) {
+    pub(crate) fn request_carriers(input: &mut ReceiveMessageInput, facts: bool) {
         // SQS reads `MessageSystemAttributeNames` *instead of* the older `AttributeNames` when
         // both are present: carry the caller's older names over, or adding ours would make
         // SQS drop what they asked for.
@@ -73,13 +73,21 @@ impl ReceiveCall {
         let system = input
             .message_system_attribute_names
             .get_or_insert_with(Vec::new);
-        if !system.iter().any(|n| {
-            matches!(
-                n,
-                MessageSystemAttributeName::All | MessageSystemAttributeName::AwsTraceHeader
-            )
-        }) {
-            system.push(MessageSystemAttributeName::AwsTraceHeader);
+        if !system.contains(&MessageSystemAttributeName::All) {
+            let mut wanted = vec![MessageSystemAttributeName::AwsTraceHeader];
+            if facts {
+                // What the process spans' delivery facts are read from.
+                wanted.extend([
+                    MessageSystemAttributeName::SentTimestamp,
+                    MessageSystemAttributeName::ApproximateReceiveCount,
+                    MessageSystemAttributeName::MessageGroupId,
+                ]);
+            }
+            for name in wanted {
+                if !system.contains(&name) {
+                    system.push(name);
+                }
+            }
         }
         let names = input.message_attribute_names.get_or_insert_with(Vec::new);
         if !names.iter().any(|n| n == "All" || n == ".*") {

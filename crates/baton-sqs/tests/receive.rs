@@ -395,3 +395,87 @@ fn start_process_span_continues_a_producer_found_in_an_envelope() {
         );
     }
 }
+
+#[tokio::test]
+async fn delivery_facts_ask_sqs_for_their_attributes_only_when_on() {
+    let stub = StubSqs::default();
+    for facts in [false, true] {
+        let client = intercepted(&stub, SqsPropagation::new().with_delivery_facts(facts));
+        client
+            .receive_message()
+            .queue_url(QUEUE)
+            .send()
+            .await
+            .unwrap();
+    }
+    let asked = |index: usize| {
+        let body: Value = serde_json::from_str(stub.request(index).body()).unwrap();
+        body["MessageSystemAttributeNames"].clone()
+    };
+    assert_eq!(
+        asked(0),
+        json!(["AWSTraceHeader"]),
+        "a default receive stays lean"
+    );
+    assert_eq!(
+        asked(1),
+        json!([
+            "AWSTraceHeader",
+            "SentTimestamp",
+            "ApproximateReceiveCount",
+            "MessageGroupId"
+        ])
+    );
+}
+
+#[test]
+fn delivery_facts_go_on_the_process_span_when_asked_for() {
+    let sent = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis()
+        - 5_000;
+    let message = Message::builder()
+        .message_id("m1")
+        .body("hi")
+        .attributes(MessageSystemAttributeName::SentTimestamp, sent.to_string())
+        .attributes(MessageSystemAttributeName::ApproximateReceiveCount, "2")
+        .attributes(MessageSystemAttributeName::MessageGroupId, "tenant-7")
+        .build();
+    let spans = Spans::new();
+    let config = SqsPropagation::new().with_tracer(spans.handle());
+    config.start_process_span(&message, "orders").span().end();
+    config
+        .clone()
+        .with_delivery_facts(true)
+        .start_process_span(&message, "orders")
+        .span()
+        .end();
+    let process = spans.named("process orders");
+    let value = |span: usize, key: &str| {
+        process[span]
+            .attributes
+            .iter()
+            .find(|kv| kv.key.as_str() == key)
+            .map(|kv| kv.value.clone())
+    };
+    for key in [
+        attr::BATON_TIME_IN_QUEUE_MS,
+        attr::BATON_RECEIVE_COUNT,
+        attr::BATON_SQS_MESSAGE_GROUP_ID,
+    ] {
+        assert_eq!(value(0, key), None, "off by default: {key}");
+    }
+    let Some(opentelemetry::Value::I64(waited)) = value(1, attr::BATON_TIME_IN_QUEUE_MS) else {
+        panic!("time in queue: {:?}", process[1].attributes);
+    };
+    assert!((5_000..60_000).contains(&waited), "waited {waited} ms");
+    assert_eq!(
+        value(1, attr::BATON_RECEIVE_COUNT),
+        Some(opentelemetry::Value::I64(2))
+    );
+    assert_eq!(
+        value(1, attr::BATON_SQS_MESSAGE_GROUP_ID),
+        Some("tenant-7".into())
+    );
+}

@@ -131,6 +131,13 @@ impl<S> SqsBatchHandler<S> {
         self
     }
 
+    /// Records each record's delivery facts on its process span (default: off): time in
+    /// queue, receive count and FIFO group, from the attributes Lambda hands over with it.
+    pub fn with_delivery_facts(mut self, enabled: bool) -> Self {
+        self.settings.process = self.settings.process.with_delivery_facts(enabled);
+        self
+    }
+
     /// Calls `hook` with each record's process span just after it starts: add attributes of
     /// your own or read its ids.
     pub fn with_on_process(

@@ -60,6 +60,14 @@ pub mod attr {
     pub const AWS_SNS_TOPIC_ARN: &str = "aws.sns.topic.arn";
     /// `messaging.message.body.size`: the size of one message's body, in bytes.
     pub const MESSAGING_MESSAGE_BODY_SIZE: &str = "messaging.message.body.size";
+    /// `baton.messaging.time_in_queue_ms`: how long a message waited between being sent and
+    /// this delivery, in milliseconds (the conventions define no attribute for it).
+    pub const BATON_TIME_IN_QUEUE_MS: &str = "baton.messaging.time_in_queue_ms";
+    /// `baton.messaging.receive_count`: how many times the message has been received, this
+    /// delivery included (SQS's `ApproximateReceiveCount`); above 1 means a redelivery.
+    pub const BATON_RECEIVE_COUNT: &str = "baton.messaging.receive_count";
+    /// `baton.aws.sqs.message_group_id`: the FIFO message group of the message.
+    pub const BATON_SQS_MESSAGE_GROUP_ID: &str = "baton.aws.sqs.message_group_id";
     /// `http.response.status_code` (the service's HTTP status, for a failed call).
     pub const HTTP_RESPONSE_STATUS_CODE: &str = "http.response.status_code";
 }

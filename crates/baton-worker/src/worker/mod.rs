@@ -414,6 +414,15 @@ impl<S> SqsWorker<S> {
         self
     }
 
+    /// Records each message's delivery facts on its process span (default: off): time in
+    /// queue, receive count (a redelivery shows as more than 1) and FIFO group (see
+    /// [`SqsPropagation::with_delivery_facts`](baton_sqs::SqsPropagation::with_delivery_facts)).
+    /// The worker asks SQS for every system attribute already, so this adds no request.
+    pub fn with_delivery_facts(mut self, enabled: bool) -> Self {
+        self.runner.settings.process = self.runner.settings.process.with_delivery_facts(enabled);
+        self
+    }
+
     /// Calls `hook` with each message's process span just after it starts: add attributes of
     /// your own (a tenant, a message group) or read its ids.
     ///
