@@ -55,3 +55,30 @@ pub(crate) async fn accept_loop<F, Fut>(
         }
     }
 }
+
+/// How long a client may take to send a request's headers (and, for the sampling server, its
+/// body) before its connection is closed.
+pub(crate) const READ_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Serves HTTP/1.1 on one accepted connection with `service`, closing it when a client is
+/// slower than [`READ_TIMEOUT`] to send its headers; `what` names the server in `tracing`.
+pub(crate) async fn serve_http1<S>(
+    stream: TcpStream,
+    from: SocketAddr,
+    what: &'static str,
+    service: S,
+) where
+    S: hyper::service::HttpService<hyper::body::Incoming>,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    S::ResBody: 'static,
+    <S::ResBody as hyper::body::Body>::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let served = hyper::server::conn::http1::Builder::new()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(READ_TIMEOUT)
+        .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+        .await;
+    if let Err(error) = served {
+        tracing::debug!(target: "baton_trace", %from, %error, server = what, "connection ended");
+    }
+}

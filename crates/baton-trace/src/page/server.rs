@@ -5,14 +5,12 @@ use std::convert::Infallible;
 use std::net::{IpAddr, SocketAddr};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, Mutex, mpsc};
-use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::header::{ALLOW, CACHE_CONTROL, CONTENT_TYPE, HOST, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, oneshot, watch};
 
@@ -27,9 +25,6 @@ const STYLE_CSS: &str = include_str!("assets/style.css");
 
 /// Connections served at once; more are closed as soon as they are accepted.
 const MAX_CONNECTIONS: usize = 128;
-/// How long a client may take to send a request's headers.
-const READ_TIMEOUT: Duration = Duration::from_secs(10);
-
 /// The page's own scripts and styles only; nothing from elsewhere, nothing inline.
 const PAGE_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
     img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; \
@@ -136,14 +131,7 @@ async fn connection(
             }))
         }
     });
-    let served = hyper::server::conn::http1::Builder::new()
-        .timer(TokioTimer::new())
-        .header_read_timeout(READ_TIMEOUT)
-        .serve_connection(TokioIo::new(stream), service)
-        .await;
-    if let Err(error) = served {
-        tracing::debug!(target: "baton_trace", %from, %error, "page connection ended");
-    }
+    crate::accept::serve_http1(stream, from, "page", service).await;
 }
 
 /// Routes one request. Never fails: every problem is a status.

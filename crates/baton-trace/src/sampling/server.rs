@@ -4,14 +4,12 @@ use std::convert::Infallible;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::{Body as _, Incoming};
 use hyper::header::{ALLOW, CONTENT_TYPE, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, watch};
 
@@ -25,9 +23,6 @@ pub(crate) const TARGETS_PATH: &str = "/SamplingTargets";
 pub(crate) const MAX_BODY_BYTES: usize = 1 << 20;
 /// Connections served at once; more are closed as soon as they are accepted.
 const MAX_CONNECTIONS: usize = 256;
-/// How long a client may take to send a request's headers, and then its body.
-const READ_TIMEOUT: Duration = Duration::from_secs(10);
-
 /// Binds a TCP listener at `addr`, reusing the address as the daemon would after a restart
 /// (connections still in `TIME_WAIT` do not block it).
 pub(crate) fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
@@ -66,14 +61,7 @@ async fn connection(
         let book = Arc::clone(&book);
         async move { Ok::<_, Infallible>(answer(&book, request).await) }
     });
-    let served = hyper::server::conn::http1::Builder::new()
-        .timer(TokioTimer::new())
-        .header_read_timeout(READ_TIMEOUT)
-        .serve_connection(TokioIo::new(stream), service)
-        .await;
-    if let Err(error) = served {
-        tracing::debug!(target: "baton_trace", %from, %error, "sampling connection ended");
-    }
+    crate::accept::serve_http1(stream, from, "sampling", service).await;
 }
 
 /// Reads one request's body and routes it. Never fails: every problem is a status. The body
@@ -87,7 +75,7 @@ pub(crate) async fn answer(book: &Book, request: Request<Incoming>) -> Response<
     }
     let (parts, body) = request.into_parts();
     let body = Limited::new(body, MAX_BODY_BYTES).collect();
-    let body = match tokio::time::timeout(READ_TIMEOUT, body).await {
+    let body = match tokio::time::timeout(crate::accept::READ_TIMEOUT, body).await {
         Ok(Ok(body)) => body.to_bytes(),
         Ok(Err(failure)) if failure.is::<http_body_util::LengthLimitError>() => {
             return too_large();
