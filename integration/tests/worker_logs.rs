@@ -3,7 +3,6 @@
 //! trace; against LocalStack. Alone in its test binary, under a global subscriber: a scoped one
 //! (`set_default`) can miss events whose callsite another test thread registers at that moment.
 
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use aws_sdk_sqs::types::{
@@ -11,31 +10,12 @@ use aws_sdk_sqs::types::{
 };
 use baton::TracerHandle;
 use baton_integration::{TestQueue, TestTracer, sqs};
+use baton_test_support::LogLines;
 use baton_worker::{CancellationToken, SqsWorker};
 use tower::service_fn;
 use tracing_subscriber::layer::SubscriberExt;
 
 const PRODUCER: &str = "Root=1-6910b3c2-0a1b2c3d4e5f60718293a4b5;Parent=1f2e3d4c5b6a7988;Sampled=1";
-
-#[derive(Clone, Default)]
-struct LogLines(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for LogLines {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogLines {
-    type Writer = LogLines;
-    fn make_writer(&'a self) -> LogLines {
-        self.clone()
-    }
-}
 
 #[tokio::test]
 async fn a_failed_handler_s_warning_carries_the_message_s_trace_and_span() {
@@ -86,7 +66,7 @@ async fn a_failed_handler_s_warning_carries_the_message_s_trace_and_span() {
     run.await.unwrap().unwrap();
 
     let process = tracer.span(&format!("process {}", queue.name));
-    let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    let text = logs.text();
     let line = text
         .lines()
         .find(|l| l.contains("handler failed"))

@@ -41,10 +41,12 @@
 //! crates' tests use it that way.)
 
 mod config;
+mod log_lines;
 mod spans;
 mod stub;
 
 pub use config::{ENDPOINT, REGION};
+pub use log_lines::LogLines;
 pub use spans::{Spans, header_of};
 pub use stub::{Reply, Request, Responder, Stub, TARGET_HEADER, TRACE_HEADER};
 

@@ -4,37 +4,16 @@
 //! callsite another test thread registers at the same moment.
 #![cfg(feature = "lambda")]
 
-use std::sync::{Arc, Mutex};
-
 use aws_lambda_events::event::sqs::SqsEvent;
 use aws_sdk_sqs::types::Message;
 use baton::TracerHandle;
+use baton_test_support::LogLines;
 use baton_worker::lambda::SqsBatchHandler;
 use lambda_runtime::LambdaEvent;
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider};
 use tower::{BoxError, Service, ServiceExt, service_fn};
 use tracing_subscriber::layer::SubscriberExt;
-
-#[derive(Clone, Default)]
-struct LogLines(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for LogLines {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogLines {
-    type Writer = LogLines;
-    fn make_writer(&'a self) -> LogLines {
-        self.clone()
-    }
-}
 
 #[tokio::test]
 async fn a_failed_record_s_log_line_carries_its_trace_and_span() {
@@ -83,7 +62,7 @@ async fn a_failed_record_s_log_line_carries_its_trace_and_span() {
     let spans = exporter.get_finished_spans().unwrap();
     assert_eq!(spans.len(), 1);
     let process = &spans[0].span_context;
-    let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    let text = logs.text();
     let line = text
         .lines()
         .find(|l| l.contains("reported as a batch item failure"))
