@@ -8,8 +8,8 @@ use std::sync::{Arc, Mutex};
 use aws_sdk_sqs::types::{Message, MessageAttributeValue, MessageSystemAttributeName};
 use baton::{LinkPolicy, attr};
 use baton_sqs::{Carrier, MessageExt, SqsPropagation, extract_with_carrier};
-use baton_test_support::{Spans, sdk_config};
-use common::{REQUEST_ID, StubSqs};
+use baton_test_support::Spans;
+use common::{REQUEST_ID, StubSqs, intercepted};
 use opentelemetry::KeyValue;
 use opentelemetry::trace::{SpanId, SpanKind, Status, TraceContextExt, TraceId};
 use serde_json::{Value, json};
@@ -20,14 +20,6 @@ const XRAY_A: &str = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42
 const TRACE_A: &str = "5759e988bd862e3fe1be46a994272793";
 const TRACEPARENT_B: &str = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
 const XRAY_C: &str = "Root=1-6b071cbb-6a0ee8ca1d2c0e3fddaa1870;Parent=20f79632532992fd;Sampled=1";
-
-fn intercepted(stub: &StubSqs, config: SqsPropagation) -> aws_sdk_sqs::Client {
-    aws_sdk_sqs::Client::from_conf(
-        sdk_config!(aws_sdk_sqs, stub)
-            .interceptor(config.interceptor())
-            .build(),
-    )
-}
 
 #[tokio::test]
 async fn receive_asks_for_the_carriers_and_keeps_what_the_caller_asked_for() {

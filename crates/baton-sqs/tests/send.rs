@@ -11,7 +11,7 @@ use aws_sdk_sqs::types::{
 use baton::attr;
 use baton_sqs::{SqsPropagation, SqsRequest, SqsService};
 use baton_test_support::{Spans, header_of, sdk_config};
-use common::{REQUEST_ID, StubSqs, sqs_client};
+use common::{REQUEST_ID, StubSqs, intercepted, sqs_client};
 use opentelemetry::trace::{FutureExt, SpanKind, Status, TraceContextExt, Tracer};
 use opentelemetry::{Context, KeyValue};
 use serde_json::{Value, json};
@@ -29,14 +29,6 @@ fn string_attr(value: &str) -> MessageAttributeValue {
         .string_value(value)
         .build()
         .unwrap()
-}
-
-fn intercepted(stub: &StubSqs, config: SqsPropagation) -> aws_sdk_sqs::Client {
-    aws_sdk_sqs::Client::from_conf(
-        sdk_config!(aws_sdk_sqs, stub)
-            .interceptor(config.interceptor())
-            .build(),
-    )
 }
 
 #[tokio::test]

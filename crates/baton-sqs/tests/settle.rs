@@ -7,21 +7,13 @@ use aws_sdk_sqs::operation::change_message_visibility::ChangeMessageVisibilityIn
 use aws_sdk_sqs::types::DeleteMessageBatchRequestEntry;
 use baton::attr;
 use baton_sqs::{SqsPropagation, SqsService};
-use baton_test_support::{Spans, sdk_config};
-use common::{REQUEST_ID, StubSqs, sqs_client};
+use baton_test_support::Spans;
+use common::{REQUEST_ID, StubSqs, intercepted, sqs_client};
 use opentelemetry::trace::{FutureExt, SpanKind, Status, TraceContextExt, Tracer, TracerProvider};
 use opentelemetry::{Context, KeyValue};
 use tower::{Service, ServiceExt};
 
 const QUEUE: &str = "http://stub.invalid/000000000000/orders";
-
-fn client(stub: &StubSqs, config: &SqsPropagation) -> aws_sdk_sqs::Client {
-    aws_sdk_sqs::Client::from_conf(
-        sdk_config!(aws_sdk_sqs, stub)
-            .interceptor(config.interceptor())
-            .build(),
-    )
-}
 
 fn caller(spans: &Spans) -> Context {
     Context::new().with_span(spans.provider.tracer("app").start("handle"))
@@ -33,7 +25,7 @@ async fn a_delete_inside_a_trace_gets_a_settle_span() {
     let spans = Spans::new();
     let config = SqsPropagation::new().with_tracer(spans.handle());
     let cx = caller(&spans);
-    client(&stub, &config)
+    intercepted(&stub, config.clone())
         .delete_message()
         .queue_url(QUEUE)
         .receipt_handle("rh-1")
@@ -79,7 +71,7 @@ async fn a_batch_delete_with_a_refused_entry_is_in_error() {
             .build()
             .unwrap()
     };
-    let output = client(&stub, &config)
+    let output = intercepted(&stub, config.clone())
         .delete_message_batch()
         .queue_url(QUEUE)
         .entries(entry("a"))
@@ -159,7 +151,7 @@ async fn settle_spans_can_be_turned_off() {
         .with_tracer(spans.handle())
         .with_settle_spans(false);
     let cx = caller(&spans);
-    client(&stub, &config)
+    intercepted(&stub, config.clone())
         .delete_message()
         .queue_url(QUEUE)
         .receipt_handle("rh-1")

@@ -13,6 +13,15 @@ pub const REQUEST_ID: &str = "6fbbc2d8-0000-4000-8000-000000000001";
 pub type StubSqs = Stub<Sqs>;
 
 /// An SQS client sending to `stub`.
+/// A client for `stub` with Baton's interceptor made from `config`.
+pub fn intercepted(stub: &StubSqs, config: baton_sqs::SqsPropagation) -> aws_sdk_sqs::Client {
+    aws_sdk_sqs::Client::from_conf(
+        sdk_config!(aws_sdk_sqs, stub)
+            .interceptor(config.interceptor())
+            .build(),
+    )
+}
+
 pub fn sqs_client(stub: &StubSqs) -> aws_sdk_sqs::Client {
     aws_sdk_sqs::Client::from_conf(sdk_config!(aws_sdk_sqs, stub).build())
 }
