@@ -198,18 +198,12 @@ impl Delivery for SqsDelivery<'_> {
         self.message.body.as_deref().map(str::len)
     }
 
-    fn process_span(&self, destination: &str) -> MessagingSpan {
-        let mut span = MessagingSpan::process(MessagingSystem::Sqs, destination.to_owned());
-        if let Some(id) = self.message_id() {
-            span = span.message_id(id.to_owned());
-        }
-        if let Some(bytes) = self.body_size() {
-            span = span.body_size(bytes);
-        }
+    fn delivery_facts(&self, span: MessagingSpan) -> MessagingSpan {
         if self.facts {
-            span = delivery_facts(self.message, span, SystemTime::now());
+            delivery_facts(self.message, span, SystemTime::now())
+        } else {
+            span
         }
-        span
     }
 }
 

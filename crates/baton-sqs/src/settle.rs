@@ -2,8 +2,6 @@
 //! layer and the interceptor: a CLIENT `settle {queue}` span, as the messaging conventions
 //! describe, made only inside a trace.
 
-use std::time::SystemTime;
-
 use aws_sdk_sqs::operation::RequestId;
 use aws_sdk_sqs::types::BatchResultErrorEntry;
 use baton::driver::Start;
@@ -37,8 +35,7 @@ impl SettleCall {
         start: &Start<'_>,
     ) -> Self {
         let mut span = MessagingSpan::settle(MessagingSystem::Sqs, queue_name(queue_url))
-            .operation_name(operation)
-            .start_time(SystemTime::now());
+            .operation_name(operation);
         if let Some(len) = batch_len {
             span = span.batch_count(len);
         }

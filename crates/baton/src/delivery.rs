@@ -55,17 +55,23 @@ pub trait Delivery {
         None
     }
 
-    /// Its processing span, not started: `process {destination}` with the message id and the
-    /// body size.
+    /// Adds what else the delivery knows of itself (time in queue, receive count, …) to its
+    /// processing span. Default: nothing.
+    fn delivery_facts(&self, span: MessagingSpan) -> MessagingSpan {
+        span
+    }
+
+    /// Its processing span, not started: `process {destination}` with the message id, the
+    /// body size and the [delivery facts](Self::delivery_facts).
     fn process_span(&self, destination: &str) -> MessagingSpan {
         let mut span = MessagingSpan::process(self.system(), destination.to_owned());
         if let Some(id) = self.message_id() {
             span = span.message_id(id.to_owned());
         }
-        match self.body_size() {
-            Some(bytes) => span.body_size(bytes),
-            None => span,
+        if let Some(bytes) = self.body_size() {
+            span = span.body_size(bytes);
         }
+        self.delivery_facts(span)
     }
 }
 
