@@ -195,6 +195,168 @@ async fn each_message_is_handled_once_in_its_producer_s_trace() {
     queue.delete().await;
 }
 
+/// What one handler call saw of a message's attributes.
+#[derive(Clone, Debug, Default)]
+struct Seen {
+    system: Vec<String>,
+    message: Vec<String>,
+}
+
+type Recorder = tower::util::BoxCloneService<Message, (), std::convert::Infallible>;
+
+/// Drains one message with a worker set up by `configure` and returns the attribute names its
+/// handler saw.
+async fn attributes_seen(
+    configure: impl FnOnce(SqsWorker<Recorder>) -> SqsWorker<Recorder>,
+) -> Seen {
+    let tracer = TestTracer::new();
+    let producer = producer_client(&tracer).await;
+    let queue = TestQueue::create(&sqs().await, "worker-names").await;
+    let string = |v: &str| {
+        aws_sdk_sqs::types::MessageAttributeValue::builder()
+            .data_type("String")
+            .string_value(v)
+            .build()
+            .unwrap()
+    };
+    let (sent, _) = in_span(&tracer, "request", || {
+        producer
+            .send_message()
+            .queue_url(&queue.url)
+            .message_body("order")
+            .message_attributes("tenant", string("acme"))
+            .message_attributes("order.kind", string("book"))
+            .message_attributes("unrelated", string("x"))
+            .send()
+    })
+    .await;
+    sent.expect("SendMessage");
+
+    let seen = Arc::new(Mutex::new(None));
+    let record = seen.clone();
+    let handler = Recorder::new(service_fn(move |m: Message| {
+        let mut system: Vec<String> = m
+            .attributes
+            .unwrap_or_default()
+            .keys()
+            .map(|k| k.as_str().to_owned())
+            .collect();
+        let mut message: Vec<String> = m
+            .message_attributes
+            .unwrap_or_default()
+            .into_keys()
+            .collect();
+        system.sort();
+        message.sort();
+        *record.lock().unwrap() = Some(Seen { system, message });
+        std::future::ready(Ok(()))
+    }));
+    let worker = configure(worker(&queue, handler));
+    let stats = worker.stats();
+    run_until(worker, Duration::from_secs(20), move || {
+        stats.snapshot().deleted >= 1
+    })
+    .await;
+    queue.delete().await;
+    let seen = seen.lock().unwrap().clone();
+    seen.expect("the handler saw the message")
+}
+
+#[tokio::test]
+async fn receives_ask_for_the_carriers_and_only_what_the_user_adds() {
+    // By default: the trace carriers and the receive count, nothing the handler did not ask for.
+    let plain = attributes_seen(|w| w).await;
+    assert_eq!(plain.system, ["AWSTraceHeader", "ApproximateReceiveCount"]);
+    assert!(plain.message.is_empty(), "{plain:?}");
+
+    let more = attributes_seen(|w| {
+        w.with_message_attribute_names(["tenant", "order.*"])
+            .with_system_attribute_names([
+                aws_sdk_sqs::types::MessageSystemAttributeName::SentTimestamp,
+            ])
+    })
+    .await;
+    assert_eq!(
+        more.system,
+        ["AWSTraceHeader", "ApproximateReceiveCount", "SentTimestamp"]
+    );
+    assert_eq!(more.message, ["order.kind", "tenant"]);
+
+    let all = attributes_seen(|w| {
+        w.with_message_attribute_names(["All"])
+            .with_system_attribute_names([aws_sdk_sqs::types::MessageSystemAttributeName::All])
+    })
+    .await;
+    assert_eq!(all.message, ["order.kind", "tenant", "unrelated"]);
+    assert!(all.system.len() > 3, "{all:?}");
+}
+
+/// A TCP relay to LocalStack that counts the connections made through it.
+async fn counting_relay() -> (String, Arc<std::sync::atomic::AtomicUsize>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let upstream = baton_integration::endpoint()
+        .trim_start_matches("http://")
+        .to_owned();
+    let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = accepted.clone();
+    tokio::spawn(async move {
+        while let Ok((mut inbound, _)) = listener.accept().await {
+            count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let upstream = upstream.clone();
+            tokio::spawn(async move {
+                if let Ok(mut outbound) = tokio::net::TcpStream::connect(&upstream).await {
+                    let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                }
+            });
+        }
+    });
+    (format!("http://{address}"), accepted)
+}
+
+#[tokio::test]
+async fn the_worker_keeps_its_connections_to_localstack_open() {
+    // LocalStack closes every connection whose request does not ask for keep-alive; the
+    // worker asks, so a drain of 200 messages (40 calls and more) needs a handful.
+    let queue = TestQueue::create(&sqs().await, "worker-keepalive").await;
+    for batch in 0..20 {
+        let entries = (0..10)
+            .map(|i| {
+                aws_sdk_sqs::types::SendMessageBatchRequestEntry::builder()
+                    .id(i.to_string())
+                    .message_body(format!("m{batch}-{i}"))
+                    .build()
+                    .unwrap()
+            })
+            .collect();
+        queue
+            .client
+            .send_message_batch()
+            .queue_url(&queue.url)
+            .set_entries(Some(entries))
+            .send()
+            .await
+            .expect("SendMessageBatch");
+    }
+    let (relay, accepted) = counting_relay().await;
+    let client = aws_sdk_sqs::Client::new(&baton_integration::sdk_config_at(&relay).await);
+    let handler = service_fn(|_m: Message| async { Ok::<_, std::convert::Infallible>(()) });
+    let worker = SqsWorker::new(client, &queue.url, handler)
+        .with_wait_time(Duration::from_secs(1))
+        .with_batch_size(10);
+    let stats = worker.stats();
+    let end = run_until(worker, Duration::from_secs(30), move || {
+        stats.snapshot().deleted >= 200
+    })
+    .await;
+    assert_eq!(end.deleted, 200, "{end:?}");
+    let connections = accepted.load(std::sync::atomic::Ordering::SeqCst);
+    // At most one per receive loop, one for the deletes and one for GetQueueAttributes, and
+    // a few spare for calls that overlapped.
+    assert!(connections <= 10, "{connections} connections for {end:?}");
+    queue.delete().await;
+}
+
 #[tokio::test]
 async fn failed_and_panicking_handlers_get_their_message_again() {
     let queue = TestQueue::create(&sqs().await, "worker-retry").await;

@@ -15,6 +15,8 @@ struct Counters {
     extended: AtomicU64,
     abandoned: AtomicU64,
     receive_errors: AtomicU64,
+    concurrency_limit: AtomicU64,
+    pollers: AtomicU64,
 }
 
 /// A live view of a worker's counters; clone it before [`run`](crate::SqsWorker::run) and read
@@ -57,6 +59,11 @@ pub struct StatsSnapshot {
     pub abandoned: u64,
     /// Failed ReceiveMessage calls (each retried after a backoff).
     pub receive_errors: u64,
+    /// How many messages the worker lets itself hold at once now (it adapts this below
+    /// [`with_concurrency`](crate::SqsWorker::with_concurrency); see there).
+    pub concurrency_limit: u64,
+    /// Receive loops running now (at most [`with_pollers`](crate::SqsWorker::with_pollers)).
+    pub pollers: u64,
 }
 
 macro_rules! counter {
@@ -70,7 +77,11 @@ macro_rules! counter {
 
             /// The counters now.
             pub fn snapshot(&self) -> StatsSnapshot {
-                StatsSnapshot { $($name: self.0.$name.load(Ordering::Relaxed)),* }
+                StatsSnapshot {
+                    $($name: self.0.$name.load(Ordering::Relaxed),)*
+                    concurrency_limit: self.0.concurrency_limit.load(Ordering::Relaxed),
+                    pollers: self.0.pollers.load(Ordering::Relaxed),
+                }
             }
         }
     };
@@ -90,6 +101,13 @@ counter!(
 );
 
 impl WorkerStats {
+    pub(crate) fn set_gauges(&self, limit: usize, pollers: usize) {
+        self.0
+            .concurrency_limit
+            .store(limit as u64, Ordering::Relaxed);
+        self.0.pollers.store(pollers as u64, Ordering::Relaxed);
+    }
+
     pub(crate) fn finished(&self, n: u64) {
         self.0.in_flight.fetch_sub(n, Ordering::Relaxed);
     }

@@ -278,7 +278,9 @@ where
     // Dropped unfinished (the shutdown deadline gave the message back), the span says so
     // rather than ending as if the handler had succeeded.
     let mut unfinished = Unfinished(Some(&cx));
+    let started = Instant::now();
     let outcome = call_handler(service, message, &cx).await;
+    shared.adapt.handled(started.elapsed());
     unfinished.0 = None;
 
     let span = cx.span();

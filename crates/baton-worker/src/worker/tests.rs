@@ -15,8 +15,8 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tower::service_fn;
 
-use super::Runner;
-use crate::queue::{CallFailed, Entry, EntryFailed, Queue};
+use super::{Runner, Settings};
+use crate::queue::{CallFailed, Entry, EntryFailed, Queue, ReceiveNames};
 
 #[derive(Debug)]
 struct Stored {
@@ -186,6 +186,8 @@ impl FakeQueue {
 }
 
 impl Queue for FakeQueue {
+    fn ask_for(&mut self, _names: ReceiveNames) {}
+
     async fn receive(
         &self,
         max: i32,
@@ -1000,4 +1002,198 @@ async fn a_fifo_failure_delays_the_rest_of_its_group_by_the_retry_backoff() {
         assert!(left <= Duration::from_secs(2), "{}: {left:?}", m.body);
         assert!(!m.deleted);
     }
+}
+
+#[test]
+fn receives_ask_only_for_the_carriers_and_what_the_worker_reads() {
+    use MessageSystemAttributeName as N;
+    let settings = Settings::default();
+    let names = settings.receive_names(false);
+    assert_eq!(
+        names.system,
+        [N::AwsTraceHeader, N::ApproximateReceiveCount]
+    );
+    assert_eq!(names.message, baton_sqs::TRACE_ATTRIBUTE_NAMES);
+    // A FIFO queue's chains are built from the group id.
+    assert_eq!(
+        settings.receive_names(true).system,
+        [
+            N::AwsTraceHeader,
+            N::ApproximateReceiveCount,
+            N::MessageGroupId
+        ]
+    );
+    let facts = Settings {
+        delivery_facts: true,
+        ..Settings::default()
+    };
+    assert_eq!(
+        facts.receive_names(false).system,
+        [
+            N::AwsTraceHeader,
+            N::ApproximateReceiveCount,
+            N::MessageGroupId,
+            N::SentTimestamp
+        ]
+    );
+}
+
+#[test]
+fn the_user_can_ask_for_more_attributes_or_all() {
+    use MessageSystemAttributeName as N;
+    let more = Settings {
+        system_attributes: vec![N::SenderId, N::AwsTraceHeader],
+        message_attributes: vec!["tenant".into(), "traceparent".into()],
+        ..Settings::default()
+    };
+    let names = more.receive_names(false);
+    assert_eq!(
+        names.system,
+        [N::AwsTraceHeader, N::ApproximateReceiveCount, N::SenderId]
+    );
+    let mut message = baton_sqs::TRACE_ATTRIBUTE_NAMES.map(str::to_owned).to_vec();
+    message.push("tenant".into());
+    assert_eq!(names.message, message);
+
+    let all = Settings {
+        system_attributes: vec![N::All],
+        message_attributes: vec![".*".into()],
+        ..Settings::default()
+    };
+    let names = all.receive_names(true);
+    assert_eq!(names.system, [N::All]);
+    assert_eq!(names.message, ["All"]);
+}
+
+/// Drains `messages` with `handler` and returns the highest concurrency limit, the highest
+/// number of receive loops and the most handlers running at once seen along the way, and the
+/// stats after the last message was deleted and `settle` more time passed.
+async fn drain_watching<S>(
+    mut runner: Runner<S, FakeQueue>,
+    queue: &FakeQueue,
+    messages: usize,
+    settle: Duration,
+) -> (u64, u64, crate::StatsSnapshot)
+where
+    S: tower::Service<Message> + Clone + Send + 'static,
+    S::Error: Into<tower::BoxError>,
+    S::Future: Send,
+{
+    runner.settings.adapt_tick = Duration::from_millis(40);
+    let stats = runner.stats.clone();
+    let (limit, pollers) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let drained_at = Arc::new(Mutex::new(None::<Instant>));
+    let q = queue.clone();
+    let (l, p, d) = (limit.clone(), pollers.clone(), drained_at.clone());
+    let s = stats.clone();
+    run_until(runner, move || {
+        let now = s.snapshot();
+        l.fetch_max(now.concurrency_limit as usize, Ordering::SeqCst);
+        p.fetch_max(now.pollers as usize, Ordering::SeqCst);
+        if q.deleted() < messages {
+            return false;
+        }
+        let mut d = d.lock().unwrap();
+        d.get_or_insert_with(Instant::now).elapsed() >= settle
+    })
+    .await;
+    let last = stats.snapshot();
+    assert_eq!(queue.deleted(), messages, "{last:?}");
+    (
+        limit.load(Ordering::SeqCst) as u64,
+        pollers.load(Ordering::SeqCst) as u64,
+        last,
+    )
+}
+
+fn sleeping_handler(
+    took: Duration,
+    running: Arc<AtomicUsize>,
+    peak: Arc<AtomicUsize>,
+    downstream: Option<Arc<tokio::sync::Semaphore>>,
+) -> impl tower::Service<Message, Response = (), Error = std::io::Error, Future: Send> + Clone + Send
+{
+    service_fn(move |_m: Message| {
+        let (running, peak, downstream) = (running.clone(), peak.clone(), downstream.clone());
+        async move {
+            peak.fetch_max(running.fetch_add(1, Ordering::SeqCst) + 1, Ordering::SeqCst);
+            // A saturated database: at most so many calls at once, the rest wait their turn.
+            let _turn = match &downstream {
+                Some(d) => Some(d.clone().acquire_owned().await.unwrap()),
+                None => None,
+            };
+            tokio::time::sleep(took).await;
+            running.fetch_sub(1, Ordering::SeqCst);
+            Ok(())
+        }
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_limit_grows_while_slow_handlers_hold_back_a_backlog() {
+    let queue = FakeQueue::new(Duration::from_secs(30));
+    for i in 0..3_000 {
+        queue.send(&format!("m{i}"), None, None);
+    }
+    let (running, peak) = (Arc::default(), Arc::new(AtomicUsize::new(0)));
+    let handler = sleeping_handler(Duration::from_millis(20), running, peak.clone(), None);
+    let runner = fast(Runner::new(queue.clone(), "http://q/000/jobs", handler));
+    let (limit, _, _) = drain_watching(runner, &queue, 3_000, Duration::ZERO).await;
+    // It starts at 20 and reaches the bound of 100.
+    assert_eq!(limit, 100, "highest limit");
+    let peak = peak.load(Ordering::SeqCst);
+    assert!((60..=100).contains(&peak), "most handlers at once: {peak}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_limit_stays_low_when_handlers_queue_for_a_saturated_downstream() {
+    let queue = FakeQueue::new(Duration::from_secs(30));
+    for i in 0..1_200 {
+        queue.send(&format!("m{i}"), None, None);
+    }
+    let (running, peak) = (Arc::default(), Arc::new(AtomicUsize::new(0)));
+    let database = Arc::new(tokio::sync::Semaphore::new(8));
+    let handler = sleeping_handler(Duration::from_millis(20), running, peak, Some(database));
+    let runner = fast(Runner::new(queue.clone(), "http://q/000/jobs", handler));
+    let (limit, _, _) = drain_watching(runner, &queue, 1_200, Duration::ZERO).await;
+    // More messages at once would only wait longer for the database: the limit does not run
+    // to the bound (100) as it does for the same handler without the queueing.
+    assert!(limit <= 50, "highest limit {limit}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn receive_loops_are_added_while_receives_are_full_and_stop_when_the_queue_is_empty() {
+    let queue = FakeQueue::new(Duration::from_secs(30));
+    queue.state.lock().unwrap().answer_delay = Duration::from_millis(5);
+    for i in 0..3_000 {
+        queue.send(&format!("m{i}"), None, None);
+    }
+    let (running, peak) = (Arc::default(), Arc::new(AtomicUsize::new(0)));
+    let handler = sleeping_handler(Duration::ZERO, running, peak, None);
+    let runner = fast(Runner::new(queue.clone(), "http://q/000/jobs", handler));
+    let (_, pollers, last) =
+        drain_watching(runner, &queue, 3_000, Duration::from_millis(600)).await;
+    assert_eq!(pollers, 4, "most receive loops");
+    // Empty receives retire loops down to one.
+    assert_eq!(last.pollers, 1, "{last:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_adaptation_the_bounds_hold_from_the_start() {
+    let queue = FakeQueue::new(Duration::from_secs(30));
+    queue.state.lock().unwrap().answer_delay = Duration::from_millis(5);
+    for i in 0..600 {
+        queue.send(&format!("m{i}"), None, None);
+    }
+    let (running, peak) = (Arc::default(), Arc::new(AtomicUsize::new(0)));
+    let handler = sleeping_handler(Duration::from_millis(20), running, peak.clone(), None);
+    let mut runner = fast(Runner::new(queue.clone(), "http://q/000/jobs", handler));
+    runner.settings.adaptive = false;
+    runner.settings.concurrency = 30;
+    runner.settings.pollers = 3;
+    let (limit, pollers, last) =
+        drain_watching(runner, &queue, 600, Duration::from_millis(300)).await;
+    assert_eq!((limit, pollers), (30, 3));
+    assert_eq!((last.concurrency_limit, last.pollers), (30, 3));
+    assert!(peak.load(Ordering::SeqCst) <= 30);
 }

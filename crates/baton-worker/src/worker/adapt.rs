@@ -1,0 +1,233 @@
+//! How many messages the worker handles at once and how many receive loops it runs, adjusted
+//! while it runs (issue 22).
+//!
+//! Two things bound a worker's rate: handler slots (at most `limit` messages in hand, so
+//! `limit / handler latency` messages a second) and receives (each loop makes one
+//! ReceiveMessage at a time). Every [`Settings::adapt_tick`](super::Settings) the controller
+//! looks at what happened since the last look:
+//!
+//! - **Slots are the bottleneck** when the loops spent a quarter of their time waiting for free
+//!   slots while the receives came back (mostly) full, so the queue has a backlog. If handler
+//!   latency has stayed flat, more slots mean more throughput: the limit grows by a quarter
+//!   (at least one batch), up to the configured concurrency.
+//! - **Handlers are congested** when their mean latency has doubled over the lowest seen (and
+//!   by more than 5 ms): what they call (a database, an API) is saturated and more messages in
+//!   hand only wait longer. The limit shrinks by a fifth, down to one batch.
+//! - **Receives are the bottleneck** when the receives come back full and the loops did not
+//!   wait for slots: another loop starts, up to the configured number. A loop whose receive
+//!   comes back less than half full stops (one always stays), so an idle worker makes as few
+//!   receive calls as one loop does.
+//!
+//! The limit starts at [`START_LIMIT`] and the loops at [`START_POLLERS`] (or the configured
+//! bounds, if lower). With adaptation off both stay at their configured values.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use tokio::sync::{Notify, Semaphore};
+
+/// The concurrency limit a worker starts with (the fixed default before it adapted).
+pub(crate) const START_LIMIT: usize = 20;
+/// The receive loops a worker starts with.
+pub(crate) const START_POLLERS: usize = 2;
+
+/// The worker's current bounds and what the controller reads, shared with the loops and the
+/// message tasks.
+#[derive(Debug)]
+pub(crate) struct Adapt {
+    enabled: bool,
+    /// The smallest limit: one batch.
+    floor: usize,
+    /// The configured concurrency.
+    ceiling: usize,
+    /// The configured number of loops.
+    max_pollers: usize,
+    per_call: usize,
+    limit: AtomicUsize,
+    pollers: AtomicUsize,
+    /// Permits still to take out of circulation after a shrink (they are in use now).
+    debt: AtomicUsize,
+    /// Asks the run loop to start one more receive loop.
+    pub(crate) more_pollers: Notify,
+    window: Window,
+}
+
+/// What happened since the controller last looked.
+#[derive(Debug, Default)]
+struct Window {
+    slot_wait_nanos: AtomicU64,
+    receives: AtomicU64,
+    full_receives: AtomicU64,
+    handled: AtomicU64,
+    handler_nanos: AtomicU64,
+}
+
+/// What the controller remembers between looks.
+#[derive(Debug, Default)]
+pub(crate) struct Memory {
+    /// The lowest mean handler latency seen, in seconds, slowly forgotten.
+    baseline: Option<f64>,
+}
+
+impl Adapt {
+    pub(crate) fn new(enabled: bool, concurrency: usize, pollers: usize, per_call: usize) -> Self {
+        let (limit, start_pollers) = if enabled {
+            (
+                START_LIMIT.clamp(per_call, concurrency),
+                START_POLLERS.min(pollers),
+            )
+        } else {
+            (concurrency, pollers)
+        };
+        Adapt {
+            enabled,
+            floor: per_call,
+            ceiling: concurrency,
+            max_pollers: pollers,
+            per_call,
+            limit: AtomicUsize::new(limit),
+            pollers: AtomicUsize::new(start_pollers),
+            debt: AtomicUsize::new(0),
+            more_pollers: Notify::new(),
+            window: Window::default(),
+        }
+    }
+
+    pub(crate) fn enabled(&self) -> bool {
+        self.enabled
+    }
+
+    /// The concurrency limit now (the permits in circulation once any shrink has settled).
+    pub(crate) fn limit(&self) -> usize {
+        self.limit.load(Ordering::Relaxed)
+    }
+
+    /// The receive loops running now.
+    pub(crate) fn pollers(&self) -> usize {
+        self.pollers.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn waited_for_slots(&self, waited: Duration) {
+        if self.enabled {
+            self.window
+                .slot_wait_nanos
+                .fetch_add(nanos(waited), Ordering::Relaxed);
+        }
+    }
+
+    pub(crate) fn received(&self, messages: usize) {
+        if self.enabled {
+            self.window.receives.fetch_add(1, Ordering::Relaxed);
+            if messages >= self.per_call {
+                self.window.full_receives.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    pub(crate) fn handled(&self, took: Duration) {
+        if self.enabled {
+            self.window.handled.fetch_add(1, Ordering::Relaxed);
+            self.window
+                .handler_nanos
+                .fetch_add(nanos(took), Ordering::Relaxed);
+        }
+    }
+
+    /// Whether the loop that just received `messages` should stop: its receive came back less
+    /// than half full and another loop is running.
+    pub(crate) fn retire_after(&self, messages: usize) -> bool {
+        if !self.enabled || messages * 2 >= self.per_call {
+            return false;
+        }
+        self.pollers
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |p| {
+                (p > 1).then(|| p - 1)
+            })
+            .is_ok()
+    }
+
+    /// One look: adjusts the limit (through `slots`) and asks for a loop if receives are the
+    /// bottleneck.
+    pub(crate) fn tick(&self, slots: &Semaphore, tick: Duration, memory: &mut Memory) {
+        // Permits owed by an earlier shrink leave as they come back.
+        let debt = self.debt.load(Ordering::Relaxed);
+        if debt > 0 {
+            let taken = slots.forget_permits(debt);
+            self.debt.fetch_sub(taken, Ordering::Relaxed);
+        }
+        let w = &self.window;
+        let slot_wait = w.slot_wait_nanos.swap(0, Ordering::Relaxed);
+        let receives = w.receives.swap(0, Ordering::Relaxed);
+        let full = w.full_receives.swap(0, Ordering::Relaxed);
+        let handled = w.handled.swap(0, Ordering::Relaxed);
+        let handler_nanos = w.handler_nanos.swap(0, Ordering::Relaxed);
+
+        let pollers = self.pollers().max(1) as u64;
+        let starved = slot_wait * 4 >= nanos(tick) * pollers;
+        let mostly_full = receives > 0 && full * 4 >= receives * 3;
+
+        let mut congested = false;
+        let mut flat = true;
+        if handled >= self.per_call as u64 {
+            let mean = handler_nanos as f64 / handled as f64 / 1e9;
+            // Forget the lowest latency slowly (about 10 % a minute at 4 looks a second), so a
+            // handler that became slower for good is not held to its old best.
+            let baseline = memory.baseline.map_or(mean, |b| (b * 1.0005).min(mean));
+            memory.baseline = Some(baseline);
+            congested = mean > 2.0 * baseline && mean - baseline > 0.005;
+            flat = mean <= 1.5 * baseline || mean - baseline <= 0.002;
+        }
+
+        let limit = self.limit();
+        if congested && limit > self.floor {
+            let new = (limit - limit / 5).max(self.floor);
+            self.limit.store(new, Ordering::Relaxed);
+            let taken = slots.forget_permits(limit - new);
+            self.debt.fetch_add(limit - new - taken, Ordering::Relaxed);
+            tracing::debug!(target: "baton_worker", from = limit, to = new, "handlers congested; fewer at once");
+        } else if starved && mostly_full && flat && limit < self.ceiling {
+            let new = (limit + (limit / 4).max(self.per_call)).min(self.ceiling);
+            // Repay a shrink's debt before adding permits.
+            let mut add = new - limit;
+            let debt = self.debt.load(Ordering::Relaxed);
+            let repaid = debt.min(add);
+            self.debt.fetch_sub(repaid, Ordering::Relaxed);
+            add -= repaid;
+            slots.add_permits(add);
+            self.limit.store(new, Ordering::Relaxed);
+            tracing::debug!(target: "baton_worker", from = limit, to = new, "handler slots are the bottleneck; more at once");
+        }
+        if !starved
+            && mostly_full
+            && self
+                .pollers
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |p| {
+                    (p < self.max_pollers).then_some(p + 1)
+                })
+                .is_ok()
+        {
+            tracing::debug!(target: "baton_worker", pollers = self.pollers(), "receives are the bottleneck; one more receive loop");
+            self.more_pollers.notify_one();
+        }
+    }
+}
+
+fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// Runs the controller until the task is aborted.
+pub(crate) async fn control<Q>(shared: Arc<super::Shared<Q>>, slots: Arc<Semaphore>) {
+    let tick = shared.settings.adapt_tick;
+    let adapt = &shared.adapt;
+    let mut memory = Memory::default();
+    let mut interval = tokio::time::interval(tick);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    interval.tick().await;
+    loop {
+        interval.tick().await;
+        adapt.tick(&slots, tick, &mut memory);
+        shared.stats.set_gauges(adapt.limit(), adapt.pollers());
+    }
+}
