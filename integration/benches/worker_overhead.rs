@@ -159,9 +159,16 @@ async fn worker(client: &Client, total: u64, tracer: TracerHandle) -> Duration {
             async { Ok::<_, std::convert::Infallible>(()) }
         })
     };
-    let worker = SqsWorker::new(client.clone(), URL, handler)
+    let mut worker = SqsWorker::new(client.clone(), URL, handler)
         .with_tracer(tracer)
         .with_delete_linger(Duration::from_millis(1));
+    if std::env::var_os("BATON_WORKER_BENCH_FIXED").is_some() {
+        // The defaults before the worker adapted (issue 22): to tell what adapting costs.
+        worker = worker
+            .with_concurrency(20)
+            .with_pollers(2)
+            .with_adaptive(false);
+    }
     let start = Instant::now();
     worker.run(token).await.unwrap();
     start.elapsed()

@@ -137,9 +137,10 @@ fn main() {
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
         let seconds = start.elapsed().as_secs_f64();
-        token.cancel();
-        let end = run.await.unwrap().unwrap();
+        let end = stats.snapshot();
         let unique = seen.lock().unwrap().len();
+        // Printed at the clock stop, before the shutdown (which waits for the open long poll),
+        // so the script reads CPU times at the right moment.
         println!(
             "{{\"runner\":\"baton\",\"messages\":{},\"handled\":{},\"unique\":{},\"deleted\":{},\"seconds\":{:.4},\"rate\":{:.1},\"peak_rss_kib\":{}}}",
             args.messages,
@@ -150,5 +151,7 @@ fn main() {
             args.messages as f64 / seconds,
             peak_rss_kib()
         );
+        token.cancel();
+        run.await.unwrap().unwrap();
     });
 }

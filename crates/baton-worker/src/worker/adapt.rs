@@ -8,8 +8,8 @@
 //!
 //! - **Slots are the bottleneck** when the loops spent a quarter of their time waiting for free
 //!   slots while the receives came back (mostly) full, so the queue has a backlog. If handler
-//!   latency has stayed flat, more slots mean more throughput: the limit grows by a quarter
-//!   (at least one batch), up to the configured concurrency.
+//!   latency has stayed flat, more slots mean more throughput: the limit doubles, up to the
+//!   configured concurrency.
 //! - **Handlers are congested** when their mean latency has doubled over the lowest seen (and
 //!   by more than 5 ms): what they call (a database, an API) is saturated and more messages in
 //!   hand only wait longer. The limit shrinks by a fifth, down to one batch.
@@ -68,6 +68,9 @@ struct Window {
 pub(crate) struct Memory {
     /// The lowest mean handler latency seen, in seconds, slowly forgotten.
     baseline: Option<f64>,
+    /// The limit changed at the last look: the handlers finishing since then mostly started
+    /// under the old limit, so this look only watches.
+    changed: bool,
 }
 
 impl Adapt {
@@ -134,6 +137,20 @@ impl Adapt {
         }
     }
 
+    /// Takes up to `n` permits of a shrink's debt off the caller, who then forgets that many
+    /// of the permits it holds. (A shrink can take out only the permits free at the time; the
+    /// rest are taken as the loops acquire them, or waiting loops would get them first.)
+    pub(crate) fn take_debt(&self, n: usize) -> usize {
+        match self
+            .debt
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |d| {
+                (d > 0).then(|| d - d.min(n))
+            }) {
+            Ok(before) => before.min(n),
+            Err(_) => 0,
+        }
+    }
+
     /// Whether the loop that just received `messages` should stop: its receive came back less
     /// than half full and another loop is running.
     pub(crate) fn retire_after(&self, messages: usize) -> bool {
@@ -168,15 +185,22 @@ impl Adapt {
         let mostly_full = receives > 0 && full * 4 >= receives * 3;
 
         let mut congested = false;
+        // Latency within 10 % (or 1 ms) of the best: room to double. Within 50 % (or 2 ms):
+        // room to add a quarter.
+        let mut near = true;
         let mut flat = true;
         if handled >= self.per_call as u64 {
             let mean = handler_nanos as f64 / handled as f64 / 1e9;
-            // Forget the lowest latency slowly (about 10 % a minute at 4 looks a second), so a
+            // Forget the lowest latency slowly (about 3 % a minute at 10 looks a second), so a
             // handler that became slower for good is not held to its old best.
-            let baseline = memory.baseline.map_or(mean, |b| (b * 1.0005).min(mean));
+            let baseline = memory.baseline.map_or(mean, |b| (b * 1.00005).min(mean));
             memory.baseline = Some(baseline);
             congested = mean > 2.0 * baseline && mean - baseline > 0.005;
             flat = mean <= 1.5 * baseline || mean - baseline <= 0.002;
+            near = mean <= 1.1 * baseline || mean - baseline <= 0.001;
+        }
+        if std::mem::take(&mut memory.changed) {
+            return;
         }
 
         let limit = self.limit();
@@ -185,9 +209,17 @@ impl Adapt {
             self.limit.store(new, Ordering::Relaxed);
             let taken = slots.forget_permits(limit - new);
             self.debt.fetch_add(limit - new - taken, Ordering::Relaxed);
+            memory.changed = true;
             tracing::debug!(target: "baton_worker", from = limit, to = new, "handlers congested; fewer at once");
         } else if starved && mostly_full && flat && limit < self.ceiling {
-            let new = (limit + (limit / 4).max(self.per_call)).min(self.ceiling);
+            // Doubling reaches the bound within a few looks while latency stays at its best: a
+            // backlog is being held back now.
+            let step = if near {
+                limit
+            } else {
+                (limit / 4).max(self.per_call)
+            };
+            let new = (limit + step).min(self.ceiling);
             // Repay a shrink's debt before adding permits.
             let mut add = new - limit;
             let debt = self.debt.load(Ordering::Relaxed);
@@ -196,6 +228,7 @@ impl Adapt {
             add -= repaid;
             slots.add_permits(add);
             self.limit.store(new, Ordering::Relaxed);
+            memory.changed = true;
             tracing::debug!(target: "baton_worker", from = limit, to = new, "handler slots are the bottleneck; more at once");
         }
         if !starved

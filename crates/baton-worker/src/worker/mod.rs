@@ -83,7 +83,7 @@ impl Default for Settings {
             process: baton_sqs::SqsPropagation::new(),
             pollers: 4,
             adaptive: true,
-            adapt_tick: Duration::from_millis(250),
+            adapt_tick: Duration::from_millis(100),
             delivery_facts: false,
             system_attributes: Vec::new(),
             message_attributes: Vec::new(),
@@ -340,6 +340,15 @@ impl<Q: Queue> Shared<Q> {
 ///   left, so its messages go back once polling has stopped); and a receive still unanswered
 ///   at the hard stop, 5 s after the deadline, which the worker then leaves (what it takes
 ///   reappears after its visibility timeout), as it does the give-backs still waiting for it.
+/// - **Adapts** how many messages it handles at once and how many ReceiveMessage calls it keeps
+///   open, within [`with_concurrency`](Self::with_concurrency) (default 100) and
+///   [`with_pollers`](Self::with_pollers) (default 4): more slots while slow handlers hold back
+///   a backlog and their latency stays flat, fewer when their latency doubles (what they call
+///   is saturated); more receive loops while receives come back full, fewer when they come
+///   back part empty. [`with_adaptive(false)`](Self::with_adaptive) fixes both.
+/// - **Asks SQS for little**: each receive asks for the trace carriers and what the worker
+///   reads; name what your handler reads with
+///   [`with_message_attribute_names`](Self::with_message_attribute_names).
 /// - **Memory** is bounded: at most `concurrency` messages are held at once.
 ///
 /// ```no_run
@@ -891,6 +900,14 @@ async fn poll<S, Q>(
                 permit
             }
         };
+        // A shrink not yet settled takes its permits out of circulation here.
+        let owed = shared.adapt.take_debt(per_call);
+        if owed > 0 {
+            if let Some(owed) = permit.split(owed) {
+                owed.forget();
+            }
+            continue;
+        }
         if shutdown.is_cancelled() {
             break;
         }
