@@ -507,7 +507,10 @@ async fn a_handler_slower_than_the_visibility_timeout_is_not_delivered_twice() {
         })
     };
     // Heartbeats every 0.6 s keep a margin of 1.4 s for a busy LocalStack to apply each one.
-    let worker = worker(&queue, handler).with_heartbeat_fraction(0.3);
+    let tracer = TestTracer::new();
+    let worker = worker(&queue, handler)
+        .with_heartbeat_fraction(0.3)
+        .with_tracer(TracerHandle::new(tracer.tracer()));
     let stats = worker.stats();
     let final_stats = run_until(worker, Duration::from_secs(30), move || {
         stats.snapshot().deleted >= 1
@@ -521,6 +524,149 @@ async fn a_handler_slower_than_the_visibility_timeout_is_not_delivered_twice() {
     assert!(final_stats.extended >= 3, "{final_stats:?}");
     assert_eq!(final_stats.deleted, 1);
     assert!(bodies_left(&queue).await.is_empty());
+    // Each extension is a settle span linked to the message's process span.
+    let spans = tracer.finished_spans();
+    let process = spans
+        .iter()
+        .find(|s| s.name == format!("process {}", queue.name))
+        .expect("the process span");
+    let extensions: Vec<_> = spans
+        .iter()
+        .filter(|s| {
+            s.name == format!("settle {}", queue.name)
+                && attribute(s, "messaging.operation.name").as_deref()
+                    == Some("ChangeMessageVisibilityBatch")
+        })
+        .collect();
+    assert_eq!(
+        extensions.len() as u64,
+        final_stats.extended,
+        "{extensions:#?}"
+    );
+    for extension in extensions {
+        assert_eq!(extension.links.len(), 1);
+        assert_eq!(extension.links[0].span_context, process.span_context);
+    }
+    queue.delete().await;
+}
+
+fn attribute(span: &opentelemetry_sdk::trace::SpanData, key: &str) -> Option<String> {
+    span.attributes
+        .iter()
+        .find(|kv| kv.key.as_str() == key)
+        .map(|kv| kv.value.to_string())
+}
+
+#[tokio::test]
+async fn the_worker_s_batched_deletes_are_settle_spans_linked_to_their_messages() {
+    let tracer = TestTracer::new();
+    let producer = producer_client(&tracer).await;
+    let queue = TestQueue::create(&sqs().await, "worker-settle").await;
+    for i in 0..25 {
+        let (sent, _) = in_span(&tracer, "request", || {
+            producer
+                .send_message()
+                .queue_url(&queue.url)
+                .message_body(format!("order {i}"))
+                .send()
+        })
+        .await;
+        sent.expect("SendMessage");
+    }
+    let handler = service_fn(|_m: Message| async { Ok::<_, std::convert::Infallible>(()) });
+    let worker_on = worker(&queue, handler).with_tracer(TracerHandle::new(tracer.tracer()));
+    let stats = worker_on.stats();
+    let end = run_until(worker_on, Duration::from_secs(30), move || {
+        stats.snapshot().deleted >= 25
+    })
+    .await;
+    assert_eq!(end.deleted, 25, "{end:?}");
+
+    let spans = tracer.finished_spans();
+    let process: HashSet<SpanContext> = spans
+        .iter()
+        .filter(|s| s.name == format!("process {}", queue.name))
+        .map(|s| s.span_context.clone())
+        .collect();
+    assert_eq!(process.len(), 25);
+    let deletes: Vec<_> = spans
+        .iter()
+        .filter(|s| s.name == format!("settle {}", queue.name))
+        .collect();
+    assert!(!deletes.is_empty());
+    let mut linked = HashSet::new();
+    for delete in &deletes {
+        assert_eq!(delete.span_kind, opentelemetry::trace::SpanKind::Client);
+        assert_eq!(delete.parent_span_id, opentelemetry::trace::SpanId::INVALID);
+        assert_eq!(
+            attribute(delete, "messaging.operation.type").as_deref(),
+            Some("settle")
+        );
+        assert_eq!(
+            attribute(delete, "messaging.operation.name").as_deref(),
+            Some("DeleteMessageBatch")
+        );
+        assert_eq!(
+            attribute(delete, "messaging.system").as_deref(),
+            Some("aws_sqs")
+        );
+        assert_eq!(
+            attribute(delete, "messaging.batch.message_count"),
+            Some(delete.links.len().to_string()),
+            "{delete:#?}"
+        );
+        assert_eq!(
+            attribute(delete, "aws.sqs.queue.url").as_deref(),
+            Some(queue.url.as_str())
+        );
+        assert_eq!(delete.status, opentelemetry::trace::Status::Unset);
+        for link in delete.links.iter() {
+            assert!(linked.insert(link.span_context.clone()), "linked twice");
+        }
+    }
+    // Every message's delete links to its process span, once.
+    assert_eq!(linked, process);
+
+    // Turned off, the worker makes none.
+    let tracer = TestTracer::new();
+    for i in 0..5 {
+        queue
+            .client
+            .send_message()
+            .queue_url(&queue.url)
+            .message_body(format!("later {i}"))
+            .message_system_attributes(
+                aws_sdk_sqs::types::MessageSystemAttributeNameForSends::AwsTraceHeader,
+                aws_sdk_sqs::types::MessageSystemAttributeValue::builder()
+                    .data_type("String")
+                    .string_value("Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1")
+                    .build()
+                    .unwrap(),
+            )
+            .send()
+            .await
+            .unwrap();
+    }
+    let worker = worker(&queue, handler)
+        .with_tracer(TracerHandle::new(tracer.tracer()))
+        .with_settle_spans(false);
+    let stats = worker.stats();
+    run_until(worker, Duration::from_secs(30), move || {
+        stats.snapshot().deleted >= 5
+    })
+    .await;
+    let spans = tracer.finished_spans();
+    assert_eq!(
+        spans
+            .iter()
+            .filter(|s| s.name.starts_with("process "))
+            .count(),
+        5
+    );
+    assert!(
+        !spans.iter().any(|s| s.name.starts_with("settle ")),
+        "{spans:#?}"
+    );
     queue.delete().await;
 }
 

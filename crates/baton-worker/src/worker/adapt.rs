@@ -68,8 +68,8 @@ struct Window {
 pub(crate) struct Memory {
     /// The lowest mean handler latency seen, in seconds, slowly forgotten.
     baseline: Option<f64>,
-    /// The limit changed at the last look: the handlers finishing since then mostly started
-    /// under the old limit, so this look only watches.
+    /// The limit changed at the last look in a way whose effect must show first: the handlers
+    /// finishing since then mostly started under the old limit, so this look only watches.
     changed: bool,
 }
 
@@ -228,7 +228,9 @@ impl Adapt {
             add -= repaid;
             slots.add_permits(add);
             self.limit.store(new, Ordering::Relaxed);
-            memory.changed = true;
+            // A doubling at the best latency goes on at the next look (a backlog waits); any
+            // other change waits one look for the latency to show its effect.
+            memory.changed = !near;
             tracing::debug!(target: "baton_worker", from = limit, to = new, "handler slots are the bottleneck; more at once");
         }
         if !starved

@@ -13,6 +13,9 @@ use std::time::Duration;
 use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinSet;
 
+use opentelemetry::trace::SpanContext;
+
+use super::settle::Settle;
 use crate::WorkerStats;
 use crate::backoff::Backoff;
 use crate::queue::{Entry, Queue};
@@ -29,6 +32,8 @@ const ATTEMPTS: u32 = 5;
 pub(crate) struct Handled {
     pub(crate) receipt_handle: String,
     pub(crate) message_id: Option<String>,
+    /// The message's process span, which the delete's settle span links to.
+    pub(crate) span: SpanContext,
 }
 
 pub(crate) async fn run<Q: Queue>(
@@ -37,6 +42,7 @@ pub(crate) async fn run<Q: Queue>(
     stats: WorkerStats,
     linger: Duration,
     queue_name: Arc<str>,
+    settle: Option<Arc<Settle>>,
 ) {
     let calls = Arc::new(Semaphore::new(MAX_CALLS));
     let mut running = JoinSet::new();
@@ -71,8 +77,9 @@ pub(crate) async fn run<Q: Queue>(
             .await
             .expect("the semaphore is never closed");
         let (queue, stats, name) = (queue.clone(), stats.clone(), queue_name.clone());
+        let settle = settle.clone();
         running.spawn(async move {
-            delete_batch(&*queue, batch, &stats, &name).await;
+            delete_batch(&*queue, batch, &stats, &name, settle.as_deref()).await;
             drop(permit);
         });
         // Reap finished calls so the set stays small.
@@ -81,7 +88,13 @@ pub(crate) async fn run<Q: Queue>(
     while running.join_next().await.is_some() {}
 }
 
-async fn delete_batch<Q: Queue>(queue: &Q, batch: Vec<Handled>, stats: &WorkerStats, name: &str) {
+async fn delete_batch<Q: Queue>(
+    queue: &Q,
+    batch: Vec<Handled>,
+    stats: &WorkerStats,
+    name: &str,
+    settle: Option<&Settle>,
+) {
     let mut pending: Vec<(usize, &Handled)> = batch.iter().enumerate().collect();
     let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(2));
     for attempt in 1..=ATTEMPTS {
@@ -92,7 +105,16 @@ async fn delete_batch<Q: Queue>(queue: &Q, batch: Vec<Handled>, stats: &WorkerSt
                 receipt_handle: h.receipt_handle.clone(),
             })
             .collect();
-        match Box::pin(queue.delete(entries)).await {
+        let span = settle.and_then(|s| {
+            s.start(
+                "DeleteMessageBatch",
+                pending.len(),
+                pending.iter().map(|(_, h)| &h.span),
+            )
+        });
+        let outcome = Box::pin(queue.delete(entries)).await;
+        Settle::end(span, pending.len(), &outcome);
+        match outcome {
             Ok(failed) => {
                 let mut retry = Vec::new();
                 for (i, h) in &pending {

@@ -4,6 +4,7 @@
 mod adapt;
 mod delete;
 pub(crate) mod process;
+mod settle;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -60,6 +61,10 @@ pub(crate) struct Settings {
     pub(crate) adaptive: bool,
     /// How often the adaptive controller looks.
     pub(crate) adapt_tick: Duration,
+    /// Whether the worker's deletes and visibility changes get settle spans.
+    pub(crate) settle_spans: bool,
+    /// The client's region, for the settle spans.
+    pub(crate) region: Option<String>,
     /// Mirrors the process settings' delivery-facts switch: it decides what receives ask for.
     pub(crate) delivery_facts: bool,
     /// System attributes the user asked for beyond what the worker needs.
@@ -85,6 +90,8 @@ impl Default for Settings {
             adaptive: true,
             adapt_tick: Duration::from_millis(100),
             delivery_facts: false,
+            settle_spans: true,
+            region: None,
             system_attributes: Vec::new(),
             message_attributes: Vec::new(),
         }
@@ -191,6 +198,8 @@ impl Settings {
 
 /// What the message tasks share.
 pub(crate) struct Shared<Q> {
+    /// Starts the settle spans of the worker's deletes and visibility changes (when on).
+    pub(crate) settle: Option<Arc<settle::Settle>>,
     /// The concurrency limit and receive loops now, and what adapts them.
     pub(crate) adapt: adapt::Adapt,
     pub(crate) queue: Arc<Q>,
@@ -385,7 +394,8 @@ impl<S> SqsWorker<S> {
     /// [`with_system_attribute_names`](Self::with_system_attribute_names).
     pub fn new(client: Client, queue_url: impl Into<String>, handler: S) -> Self {
         let url = queue_url.into();
-        SqsWorker {
+        let region = client.config().region().map(ToString::to_string);
+        let mut worker = SqsWorker {
             runner: Runner::new(
                 SdkQueue {
                     client: crate::queue::worker_client(&client),
@@ -395,7 +405,9 @@ impl<S> SqsWorker<S> {
                 &url,
                 handler,
             ),
-        }
+        };
+        worker.runner.settings.region = region;
+        worker
     }
 
     /// Messages asked for per ReceiveMessage call, 1 to 10. Default 10.
@@ -524,6 +536,16 @@ impl<S> SqsWorker<S> {
         self
     }
 
+    /// Whether each DeleteMessageBatch and ChangeMessageVisibilityBatch call the worker makes
+    /// (batched deletes, heartbeats, retry delays, give-backs at shutdown) gets a CLIENT
+    /// `settle {queue}` span linked to the process spans of the messages it settles. Default
+    /// on; a call gets a span only when one of those process spans was sampled.
+    pub fn with_settle_spans(mut self, enabled: bool) -> Self {
+        self.runner.settings.process = self.runner.settings.process.with_settle_spans(enabled);
+        self.runner.settings.settle_spans = enabled;
+        self
+    }
+
     /// Message attributes to receive beside the trace carriers, which the worker always asks
     /// for. By default the handler sees only those: SQS returns no attribute that was not
     /// asked for, and every name asked for is work for SQS on every message. Names are exact
@@ -646,6 +668,7 @@ fn shutdown_signal() -> Result<impl Future<Output = ()> + Send, WorkerError> {
 #[derive(Debug)]
 pub(crate) struct Runner<S, Q> {
     queue: Q,
+    url: String,
     queue_name: Arc<str>,
     fifo: bool,
     handler: S,
@@ -658,6 +681,7 @@ impl<S, Q> Runner<S, Q> {
         let name = url.rsplit('/').next().unwrap_or(url);
         Runner {
             queue,
+            url: url.to_owned(),
             queue_name: Arc::from(name),
             fifo: name.ends_with(".fifo"),
             handler,
@@ -681,6 +705,7 @@ where
         self.settings.validate()?;
         let Runner {
             queue,
+            url,
             queue_name,
             fifo,
             handler,
@@ -747,12 +772,22 @@ where
         );
 
         let (delete_tx, delete_rx) = mpsc::channel(settings.concurrency + delete::MAX_BATCH);
+        let settle = settings.settle_spans.then(|| {
+            use baton::driver::TracedService as _;
+            Arc::new(settle::Settle {
+                tracer: settings.process.common().tracer().clone(),
+                queue: queue_name.clone(),
+                url,
+                region: settings.region.clone(),
+            })
+        });
         let deleter = tokio::spawn(delete::run(
             queue.clone(),
             delete_rx,
             stats.clone(),
             settings.delete_linger,
             queue_name.clone(),
+            settle.clone(),
         ));
         let process = settings.process.clone();
         let per_call = (settings.batch_size as usize).min(settings.concurrency);
@@ -765,6 +800,7 @@ where
         let slots = Arc::new(Semaphore::new(adapt.limit()));
         let shared = Arc::new(Shared {
             adapt,
+            settle,
             queue,
             queue_name,
             process,

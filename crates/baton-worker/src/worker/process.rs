@@ -10,13 +10,14 @@ use aws_sdk_sqs::types::{Message, MessageSystemAttributeName};
 use futures_util::FutureExt as _;
 use opentelemetry::Context;
 use opentelemetry::context::FutureExt as _;
-use opentelemetry::trace::{Status, TraceContextExt};
+use opentelemetry::trace::{SpanContext, Status, TraceContextExt};
 use tokio::sync::{OwnedSemaphorePermit, mpsc};
 use tokio::time::Instant;
 use tower::{BoxError, Service, ServiceExt};
 
 use super::Shared;
 use super::delete::Handled;
+use super::settle::Settle;
 use crate::queue::{Entry, Queue};
 
 /// Messages handled one after another by one task: a single message on a standard queue, all
@@ -119,6 +120,9 @@ pub(crate) async fn run_chain<S, Q>(
     // Held by the heartbeat for each extension, and by a failure for its retry delay: a delay
     // set while an extension is on its way would be undone by it when it lands.
     let visibility_calls = tokio::sync::Mutex::new(());
+    // The process span of the message being handled: the settle spans of the chain's
+    // visibility changes link to it.
+    let current = std::sync::Mutex::new(SpanContext::empty_context());
     let done = AtomicUsize::new(0);
     let succeeded = AtomicUsize::new(0);
     let total = chain.len();
@@ -126,13 +130,14 @@ pub(crate) async fn run_chain<S, Q>(
         for (index, message) in chain.into_iter().enumerate() {
             let message_id = message.message_id.clone();
             let receive_count = receive_count(&message);
-            if handle(&shared, &mut service, message).await {
+            if handle(&shared, &mut service, message, &current).await {
                 succeeded.store(index + 1, Ordering::Release);
                 // The deleter outlives every chain, so this only fails if it panicked.
                 let _ = deletes
                     .send(Handled {
                         receipt_handle: entries[index].receipt_handle.clone(),
                         message_id,
+                        span: current_span(&current),
                     })
                     .await;
                 done.store(index + 1, Ordering::Release);
@@ -163,12 +168,15 @@ pub(crate) async fn run_chain<S, Q>(
                 let delay = base
                     .saturating_mul(1u32 << receive_count.saturating_sub(1).min(20))
                     .min(cap);
+                let span = settle_start(&shared, last - index, &current);
                 let again = Box::pin(
                     shared
                         .queue
                         .change_visibility(entries[index..last].to_vec(), delay),
                 );
-                match again.await {
+                let outcome = again.await;
+                Settle::end(span, last - index, &outcome);
+                match outcome {
                     Ok(failed) => {
                         for f in failed {
                             tracing::warn!(
@@ -197,7 +205,14 @@ pub(crate) async fn run_chain<S, Q>(
             drop(permit.split(1));
         }
     };
-    let heartbeat = heartbeat(&shared, &entries, &done, &visibility_calls, received_at);
+    let heartbeat = heartbeat(
+        &shared,
+        &entries,
+        &done,
+        &visibility_calls,
+        received_at,
+        &current,
+    );
     tokio::pin!(heartbeat);
     tokio::select! {
         () = work => {}
@@ -210,6 +225,7 @@ pub(crate) async fn run_chain<S, Q>(
                 let handled = Handled {
                     receipt_handle: entries[from].receipt_handle.clone(),
                     message_id: None,
+                    span: current_span(&current),
                 };
                 tokio::select! {
                     _ = deletes.send(handled) => {}
@@ -248,10 +264,11 @@ pub(crate) async fn run_chain<S, Q>(
                         () = &mut heartbeat => visibility_calls.lock().await,
                         guard = visibility_calls.lock() => guard,
                     };
+                    let span = settle_start(&shared, unfinished.len(), &current);
                     let again = Box::pin(
                         shared.queue.change_visibility(unfinished.to_vec(), Duration::ZERO),
                     );
-                    let _ = again.await;
+                    Settle::end(span, unfinished.len(), &again.await);
                 };
                 tokio::select! {
                     () = give_back => {}
@@ -262,8 +279,14 @@ pub(crate) async fn run_chain<S, Q>(
     }
 }
 
-/// Runs the handler for one message in its process span; `true` if it succeeded.
-async fn handle<S, Q>(shared: &Shared<Q>, service: &mut S, message: Message) -> bool
+/// Runs the handler for one message in its process span, whose context it leaves in
+/// `current` (for the settle spans of the chain's visibility changes); `true` if it succeeded.
+async fn handle<S, Q>(
+    shared: &Shared<Q>,
+    service: &mut S,
+    message: Message,
+    current: &std::sync::Mutex<SpanContext>,
+) -> bool
 where
     S: Service<Message> + Send,
     S::Error: Into<BoxError>,
@@ -273,6 +296,11 @@ where
     let cx = shared
         .process
         .start_process_span(&message, &shared.queue_name);
+    if shared.settle.is_some() {
+        *current
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = cx.span().span_context().clone();
+    }
     let message_id = message.message_id.clone();
     let receive_count = receive_count(&message);
     // Dropped unfinished (the shutdown deadline gave the message back), the span says so
@@ -355,6 +383,7 @@ async fn heartbeat<Q: Queue>(
     done: &AtomicUsize,
     calls: &tokio::sync::Mutex<()>,
     received_at: Instant,
+    current: &std::sync::Mutex<SpanContext>,
 ) {
     let visibility = shared.visibility;
     if visibility.is_zero() {
@@ -372,7 +401,10 @@ async fn heartbeat<Q: Queue>(
         if pending.is_empty() {
             continue;
         }
-        match Box::pin(shared.queue.change_visibility(pending.to_vec(), visibility)).await {
+        let span = settle_start(shared, pending.len(), current);
+        let outcome = Box::pin(shared.queue.change_visibility(pending.to_vec(), visibility)).await;
+        Settle::end(span, pending.len(), &outcome);
+        match outcome {
             Ok(failed) => {
                 shared
                     .stats
@@ -394,4 +426,24 @@ async fn heartbeat<Q: Queue>(
             ),
         }
     }
+}
+
+/// The process span of the chain's current message (empty when settle spans are off).
+fn current_span(current: &std::sync::Mutex<SpanContext>) -> SpanContext {
+    current
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clone()
+}
+
+/// Starts the settle span of a ChangeMessageVisibilityBatch over `total` messages of a chain,
+/// linked to the process span of the chain's current message.
+fn settle_start<Q>(
+    shared: &Shared<Q>,
+    total: usize,
+    current: &std::sync::Mutex<SpanContext>,
+) -> Option<Context> {
+    let settle = shared.settle.as_deref()?;
+    let span = current_span(current);
+    settle.start("ChangeMessageVisibilityBatch", total, [&span])
 }
