@@ -457,8 +457,8 @@ impl<S> SqsWorker<S> {
     /// while handler slots are what holds it back (receives come back full and wait for
     /// slots) and handler latency stays flat; it lowers the limit again when handler latency
     /// doubles (what the handlers call is saturated, and more at once would only wait
-    /// longer). A 20 ms handler thus gets about 2,000 messages a second from 100 slots where 20
-    /// fixed slots allow 1,000. With [`with_adaptive(false)`](Self::with_adaptive) the limit is
+    /// longer). Slots bound the rate at slots / handler latency: 20 slots allow a 20 ms handler
+    /// 1,000 messages a second, 100 slots 5,000. With [`with_adaptive(false)`](Self::with_adaptive) the limit is
     /// this bound from the start. The current limit is in
     /// [`StatsSnapshot::concurrency_limit`](crate::StatsSnapshot::concurrency_limit).
     pub fn with_concurrency(mut self, messages: usize) -> Self {
