@@ -538,10 +538,12 @@ async fn a_handler_slower_than_the_visibility_timeout_is_not_delivered_twice() {
                     == Some("ChangeMessageVisibilityBatch")
         })
         .collect();
-    assert_eq!(
-        extensions.len() as u64,
-        final_stats.extended,
-        "{extensions:#?}"
+    // One per extension made (an extension cut short when the handler ended has a span, but
+    // is not counted).
+    assert!(
+        extensions.len() as u64 >= final_stats.extended,
+        "{} settle spans for {final_stats:?}",
+        extensions.len()
     );
     for extension in extensions {
         assert_eq!(extension.links.len(), 1);

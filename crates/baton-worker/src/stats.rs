@@ -62,7 +62,9 @@ pub struct StatsSnapshot {
     /// How many messages the worker lets itself hold at once now (it adapts this below
     /// [`with_concurrency`](crate::SqsWorker::with_concurrency); see there).
     pub concurrency_limit: u64,
-    /// Receive loops running now (at most [`with_pollers`](crate::SqsWorker::with_pollers)).
+    /// Receive loops the worker means to run now (at most
+    /// [`with_pollers`](crate::SqsWorker::with_pollers); a loop stopping or starting catches
+    /// up within moments).
     pub pollers: u64,
 }
 

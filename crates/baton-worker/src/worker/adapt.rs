@@ -106,7 +106,8 @@ impl Adapt {
         self.limit.load(Ordering::Relaxed)
     }
 
-    /// The receive loops running now.
+    /// The receive loops the worker means to run now (the run loop starts or lets go of loops
+    /// to match, and always keeps one until the shutdown).
     pub(crate) fn pollers(&self) -> usize {
         self.pollers.load(Ordering::Relaxed)
     }
@@ -128,6 +129,9 @@ impl Adapt {
         }
     }
 
+    /// A handler call that succeeded took `took`. (Failures are left out: a handler failing
+    /// fast, its database refusing connections, would teach the controller a latency it
+    /// cannot get back to.)
     pub(crate) fn handled(&self, took: Duration) {
         if self.enabled {
             self.window.handled.fetch_add(1, Ordering::Relaxed);
@@ -167,33 +171,45 @@ impl Adapt {
     /// One look: adjusts the limit (through `slots`) and asks for a loop if receives are the
     /// bottleneck.
     pub(crate) fn tick(&self, slots: &Semaphore, tick: Duration, memory: &mut Memory) {
-        // Permits owed by an earlier shrink leave as they come back.
-        let debt = self.debt.load(Ordering::Relaxed);
-        if debt > 0 {
-            let taken = slots.forget_permits(debt);
-            self.debt.fetch_sub(taken, Ordering::Relaxed);
+        // Permits owed by an earlier shrink leave as they come back. The debt is taken whole
+        // (one atomic step, as the loops take theirs) and what could not be forgotten now is
+        // owed again.
+        let owed = self.take_debt(usize::MAX);
+        if owed > 0 {
+            let taken = slots.forget_permits(owed);
+            self.debt.fetch_add(owed - taken, Ordering::Relaxed);
         }
         let w = &self.window;
         let slot_wait = w.slot_wait_nanos.swap(0, Ordering::Relaxed);
         let receives = w.receives.swap(0, Ordering::Relaxed);
         let full = w.full_receives.swap(0, Ordering::Relaxed);
-        let handled = w.handled.swap(0, Ordering::Relaxed);
-        let handler_nanos = w.handler_nanos.swap(0, Ordering::Relaxed);
+        // Latency is judged on at least a batch of calls: slow handlers finish fewer than that
+        // in one look, so their calls add up over several looks.
+        let (handled, handler_nanos) = if w.handled.load(Ordering::Relaxed) >= self.per_call as u64
+        {
+            (
+                w.handled.swap(0, Ordering::Relaxed),
+                w.handler_nanos.swap(0, Ordering::Relaxed),
+            )
+        } else {
+            (0, 0)
+        };
 
         let pollers = self.pollers().max(1) as u64;
         let starved = slot_wait * 4 >= nanos(tick) * pollers;
         let mostly_full = receives > 0 && full * 4 >= receives * 3;
 
+        let measured = handled >= self.per_call as u64;
         let mut congested = false;
         // Latency within 10 % (or 1 ms) of the best: room to double. Within 50 % (or 2 ms):
         // room to add a quarter.
         let mut near = true;
         let mut flat = true;
-        if handled >= self.per_call as u64 {
+        if measured {
             let mean = handler_nanos as f64 / handled as f64 / 1e9;
-            // Forget the lowest latency slowly (about 3 % a minute at 10 looks a second), so a
-            // handler that became slower for good is not held to its old best.
-            let baseline = memory.baseline.map_or(mean, |b| (b * 1.00005).min(mean));
+            // Forget the lowest latency slowly (about a third a minute at 10 looks a second), so
+            // a handler that became slower for good is not held to its old best for long.
+            let baseline = memory.baseline.map_or(mean, |b| (b * 1.0005).min(mean));
             memory.baseline = Some(baseline);
             congested = mean > 2.0 * baseline && mean - baseline > 0.005;
             flat = mean <= 1.5 * baseline || mean - baseline <= 0.002;
@@ -211,7 +227,7 @@ impl Adapt {
             self.debt.fetch_add(limit - new - taken, Ordering::Relaxed);
             memory.changed = true;
             tracing::debug!(target: "baton_worker", from = limit, to = new, "handlers congested; fewer at once");
-        } else if starved && mostly_full && flat && limit < self.ceiling {
+        } else if measured && starved && mostly_full && flat && limit < self.ceiling {
             // Doubling reaches the bound within a few looks while latency stays at its best: a
             // backlog is being held back now.
             let step = if near {
@@ -221,12 +237,9 @@ impl Adapt {
             };
             let new = (limit + step).min(self.ceiling);
             // Repay a shrink's debt before adding permits.
-            let mut add = new - limit;
-            let debt = self.debt.load(Ordering::Relaxed);
-            let repaid = debt.min(add);
-            self.debt.fetch_sub(repaid, Ordering::Relaxed);
-            add -= repaid;
-            slots.add_permits(add);
+            let add = new - limit;
+            let repaid = self.take_debt(add);
+            slots.add_permits(add - repaid);
             self.limit.store(new, Ordering::Relaxed);
             // A doubling at the best latency goes on at the next look (a backlog waits); any
             // other change waits one look for the latency to show its effect.
@@ -264,5 +277,149 @@ pub(crate) async fn control<Q>(shared: Arc<super::Shared<Q>>, slots: Arc<Semapho
         interval.tick().await;
         adapt.tick(&slots, tick, &mut memory);
         shared.stats.set_gauges(adapt.limit(), adapt.pollers());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TICK: Duration = Duration::from_millis(100);
+
+    /// One look's worth of traffic: `handled` calls of `latency` each, receives full or not,
+    /// loops waiting for slots the whole look or not at all.
+    fn look(adapt: &Adapt, handled: usize, latency: Duration, full: bool, starved: bool) {
+        for _ in 0..handled {
+            adapt.handled(latency);
+        }
+        for _ in 0..4 {
+            adapt.received(if full { 10 } else { 3 });
+        }
+        if starved {
+            adapt.waited_for_slots(TICK * adapt.pollers() as u32);
+        }
+    }
+
+    #[test]
+    fn a_shrink_settles_through_the_loops_and_a_grow_repays_it_first() {
+        let adapt = Adapt::new(true, 100, 4, 10);
+        let slots = Semaphore::new(adapt.limit());
+        let mut memory = Memory::default();
+        assert_eq!(adapt.limit(), 20);
+        // Every slot in use.
+        let held = slots.try_acquire_many(20).unwrap();
+        look(&adapt, 20, Duration::from_millis(10), true, false);
+        adapt.tick(&slots, TICK, &mut memory);
+        // Latency five times its best: a fifth fewer. No permit is free, so all 4 are owed.
+        look(&adapt, 20, Duration::from_millis(50), true, true);
+        adapt.tick(&slots, TICK, &mut memory);
+        assert_eq!(adapt.limit(), 16);
+        assert_eq!(adapt.debt.load(Ordering::Relaxed), 4);
+        // A loop that gets 10 permits gives 4 of them up.
+        drop(held);
+        let mut batch = slots.try_acquire_many(10).unwrap();
+        assert_eq!(adapt.take_debt(10), 4);
+        batch.split(4).unwrap().forget();
+        drop(batch);
+        assert_eq!(slots.available_permits(), 16);
+        // Nothing left to take: the debt does not wrap around.
+        adapt.tick(&slots, TICK, &mut memory);
+        assert_eq!(adapt.debt.load(Ordering::Relaxed), 0);
+        assert_eq!(slots.available_permits(), 16);
+        // Latency back at its best, loops waiting for slots, receives full: doubles.
+        look(&adapt, 20, Duration::from_millis(10), true, true);
+        adapt.tick(&slots, TICK, &mut memory);
+        assert_eq!(adapt.limit(), 32);
+        assert_eq!(slots.available_permits(), 32);
+    }
+
+    #[test]
+    fn a_grow_during_a_shrink_s_debt_repays_it_instead_of_adding_permits() {
+        let adapt = Adapt::new(true, 100, 4, 10);
+        let slots = Semaphore::new(adapt.limit());
+        let mut memory = Memory::default();
+        let held = slots.try_acquire_many(20).unwrap();
+        look(&adapt, 20, Duration::from_millis(10), true, false);
+        adapt.tick(&slots, TICK, &mut memory);
+        look(&adapt, 20, Duration::from_millis(50), true, true);
+        adapt.tick(&slots, TICK, &mut memory);
+        assert_eq!((adapt.limit(), adapt.debt.load(Ordering::Relaxed)), (16, 4));
+        // The look after a change only watches.
+        adapt.tick(&slots, TICK, &mut memory);
+        look(&adapt, 20, Duration::from_millis(10), true, true);
+        adapt.tick(&slots, TICK, &mut memory);
+        // 16 -> 32: 4 of the 16 new slots cancel the debt, 12 are added.
+        assert_eq!(adapt.limit(), 32);
+        assert_eq!(adapt.debt.load(Ordering::Relaxed), 0);
+        drop(held);
+        assert_eq!(slots.available_permits(), 32);
+    }
+
+    #[test]
+    fn slots_never_exceed_the_bound_and_stop_at_one_batch() {
+        let adapt = Adapt::new(true, 50, 4, 10);
+        let slots = Semaphore::new(adapt.limit());
+        let mut memory = Memory::default();
+        for _ in 0..10 {
+            look(&adapt, 20, Duration::from_millis(10), true, true);
+            adapt.tick(&slots, TICK, &mut memory);
+        }
+        assert_eq!(adapt.limit(), 50);
+        assert_eq!(slots.available_permits(), 50);
+        // Latency climbing look after look: down to one batch, never below.
+        for i in 2..40 {
+            look(&adapt, 20, Duration::from_millis(10 * i), true, true);
+            adapt.tick(&slots, TICK, &mut memory);
+        }
+        assert_eq!(adapt.limit(), 10);
+        assert_eq!(slots.available_permits(), 10);
+    }
+
+    #[test]
+    fn slow_handlers_are_judged_on_calls_added_up_over_several_looks() {
+        let adapt = Adapt::new(true, 100, 4, 10);
+        let slots = Semaphore::new(adapt.limit());
+        let mut memory = Memory::default();
+        // Two seconds a call: three finish per look. No verdict on latency, so no growth yet,
+        // however starved the loops are.
+        for _ in 0..3 {
+            look(&adapt, 3, Duration::from_secs(2), true, true);
+            adapt.tick(&slots, TICK, &mut memory);
+            assert_eq!(adapt.limit(), 20);
+        }
+        // The fourth look brings the count to a batch: judged, and grown.
+        look(&adapt, 3, Duration::from_secs(2), true, true);
+        adapt.tick(&slots, TICK, &mut memory);
+        assert_eq!(adapt.limit(), 40);
+    }
+
+    #[test]
+    fn loops_are_added_up_to_the_bound_and_retire_down_to_one() {
+        let adapt = Adapt::new(true, 100, 3, 10);
+        let slots = Semaphore::new(adapt.limit());
+        let mut memory = Memory::default();
+        assert_eq!(adapt.pollers(), 2);
+        for _ in 0..5 {
+            look(&adapt, 20, Duration::from_millis(1), true, false);
+            adapt.tick(&slots, TICK, &mut memory);
+        }
+        assert_eq!(adapt.pollers(), 3);
+        assert!(!adapt.retire_after(10));
+        assert!(adapt.retire_after(4));
+        assert!(adapt.retire_after(0));
+        assert!(!adapt.retire_after(0), "one loop always stays");
+        assert_eq!(adapt.pollers(), 1);
+    }
+
+    #[test]
+    fn without_adaptation_nothing_moves() {
+        let adapt = Adapt::new(false, 30, 3, 10);
+        let slots = Semaphore::new(adapt.limit());
+        assert_eq!((adapt.limit(), adapt.pollers()), (30, 3));
+        assert!(!adapt.retire_after(0));
+        let mut memory = Memory::default();
+        look(&adapt, 20, Duration::from_millis(500), true, true);
+        adapt.tick(&slots, TICK, &mut memory);
+        assert_eq!((adapt.limit(), adapt.pollers()), (30, 3));
     }
 }

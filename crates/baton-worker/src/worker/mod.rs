@@ -529,7 +529,7 @@ impl<S> SqsWorker<S> {
     /// Records each message's delivery facts on its process span (default: off): time in
     /// queue, receive count (a redelivery shows as more than 1) and FIFO group (see
     /// [`SqsPropagation::with_delivery_facts`](baton_sqs::SqsPropagation::with_delivery_facts)).
-    /// The worker asks SQS for every system attribute already, so this adds no request.
+    /// Each receive then also asks SQS for `SentTimestamp` and `MessageGroupId`.
     pub fn with_delivery_facts(mut self, enabled: bool) -> Self {
         self.runner.settings.process = self.runner.settings.process.with_delivery_facts(enabled);
         self.runner.settings.delivery_facts = enabled;
@@ -851,7 +851,12 @@ where
             tokio::select! {
                 done = pollers.next() => {
                     if done.is_none() || pollers.is_empty() {
-                        break;
+                        if shutdown.is_cancelled() {
+                            break;
+                        }
+                        // A loop retired while the controller was asking for another: the
+                        // worker never goes without one before the shutdown.
+                        pollers.push(start_poller(handler.clone()));
                     }
                 }
                 () = shared.adapt.more_pollers.notified(), if !shutdown.is_cancelled() => {

@@ -308,7 +308,9 @@ where
     let mut unfinished = Unfinished(Some(&cx));
     let started = Instant::now();
     let outcome = call_handler(service, message, &cx).await;
-    shared.adapt.handled(started.elapsed());
+    if matches!(outcome, Outcome::Succeeded) {
+        shared.adapt.handled(started.elapsed());
+    }
     unfinished.0 = None;
 
     let span = cx.span();

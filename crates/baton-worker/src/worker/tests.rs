@@ -1161,7 +1161,7 @@ async fn the_limit_grows_while_slow_handlers_hold_back_a_backlog() {
     // It starts at 20 and reaches the bound of 100.
     assert_eq!(watched.limit, 100, "highest limit");
     assert!(
-        watched.mean_limit > 70.0,
+        watched.mean_limit > 50.0,
         "mean limit {}",
         watched.mean_limit
     );
