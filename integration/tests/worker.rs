@@ -599,7 +599,16 @@ async fn the_worker_s_batched_deletes_are_settle_spans_linked_to_their_messages(
     let mut linked = HashSet::new();
     for delete in &deletes {
         assert_eq!(delete.span_kind, opentelemetry::trace::SpanKind::Client);
-        assert_eq!(delete.parent_span_id, opentelemetry::trace::SpanId::INVALID);
+        // In the trace of the first message it settles (no trace of its own), linked to all.
+        let parent = delete
+            .links
+            .iter()
+            .find(|l| l.span_context.span_id() == delete.parent_span_id)
+            .expect("the parent is one of the linked process spans");
+        assert_eq!(
+            parent.span_context.trace_id(),
+            delete.span_context.trace_id()
+        );
         assert_eq!(
             attribute(delete, "messaging.operation.type").as_deref(),
             Some("settle")

@@ -857,7 +857,7 @@ fn xray_id(id: TraceId) -> String {
 /// The trace's parts: five segments (checkout, fulfilment, billing's failed delivery and its
 /// redelivery, shipping) and four calls (SNS, EventBridge's throttled attempt and its retry,
 /// SFN).
-const TRACE_NODES: usize = 9;
+const TRACE_NODES: usize = 13;
 
 /// Prints the trace the view assembled and checks every hop of it.
 async fn show_and_check(view: &CollectorHandle, trace_id: TraceId) -> Result<(), BoxError> {
@@ -923,6 +923,12 @@ async fn show_and_check(view: &CollectorHandle, trace_id: TraceId) -> Result<(),
         calls("fulfilment", "EventBridge"),
         calls("billing", "SFN"),
     );
+    // The workers' settle calls: each delete, and billing's retry delay after its failure.
+    let (fulfilment_sqs, billing_sqs, shipping_sqs) = (
+        calls("fulfilment", "SQS"),
+        calls("billing", "SQS"),
+        calls("shipping", "SQS"),
+    );
 
     let mut problems = Vec::new();
     if trace.len() != TRACE_NODES {
@@ -937,6 +943,9 @@ async fn show_and_check(view: &CollectorHandle, trace_id: TraceId) -> Result<(),
         ("SNS calls from checkout",           sns.len(),        1),
         ("EventBridge calls from fulfilment (a throttled attempt and its retry)", events.len(), 2),
         ("SFN calls from billing",            sfn.len(),        1),
+        ("SQS settle calls from fulfilment (its delete)", fulfilment_sqs.len(), 1),
+        ("SQS settle calls from billing (a retry delay, a delete)", billing_sqs.len(), 2),
+        ("SQS settle calls from shipping (its delete)", shipping_sqs.len(), 1),
     ];
     for (what, found, expected) in counts {
         if found != expected {
@@ -965,6 +974,8 @@ async fn show_and_check(view: &CollectorHandle, trace_id: TraceId) -> Result<(),
         (redelivered, retried,     "billing's redelivery under the PutEvents that went through"),
         (sfn,         redelivered, "the SFN call in billing's redelivery"),
         (shipping,    sfn,         "shipping under billing's SFN call"),
+        (fulfilment_sqs[0], fulfilment, "fulfilment's delete in its segment"),
+        (shipping_sqs[0],   shipping,   "shipping's delete in its segment"),
     ];
     for (child, parent, what) in parents {
         match trace.parent(child) {
@@ -1072,6 +1083,7 @@ fn check_health(view: &CollectorHandle) -> Result<(), BoxError> {
     let expected_nodes = [
         "checkout: 1 ok", "fulfilment: 1 ok", "billing: 1 ok, 1 fault", "shipping: 1 ok",
         "topic: 1 ok", "bus: 1 ok, 1 throttle", "state-machine: 1 ok",
+        "queue: 1 ok", "queue: 2 ok", "queue: 1 ok",
     ];
     #[rustfmt::skip]
     let expected_edges = [
@@ -1081,6 +1093,10 @@ fn check_health(view: &CollectorHandle) -> Result<(), BoxError> {
         "bus → billing: 1 ok, 1 fault",
         "billing → state-machine: 1 ok",
         "state-machine → shipping: 1 ok",
+        // The workers' settle calls (deletes; billing's retry delay) on their queues.
+        "fulfilment → queue: 1 ok",
+        "billing → queue: 2 ok",
+        "shipping → queue: 1 ok",
     ];
     for (what, mut found, expected) in [
         ("nodes", nodes, &expected_nodes[..]),

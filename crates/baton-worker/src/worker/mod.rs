@@ -538,8 +538,9 @@ impl<S> SqsWorker<S> {
 
     /// Whether each DeleteMessageBatch and ChangeMessageVisibilityBatch call the worker makes
     /// (batched deletes, heartbeats, retry delays, give-backs at shutdown) gets a CLIENT
-    /// `settle {queue}` span linked to the process spans of the messages it settles. Default
-    /// on; a call gets a span only when one of those process spans was sampled.
+    /// `settle {queue}` span linked to the process spans of the messages it settles, in the
+    /// trace of the first of them (its child). Default on; a call gets a span only when one of
+    /// those process spans was sampled.
     pub fn with_settle_spans(mut self, enabled: bool) -> Self {
         self.runner.settings.process = self.runner.settings.process.with_settle_spans(enabled);
         self.runner.settings.settle_spans = enabled;

@@ -1,8 +1,9 @@
 //! The worker's settle spans (issue 16): each DeleteMessageBatch and ChangeMessageVisibilityBatch
 //! call the worker makes gets a CLIENT `settle {queue}` span linked to the process spans of the
-//! messages it settles, as the messaging conventions describe for settlement outside the
-//! processing context. The batched deletes run on their own task, outside any message's
-//! context, so the span has no parent: the links tie it to the messages' traces.
+//! messages it settles. The batched deletes run on their own task, outside any message's
+//! context; a span with no parent would start a trace of its own for every call (one more trace
+//! per ten messages in X-Ray, each billed and sampled on its own), so the span is a child of the
+//! first settled message's process span, and linked to all of them.
 //!
 //! A call gets a span only when at least one message it settles has a sampled process span, so
 //! a worker without a tracer (or whose messages are all sampled out) makes none.
@@ -26,16 +27,19 @@ pub(crate) struct Settle {
 
 impl Settle {
     /// Starts the span of `operation` over `total` messages, linked to `settled` (the process
-    /// spans of those that have one); `None` if none of them was sampled.
+    /// spans of those that have one) and a child of the first sampled one; `None` if none of
+    /// them was sampled.
     pub(crate) fn start<'a>(
         &self,
         operation: &'static str,
         total: usize,
         settled: impl IntoIterator<Item = &'a SpanContext> + Clone,
     ) -> Option<Context> {
-        if !settled.clone().into_iter().any(SpanContext::is_sampled) {
-            return None;
-        }
+        let parent = settled
+            .clone()
+            .into_iter()
+            .find(|c| c.is_sampled())?
+            .clone();
         let mut span = MessagingSpan::settle(MessagingSystem::Sqs, self.queue.to_string())
             .operation_name(operation)
             .batch_count(total)
@@ -44,7 +48,10 @@ impl Settle {
         if let Some(region) = &self.region {
             span = span.region(region.clone());
         }
-        Some(self.tracer.start(span, &Context::new()))
+        Some(
+            self.tracer
+                .start(span, &Context::new().with_remote_span_context(parent)),
+        )
     }
 
     /// Ends `span` (if one was started) with the call's outcome: in error when the call failed
