@@ -29,8 +29,7 @@ use aws_smithy_types::body::SdkBody;
 use baton::TracerHandle;
 use baton_worker::{CancellationToken, SqsWorker};
 use opentelemetry::trace::TracerProvider as _;
-use opentelemetry_sdk::error::OTelSdkResult;
-use opentelemetry_sdk::trace::{SdkTracerProvider, SpanData, SpanExporter};
+use opentelemetry_sdk::trace::SdkTracerProvider;
 use tower::service_fn;
 
 #[derive(Clone, Debug)]
@@ -95,15 +94,6 @@ fn client() -> Client {
         .http_client(stub)
         .build();
     Client::from_conf(config)
-}
-
-#[derive(Debug)]
-struct Discard;
-
-impl SpanExporter for Discard {
-    async fn export(&self, _batch: Vec<SpanData>) -> OTelSdkResult {
-        Ok(())
-    }
 }
 
 const URL: &str = "http://stub.invalid/000000000000/orders";
@@ -185,7 +175,7 @@ fn main() {
         .build()
         .unwrap();
     let provider = SdkTracerProvider::builder()
-        .with_simple_exporter(Discard)
+        .with_simple_exporter(support::Discard)
         .with_id_generator(baton::XrayIdGenerator::default())
         .build();
     let traced = TracerHandle::new(provider.tracer("bench"));

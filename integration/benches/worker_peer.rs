@@ -14,6 +14,8 @@
 //! the `N`th message; the JSON line also says how many handler calls there were and how many
 //! distinct bodies they saw, so the script can check that each message was handled once.
 
+mod support;
+
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -24,19 +26,8 @@ use baton::TracerHandle;
 use baton_integration::sdk_config;
 use baton_worker::{CancellationToken, SqsWorker};
 use opentelemetry::trace::TracerProvider as _;
-use opentelemetry_sdk::error::OTelSdkResult;
-use opentelemetry_sdk::trace::{SdkTracerProvider, SpanData, SpanExporter};
+use opentelemetry_sdk::trace::SdkTracerProvider;
 use tower::service_fn;
-
-/// Takes every span and drops it: recording stays in the measurement, export does not.
-#[derive(Debug)]
-struct Discard;
-
-impl SpanExporter for Discard {
-    async fn export(&self, _batch: Vec<SpanData>) -> OTelSdkResult {
-        Ok(())
-    }
-}
 
 struct Args {
     queue_url: String,
@@ -79,17 +70,6 @@ fn args() -> Args {
     out
 }
 
-fn peak_rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        })
-        .unwrap_or(0)
-}
-
 fn main() {
     let args = args();
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -99,7 +79,7 @@ fn main() {
     runtime.block_on(async {
         let client = Client::new(&sdk_config().await);
         let provider = SdkTracerProvider::builder()
-            .with_simple_exporter(Discard)
+            .with_simple_exporter(support::Discard)
             .with_id_generator(baton::XrayIdGenerator::default())
             .build();
         let seen = Arc::new(Mutex::new(HashSet::<String>::new()));
@@ -149,7 +129,7 @@ fn main() {
             end.deleted,
             seconds,
             args.messages as f64 / seconds,
-            peak_rss_kib()
+            support::peak_rss_kib()
         );
         token.cancel();
         run.await.unwrap().unwrap();

@@ -16,6 +16,8 @@
 //! - `worker`: `SqsWorker` with tracing on (an SDK tracer provider that records every span),
 //!   concurrency 20 for the no-op handler and 100 for the 20 ms handler.
 
+mod support;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -26,20 +28,8 @@ use baton::TracerHandle;
 use baton_integration::{sdk_config, unique_name};
 use baton_worker::{CancellationToken, SqsWorker};
 use opentelemetry::trace::TracerProvider as _;
-use opentelemetry_sdk::error::OTelSdkResult;
-use opentelemetry_sdk::trace::{SdkTracerProvider, SpanData, SpanExporter};
+use opentelemetry_sdk::trace::SdkTracerProvider;
 use tower::service_fn;
-
-/// Takes every span and drops it: the cost of recording spans stays in the measurement, the
-/// cost of any particular export does not.
-#[derive(Debug)]
-struct Discard;
-
-impl SpanExporter for Discard {
-    async fn export(&self, _batch: Vec<SpanData>) -> OTelSdkResult {
-        Ok(())
-    }
-}
 
 async fn fresh_queue(client: &Client, messages: usize) -> String {
     let url = client
@@ -161,7 +151,7 @@ async fn worker(
     concurrency: usize,
 ) -> f64 {
     let provider = SdkTracerProvider::builder()
-        .with_simple_exporter(Discard)
+        .with_simple_exporter(support::Discard)
         .with_id_generator(baton::XrayIdGenerator::default())
         .build();
     let handler = service_fn(move |_m: Message| async move {
@@ -185,17 +175,6 @@ async fn worker(
     rate
 }
 
-fn peak_rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        })
-        .unwrap_or(0)
-}
-
 fn main() {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -207,11 +186,11 @@ fn main() {
         let client = Client::new(&sdk_config().await);
         if args.iter().any(|a| a == "rss") {
             let url = fresh_queue(&client, 10_000).await;
-            let before = peak_rss_kib();
+            let before = support::peak_rss_kib();
             let rate = worker(&client, &url, 10_000, Duration::ZERO, 20).await;
             println!(
                 "worker drained 10,000 messages at {rate:.0}/s; peak RSS {} MiB (before draining {} MiB)",
-                peak_rss_kib() / 1024,
+                support::peak_rss_kib() / 1024,
                 before / 1024
             );
             return;

@@ -1,5 +1,6 @@
 //! Shared by the integration benchmarks: an in-process HTTP client that answers from memory,
-//! and an SDK configuration pointing at it.
+//! an SDK configuration pointing at it, a span exporter that drops what it gets, and the
+//! process's peak RSS.
 #![allow(dead_code, unreachable_pub)]
 
 use aws_smithy_runtime_api::client::http::{
@@ -54,4 +55,30 @@ pub fn sdk_config() -> aws_config::SdkConfig {
         )
         .endpoint_url("http://stub.invalid")
         .build()
+}
+
+/// Takes every span and drops it: the cost of recording spans stays in a measurement, the cost
+/// of any particular export does not.
+#[derive(Debug)]
+pub struct Discard;
+
+impl opentelemetry_sdk::trace::SpanExporter for Discard {
+    async fn export(
+        &self,
+        _batch: Vec<opentelemetry_sdk::trace::SpanData>,
+    ) -> opentelemetry_sdk::error::OTelSdkResult {
+        Ok(())
+    }
+}
+
+/// This process's peak resident set size in KiB (`VmHWM`), 0 where `/proc` has none.
+pub fn peak_rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
 }
