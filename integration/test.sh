@@ -11,6 +11,8 @@ cd "$root"
 
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 export RUST_BACKTRACE="${RUST_BACKTRACE:-1}"
+# A clean clone gains nothing from incremental artifacts; they only take disk.
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
 
 timings=()
 phase_start=0
@@ -27,6 +29,9 @@ report() {
     printf '\n==> phase timings\n'
     for line in "${timings[@]}"; do printf '  %s\n' "$line"; done
     printf '  %-28s %5ds\n' "total" "$SECONDS"
+    if [[ -d target ]]; then
+        printf '  %-28s %s\n' "target/ size" "$(du -sh target 2>/dev/null | cut -f1)"
+    fi
     return $status
 }
 
