@@ -13,6 +13,7 @@ use tokio::task::JoinHandle;
 
 use crate::assembler::{Assembler, Stats};
 use crate::document::MAX_DATAGRAM_BYTES;
+use crate::otlp;
 use crate::page::{self, Page};
 use crate::sampling::{self, Book, RuleCounts};
 use crate::trace::Trace;
@@ -62,6 +63,7 @@ pub struct Collector {
     sampling_rules: Option<SamplingRules>,
     sampling_clock: Option<Arc<dyn Clock>>,
     page: Option<std::net::TcpListener>,
+    otlp: Option<std::net::TcpListener>,
 }
 
 impl Collector {
@@ -78,6 +80,7 @@ impl Collector {
             sampling_rules: None,
             sampling_clock: None,
             page: None,
+            otlp: None,
         })
     }
 
@@ -106,6 +109,38 @@ impl Collector {
         let listener = std::net::TcpListener::bind(addr)?;
         listener.set_nonblocking(true)?;
         self.page = Some(listener);
+        Ok(self)
+    }
+
+    /// Also receives traces over OTLP/HTTP on TCP `addr` (the standard port is 4318;
+    /// `127.0.0.1:0` picks a free one: see [`CollectorHandle::otlp_addr`]), from
+    /// [`spawn`](Self::spawn) on: `POST /v1/traces` with an `ExportTraceServiceRequest` in
+    /// protobuf (`application/x-protobuf`) or JSON (`application/json`), gzip-compressed or not,
+    /// as OpenTelemetry SDKs' OTLP/HTTP exporters and collectors send it.
+    ///
+    /// Spans are turned into segment documents by `baton-xray`'s
+    /// [`SegmentEncoder`](baton_xray::SegmentEncoder), the daemon exporter's own conversion,
+    /// and assembled with whatever arrives over UDP: one trace may come partly each way. See
+    /// [OTLP](crate#otlp) in the crate docs for what is kept of a span.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> std::io::Result<()> {
+    /// use baton_trace::Collector;
+    ///
+    /// let handle = Collector::bind("127.0.0.1:0".parse().unwrap())?
+    ///     .with_otlp("127.0.0.1:0".parse().unwrap())?
+    ///     .spawn();
+    /// let otlp = handle.otlp_addr().expect("asked for");
+    /// // OTEL_EXPORTER_OTLP_ENDPOINT=http://{otlp} for an OTLP/HTTP exporter.
+    /// println!("OTLP/HTTP at http://{otlp}/v1/traces");
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn with_otlp(mut self, addr: SocketAddr) -> io::Result<Self> {
+        let listener = std::net::TcpListener::bind(addr)?;
+        listener.set_nonblocking(true)?;
+        self.otlp = Some(listener);
         Ok(self)
     }
 
@@ -199,6 +234,27 @@ impl Collector {
             }
         }
 
+        let mut otlp_addr = None;
+        if let Some(listener) = self.otlp {
+            let local = listener.local_addr();
+            let listener = tokio::net::TcpListener::from_std(listener);
+            match (listener, local) {
+                (Ok(listener), Ok(local)) => {
+                    otlp_addr = Some(local);
+                    tasks.push(tokio::spawn(otlp::serve(
+                        listener,
+                        Arc::clone(&shared),
+                        stopped.clone(),
+                    )));
+                }
+                (Err(error), _) | (_, Err(error)) => tracing::warn!(
+                    target: "baton_trace",
+                    %error,
+                    "cannot receive otlp"
+                ),
+            }
+        }
+
         let mut sampling = None;
         let mut sampling_addr = None;
         if let Some(rules) = &self.sampling_rules {
@@ -238,6 +294,7 @@ impl Collector {
             sampling,
             sampling_addr,
             page_addr,
+            otlp_addr,
             stop: Some(stop),
             tasks,
         }
@@ -298,8 +355,10 @@ pub struct CollectorHandle {
     sampling: Option<Arc<Book>>,
     sampling_addr: Option<SocketAddr>,
     page_addr: Option<SocketAddr>,
+    otlp_addr: Option<SocketAddr>,
     stop: Option<watch::Sender<bool>>,
-    /// The UDP receive task, then the page's and the sampling server's, if any.
+    /// The UDP receive task, then the page's, the OTLP receiver's and the sampling server's,
+    /// if any.
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -319,6 +378,13 @@ impl CollectorHandle {
     /// Where the web page is served (TCP): `None` without [`Collector::with_page`].
     pub fn page_addr(&self) -> Option<SocketAddr> {
         self.page_addr
+    }
+
+    /// Where OTLP/HTTP is received (TCP): `None` without [`Collector::with_otlp`]. Exporters
+    /// take `http://{otlp_addr}` as `OTEL_EXPORTER_OTLP_ENDPOINT` (or
+    /// `http://{otlp_addr}/v1/traces` as the traces endpoint).
+    pub fn otlp_addr(&self) -> Option<SocketAddr> {
+        self.otlp_addr
     }
 
     /// What samplers have reported through `/SamplingTargets` so far: one entry per served

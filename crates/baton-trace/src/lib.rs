@@ -1,10 +1,11 @@
 //! See a trace on your own machine, without an AWS account.
 //!
-//! `baton-trace` listens where the X-Ray daemon would (UDP, `127.0.0.1:2000` or
-//! `AWS_XRAY_DAEMON_ADDRESS`), takes the segment documents that `baton-xray`'s exporter (or
-//! any X-Ray SDK) sends, and puts each trace back together: segments and subsegments from
-//! every service, embedded or sent on their own, in whatever order they arrive. It then
-//! shows the trace three ways:
+//! `baton-trace` listens where an OpenTelemetry collector would (OTLP/HTTP, `127.0.0.1:4318`,
+//! see [OTLP](#otlp)) and where the X-Ray daemon would (UDP, `127.0.0.1:2000` or
+//! `AWS_XRAY_DAEMON_ADDRESS`), takes the spans that OTLP exporters send and the segment
+//! documents that `baton-xray`'s exporter (or any X-Ray SDK) sends, and puts each trace back
+//! together: segments and subsegments from every service, embedded or sent on their own, in
+//! whatever order and by whichever way they arrive. It then shows the trace three ways:
 //! - [`render_waterfall`]: an indented tree with one bar per segment on the trace's time
 //!   axis, durations and error marks, as terminal text;
 //! - [`render_service_map`]: who called whom through which queue, topic, bus or state
@@ -104,6 +105,25 @@
 //! - A collector keeps at most [`DEFAULT_MAX_TRACES`] traces (forgetting the one updated
 //!   longest ago) of at most [`DEFAULT_MAX_NODES_PER_TRACE`] nodes each, and at most
 //!   [`DEFAULT_MAX_BYTES`] of datagrams in all; see [`Assembler`].
+//!
+//! # OTLP
+//!
+//! With [`Collector::with_otlp`] (the binary does it by default, on `127.0.0.1:4318`), the
+//! collector also takes `POST /v1/traces` with an OTLP `ExportTraceServiceRequest`, in
+//! protobuf or JSON, plain or gzip, as any OpenTelemetry SDK's OTLP/HTTP exporter or a
+//! collector's `otlphttp` exporter sends it (`OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318`,
+//! `OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf` or `http/json`). gRPC is not served.
+//!
+//! Each resource's spans are converted the way X-Ray would show them, by the same code that
+//! writes the daemon exporter's documents (`baton_xray::SegmentEncoder`): segments named after
+//! the resource's `service.name`, with the `origin` its `cloud.platform` implies, and
+//! everything else as the crate docs of `baton-xray` describe. A span's parent counts as
+//! remote (the span starts a segment) when the span's flags say so, as exporters of OTLP 1.1
+//! and later write; without those flags, a SERVER or CONSUMER span with a parent is taken as
+//! continuing a remote trace. Spans without a valid trace id or span id are left out and
+//! reported back in the response's `partial_success`. A malformed body is answered `400`
+//! with an OTLP `Status` message saying why, a body over 32 MiB `413`, another content type
+//! `415`.
 //!
 //! # The web page
 //!
@@ -216,6 +236,7 @@ mod collector;
 mod document;
 mod html;
 mod map;
+mod otlp;
 mod page;
 mod render;
 mod sampling;

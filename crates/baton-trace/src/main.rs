@@ -14,8 +14,8 @@ use baton_trace::{
 };
 
 const USAGE: &str = "\
-baton-trace: receive X-Ray segment documents like the X-Ray daemon and print each trace,
-or show them on a live web page
+baton-trace: receive spans over OTLP/HTTP like a collector and X-Ray segment documents
+like the X-Ray daemon, and print each trace or show them on a live web page
 
 USAGE:
     baton-trace [OPTIONS]          serve the trace view page and print each trace
@@ -25,6 +25,10 @@ USAGE:
 OPTIONS:
     --listen ADDR     UDP address to listen on [default: the UDP part of
                       AWS_XRAY_DAEMON_ADDRESS, else 127.0.0.1:2000]
+    --otlp ADDR       TCP address to receive OTLP/HTTP on (POST /v1/traces,
+                      protobuf or JSON) [default: 127.0.0.1:4318; if that
+                      one is taken, OTLP is not received]
+    --no-otlp         receive no OTLP
     --sampling-rules FILE
                       also serve the X-Ray daemon's sampling endpoints
                       (POST /GetSamplingRules, POST /SamplingTargets) on TCP
@@ -49,9 +53,10 @@ PAGE OPTIONS (without print):
                       serve, a free port when that one is taken]
     --print           with serve: also print each trace
 
-Point an exporter at it (baton_xray::XrayExporter, or any X-Ray SDK) with
-AWS_XRAY_DAEMON_ADDRESS=127.0.0.1:2000, and a centralized sampler at
-http://127.0.0.1:2000. Ctrl-C stops it.
+Point an OTLP exporter at it with OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318
+and OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf (or http/json), a daemon exporter
+(baton_xray::XrayExporter, or any X-Ray SDK) with AWS_XRAY_DAEMON_ADDRESS=127.0.0.1:2000,
+and a centralized sampler at http://127.0.0.1:2000. Ctrl-C stops it.
 ";
 
 const DAEMON_ADDRESS_ENV: &str = "AWS_XRAY_DAEMON_ADDRESS";
@@ -59,6 +64,8 @@ const DAEMON_ADDRESS_ENV: &str = "AWS_XRAY_DAEMON_ADDRESS";
 /// How many shown trace ids the printer remembers (see `Printer::show`).
 const MAX_SHOWN_REMEMBERED: usize = 100_000;
 const DEFAULT_ADDRESS: &str = "127.0.0.1:2000";
+/// Where OTLP/HTTP is received unless told: the standard OTLP/HTTP port.
+const DEFAULT_OTLP_ADDRESS: &str = "127.0.0.1:4318";
 /// Where `serve` puts the page unless told.
 const DEFAULT_PAGE_ADDRESS: &str = "127.0.0.1:2080";
 /// How many traces `serve` keeps unless told: the page is made to stay quick with this many.
@@ -89,6 +96,8 @@ struct Args {
     print: bool,
     max_traces: Option<usize>,
     listen: Option<String>,
+    otlp: Option<String>,
+    no_otlp: bool,
     sampling_rules: Option<PathBuf>,
     html: Option<PathBuf>,
     quiet: Duration,
@@ -108,6 +117,8 @@ impl Args {
             print: false,
             max_traces: None,
             listen: None,
+            otlp: None,
+            no_otlp: false,
             sampling_rules: None,
             html: None,
             quiet: Duration::from_millis(1500),
@@ -143,6 +154,8 @@ impl Args {
             };
             match flag.as_str() {
                 "--listen" => parsed.listen = Some(value("--listen")?),
+                "--otlp" => parsed.otlp = Some(value("--otlp")?),
+                "--no-otlp" => parsed.no_otlp = true,
                 "--sampling-rules" => {
                     parsed.sampling_rules = Some(PathBuf::from(value("--sampling-rules")?));
                 }
@@ -194,6 +207,9 @@ impl Args {
                 }
                 other => return Err(format!("unknown argument {other:?}")),
             }
+        }
+        if parsed.no_otlp && parsed.otlp.is_some() {
+            return Err("--otlp and --no-otlp contradict each other".into());
         }
         if parsed.mode == Mode::Print && parsed.http.is_some() {
             return Err(
@@ -289,6 +305,17 @@ fn main() -> ExitCode {
             }
         }
     };
+    let otlp = if args.no_otlp {
+        None
+    } else {
+        match resolve(args.otlp.as_deref().unwrap_or(DEFAULT_OTLP_ADDRESS)) {
+            Ok(otlp) => Some(otlp),
+            Err(message) => {
+                eprintln!("baton-trace: --otlp: {message}");
+                return ExitCode::from(2);
+            }
+        }
+    };
     // Read before anything listens, so a bad file is reported at once.
     let rules = match &args.sampling_rules {
         Some(path) => match SamplingRules::from_path(path) {
@@ -320,13 +347,14 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    runtime.block_on(run(args, addr, page, rules))
+    runtime.block_on(run(args, addr, page, otlp, rules))
 }
 
 async fn run(
     args: Args,
     addr: SocketAddr,
     page: Option<SocketAddr>,
+    otlp: Option<SocketAddr>,
     rules: Option<SamplingRules>,
 ) -> ExitCode {
     let mut collector = match Collector::bind(addr) {
@@ -366,6 +394,25 @@ async fn run(
             };
         }
     }
+    if let Some(otlp) = otlp {
+        // Exporters look for OTLP at one port: a free port instead would receive nothing. So
+        // the default, if taken, is skipped with a word; an address asked for must bind.
+        let taken = args.otlp.is_none() && std::net::TcpListener::bind(otlp).is_err();
+        if taken {
+            eprintln!(
+                "baton-trace: tcp {otlp} is taken (another collector?): not receiving OTLP; \
+                 pass --otlp ADDR for another address, or --no-otlp"
+            );
+        } else {
+            collector = match collector.with_otlp(otlp) {
+                Ok(collector) => collector,
+                Err(error) => {
+                    eprintln!("baton-trace: cannot receive OTLP on tcp {otlp}: {error}");
+                    return ExitCode::FAILURE;
+                }
+            };
+        }
+    }
     eprintln!(
         "baton-trace: listening on udp {} (X-Ray daemon format); Ctrl-C to stop",
         collector.local_addr()
@@ -375,6 +422,9 @@ async fn run(
         collector = collector.with_sampling_rules(rules);
     }
     let mut handle = collector.spawn();
+    if let Some(otlp) = handle.otlp_addr() {
+        eprintln!("baton-trace: receiving OTLP/HTTP at http://{otlp}/v1/traces");
+    }
     if let Some(page) = handle.page_addr() {
         eprintln!("baton-trace: trace view at http://{page}/");
     }
@@ -583,6 +633,15 @@ mod tests {
         assert_eq!(parse(&["print", "-v"]).unwrap().mode, Mode::Print);
         assert!(parse(&["print", "--http", "127.0.0.1:0"]).is_err());
         assert!(parse(&["-v", "print"]).is_err());
+        assert_eq!(
+            parse(&["--otlp", "127.0.0.1:4319"])
+                .unwrap()
+                .otlp
+                .as_deref(),
+            Some("127.0.0.1:4319")
+        );
+        assert!(parse(&["--no-otlp"]).unwrap().no_otlp);
+        assert!(parse(&["--no-otlp", "--otlp=127.0.0.1:1"]).is_err());
     }
 
     #[test]

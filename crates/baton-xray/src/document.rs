@@ -41,6 +41,8 @@ const SUBSEGMENTS_OPEN: &str = ",\"subsegments\":[";
 pub(crate) struct Settings {
     /// The name of every segment (the service), when known.
     pub(crate) service_name: Option<String>,
+    /// The segments' `origin` (the kind of AWS resource the service runs on), when known.
+    pub(crate) origin: Option<&'static str>,
     /// The largest datagram, header included.
     pub(crate) max_datagram: usize,
 }
@@ -460,6 +462,12 @@ fn write_body(out: &mut String, span: &SpanData, role: Role, settings: &Settings
     json::epoch_seconds(out, span.start_time);
     json::next_key(out, "end_time");
     json::epoch_seconds(out, span.end_time.max(span.start_time));
+    if segment {
+        if let Some(origin) = settings.origin {
+            json::next_key(out, "origin");
+            json::string(out, origin);
+        }
+    }
     if !segment && outgoing {
         out.push_str(if aws {
             ",\"namespace\":\"aws\""

@@ -7,13 +7,13 @@ use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use opentelemetry::Key;
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
 use opentelemetry_sdk::trace::{SpanData, SpanExporter};
 
 use crate::address;
-use crate::document::{self, Settings};
+use crate::document;
+use crate::encoder::SegmentEncoder;
 use crate::error::BuildError;
 
 /// The largest datagram the exporter sends unless told otherwise (header included): under
@@ -21,8 +21,8 @@ use crate::error::BuildError;
 pub const DEFAULT_MAX_DATAGRAM_SIZE: usize = 64_000;
 
 /// The bounds of [`XrayExporterBuilder::with_max_datagram_size`].
-const MIN_DATAGRAM_SIZE: usize = 1024;
-const MAX_DATAGRAM_SIZE: usize = 65_000;
+pub(crate) const MIN_DATAGRAM_SIZE: usize = 1024;
+pub(crate) const MAX_DATAGRAM_SIZE: usize = 65_000;
 
 /// Sets up an [`XrayExporter`].
 ///
@@ -106,11 +106,11 @@ impl XrayExporterBuilder {
         Ok(XrayExporter {
             socket,
             daemon,
-            explicit_service_name: self.service_name.is_some(),
-            settings: Settings {
-                service_name: self.service_name,
-                max_datagram: self.max_datagram,
-            },
+            encoder: match self.service_name {
+                Some(name) => SegmentEncoder::new().with_service_name(name),
+                None => SegmentEncoder::new(),
+            }
+            .with_max_datagram_size(self.max_datagram),
             stats: XrayStats::default(),
             shut_down: AtomicBool::new(false),
             unreachable: AtomicBool::new(false),
@@ -135,8 +135,7 @@ impl XrayExporterBuilder {
 pub struct XrayExporter {
     socket: UdpSocket,
     daemon: SocketAddr,
-    explicit_service_name: bool,
-    settings: Settings,
+    encoder: SegmentEncoder,
     stats: XrayStats,
     shut_down: AtomicBool,
     unreachable: AtomicBool,
@@ -146,8 +145,8 @@ impl fmt::Debug for XrayExporter {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("XrayExporter")
             .field("daemon", &self.daemon)
-            .field("service_name", &self.settings.service_name)
-            .field("max_datagram", &self.settings.max_datagram)
+            .field("service_name", &self.encoder.service_name())
+            .field("max_datagram", &self.encoder.settings.max_datagram)
             .field("stats", &self.stats)
             .finish_non_exhaustive()
     }
@@ -175,12 +174,12 @@ impl XrayExporter {
     /// datagram (the daemon header line, then the document) to `each` instead of sending it.
     /// For tests, for measuring, or for sending through another transport.
     pub fn encode(&self, spans: &[SpanData], mut each: impl FnMut(&str)) {
-        document::encode(spans, &self.settings, |datagram, _| each(datagram));
+        self.encoder.encode(spans, |datagram| each(datagram));
     }
 
     fn send_all(&self, spans: &[SpanData]) {
         let stats = &self.stats.0;
-        let tally = document::encode(spans, &self.settings, |datagram, span_count| {
+        let tally = document::encode(spans, &self.encoder.settings, |datagram, span_count| {
             let span_count = span_count as u64;
             match self.socket.send(datagram.as_bytes()) {
                 Ok(_) => {
@@ -238,12 +237,7 @@ impl SpanExporter for XrayExporter {
     }
 
     fn set_resource(&mut self, resource: &Resource) {
-        if self.explicit_service_name {
-            return;
-        }
-        if let Some(name) = resource.get_ref(&Key::from_static_str("service.name")) {
-            self.settings.service_name = Some(name.as_str().into_owned());
-        }
+        self.encoder.set_resource(resource);
     }
 }
 

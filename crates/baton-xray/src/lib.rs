@@ -92,8 +92,13 @@
 //!   segment document schema predates span links, so this follows that exporter rather
 //!   than the schema). Written on segments and subsegments alike.
 //!
+//! - `origin` (segments only): the kind of AWS resource the service runs on, from the
+//!   resource's `cloud.platform` ([`xray_origin`]), as OpenTelemetry's AWS resource detectors
+//!   set it: `AWS::EC2::Instance`, `AWS::ECS::Container`, `AWS::Lambda::Function`, ….
+//!
 //! Not mapped: span events other than exceptions, resource attributes other than
-//! `service.name`, and the span's status description beyond 1,024 characters.
+//! `service.name` and `cloud.platform` (with `aws.ecs.launchtype`), and the span's status
+//! description beyond 1,024 characters.
 //!
 //! # Datagrams
 //!
@@ -105,12 +110,14 @@
 
 mod address;
 mod document;
+mod encoder;
 mod error;
 mod exporter;
 mod json;
 
 pub use address::{DAEMON_ADDRESS_ENV, DEFAULT_DAEMON_ADDRESS};
 pub use document::{ANNOTATION_PREFIX, METADATA_NAMESPACE};
+pub use encoder::{SegmentEncoder, xray_origin};
 pub use error::BuildError;
 pub use exporter::{DEFAULT_MAX_DATAGRAM_SIZE, XrayExporter, XrayExporterBuilder, XrayStats};
 
