@@ -830,10 +830,10 @@ impl Telemetry {
 
 impl Drop for Telemetry {
     fn drop(&mut self) {
-        if !self.shut_down {
-            if let Err(error) = self.provider.shutdown() {
-                tracing::debug!(target: "baton_export", %error, "tracer provider shutdown");
-            }
+        if !self.shut_down
+            && let Err(error) = self.provider.shutdown()
+        {
+            tracing::debug!(target: "baton_export", %error, "tracer provider shutdown");
         }
         if let Some(runtime) = self.runtime.take() {
             runtime.shutdown_background();

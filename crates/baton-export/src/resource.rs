@@ -98,10 +98,11 @@ pub(crate) fn build(detect: bool, attributes: &[KeyValue], service_name: Option<
         });
     if let Some(name) = service_name {
         builder = builder.with_service_name(name.to_owned());
-    } else if !named_somewhere && platform == Some(Platform::Lambda) {
-        if let Some(function) = var("AWS_LAMBDA_FUNCTION_NAME") {
-            builder = builder.with_service_name(function);
-        }
+    } else if !named_somewhere
+        && platform == Some(Platform::Lambda)
+        && let Some(function) = var("AWS_LAMBDA_FUNCTION_NAME")
+    {
+        builder = builder.with_service_name(function);
     }
     builder.build()
 }

@@ -233,7 +233,8 @@ async fn protobuf_json_and_gzip_assemble_into_the_daemon_path_s_trace() {
     gzip.write_all(&protobuf).unwrap();
     let gzip = gzip.finish().unwrap();
 
-    let cases: [(&str, Vec<(&str, &str)>, &[u8]); 4] = [
+    type Case<'a> = (&'a str, Vec<(&'a str, &'a str)>, &'a [u8]);
+    let cases: [Case<'_>; 4] = [
         ("protobuf", vec![PROTOBUF], &protobuf),
         ("json", vec![JSON], &json),
         (

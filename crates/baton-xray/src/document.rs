@@ -462,11 +462,9 @@ fn write_body(out: &mut String, span: &SpanData, role: Role, settings: &Settings
     json::epoch_seconds(out, span.start_time);
     json::next_key(out, "end_time");
     json::epoch_seconds(out, span.end_time.max(span.start_time));
-    if segment {
-        if let Some(origin) = settings.origin {
-            json::next_key(out, "origin");
-            json::string(out, origin);
-        }
+    if segment && let Some(origin) = settings.origin {
+        json::next_key(out, "origin");
+        json::string(out, origin);
     }
     if !segment && outgoing {
         out.push_str(if aws {

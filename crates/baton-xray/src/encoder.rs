@@ -81,10 +81,10 @@ impl SegmentEncoder {
     }
 
     pub(crate) fn set_resource(&mut self, resource: &Resource) {
-        if !self.explicit_service_name {
-            if let Some(name) = resource.get_ref(&Key::from_static_str("service.name")) {
-                self.settings.service_name = Some(name.as_str().into_owned());
-            }
+        if !self.explicit_service_name
+            && let Some(name) = resource.get_ref(&Key::from_static_str("service.name"))
+        {
+            self.settings.service_name = Some(name.as_str().into_owned());
         }
         self.settings.origin = xray_origin(resource);
     }
@@ -119,6 +119,7 @@ impl SegmentEncoder {
 /// | `aws_eks` | `AWS::EKS::Container` |
 /// | `aws_elastic_beanstalk` | `AWS::ElasticBeanstalk::Environment` |
 /// | `aws_lambda` | `AWS::Lambda::Function` |
+/// | `aws_app_runner` | `AWS::AppRunner::Service` |
 ///
 /// Anything else (no platform, another cloud) has no origin: X-Ray then shows the service
 /// without a resource type.
@@ -151,6 +152,7 @@ pub fn xray_origin(resource: &Resource) -> Option<&'static str> {
         "aws_eks" => "AWS::EKS::Container",
         "aws_elastic_beanstalk" => "AWS::ElasticBeanstalk::Environment",
         "aws_lambda" => "AWS::Lambda::Function",
+        "aws_app_runner" => "AWS::AppRunner::Service",
         _ => return None,
     })
 }

@@ -5,11 +5,13 @@
 //!          ──Step Functions──▶ SQS task ──▶ shipping (SqsWorker)
 //! ```
 //!
-//! 1. A local trace view ([`baton_trace`]) listens like the X-Ray daemon on UDP and serves its
-//!    web page (trace list, waterfall, service map) on `http://127.0.0.1:2080/`, or on a free
-//!    port if that one is taken.
-//! 2. Four services run in this one process, each with its own tracer provider whose spans go
-//!    through Baton's X-Ray daemon exporter ([`baton_xray::XrayExporter`]) to that view:
+//! 1. A local trace view ([`baton_trace`]) receives OTLP/HTTP like an OpenTelemetry collector
+//!    (and segment documents like the X-Ray daemon), serves X-Ray sampling rules, and serves
+//!    its web page (trace list, waterfall, service map) on `http://127.0.0.1:2080/`, or on a
+//!    free port if that one is taken.
+//! 2. Four services run in this one process, each with its own tracer provider set up by
+//!    [`baton_export::Setup`] and exporting OTLP/HTTP (protobuf) to that view, as a service on
+//!    AWS exports to the ADOT collector or straight to X-Ray:
 //!    - **checkout** handles `POST /checkout` and publishes `OrderPlaced` to an SNS topic with
 //!      Baton's SNS interceptor (the `X-Amzn-Trace-Id` header becomes the subscribed queue's
 //!      `AWSTraceHeader`);
@@ -63,7 +65,7 @@ use aws_sdk_eventbridge::operation::put_events::{PutEventsError, PutEventsInput,
 use aws_sdk_eventbridge::types::{PutEventsRequestEntry, Target};
 use aws_sdk_sfn::types::StateMachineType;
 use aws_sdk_sqs::types::{Message, QueueAttributeName};
-use baton::{TracerHandle, XrayIdGenerator};
+use baton::TracerHandle;
 use baton_eventbridge::EventBridgePropagation;
 use baton_eventbridge::service::{EventBridgeFuture, EventBridgeService};
 use baton_sampling::{SamplingRules, XraySampler};
@@ -71,13 +73,9 @@ use baton_sfn::SfnPropagation;
 use baton_sns::SnsPropagation;
 use baton_trace::{CollectorHandle, MapNodeKind, ServiceGraph, Status};
 use baton_worker::{CancellationToken, Event, EventConsumer, SqsWorker};
-use baton_xray::XrayExporter;
-use opentelemetry::trace::{
-    FutureExt as _, SpanKind, TraceContextExt, TraceId, Tracer as _, TracerProvider as _,
-};
+use opentelemetry::trace::{FutureExt as _, SpanKind, TraceContextExt, TraceId, Tracer as _};
 use opentelemetry::{Context, KeyValue};
-use opentelemetry_sdk::Resource;
-use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider, ShouldSample};
+use opentelemetry_sdk::trace::{Sampler, ShouldSample};
 use tokio::sync::Notify;
 use tower::{Service as _, ServiceBuilder, ServiceExt as _, service_fn};
 
@@ -103,7 +101,7 @@ async fn main() -> ExitCode {
     }
     step(
         1,
-        "starting the local trace view (it listens like the X-Ray daemon and serves a page)",
+        "starting the local trace view (it receives OTLP like a collector and serves a page)",
     );
     let mut view = match start_view() {
         Ok(view) => view,
@@ -131,7 +129,8 @@ fn start_view() -> Result<CollectorHandle, BoxError> {
     let rules = SamplingRules::from_path(rules_file)?;
     // `with_page` gives the collector up when the port is taken, so bind a fresh one to retry.
     let bind = || -> Result<baton_trace::Collector, BoxError> {
-        let collector = baton_trace::Collector::bind("127.0.0.1:0".parse()?)?;
+        let collector = baton_trace::Collector::bind("127.0.0.1:0".parse()?)?
+            .with_otlp("127.0.0.1:0".parse()?)?;
         Ok(collector.with_sampling_rules(rules.clone()))
     };
     let collector = match bind()?.with_page(PAGE_ADDR.parse()?) {
@@ -144,7 +143,10 @@ fn start_view() -> Result<CollectorHandle, BoxError> {
     };
     let view = collector.spawn();
     let daemon = view.local_addr();
-    println!("      segments: udp://{daemon}; sampling rules: http://{daemon} ({rules_file})");
+    let otlp = view
+        .otlp_addr()
+        .ok_or("the trace view does not receive OTLP")?;
+    println!("      OTLP: http://{otlp}/v1/traces; sampling rules: http://{daemon} ({rules_file})");
     if let Some(page) = view.page_addr() {
         println!("      page: http://{page}/ (live while the demo runs)");
     }
@@ -329,37 +331,37 @@ fn unique(prefix: &str) -> String {
     )
 }
 
-/// One of the demo's services: its own tracer provider, exporting to the trace view.
+/// One of the demo's services: its own tracer provider, exporting OTLP to the trace view.
 struct Service {
-    provider: SdkTracerProvider,
+    telemetry: baton_export::Telemetry,
 }
 
 impl Service {
     /// A service whose sampler follows the upstream decision (the consumers here).
-    fn new(name: &'static str, daemon: SocketAddr) -> Result<Service, BoxError> {
-        Self::with_sampler(name, daemon, baton::XrayParentBased::new(Sampler::AlwaysOn))
+    fn new(name: &'static str, otlp: SocketAddr) -> Result<Service, BoxError> {
+        Self::with_sampler(name, otlp, baton::XrayParentBased::new(Sampler::AlwaysOn))
     }
 
     fn with_sampler(
         name: &'static str,
-        daemon: SocketAddr,
+        otlp: SocketAddr,
         sampler: impl ShouldSample + 'static,
     ) -> Result<Service, BoxError> {
-        let exporter = XrayExporter::builder()
-            .with_daemon_address(daemon.to_string())
+        // What a service on AWS writes with `Setup::new().install()` and the OTEL_* variables;
+        // here four services share one process, so each builds its own provider.
+        let telemetry = baton_export::Setup::new()
             .with_service_name(name)
-            .build()?;
-        let provider = SdkTracerProvider::builder()
-            .with_simple_exporter(exporter)
-            .with_id_generator(XrayIdGenerator::default())
+            .with_aws_detection(false)
             .with_sampler(sampler)
-            .with_resource(Resource::builder().with_service_name(name).build())
-            .build();
-        Ok(Service { provider })
+            .with_exporter(
+                baton_export::Exporter::otlp().with_endpoint(format!("http://{otlp}/v1/traces")),
+            )
+            .build()?;
+        Ok(Service { telemetry })
     }
 
     fn tracer(&self) -> TracerHandle {
-        TracerHandle::new(self.provider.tracer("baton-demo"))
+        TracerHandle::new(self.telemetry.tracer("baton-demo"))
     }
 }
 
@@ -448,6 +450,9 @@ struct OrderAccepted {
 
 async fn run(endpoint: &str, view: &CollectorHandle) -> Result<(), BoxError> {
     let daemon = view.local_addr();
+    let otlp = view
+        .otlp_addr()
+        .ok_or("the trace view does not receive OTLP")?;
     // Checkout decides whether a trace is recorded, by the rules the view serves (X-Ray's
     // centralized sampling); the other services follow its decision.
     let sampler = XraySampler::builder()
@@ -467,10 +472,10 @@ async fn run(endpoint: &str, view: &CollectorHandle) -> Result<(), BoxError> {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     println!("      checkout samples POST /checkout by the served rule `checkout`");
-    let checkout = Service::with_sampler("checkout", daemon, sampler.parent_based())?;
-    let fulfilment = Service::new("fulfilment", daemon)?;
-    let billing = Service::new("billing", daemon)?;
-    let shipping = Service::new("shipping", daemon)?;
+    let checkout = Service::with_sampler("checkout", otlp, sampler.parent_based())?;
+    let fulfilment = Service::new("fulfilment", otlp)?;
+    let billing = Service::new("billing", otlp)?;
+    let shipping = Service::new("shipping", otlp)?;
 
     let config = sdk_config(endpoint).await;
     let plain = Clients {
@@ -692,7 +697,7 @@ async fn flow(
     step(4, "checkout: POST /checkout publishes OrderPlaced");
     let started = Instant::now();
     let request = checkout
-        .provider
+        .telemetry
         .tracer("baton-demo")
         .span_builder("POST /checkout")
         .with_kind(SpanKind::Server)
@@ -700,7 +705,7 @@ async fn flow(
             KeyValue::new("http.request.method", "POST"),
             KeyValue::new("url.path", "/checkout"),
         ])
-        .start(&checkout.provider.tracer("baton-demo"));
+        .start(&checkout.telemetry.tracer("baton-demo"));
     let cx = Context::new().with_span(request);
     let trace_id = cx.span().span_context().trace_id();
     {
@@ -728,8 +733,11 @@ async fn flow(
         "      order shipped {:.1} s after checkout",
         started.elapsed().as_secs_f64()
     );
+    // Send what the batch processors hold (they would within 5 s anyway), off the runtime's
+    // threads since flushing blocks.
     for service in [checkout, fulfilment, billing, shipping] {
-        service.provider.force_flush()?;
+        let provider = service.telemetry.provider().clone();
+        tokio::task::spawn_blocking(move || provider.force_flush()).await??;
     }
 
     step(5, "the trace, as the local trace view assembled it");
