@@ -3,6 +3,11 @@
 //!
 //! `cargo bench -p baton-xray --bench exporter -- --warm-up-time 1 --measurement-time 3`
 //!
+//! The `encode_peers` group puts the same batch through the two other encodings a service
+//! might export with, in the same run: OTLP/protobuf (the SDK's conversion and prost, what
+//! `opentelemetry-otlp` sends) and `opentelemetry-aws` 0.21's X-Ray exporter (its translation,
+//! then each document as compact JSON, what its daemon client writes).
+//!
 //! The batch is 512 spans (the batch processor's default export size) in 64 traces of 8
 //! spans, shaped like Baton's: a CONSUMER `process` segment, an SQS `send` PRODUCER, an
 //! HTTP client call, internal work; each with the messaging or HTTP attributes Baton and the
@@ -166,5 +171,116 @@ fn futures_ready<F: std::future::Future>(future: F) -> F::Output {
     }
 }
 
-criterion_group!(benches, convert, export);
+/// A sink for `opentelemetry-aws`'s documents that writes each as its daemon client does
+/// (header line, compact JSON) into a buffer, without sending.
+#[derive(Clone, Debug, Default)]
+struct PeerSink {
+    bytes: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    documents: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl opentelemetry_aws::xray_exporter::SegmentDocumentExporter for PeerSink {
+    type Error = std::io::Error;
+
+    fn export_segment_documents(
+        &self,
+        batch: Vec<opentelemetry_aws::xray_exporter::SegmentDocument<'_>>,
+    ) -> impl std::future::Future<Output = Result<(), Self::Error>> + Send {
+        let mut buf = Vec::with_capacity(4096);
+        let mut total = 0;
+        for document in &batch {
+            buf.clear();
+            buf.extend_from_slice(b"{\"format\": \"json\", \"version\": 1}\n");
+            let written = serde_json::to_writer(&mut buf, document).map_err(std::io::Error::other);
+            if let Err(error) = written {
+                return std::future::ready(Err(error));
+            }
+            total += buf.len();
+        }
+        self.bytes
+            .fetch_add(total, std::sync::atomic::Ordering::Relaxed);
+        self.documents
+            .fetch_add(batch.len(), std::sync::atomic::Ordering::Relaxed);
+        std::future::ready(Ok(()))
+    }
+}
+
+fn encode_peers(c: &mut Criterion) {
+    use opentelemetry_proto::transform::common::tonic::ResourceAttributesWithSchema;
+    use opentelemetry_proto::transform::trace::tonic::group_spans_by_resource_and_scope;
+    use prost::Message as _;
+
+    let spans = batch();
+    let resource = opentelemetry_sdk::Resource::builder_empty()
+        .with_service_name("orders-worker")
+        .build();
+    let mut group = c.benchmark_group("encode_peers");
+    group.throughput(Throughput::Elements(spans.len() as u64));
+
+    let baton = encoder();
+    group.bench_function("baton_xray_segments", |b| {
+        b.iter(|| {
+            let mut total = 0usize;
+            baton.encode(black_box(&spans), |d| total += d.len());
+            total
+        })
+    });
+
+    let attributes = ResourceAttributesWithSchema::from(&resource);
+    let mut buf = Vec::with_capacity(256 * 1024);
+    group.bench_function("otlp_protobuf", |b| {
+        b.iter_batched(
+            || spans.clone(),
+            |batch| {
+                let request =
+                    opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest {
+                        resource_spans: group_spans_by_resource_and_scope(batch, &attributes),
+                    };
+                buf.clear();
+                request.encode(&mut buf).unwrap();
+                buf.len()
+            },
+            BatchSize::LargeInput,
+        )
+    });
+
+    // Its translation checks the trace id's time, which these ids (the header's, from 2016)
+    // would fail: turn that check off, as its docs say to for old ids.
+    let mut peer = opentelemetry_aws::xray_exporter::XrayExporter::new(PeerSink::default())
+        .with_translator(
+            opentelemetry_aws::xray_exporter::SegmentTranslator::new().skip_timestamp_validation(),
+        );
+    peer.set_resource(&resource);
+    {
+        // One run first, to say what it makes of the batch.
+        let sink = PeerSink::default();
+        let probe = opentelemetry_aws::xray_exporter::XrayExporter::new(sink.clone())
+            .with_translator(
+                opentelemetry_aws::xray_exporter::SegmentTranslator::new()
+                    .skip_timestamp_validation(),
+            );
+        let mut probe = probe;
+        probe.set_resource(&resource);
+        futures_ready(probe.export(spans.clone())).unwrap();
+        let request = opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest {
+            resource_spans: group_spans_by_resource_and_scope(spans.clone(), &attributes),
+        };
+        eprintln!(
+            "512 spans: OTLP/protobuf {} bytes; opentelemetry-aws {} documents, {} bytes",
+            request.encoded_len(),
+            sink.documents.load(std::sync::atomic::Ordering::Relaxed),
+            sink.bytes.load(std::sync::atomic::Ordering::Relaxed),
+        );
+    }
+    group.bench_function("opentelemetry_aws_segments", |b| {
+        b.iter_batched(
+            || spans.clone(),
+            |batch| futures_ready(peer.export(batch)).unwrap(),
+            BatchSize::LargeInput,
+        )
+    });
+    group.finish();
+}
+
+criterion_group!(benches, convert, export, encode_peers);
 criterion_main!(benches);
