@@ -81,7 +81,7 @@
 //! | `OTEL_EXPORTER_OTLP_PROTOCOL` / `…_TRACES_PROTOCOL` | [`Exporter::otlp`] | `http/protobuf` (default), `http/json`, `grpc` |
 //! | `OTEL_EXPORTER_OTLP_HEADERS` / `…_TRACES_HEADERS` | OTLP | extra request headers (`k=v,k2=v2`) |
 //! | `OTEL_EXPORTER_OTLP_TIMEOUT` / `…_TRACES_TIMEOUT` | OTLP | how long one export may take, in milliseconds (default 10,000) |
-//! | `OTEL_EXPORTER_OTLP_COMPRESSION` | OTLP | not supported here: ignored with a warning |
+//! | `OTEL_EXPORTER_OTLP_COMPRESSION` / `…_TRACES_COMPRESSION` | OTLP | `gzip` or `none` (default) |
 //! | `OTEL_TRACES_SAMPLER`, `OTEL_TRACES_SAMPLER_ARG` | sampler | `always_on`, `always_off`, `traceidratio`, `parentbased_always_on`, `parentbased_always_off`, `parentbased_traceidratio`, or `xray` (the default) |
 //! | `OTEL_TRACES_EXPORTER` | [`Setup::new`] | `otlp` (default) or `none` |
 //! | `OTEL_BSP_SCHEDULE_DELAY`, `OTEL_BSP_MAX_QUEUE_SIZE`, `OTEL_BSP_MAX_EXPORT_BATCH_SIZE` | batch processor | as the SDK reads them |
@@ -628,16 +628,6 @@ fn otlp_exporter(
         Some(timeout) => timeout,
         None => otlp_timeout()?,
     };
-    if let Some(value) = var("OTEL_EXPORTER_OTLP_TRACES_COMPRESSION")
-        .or_else(|| var("OTEL_EXPORTER_OTLP_COMPRESSION"))
-        .filter(|v| v != "none")
-    {
-        tracing::warn!(
-            target: "baton_export",
-            compression = %value,
-            "OTLP compression is not supported by this build; sending uncompressed"
-        );
-    }
     let http_protocol = match protocol {
         Protocol::HttpProtobuf => opentelemetry_otlp::Protocol::HttpBinary,
         Protocol::HttpJson => opentelemetry_otlp::Protocol::HttpJson,

@@ -114,7 +114,7 @@ async fn endpoint_protocol_headers_service_name_and_resource_come_from_otel_vari
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn on_lambda_the_function_is_detected_and_names_the_service() {
+async fn on_lambda_the_function_is_detected_and_names_the_service_gzip_on() {
     let receiver = Receiver::start().await;
     run_child(
         "otlp",
@@ -129,6 +129,7 @@ async fn on_lambda_the_function_is_detected_and_names_the_service() {
             var("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST"),
             var("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128"),
             var("AWS_REGION", "eu-west-1"),
+            var("OTEL_EXPORTER_OTLP_COMPRESSION", "gzip"),
         ],
     )
     .await;

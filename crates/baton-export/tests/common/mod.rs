@@ -34,11 +34,23 @@ impl Received {
         self.headers.get(name).map(String::as_str)
     }
 
-    /// The body decoded as its content type says.
+    /// The body decoded as its content encoding and type say.
     pub fn export(&self) -> ExportTraceServiceRequest {
+        let body = match self.header("content-encoding") {
+            Some("gzip") => {
+                let mut out = Vec::new();
+                std::io::Read::read_to_end(
+                    &mut flate2::read::GzDecoder::new(&self.body[..]),
+                    &mut out,
+                )
+                .unwrap();
+                Bytes::from(out)
+            }
+            _ => self.body.clone(),
+        };
         match self.header("content-type") {
-            Some("application/json") => serde_json::from_slice(&self.body).unwrap(),
-            _ => ExportTraceServiceRequest::decode(&self.body[..]).unwrap(),
+            Some("application/json") => serde_json::from_slice(&body).unwrap(),
+            _ => ExportTraceServiceRequest::decode(&body[..]).unwrap(),
         }
     }
 }
