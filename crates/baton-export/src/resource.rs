@@ -6,7 +6,7 @@ use std::path::Path;
 use opentelemetry::KeyValue;
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::resource::{
-    EnvResourceDetector, ResourceDetector, SdkProvidedResourceDetector, TelemetryResourceDetector,
+    EnvResourceDetector, SdkProvidedResourceDetector, TelemetryResourceDetector,
 };
 
 /// The file Kubernetes mounts into every pod with a service account.
@@ -54,7 +54,7 @@ fn on_ec2_hardware() -> bool {
 }
 
 #[cfg(feature = "aws-detectors")]
-fn detector(platform: Platform) -> Box<dyn ResourceDetector> {
+fn detector(platform: Platform) -> Box<dyn opentelemetry_sdk::resource::ResourceDetector> {
     use opentelemetry_aws::detector::{
         Ec2ResourceDetector, EcsResourceDetector, EksResourceDetector, LambdaResourceDetector,
     };

@@ -98,3 +98,74 @@ fn a_stalled_stdout_does_not_stall_the_receiver_or_the_sampling_endpoint() {
     );
     assert!(answer.contains("SamplingRuleRecords"), "{answer}");
 }
+
+#[test]
+fn spans_posted_over_otlp_are_printed_as_a_trace() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_baton-trace"))
+        .args(["print", "--listen", "127.0.0.1:0", "--otlp", "127.0.0.1:0"])
+        .args(["--quiet-ms", "50", "--width", "120", "--color", "never"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let _running = Running(child);
+    let mut stderr = BufReader::new(stderr).lines();
+    let otlp = loop {
+        let line = stderr
+            .next()
+            .expect("the binary says where it receives OTLP")
+            .unwrap();
+        if let Some(addr) = line
+            .split("receiving OTLP/HTTP at http://")
+            .nth(1)
+            .and_then(|rest| rest.split('/').next())
+        {
+            break addr.parse::<SocketAddr>().unwrap();
+        }
+    };
+    let body = r#"{"resourceSpans":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"billing"}}]},"scopeSpans":[{"spans":[{"traceId":"5f84c7a11f0a3c1e9d2b7c6a5e4f3a2b","spanId":"1000000000000001","name":"charge","kind":2,"startTimeUnixNano":"1602537377000000000","endTimeUnixNano":"1602537377250000000"}]}]}]}"#;
+    let mut stream = TcpStream::connect(otlp).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    write!(
+        stream,
+        "POST /v1/traces HTTP/1.1\r\nhost: {otlp}\r\ncontent-type: application/json\r\n\
+         content-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+
+    // The trace is printed once it has been quiet for 50 ms.
+    let (lines, printed) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { return };
+            if lines.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut seen = Vec::new();
+    while !seen
+        .iter()
+        .any(|l: &String| l.contains("[billing]") && l.contains("250.0 ms"))
+    {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match printed.recv_timeout(left) {
+            Ok(line) => seen.push(line),
+            Err(_) => panic!("no trace printed; got {seen:#?}"),
+        }
+    }
+    assert!(
+        seen.iter()
+            .any(|l| l.starts_with("trace 1-5f84c7a1-1f0a3c1e9d2b7c6a5e4f3a2b")),
+        "{seen:#?}"
+    );
+}
