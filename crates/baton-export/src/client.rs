@@ -86,26 +86,41 @@ impl OtlpHttpClient {
         })
     }
 
+    /// Signs and sends `request`, all of it bounded by the timeout.
     async fn send(self, mut request: Request<Bytes>) -> Result<Response<Bytes>, HttpError> {
-        if let Some(signer) = &self.signer {
-            signer.sign(&mut request).await?;
-        }
         let timeout = self.timeout;
-        let exchange = async move {
+        let work = async move {
+            if let Some(signer) = &self.signer
+                && let Err(error) = signer.sign(&mut request).await
+            {
+                // Not the network's fault: a retry would fail the same way, and an `Err` here
+                // would be retried. A refusal is not.
+                return Ok(refused(&format!(
+                    "not sent: cannot sign the request: {error}"
+                )));
+            }
             let response = self.client.request(request.map(Full::new)).await?;
             let (parts, body) = response.into_parts();
-            let body = Limited::new(body, MAX_ANSWER_BYTES)
-                .collect()
-                .await
-                .map_err(|error| -> HttpError { error })?
-                .to_bytes();
+            let body = match Limited::new(body, MAX_ANSWER_BYTES).collect().await {
+                Ok(body) => body.to_bytes(),
+                // The status is what counts; an answer that long is not an OTLP one anyway.
+                Err(error) if error.is::<http_body_util::LengthLimitError>() => Bytes::new(),
+                Err(error) => return Err(error),
+            };
             Ok::<_, HttpError>(Response::from_parts(parts, body))
         };
-        match tokio::time::timeout(timeout, exchange).await {
+        match tokio::time::timeout(timeout, work).await {
             Ok(result) => result,
             Err(_) => Err(format!("no answer within {timeout:?}").into()),
         }
     }
+}
+
+/// An answer made here for a request that was not sent (401: the exporter does not retry it).
+fn refused(message: &str) -> Response<Bytes> {
+    let mut response = Response::new(Bytes::from(message.to_owned()));
+    *response.status_mut() = http::StatusCode::UNAUTHORIZED;
+    response
 }
 
 #[async_trait::async_trait]

@@ -89,12 +89,15 @@
 //!
 //! # Runtime
 //!
-//! The SDK's batch processor exports from a thread of its own. OTLP requests run on the
-//! tokio runtime current when [`Setup::build`] is called (or the one given with
-//! [`Setup::with_runtime`]); outside any runtime, the set-up starts a small one of its own.
-//! [`Telemetry::shutdown`] and dropping the guard block until the last spans are sent (at
-//! most 5 s): on a current-thread runtime, call [`Telemetry::shutdown_async`] instead, or the
-//! runtime that would send them is the one blocked.
+//! The SDK's batch processor exports from a thread of its own; OTLP requests, credential
+//! fetches and the sampler's polling run on a small tokio runtime the set-up starts for them
+//! (one thread), so they never wait for the application's runtime, and the application's never
+//! waits for them. Dropping the guard or [`Telemetry::shutdown`] blocks the calling thread until
+//! the last spans are sent, at most the export timeout plus 5 s; in async code,
+//! [`Telemetry::shutdown_async`] does the same without blocking a runtime thread.
+//! [`Setup::with_runtime`] puts that work on a runtime of yours instead: then do not block that
+//! runtime's threads on a flush or a shutdown (on a current-thread runtime, the export waits
+//! for the very thread that waits for it, until the timeout).
 
 mod client;
 mod error;
@@ -124,6 +127,8 @@ use stats::Counted;
 
 /// The default timeout of one OTLP export, as the OpenTelemetry specification sets it.
 const DEFAULT_OTLP_TIMEOUT: Duration = Duration::from_secs(10);
+/// What a shutdown waits beyond the export timeout: the SDK's own default for the last batch.
+const SHUTDOWN_MARGIN: Duration = Duration::from_secs(5);
 
 /// The OTLP transport and encoding.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -302,10 +307,46 @@ impl Exporter {
         self
     }
 
-    /// Whether a local collector or daemon is what receives spans, and so may serve sampling
-    /// rules too.
-    fn has_local_agent(&self) -> bool {
-        matches!(self.0, Kind::Otlp { .. } | Kind::Daemon { .. })
+    /// Where the collector or daemon that receives the spans would serve sampling rules:
+    /// `AWS_XRAY_DAEMON_ADDRESS` when set; else the daemon's own address, or port 2000 (the
+    /// `awsproxy` extension's) on the collector's host when that is not this one; else
+    /// `http://127.0.0.1:2000`. `None` when spans go straight to X-Ray or nowhere.
+    fn sampling_endpoint(&self) -> Option<String> {
+        self.sampling_endpoint_with(
+            var(baton_xray::DAEMON_ADDRESS_ENV),
+            var("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+                .or_else(|| var("OTEL_EXPORTER_OTLP_ENDPOINT")),
+        )
+    }
+
+    /// [`sampling_endpoint`](Self::sampling_endpoint) with the environment given.
+    fn sampling_endpoint_with(
+        &self,
+        daemon_env: Option<String>,
+        otlp_env: Option<String>,
+    ) -> Option<String> {
+        let local = || Some(baton_sampling::DEFAULT_ENDPOINT.to_owned());
+        match &self.0 {
+            #[cfg(feature = "xray-direct")]
+            Kind::Xray { .. } => None,
+            Kind::None => None,
+            _ if daemon_env.is_some() => daemon_env.as_deref().map(tcp_url),
+            Kind::Daemon {
+                address: Some(address),
+            } => Some(tcp_url(address)),
+            Kind::Daemon { address: None } => local(),
+            Kind::Otlp { endpoint, .. } => {
+                let host = endpoint
+                    .clone()
+                    .or(otlp_env)
+                    .and_then(|e| e.parse::<http::Uri>().ok())
+                    .and_then(|uri| uri.host().map(str::to_owned));
+                match host {
+                    Some(host) if !is_this_host(&host) => Some(format!("http://{host}:2000")),
+                    _ => local(),
+                }
+            }
+        }
     }
 }
 
@@ -420,8 +461,11 @@ impl Setup {
 
     /// Where the X-Ray sampler fetches centralized rules (`http://host:port` of the daemon or
     /// of a collector with the `awsproxy` extension), or `None` for local rules only. Default:
-    /// the TCP address in `AWS_XRAY_DAEMON_ADDRESS`, else `http://127.0.0.1:2000`, when
-    /// exporting to a collector or daemon; none when exporting straight to X-Ray.
+    /// the TCP address in `AWS_XRAY_DAEMON_ADDRESS`; else, exporting to the daemon, its
+    /// address; exporting to a collector on another host, port 2000 there; else
+    /// `http://127.0.0.1:2000`. None when exporting straight to X-Ray, or in Lambda (where the
+    /// Lambda service samples). The first failed fetch is logged at `info`; until rules
+    /// arrive, the local rules decide.
     pub fn with_centralized_sampling(mut self, endpoint: Option<impl Into<String>>) -> Setup {
         self.centralized = Some(endpoint.map(Into::into));
         self
@@ -433,8 +477,8 @@ impl Setup {
         self
     }
 
-    /// Runs OTLP requests and the sampler's polling on `runtime` (default: the runtime current
-    /// at [`build`](Self::build), else one the set-up starts).
+    /// Runs OTLP requests, credential fetches and the sampler's polling on `runtime` instead of
+    /// a runtime of the set-up's own (see [Runtime](crate#runtime) for what that asks of you).
     pub fn with_runtime(mut self, runtime: Handle) -> Setup {
         self.runtime = Some(runtime);
         self
@@ -442,19 +486,18 @@ impl Setup {
 
     /// Builds the tracer provider without installing it anywhere.
     pub fn build(self) -> Result<Telemetry, SetupError> {
-        let (runtime, owned_runtime) =
-            match self.runtime.clone().or_else(|| Handle::try_current().ok()) {
-                Some(handle) => (handle, None),
-                None => {
-                    let runtime = tokio::runtime::Builder::new_multi_thread()
-                        .worker_threads(1)
-                        .thread_name("baton-export")
-                        .enable_all()
-                        .build()
-                        .map_err(SetupError::Runtime)?;
-                    (runtime.handle().clone(), Some(runtime))
-                }
-            };
+        let (runtime, owned_runtime) = match self.runtime.clone() {
+            Some(handle) => (handle, None),
+            None => {
+                let runtime = tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(1)
+                    .thread_name("baton-export")
+                    .enable_all()
+                    .build()
+                    .map_err(SetupError::Runtime)?;
+                (runtime.handle().clone(), Some(runtime))
+            }
+        };
         let exporter = match self.exporter.clone() {
             Some(exporter) => exporter,
             None => match var("OTEL_TRACES_EXPORTER").as_deref() {
@@ -476,6 +519,8 @@ impl Setup {
             .with_id_generator(baton::XrayIdGenerator::default())
             .with_sampler(sampler);
         let batch = self.batch;
+        // How long one export may take: shutting down waits that long and a margin.
+        let mut export_timeout = Duration::ZERO;
         macro_rules! batched {
             ($exporter:expr, $target:expr) => {{
                 let counted = Counted {
@@ -504,7 +549,12 @@ impl Setup {
                 let target = endpoint
                     .clone()
                     .unwrap_or_else(|| "OTLP (from the environment)".into());
-                let otlp = otlp_exporter(protocol, endpoint, timeout, &runtime, None)?;
+                let timeout = match timeout {
+                    Some(timeout) => timeout,
+                    None => otlp_timeout()?,
+                };
+                export_timeout = timeout;
+                let otlp = otlp_exporter(protocol, endpoint, Some(timeout), &runtime, None)?;
                 provider = batched!(otlp, target);
             }
             #[cfg(feature = "xray-direct")]
@@ -526,14 +576,18 @@ impl Setup {
                             .into(),
                     )
                 })?;
-                let endpoint = endpoint
-                    .unwrap_or_else(|| format!("https://xray.{region}.amazonaws.com/v1/traces"));
+                let endpoint = endpoint.unwrap_or_else(|| xray_endpoint(&region));
+                let timeout = match timeout {
+                    Some(timeout) => timeout,
+                    None => otlp_timeout()?,
+                };
+                export_timeout = timeout;
                 let target = endpoint.clone();
                 let signer: Arc<dyn Sign> = Arc::new(sigv4::SigV4::new(region, credentials));
                 let otlp = otlp_exporter(
                     Protocol::HttpProtobuf,
                     Some(endpoint),
-                    timeout,
+                    Some(timeout),
                     &runtime,
                     Some(signer),
                 )?;
@@ -555,6 +609,7 @@ impl Setup {
             stats,
             runtime: owned_runtime,
             runtime_handle: runtime,
+            shutdown_timeout: export_timeout + SHUTDOWN_MARGIN,
             shut_down: false,
         })
     }
@@ -588,8 +643,10 @@ impl Setup {
         }
         let centralized = match &self.centralized {
             Some(endpoint) => endpoint.clone(),
-            None if exporter.has_local_agent() => Some(daemon_tcp_endpoint()),
-            None => None,
+            // In Lambda the trace is sampled upstream (the Lambda service's segment); the X-Ray
+            // SDKs poll no rules there either.
+            None if var("AWS_LAMBDA_FUNCTION_NAME").is_some() => None,
+            None => exporter.sampling_endpoint(),
         };
         if let Some(endpoint) = centralized {
             builder = builder.with_centralized_rules(endpoint);
@@ -727,12 +784,9 @@ fn sampler_from_env() -> Result<Option<Sampler>, SetupError> {
     }))
 }
 
-/// The daemon's TCP address as a URL, where it (or a collector standing in) serves sampling
-/// rules: the `tcp:` part of `AWS_XRAY_DAEMON_ADDRESS`, or its one address, else the default.
-fn daemon_tcp_endpoint() -> String {
-    let Some(value) = var(baton_xray::DAEMON_ADDRESS_ENV) else {
-        return baton_sampling::DEFAULT_ENDPOINT.to_owned();
-    };
+/// The TCP address in a daemon address (`host:port`, or `tcp:host:port udp:host:port` in
+/// either order) as a URL.
+fn tcp_url(value: &str) -> String {
     let parts: Vec<&str> = value.split_whitespace().collect();
     let tcp = match parts.as_slice() {
         [one] => Some(one.strip_prefix("tcp:").unwrap_or(one)),
@@ -744,6 +798,26 @@ fn daemon_tcp_endpoint() -> String {
     }
 }
 
+/// Whether `host` names this machine.
+fn is_this_host(host: &str) -> bool {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback() || ip.is_unspecified())
+}
+
+/// X-Ray's OTLP endpoint in `region` (`amazonaws.com.cn` in the China regions).
+#[cfg(any(feature = "xray-direct", test))]
+fn xray_endpoint(region: &str) -> String {
+    let domain = if region.starts_with("cn-") {
+        "amazonaws.com.cn"
+    } else {
+        "amazonaws.com"
+    };
+    format!("https://xray.{region}.{domain}/v1/traces")
+}
+
 /// An environment variable, unset when empty.
 fn var(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.trim().is_empty())
@@ -751,6 +825,7 @@ fn var(name: &str) -> Option<String> {
 
 /// The installed tracing: the tracer provider, what its exporter has done, and the flush on
 /// the way out. Dropping it shuts the provider down (flushing what is queued, at most 5 s).
+/// Dropping it shuts the provider down as [`shutdown`](Self::shutdown) does.
 #[must_use = "dropping the guard shuts tracing down"]
 pub struct Telemetry {
     provider: SdkTracerProvider,
@@ -758,6 +833,8 @@ pub struct Telemetry {
     /// The runtime the set-up started, when none was current.
     runtime: Option<tokio::runtime::Runtime>,
     runtime_handle: Handle,
+    /// How long a shutdown waits for the last export.
+    shutdown_timeout: Duration,
     shut_down: bool,
 }
 
@@ -787,32 +864,42 @@ impl Telemetry {
         self.stats.clone()
     }
 
-    /// Exports every span ended so far, waiting at most 5 s. Blocks: see
-    /// [Runtime](crate#runtime).
+    /// Exports every span ended so far, waiting at most 5 s (the SDK's bound). Blocks the
+    /// calling thread; in async code use [`force_flush_async`](Self::force_flush_async).
     pub fn force_flush(&self) -> OTelSdkResult {
         self.provider.force_flush()
     }
 
-    /// Flushes and shuts the provider down, waiting at most 5 s. Blocks: on a current-thread
-    /// runtime use [`shutdown_async`](Self::shutdown_async).
-    pub fn shutdown(mut self) -> OTelSdkResult {
-        self.shut_down = true;
-        self.provider.shutdown()
+    /// [`force_flush`](Self::force_flush) on a blocking thread, so that no runtime thread waits.
+    pub async fn force_flush_async(&self) -> OTelSdkResult {
+        let provider = self.provider.clone();
+        self.blocking(move || provider.force_flush()).await
     }
 
-    /// [`shutdown`](Self::shutdown) on a blocking thread of the runtime, so that the runtime
-    /// stays free to send the last spans.
+    /// Flushes and shuts the provider down, waiting at most the export timeout plus 5 s.
+    /// Blocks the calling thread; in async code use [`shutdown_async`](Self::shutdown_async).
+    pub fn shutdown(mut self) -> OTelSdkResult {
+        self.shut_down = true;
+        self.provider.shutdown_with_timeout(self.shutdown_timeout)
+    }
+
+    /// [`shutdown`](Self::shutdown) on a blocking thread, so that no runtime thread waits.
     pub async fn shutdown_async(mut self) -> OTelSdkResult {
         self.shut_down = true;
         let provider = self.provider.clone();
-        match self
-            .runtime_handle
-            .spawn_blocking(move || provider.shutdown())
+        let timeout = self.shutdown_timeout;
+        self.blocking(move || provider.shutdown_with_timeout(timeout))
             .await
-        {
+    }
+
+    async fn blocking(
+        &self,
+        work: impl FnOnce() -> OTelSdkResult + Send + 'static,
+    ) -> OTelSdkResult {
+        match self.runtime_handle.spawn_blocking(work).await {
             Ok(result) => result,
             Err(error) => Err(opentelemetry_sdk::error::OTelSdkError::InternalFailure(
-                format!("the shutdown task failed: {error}"),
+                format!("the flush task failed: {error}"),
             )),
         }
     }
@@ -821,12 +908,68 @@ impl Telemetry {
 impl Drop for Telemetry {
     fn drop(&mut self) {
         if !self.shut_down
-            && let Err(error) = self.provider.shutdown()
+            && let Err(error) = self.provider.shutdown_with_timeout(self.shutdown_timeout)
         {
             tracing::debug!(target: "baton_export", %error, "tracer provider shutdown");
         }
         if let Some(runtime) = self.runtime.take() {
             runtime.shutdown_background();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sampling_rules_are_asked_of_whoever_receives_the_spans() {
+        let none = |e: &Exporter| e.sampling_endpoint_with(None, None);
+        let local = Some("http://127.0.0.1:2000".to_owned());
+        assert_eq!(none(&Exporter::otlp()), local);
+        assert_eq!(
+            none(&Exporter::otlp().with_endpoint("http://localhost:4318/v1/traces")),
+            local
+        );
+        assert_eq!(
+            none(&Exporter::otlp().with_endpoint("http://[::1]:4318/v1/traces")),
+            local
+        );
+        assert_eq!(
+            none(&Exporter::otlp().with_endpoint("http://10.0.3.7:4318/v1/traces")),
+            Some("http://10.0.3.7:2000".to_owned())
+        );
+        assert_eq!(
+            Exporter::otlp().sampling_endpoint_with(None, Some("http://collector:4317".into())),
+            Some("http://collector:2000".to_owned())
+        );
+        assert_eq!(
+            none(&Exporter::xray_daemon().with_endpoint("10.0.0.5:2000")),
+            Some("http://10.0.0.5:2000".to_owned())
+        );
+        assert_eq!(
+            none(&Exporter::xray_daemon().with_endpoint("udp:10.0.0.5:2000 tcp:10.0.0.6:3000")),
+            Some("http://10.0.0.6:3000".to_owned())
+        );
+        assert_eq!(none(&Exporter::xray_daemon()), local);
+        // AWS_XRAY_DAEMON_ADDRESS wins wherever the spans go, but nowhere and X-Ray.
+        let daemon = Some("tcp:172.17.0.1:2000 udp:172.17.0.1:2000".to_owned());
+        assert_eq!(
+            Exporter::otlp().sampling_endpoint_with(daemon.clone(), None),
+            Some("http://172.17.0.1:2000".to_owned())
+        );
+        assert_eq!(Exporter::none().sampling_endpoint_with(daemon, None), None);
+    }
+
+    #[test]
+    fn china_regions_have_their_own_domain() {
+        assert_eq!(
+            xray_endpoint("eu-west-1"),
+            "https://xray.eu-west-1.amazonaws.com/v1/traces"
+        );
+        assert_eq!(
+            xray_endpoint("cn-north-1"),
+            "https://xray.cn-north-1.amazonaws.com.cn/v1/traces"
+        );
     }
 }

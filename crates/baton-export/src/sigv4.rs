@@ -2,6 +2,7 @@
 //! SDK's provider, cached until shortly before they expire.
 
 use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime};
 
 use aws_credential_types::Credentials;
@@ -27,6 +28,8 @@ pub(crate) struct SigV4 {
     region: String,
     provider: SharedCredentialsProvider,
     cached: Mutex<Option<Credentials>>,
+    /// Whether the last fetch of credentials failed: logged once per outage.
+    failing: AtomicBool,
 }
 
 impl fmt::Debug for SigV4 {
@@ -44,6 +47,7 @@ impl SigV4 {
             region,
             provider,
             cached: Mutex::new(None),
+            failing: AtomicBool::new(false),
         }
     }
 
@@ -58,13 +62,25 @@ impl SigV4 {
                 return Ok(credentials.clone());
             }
         }
-        let credentials = self
-            .provider
-            .provide_credentials()
-            .await
-            .map_err(|error| format!("no AWS credentials to sign with: {error}"))?;
-        *cached = Some(credentials.clone());
-        Ok(credentials)
+        match self.provider.provide_credentials().await {
+            Ok(credentials) => {
+                if self.failing.swap(false, Ordering::Relaxed) {
+                    tracing::info!(target: "baton_export", "AWS credentials for X-Ray are back");
+                }
+                *cached = Some(credentials.clone());
+                Ok(credentials)
+            }
+            Err(error) => {
+                if !self.failing.swap(true, Ordering::Relaxed) {
+                    tracing::warn!(
+                        target: "baton_export",
+                        error = %error_chain(&error),
+                        "no AWS credentials to sign spans for X-Ray with; spans are dropped until there are"
+                    );
+                }
+                Err(format!("no AWS credentials: {}", error_chain(&error)).into())
+            }
+        }
     }
 }
 
@@ -72,24 +88,43 @@ impl SigV4 {
 impl Sign for SigV4 {
     async fn sign(&self, request: &mut Request<Bytes>) -> Result<(), HttpError> {
         let credentials = self.credentials().await?;
-        sign_request(request, credentials, &self.region, SystemTime::now())
+        sign_request(
+            request,
+            credentials,
+            &self.region,
+            SIGNING_NAME,
+            SystemTime::now(),
+        )
     }
 }
 
-/// Signs `request` (every header it has, and its body) for X-Ray in `region` at `time`,
-/// adding `x-amz-date`, `authorization` and, for temporary credentials,
+/// A credentials error with its causes, as one line.
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// Signs `request` (every header it has, and its body) for service `name` (`xray`) in `region`
+/// at `time`, adding `x-amz-date`, `authorization` and, for temporary credentials,
 /// `x-amz-security-token`.
-pub(crate) fn sign_request(
+fn sign_request(
     request: &mut Request<Bytes>,
     credentials: Credentials,
     region: &str,
+    name: &str,
     time: SystemTime,
 ) -> Result<(), HttpError> {
     let identity = Identity::from(credentials);
     let params = v4::SigningParams::builder()
         .identity(&identity)
         .region(region)
-        .name(SIGNING_NAME)
+        .name(name)
         .time(time)
         .settings(SigningSettings::default())
         .build()?
@@ -108,4 +143,40 @@ pub(crate) fn sign_request(
     let (instructions, _signature) = sign(signable, &params)?.into_parts();
     instructions.apply_to_request_http1x(request);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, UNIX_EPOCH};
+
+    use super::*;
+
+    /// AWS's own SigV4 test vector `post-vanilla`: the same request, credentials and time must
+    /// give the published signature, whatever this code's receiver-side tests agree with.
+    #[test]
+    fn the_published_post_vanilla_vector() {
+        let mut request = Request::builder()
+            .method("POST")
+            .uri("https://example.amazonaws.com/")
+            .header("host", "example.amazonaws.com")
+            .body(Bytes::new())
+            .unwrap();
+        let credentials = Credentials::new(
+            "AKIDEXAMPLE",
+            "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+            None,
+            None,
+            "test-vector",
+        );
+        // 2015-08-30T12:36:00Z
+        let time = UNIX_EPOCH + Duration::from_secs(1_440_938_160);
+        sign_request(&mut request, credentials, "us-east-1", "service", time).unwrap();
+        assert_eq!(request.headers()["x-amz-date"], "20150830T123600Z");
+        assert_eq!(
+            request.headers()["authorization"],
+            "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request, \
+             SignedHeaders=host;x-amz-date, \
+             Signature=5da7c1a2acd57cee7505fc6676e4e544621c30862966e37dddb68e92efbe5d6b"
+        );
+    }
 }

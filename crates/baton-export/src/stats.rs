@@ -17,7 +17,9 @@ use opentelemetry_sdk::trace::{SpanData, SpanExporter};
 /// took it: a 2xx answer, or for the daemon the kernel took the datagram) and
 /// [`failed`](Self::failed) (refused, unreachable, timed out after the exporter's retries).
 /// Spans the batch processor dropped because its queue was full never reach the exporter and
-/// are not counted here (the SDK logs them when it shuts down).
+/// are not counted here (the SDK logs them when it shuts down). Spans a receiver took the
+/// request of but reported as rejected in an OTLP `partial_success` count as exported (the
+/// OTLP exporter logs the rejection; it does not hand the count on).
 #[derive(Clone, Default)]
 pub struct ExportStats(Arc<Counters>);
 

@@ -5,7 +5,7 @@
 mod common;
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use baton_export::{Exporter, Protocol, Setup, Telemetry};
@@ -175,6 +175,7 @@ async fn the_trace_view_assembles_what_the_setup_sends() {
     view.shutdown().await;
 }
 
+#[cfg(feature = "grpc")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn grpc_reaches_the_receiver() {
     use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
@@ -183,6 +184,8 @@ async fn grpc_reaches_the_receiver() {
     use opentelemetry_proto::tonic::collector::trace::v1::{
         ExportTraceServiceRequest, ExportTraceServiceResponse,
     };
+
+    use std::sync::Mutex;
 
     #[derive(Clone, Default)]
     struct Grpc(Arc<Mutex<Vec<ExportTraceServiceRequest>>>);
@@ -368,4 +371,32 @@ async fn the_default_sampler_applies_xray_rules_and_follows_upstream() {
     telemetry.shutdown_async().await.unwrap();
     let names: Vec<String> = receiver.spans().into_iter().map(|(_, s)| s.name).collect();
     assert_eq!(names, ["continued"]);
+}
+
+/// Dropped on the thread of a current-thread runtime (a `#[tokio::main(flavor =
+/// "current_thread")]` service, or this test): the last spans still go out, since the export
+/// runs on the set-up's own runtime, not on the one the drop blocks.
+#[tokio::test(flavor = "current_thread")]
+async fn dropping_the_guard_on_a_current_thread_runtime_sends_the_last_spans() {
+    // The receiver on a runtime of its own, which the drop below does not block.
+    let (receiver_runtime, receiver) = std::thread::spawn(|| {
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        let receiver = runtime.block_on(Receiver::start());
+        (runtime, receiver)
+    })
+    .join()
+    .unwrap();
+    let telemetry = setup(Exporter::otlp().with_endpoint(receiver.url()));
+    let stats = telemetry.stats();
+    telemetry.tracer("test").in_span("last words", |_| {});
+    let started = Instant::now();
+    drop(telemetry);
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(receiver.spans().len(), 1);
+    assert_eq!(stats.exported(), 1);
+    receiver_runtime.shutdown_background();
 }

@@ -286,26 +286,44 @@ async fn a_request_signed_for_another_region_is_refused_and_counted() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn without_credentials_nothing_is_sent_and_the_reason_is_counted() {
-    #[derive(Debug)]
-    struct None_;
-    impl ProvideCredentials for None_ {
+async fn without_credentials_nothing_is_sent_nor_retried_and_the_spans_are_counted() {
+    #[derive(Debug, Default)]
+    struct NoCredentials {
+        calls: AtomicUsize,
+    }
+    impl ProvideCredentials for NoCredentials {
         fn provide_credentials<'a>(&'a self) -> future::ProvideCredentials<'a>
         where
             Self: 'a,
         {
+            self.calls.fetch_add(1, Ordering::SeqCst);
             future::ProvideCredentials::ready(Err(
                 aws_credential_types::provider::error::CredentialsError::not_loaded("no profile"),
             ))
         }
     }
+    #[derive(Debug)]
+    struct Shared(Arc<NoCredentials>);
+    impl ProvideCredentials for Shared {
+        fn provide_credentials<'a>(&'a self) -> future::ProvideCredentials<'a>
+        where
+            Self: 'a,
+        {
+            self.0.provide_credentials()
+        }
+    }
+    let provider = Arc::new(NoCredentials::default());
     let xray = xray().await;
-    let telemetry = setup(Exporter::xray_with(REGION, None_).with_endpoint(xray.url())).unwrap();
+    let telemetry =
+        setup(Exporter::xray_with(REGION, Shared(Arc::clone(&provider))).with_endpoint(xray.url()))
+            .unwrap();
     let stats = telemetry.stats();
     telemetry.tracer("test").in_span("unsigned", |_| {});
     telemetry.shutdown_async().await.ok();
     assert!(xray.requests().is_empty());
     assert_eq!(stats.failed(), 1);
+    // Asked once: a missing credential is not a network blip to retry.
+    assert_eq!(provider.calls.load(Ordering::SeqCst), 1);
 }
 
 #[test]

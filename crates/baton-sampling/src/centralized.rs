@@ -131,14 +131,26 @@ async fn poll_rules(
     interval: Duration,
     rules_changed: Arc<Notify>,
 ) {
+    // Whether the last fetch failed: said once per outage at info, then at debug.
+    let mut failing = false;
     loop {
         let fetched = client.get_rules().await;
         let Some(sampler) = shared.upgrade() else {
             return;
         };
         match fetched {
-            Ok(rules) => sampler.install_rules(rules),
+            Ok(rules) => {
+                failing = false;
+                sampler.install_rules(rules);
+            }
             // Keep the rules we have; they give way to the local ones once too old.
+            Err(error) if !failing => {
+                failing = true;
+                tracing::info!(
+                    %error,
+                    "cannot fetch X-Ray sampling rules; sampling by the local rules until it can"
+                );
+            }
             Err(error) => tracing::debug!(%error, "X-Ray sampling rules not refreshed"),
         }
         drop(sampler);

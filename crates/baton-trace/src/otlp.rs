@@ -83,7 +83,7 @@ enum Encoding {
 /// Reads one request and answers it. Never fails: every problem is a status, with an OTLP
 /// `Status` body in the request's encoding.
 async fn answer(shared: &Shared, request: Request<Incoming>) -> Response<Full<Bytes>> {
-    let encoding = match request
+    let content_type = request
         .headers()
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -93,36 +93,38 @@ async fn answer(shared: &Shared, request: Request<Incoming>) -> Response<Full<By
                 .unwrap_or("")
                 .trim()
                 .to_ascii_lowercase()
-        })
-        .as_deref()
-    {
-        Some("application/x-protobuf" | "application/protobuf") => Encoding::Protobuf,
-        Some("application/json") => Encoding::Json,
-        other => {
-            return status(
-                Encoding::Json,
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                &format!(
-                    "content type {:?} is not OTLP/HTTP: use application/x-protobuf or application/json",
-                    other.unwrap_or("")
-                ),
-            );
-        }
+        });
+    let declared = match content_type.as_deref() {
+        Some("application/x-protobuf" | "application/protobuf") => Some(Encoding::Protobuf),
+        Some("application/json") => Some(Encoding::Json),
+        _ => None,
     };
+    // Errors before the body is understood are answered in its declared encoding, else JSON.
+    let answer_in = declared.unwrap_or(Encoding::Json);
     if request.uri().path() != TRACES_PATH {
         let message = format!(
             "only traces are received here, at {TRACES_PATH}; nothing is served at {}",
             request.uri().path()
         );
-        return status(encoding, StatusCode::NOT_FOUND, &message);
+        return status(answer_in, StatusCode::NOT_FOUND, &message);
     }
     if request.method() != Method::POST {
-        let mut response = status(encoding, StatusCode::METHOD_NOT_ALLOWED, "use POST");
+        let mut response = status(answer_in, StatusCode::METHOD_NOT_ALLOWED, "use POST");
         response
             .headers_mut()
             .insert(ALLOW, HeaderValue::from_static("POST"));
         return response;
     }
+    let Some(encoding) = declared else {
+        return status(
+            Encoding::Json,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            &format!(
+                "content type {:?} is not OTLP/HTTP: use application/x-protobuf or application/json",
+                content_type.as_deref().unwrap_or("")
+            ),
+        );
+    };
     let gzip = match request
         .headers()
         .get(CONTENT_ENCODING)
@@ -204,14 +206,32 @@ async fn answer(shared: &Shared, request: Request<Incoming>) -> Response<Full<By
 
 /// Parses a request body in `encoding`.
 fn decode(encoding: Encoding, body: &[u8]) -> Result<ExportTraceServiceRequest, String> {
+    // A decoder's message can repeat the whole path to a nested field: keep the gist.
+    fn short(error: impl std::fmt::Display) -> String {
+        let text = error.to_string();
+        match text.char_indices().nth(MAX_ERROR_CHARS) {
+            Some((cut, _)) => format!("{}…", &text[..cut]),
+            None => text,
+        }
+    }
     match encoding {
-        Encoding::Protobuf => ExportTraceServiceRequest::decode(body)
-            .map_err(|error| format!("the body is not an OTLP ExportTraceServiceRequest: {error}")),
+        Encoding::Protobuf => ExportTraceServiceRequest::decode(body).map_err(|error| {
+            format!(
+                "the body is not an OTLP ExportTraceServiceRequest: {}",
+                short(error)
+            )
+        }),
         Encoding::Json => serde_json::from_slice(body).map_err(|error| {
-            format!("the body is not OTLP/JSON ExportTraceServiceRequest: {error}")
+            format!(
+                "the body is not OTLP/JSON ExportTraceServiceRequest: {}",
+                short(error)
+            )
         }),
     }
 }
+
+/// The longest decoder message passed back.
+const MAX_ERROR_CHARS: usize = 300;
 
 enum Gunzip {
     TooLarge,

@@ -567,3 +567,142 @@ async fn bad_requests_get_a_status_saying_why() {
     let stats = handle.shutdown().await;
     assert_eq!(stats.malformed, 0);
 }
+
+/// Hostile or odd spans: times at the ends of the range, an end before the start, maps nested
+/// as deep as the decoders allow, links with ids of the wrong length, a megabyte of string.
+/// Each is taken or refused with a status; the receiver never falls over and keeps answering.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_spans_are_taken_or_refused_without_harm() {
+    use opentelemetry_proto::tonic::common::v1::{
+        AnyValue, KeyValue as ProtoKeyValue, KeyValueList, any_value,
+    };
+    use opentelemetry_proto::tonic::trace::v1::{ScopeSpans, Span as ProtoSpan, span};
+
+    let mut handle = collector();
+    let otlp = handle.otlp_addr().unwrap();
+
+    // A map nested `depth` levels deep.
+    let nested = |depth: usize| {
+        let mut value = AnyValue {
+            value: Some(any_value::Value::StringValue("bottom".into())),
+        };
+        for _ in 0..depth {
+            value = AnyValue {
+                value: Some(any_value::Value::KvlistValue(KeyValueList {
+                    values: vec![ProtoKeyValue {
+                        key_strindex: 0,
+                        key: "k".into(),
+                        value: Some(value),
+                    }],
+                })),
+            };
+        }
+        value
+    };
+    let span = |id: u8, start: u64, end: u64, attributes: Vec<ProtoKeyValue>| ProtoSpan {
+        trace_id: vec![
+            0x5f, 0x84, 0xc7, 0xa1, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12,
+        ],
+        span_id: vec![0x10, 0, 0, 0, 0, 0, 0, id],
+        name: format!("span {id}"),
+        kind: 2,
+        start_time_unix_nano: start,
+        end_time_unix_nano: end,
+        attributes,
+        links: vec![span::Link {
+            trace_id: vec![1, 2, 3],
+            span_id: vec![4; 9],
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    let spans = vec![
+        span(1, u64::MAX, u64::MAX, vec![]),
+        span(2, 1_602_537_377_000_000_000, 0, vec![]),
+        span(
+            3,
+            1_602_537_377_000_000_000,
+            1_602_537_378_000_000_000,
+            vec![
+                ProtoKeyValue {
+                    key_strindex: 0,
+                    key: "deep".into(),
+                    value: Some(nested(25)),
+                },
+                ProtoKeyValue {
+                    key_strindex: 0,
+                    key: "big".into(),
+                    value: Some(AnyValue {
+                        value: Some(any_value::Value::StringValue("x".repeat(1 << 20))),
+                    }),
+                },
+            ],
+        ),
+    ];
+    let request = ExportTraceServiceRequest {
+        resource_spans: vec![ResourceSpans {
+            scope_spans: vec![ScopeSpans {
+                spans,
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    };
+    let answer = post(otlp, "/v1/traces", &[PROTOBUF], &request.encode_to_vec());
+    assert_eq!(
+        answer.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&answer.body)
+    );
+    let trace = handle
+        .wait_for(|t| t.len() >= 2, Duration::from_secs(10))
+        .await
+        .expect("the spans that fit a datagram");
+    for node in trace.nodes() {
+        assert!(node.links.is_empty(), "links with bad ids are left out");
+        if let Some(end) = node.end {
+            assert!(end >= node.start, "{node:?}");
+        }
+    }
+
+    // Nested deeper than the decoders go: refused, not a crash.
+    let too_deep = ExportTraceServiceRequest {
+        resource_spans: vec![ResourceSpans {
+            scope_spans: vec![ScopeSpans {
+                spans: vec![span(
+                    4,
+                    1,
+                    2,
+                    vec![ProtoKeyValue {
+                        key_strindex: 0,
+                        key: "deeper".into(),
+                        value: Some(nested(200)),
+                    }],
+                )],
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    };
+    let answer = post(otlp, "/v1/traces", &[PROTOBUF], &too_deep.encode_to_vec());
+    assert_eq!(answer.status, 400);
+    let deep_json = format!(
+        "{{\"resourceSpans\":[{}]}}",
+        "[".repeat(500) + &"]".repeat(500)
+    );
+    assert_eq!(
+        post(otlp, "/v1/traces", &[JSON], deep_json.as_bytes()).status,
+        400
+    );
+    assert_eq!(request_to(otlp, "/").status, 404);
+
+    // Still answering.
+    let answer = post(otlp, "/v1/traces", &[JSON], b"{}");
+    assert_eq!(answer.status, 200);
+    handle.shutdown().await;
+}
+
+fn request_to(addr: SocketAddr, path: &str) -> Answer {
+    request(addr, "GET", path, &[], b"")
+}
