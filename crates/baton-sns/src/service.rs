@@ -193,7 +193,7 @@ impl Service<SnsRequest> for SnsService {
         let header = trace_header.or_else(|| {
             baton::aws_header_for_context(
                 &baton::current_context(),
-                baton::lambda_lineage(self.env).as_deref(),
+                baton::invocation_lineage(&opentelemetry::Context::current(), self.env).as_deref(),
             )
         });
         let set_header =

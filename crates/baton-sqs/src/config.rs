@@ -161,4 +161,20 @@ impl SqsPropagation {
         // The new span takes the place of the producer's remote span; its pass-on fields stay.
         self.common.start_delivery(&delivery, queue)
     }
+
+    /// [`start_process_span`](Self::start_process_span) inside the span active in `enclosing`
+    /// (the batch's, a Lambda invocation's): see
+    /// [`Common::start_delivery_within`](baton::driver::Common::start_delivery_within).
+    pub fn start_process_span_within(
+        &self,
+        message: &Message,
+        queue: &str,
+        enclosing: &Context,
+    ) -> Context {
+        let delivery = SqsDelivery::new(message)
+            .with_envelope_extraction(self.envelopes)
+            .with_delivery_facts(self.facts);
+        self.common
+            .start_delivery_within(&delivery, queue, enclosing)
+    }
 }

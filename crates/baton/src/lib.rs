@@ -83,8 +83,9 @@ pub use header::{
 pub use ids::{XrayIdGenerator, trace_id_epoch_seconds};
 pub use outcome::CallError;
 pub use propagator::{
-    PassOnFields, W3cPropagator, XrayPropagator, aws_header_for_context, context_from_header,
-    extract_header, header_for_context, lambda_lineage, process_env, remote_span_context,
+    LambdaInvocationTrace, PassOnFields, W3cPropagator, XrayPropagator, aws_header_for_context,
+    context_from_header, extract_header, header_for_context, invocation_lineage, lambda_lineage,
+    process_env, remote_span_context,
 };
 pub use sampling::XrayParentBased;
 pub use send::{BatchResponse, EntryOutcome, OnSend, SendOutcome, SendSpans};

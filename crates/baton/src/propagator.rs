@@ -297,6 +297,54 @@ pub fn process_env(name: &str) -> Option<String> {
 
 const LAMBDA_FUNCTION_NAME: &str = "AWS_LAMBDA_FUNCTION_NAME";
 
+/// The trace header Lambda handed one invocation (the Runtime API's `Lambda-Runtime-Trace-Id`,
+/// `lambda_runtime::Context::xray_trace_id`), kept in the OpenTelemetry [`Context`] the
+/// invocation's work runs in.
+///
+/// Baton's send paths take the `Lineage` they pass on (the one Lambda's recursive-loop
+/// detection counts) from here before `_X_AMZN_TRACE_ID`: a process that runs several
+/// invocations at once (Lambda Managed Instances, `lambda_runtime`'s `concurrency-tokio`) has
+/// one environment but as many trace headers. `baton_worker::lambda::InvocationLayer` puts it
+/// in place; put it there yourself with `cx.with_value(LambdaInvocationTrace::new(header))`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LambdaInvocationTrace {
+    header: String,
+    lineage: Option<String>,
+}
+
+impl LambdaInvocationTrace {
+    /// The invocation's trace header, as Lambda gave it.
+    pub fn new(header: impl Into<String>) -> Self {
+        let header = header.into();
+        let lineage = TraceHeader::parse(&header)
+            .ok()
+            .and_then(|h| h.lineage().map(str::to_owned));
+        LambdaInvocationTrace { header, lineage }
+    }
+
+    /// The header as given.
+    pub fn header(&self) -> &str {
+        &self.header
+    }
+
+    /// Its `Lineage`, in a documented form, if it has one.
+    pub fn lineage(&self) -> Option<&str> {
+        self.lineage.as_deref()
+    }
+}
+
+/// Inside AWS Lambda (`AWS_LAMBDA_FUNCTION_NAME` set, as `env` reads it), the `Lineage` a send
+/// from `cx` passes on: the invocation's, when `cx` carries a [`LambdaInvocationTrace`] (even
+/// when that header has none), else the one in `_X_AMZN_TRACE_ID` ([`lambda_lineage`]).
+/// `None` outside Lambda, where this costs the one lookup of the function name.
+pub fn invocation_lineage(cx: &Context, env: impl Fn(&str) -> Option<String>) -> Option<String> {
+    env(LAMBDA_FUNCTION_NAME)?;
+    match cx.get::<LambdaInvocationTrace>() {
+        Some(trace) => trace.lineage.clone(),
+        None => lambda_lineage(env),
+    }
+}
+
 /// Inside AWS Lambda, the `Lineage` of the invocation's trace header (`_X_AMZN_TRACE_ID`), which
 /// Lambda's recursive-loop detection counts on; `None` outside Lambda. `env` reads an
 /// environment variable (pass [`process_env`] or `|name| std::env::var(name).ok()`; tests pass

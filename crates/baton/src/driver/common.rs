@@ -206,9 +206,13 @@ impl Common {
         self.size_limit
     }
 
-    /// Inside Lambda, the invocation's `Lineage` (see [`lambda_lineage`](crate::lambda_lineage)).
+    /// Inside Lambda, the invocation's `Lineage`: from the current context's
+    /// [`LambdaInvocationTrace`](crate::LambdaInvocationTrace), else from `_X_AMZN_TRACE_ID`
+    /// (see [`invocation_lineage`](crate::invocation_lineage)).
     pub fn lineage(&self) -> Option<String> {
-        crate::lambda_lineage(self.env)
+        // The function name first: outside Lambda, no context is read.
+        (self.env)("AWS_LAMBDA_FUNCTION_NAME")?;
+        crate::invocation_lineage(&Context::current(), self.env)
     }
 
     /// Starts the spans of a send call: `send {destination}` under the caller's context, with
@@ -244,6 +248,44 @@ impl Common {
             delivery.process_span(destination),
             &delivery.producer_context(),
         )
+    }
+
+    /// [`start_delivery`](Self::start_delivery) inside the span active in `enclosing` (a batch,
+    /// a Lambda invocation): under [`LinkPolicy::Link`](crate::LinkPolicy::Link) the process
+    /// span becomes a child of that span, linked to the producer, as the semantic conventions
+    /// draw a batch's messages; under `Parent` it continues the producer's trace as always.
+    /// Either way the returned context keeps the values `enclosing` carries for the whole
+    /// invocation (its [`LambdaInvocationTrace`](crate::LambdaInvocationTrace)), and the
+    /// producer's pass-on fields. Without a valid span in `enclosing`, the same as
+    /// `start_delivery`.
+    pub fn start_delivery_within(
+        &self,
+        delivery: &(impl Delivery + ?Sized),
+        destination: &str,
+        enclosing: &Context,
+    ) -> Context {
+        let span = delivery.process_span(destination);
+        let mut producer = delivery.producer_context();
+        if let Some(trace) = enclosing.get::<crate::LambdaInvocationTrace>() {
+            producer = producer.with_value(trace.clone());
+        }
+        let enclosing_span = enclosing.span();
+        let nest =
+            self.link_policy == crate::LinkPolicy::Link && enclosing_span.span_context().is_valid();
+        if !nest {
+            return self.start_process(span, &producer);
+        }
+        let producer_span = producer.span();
+        let span = span.link(producer_span.span_context());
+        let mut parent = enclosing.clone();
+        if let Some(fields) = producer.get::<crate::PassOnFields>() {
+            parent = parent.with_value(fields.clone());
+        }
+        let cx = self.tracer.start(span, &parent);
+        if let Some(hook) = &self.on_process {
+            hook.call(&cx);
+        }
+        cx
     }
 
     /// Starts the processing span `span` of a message whose producer context is `producer`,

@@ -50,7 +50,14 @@ use serde::Deserialize;
 use tower::{BoxError, Service};
 
 use crate::worker::process::{Outcome, call_handler, error_text, panic_text};
+
+mod invocation;
+
 use crate::{ConsumeError, EventConsumer};
+pub use invocation::{
+    DEFAULT_FLUSH_TIMEOUT, Invocation, InvocationEvent, InvocationLayer, InvocationSpan,
+    LambdaTrace,
+};
 
 /// The destination name of a process span whose record names no queue (no `eventSourceARN`).
 const UNKNOWN_QUEUE: &str = "unknown";
@@ -184,8 +191,9 @@ where
     S::Error: Into<BoxError>,
     S::Future: Send,
 {
-    /// Handles one batch and says which records failed.
-    async fn handle_batch(self, event: SqsEvent) -> SqsBatchResponse {
+    /// Handles one batch and says which records failed; `enclosing` is the context the batch
+    /// came in (an [`InvocationLayer`]'s invocation span, or nothing).
+    async fn handle_batch(self, event: SqsEvent, enclosing: Context) -> SqsBatchResponse {
         let SqsBatchHandler {
             inner,
             settings,
@@ -201,7 +209,7 @@ where
             let mut records = event.records.into_iter();
             for record in records.by_ref() {
                 let id = record.message_id.clone().unwrap_or_default();
-                if !handle_record(&settings, &mut service, record).await {
+                if !handle_record(&settings, &mut service, record, &enclosing).await {
                     failed.push(id);
                     break;
                 }
@@ -223,11 +231,11 @@ where
                 .into_iter()
                 .map(|record| (record, inner.clone()))
                 .collect();
-            let settings = &settings;
+            let (settings, enclosing) = (&settings, &enclosing);
             failed = stream::iter(records)
                 .map(|(record, mut service)| async move {
                     let id = record.message_id.clone().unwrap_or_default();
-                    let ok = handle_record(settings, &mut service, record).await;
+                    let ok = handle_record(settings, &mut service, record, enclosing).await;
                     (!ok).then_some(id)
                 })
                 .buffered(concurrency)
@@ -242,7 +250,12 @@ where
 }
 
 /// Handles one record in its process span; `true` if the handler succeeded.
-async fn handle_record<S>(settings: &RecordSettings, service: &mut S, record: SqsMessage) -> bool
+async fn handle_record<S>(
+    settings: &RecordSettings,
+    service: &mut S,
+    record: SqsMessage,
+    enclosing: &Context,
+) -> bool
 where
     S: Service<Message>,
     S::Error: Into<BoxError>,
@@ -254,7 +267,9 @@ where
         .unwrap_or(UNKNOWN_QUEUE)
         .to_owned();
     let message = to_message(record);
-    let cx = settings.process.start_process_span(&message, &queue);
+    let cx = settings
+        .process
+        .start_process_span_within(&message, &queue, enclosing);
     let id = message.message_id.clone().unwrap_or_default();
     let (error, kind) = match call_handler(service, message, &cx).await {
         Outcome::Succeeded => {
@@ -296,7 +311,9 @@ where
 
     fn call(&mut self, event: LambdaEvent<SqsEvent>) -> Self::Future {
         let this = self.clone();
-        Box::pin(async move { Ok(this.handle_batch(event.payload).await) })
+        // The invocation's context, if an `InvocationLayer` made one current.
+        let enclosing = Context::current();
+        Box::pin(async move { Ok(this.handle_batch(event.payload, enclosing).await) })
     }
 }
 
@@ -467,6 +484,7 @@ impl EventBridgeHandler {
     fn handle(
         &self,
         event: serde_json::Value,
+        enclosing: &Context,
     ) -> impl Future<Output = Result<(), ConsumeError>> + Send + 'static {
         // An input that is no envelope still gets its span (a new trace); the consumer
         // then reports why it is not an event.
@@ -477,7 +495,9 @@ impl EventBridgeHandler {
             .or(envelope.source.as_deref())
             .filter(|d| !d.is_empty())
             .unwrap_or(UNKNOWN_SOURCE);
-        let cx = self.process.start_delivery(&envelope, destination);
+        let cx = self
+            .process
+            .start_delivery_within(&envelope, destination, enclosing);
         // The consumer calls the route's closure right away (only its future runs later), so
         // the span is current for both, and a panic in either is the event's failure.
         let routed = std::panic::catch_unwind(AssertUnwindSafe(|| {
@@ -526,7 +546,8 @@ impl Service<LambdaEvent<serde_json::Value>> for EventBridgeHandler {
     }
 
     fn call(&mut self, event: LambdaEvent<serde_json::Value>) -> Self::Future {
-        Box::pin(self.handle(event.payload))
+        // The invocation's context, if an `InvocationLayer` made one current.
+        Box::pin(self.handle(event.payload, &Context::current()))
     }
 }
 

@@ -1,0 +1,426 @@
+//! The invocation layer: the invocation span of each Lambda invocation (attributes, links, its
+//! parent from Lambda's trace header), the per-record spans under it, the flush before the
+//! response, and invocations running at once in one process without crossing over.
+#![cfg(feature = "lambda")]
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use aws_lambda_events::event::sqs::SqsEvent;
+use aws_sdk_sqs::types::Message;
+use baton::{LinkPolicy, TracerHandle};
+use baton_worker::lambda::{InvocationLayer, LambdaTrace, SqsBatchHandler};
+use lambda_runtime::LambdaEvent;
+use opentelemetry::trace::{SpanId, SpanKind, TraceContextExt, TraceId, TracerProvider as _};
+use opentelemetry::{Context, Value};
+use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider, SpanData};
+use tower::{BoxError, Layer, Service, ServiceExt, service_fn};
+
+const QUEUE_ARN: &str = "arn:aws:sqs:us-east-2:123456789012:orders";
+const FUNCTION_ARN: &str = "arn:aws:lambda:us-east-2:123456789012:function:fulfil:live";
+
+/// Two producers, each with its own trace.
+const PRODUCERS: [&str; 2] = [
+    "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1",
+    "Root=1-6910b3c2-0a1b2c3d4e5f60718293a4b5;Parent=1f2e3d4c5b6a7988;Sampled=1",
+];
+
+/// Lambda's segment for two invocations, with different `Lineage`s.
+const LAMBDA_A: &str = "Root=1-6910b3d0-aaaaaaaaaaaaaaaaaaaaaaaa;Parent=aaaaaaaaaaaaaaa1;Sampled=1;Lineage=1:aaaaaaaa:1";
+const LAMBDA_B: &str = "Root=1-6910b3d1-bbbbbbbbbbbbbbbbbbbbbbbb;Parent=bbbbbbbbbbbbbbb1;Sampled=1;Lineage=2:bbbbbbbb:3";
+
+fn sqs_event(bodies: &[&str]) -> SqsEvent {
+    let records: Vec<serde_json::Value> = bodies
+        .iter()
+        .enumerate()
+        .map(|(i, body)| {
+            serde_json::json!({
+                "messageId": format!("m{i}"),
+                "receiptHandle": format!("r{i}"),
+                "body": body,
+                "attributes": {
+                    "ApproximateReceiveCount": "1",
+                    "AWSTraceHeader": PRODUCERS[i % PRODUCERS.len()],
+                },
+                "messageAttributes": {},
+                "eventSource": "aws:sqs",
+                "eventSourceARN": QUEUE_ARN,
+                "awsRegion": "us-east-2"
+            })
+        })
+        .collect();
+    serde_json::from_value(serde_json::json!({ "Records": records })).unwrap()
+}
+
+fn invocation<T>(payload: T, request_id: &str, lambda_header: Option<&str>) -> LambdaEvent<T> {
+    let mut context = lambda_runtime::Context::default();
+    context.request_id = request_id.to_owned();
+    context.invoked_function_arn = FUNCTION_ARN.to_owned();
+    context.xray_trace_id = lambda_header.map(str::to_owned);
+    let deadline = SystemTime::now().duration_since(UNIX_EPOCH).unwrap() + Duration::from_secs(60);
+    context.deadline = deadline.as_millis() as u64;
+    context.env_config = Arc::new(lambda_runtime::Config {
+        function_name: "fulfil".to_owned(),
+        version: "7".to_owned(),
+        ..Default::default()
+    });
+    LambdaEvent::new(payload, context)
+}
+
+struct Spans {
+    provider: SdkTracerProvider,
+    exporter: InMemorySpanExporter,
+}
+
+impl Spans {
+    fn new() -> Self {
+        let exporter = InMemorySpanExporter::default();
+        let provider = SdkTracerProvider::builder()
+            .with_simple_exporter(exporter.clone())
+            .build();
+        Spans { provider, exporter }
+    }
+
+    fn handle(&self) -> TracerHandle {
+        TracerHandle::new(self.provider.tracer("lambda-test"))
+    }
+
+    fn finished(&self) -> Vec<SpanData> {
+        self.exporter.get_finished_spans().expect("spans")
+    }
+}
+
+fn attribute(span: &SpanData, key: &str) -> Option<Value> {
+    span.attributes
+        .iter()
+        .find(|kv| kv.key.as_str() == key)
+        .map(|kv| kv.value.clone())
+}
+
+fn text(span: &SpanData, key: &str) -> Option<String> {
+    attribute(span, key).map(|v| v.as_str().into_owned())
+}
+
+fn ids(header: &str) -> (TraceId, SpanId) {
+    let cx = baton::extract_header(&Context::new(), header, "test");
+    let span = cx.span();
+    let sc = span.span_context();
+    (sc.trace_id(), sc.span_id())
+}
+
+fn ok_handler()
+-> impl Service<Message, Response = (), Error = BoxError, Future: Send> + Clone + Send {
+    service_fn(|_message: Message| async { Ok::<(), BoxError>(()) })
+}
+
+#[tokio::test]
+async fn an_sqs_batch_is_one_consumer_span_linked_to_every_producer() {
+    let spans = Spans::new();
+    let layer = InvocationLayer::new().with_tracer(spans.handle());
+    let mut function = layer.layer(SqsBatchHandler::new(ok_handler()).with_tracer(spans.handle()));
+
+    let event = invocation(sqs_event(&["a", "b"]), "req-1", Some(LAMBDA_A));
+    let response = function.ready().await.unwrap().call(event).await.unwrap();
+    assert!(response.batch_item_failures.is_empty());
+    let event = invocation(sqs_event(&["c"]), "req-2", Some(LAMBDA_A));
+    function.ready().await.unwrap().call(event).await.unwrap();
+
+    let finished = spans.finished();
+    let batches: Vec<&SpanData> = finished
+        .iter()
+        .filter(|s| attribute(s, "faas.invocation_id").is_some())
+        .collect();
+    assert_eq!(batches.len(), 2);
+    let first = batches
+        .iter()
+        .find(|s| text(s, "faas.invocation_id").as_deref() == Some("req-1"))
+        .unwrap();
+    assert_eq!(first.name, "orders process");
+    assert_eq!(first.span_kind, SpanKind::Consumer);
+    assert_eq!(text(first, "faas.trigger").as_deref(), Some("pubsub"));
+    assert_eq!(text(first, "messaging.system").as_deref(), Some("aws_sqs"));
+    assert_eq!(
+        text(first, "messaging.operation.type").as_deref(),
+        Some("process")
+    );
+    assert_eq!(
+        text(first, "messaging.destination.name").as_deref(),
+        Some("orders")
+    );
+    assert_eq!(
+        attribute(first, "messaging.batch.message_count"),
+        Some(Value::I64(2))
+    );
+    assert_eq!(attribute(first, "faas.coldstart"), Some(Value::Bool(true)));
+    assert_eq!(text(first, "faas.name").as_deref(), Some("fulfil"));
+    assert_eq!(text(first, "faas.version").as_deref(), Some("7"));
+    assert_eq!(
+        text(first, "aws.lambda.invoked_arn").as_deref(),
+        Some(FUNCTION_ARN)
+    );
+    assert_eq!(
+        text(first, "cloud.resource_id").as_deref(),
+        Some("arn:aws:lambda:us-east-2:123456789012:function:fulfil")
+    );
+    assert_eq!(
+        text(first, "cloud.account.id").as_deref(),
+        Some("123456789012")
+    );
+    // Linked to both producers.
+    let linked: Vec<(TraceId, SpanId)> = first
+        .links
+        .iter()
+        .map(|l| (l.span_context.trace_id(), l.span_context.span_id()))
+        .collect();
+    assert_eq!(linked, [ids(PRODUCERS[0]), ids(PRODUCERS[1])]);
+    // The child of Lambda's segment (the default, as `xray-lambda` does).
+    let (lambda_trace, lambda_span) = ids(LAMBDA_A);
+    assert_eq!(first.span_context.trace_id(), lambda_trace);
+    assert_eq!(first.parent_span_id, lambda_span);
+    // Only the first invocation is a cold start.
+    let second = batches
+        .iter()
+        .find(|s| text(s, "faas.invocation_id").as_deref() == Some("req-2"))
+        .unwrap();
+    assert_eq!(
+        attribute(second, "faas.coldstart"),
+        Some(Value::Bool(false))
+    );
+
+    // Each record's span continues its own producer's trace (link policy `Parent`).
+    let records: Vec<&SpanData> = finished
+        .iter()
+        .filter(|s| attribute(s, "messaging.message.id").is_some())
+        .collect();
+    assert_eq!(records.len(), 3);
+    let a = records
+        .iter()
+        .find(|s| text(s, "messaging.message.id").as_deref() == Some("m0"))
+        .unwrap();
+    assert_eq!(
+        (a.span_context.trace_id(), a.parent_span_id),
+        ids(PRODUCERS[0])
+    );
+}
+
+#[tokio::test]
+async fn with_link_policy_link_records_nest_under_the_batch_span() {
+    let spans = Spans::new();
+    let mut function = InvocationLayer::new().with_tracer(spans.handle()).layer(
+        SqsBatchHandler::new(ok_handler())
+            .with_tracer(spans.handle())
+            .with_link_policy(LinkPolicy::Link),
+    );
+    let event = invocation(sqs_event(&["a", "b"]), "req-1", Some(LAMBDA_A));
+    function.ready().await.unwrap().call(event).await.unwrap();
+    let finished = spans.finished();
+    let batch = finished
+        .iter()
+        .find(|s| attribute(s, "faas.invocation_id").is_some())
+        .unwrap();
+    for (i, producer) in PRODUCERS.iter().enumerate() {
+        let record = finished
+            .iter()
+            .find(|s| text(s, "messaging.message.id").as_deref() == Some(&format!("m{i}")))
+            .unwrap();
+        // The semantic conventions' drawing: child of the batch span, linked to its producer.
+        assert_eq!(
+            record.span_context.trace_id(),
+            batch.span_context.trace_id()
+        );
+        assert_eq!(record.parent_span_id, batch.span_context.span_id());
+        let link = &record.links[0].span_context;
+        assert_eq!((link.trace_id(), link.span_id()), ids(producer));
+    }
+}
+
+#[tokio::test]
+async fn lambda_s_segment_becomes_a_link_or_is_ignored_when_asked() {
+    for (mode, parented, linked) in [
+        (LambdaTrace::Link, false, true),
+        (LambdaTrace::Ignore, false, false),
+    ] {
+        let spans = Spans::new();
+        let mut function = InvocationLayer::new()
+            .with_tracer(spans.handle())
+            .with_lambda_trace(mode)
+            .layer(SqsBatchHandler::new(ok_handler()).with_tracer(spans.handle()));
+        let event = invocation(sqs_event(&["a"]), "req-1", Some(LAMBDA_A));
+        function.ready().await.unwrap().call(event).await.unwrap();
+        let finished = spans.finished();
+        let batch = finished
+            .iter()
+            .find(|s| attribute(s, "faas.invocation_id").is_some())
+            .unwrap();
+        let (lambda_trace, lambda_span) = ids(LAMBDA_A);
+        assert_eq!(
+            batch.parent_span_id != SpanId::INVALID,
+            parented,
+            "{mode:?}"
+        );
+        assert_ne!(batch.span_context.trace_id(), lambda_trace, "{mode:?}");
+        let links_lambda = batch
+            .links
+            .iter()
+            .any(|l| l.span_context.span_id() == lambda_span);
+        assert_eq!(links_lambda, linked, "{mode:?}");
+    }
+}
+
+#[tokio::test]
+async fn spans_are_flushed_before_the_response_and_a_slow_flush_is_cut_short() {
+    let spans = Spans::new();
+    let seen_at_flush = Arc::new(Mutex::new(Vec::new()));
+    let (exporter, seen) = (spans.exporter.clone(), Arc::clone(&seen_at_flush));
+    let flushes = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&flushes);
+    let mut function = InvocationLayer::new()
+        .with_tracer(spans.handle())
+        .with_flush(move || {
+            counted.fetch_add(1, Ordering::SeqCst);
+            // What has ended by the time the flush runs: the invocation span must be there.
+            let names: Vec<String> = exporter
+                .get_finished_spans()
+                .unwrap()
+                .into_iter()
+                .map(|s| s.name.to_string())
+                .collect();
+            seen.lock().unwrap().push(names);
+        })
+        .layer(SqsBatchHandler::new(ok_handler()).with_tracer(spans.handle()));
+    let event = invocation(sqs_event(&["a"]), "req-1", None);
+    function.ready().await.unwrap().call(event).await.unwrap();
+    assert_eq!(
+        flushes.load(Ordering::SeqCst),
+        1,
+        "flushed before the response"
+    );
+    let at_flush = seen_at_flush.lock().unwrap()[0].clone();
+    assert!(
+        at_flush.contains(&"orders process".to_owned()),
+        "{at_flush:?}"
+    );
+    assert_eq!(
+        at_flush.len(),
+        2,
+        "the record's span and the batch's: {at_flush:?}"
+    );
+
+    // A flush that would hang (a collector that never answers) delays the response by at
+    // most the flush timeout.
+    let mut function = InvocationLayer::new()
+        .with_tracer(spans.handle())
+        .with_flush(|| std::thread::sleep(Duration::from_secs(3)))
+        .with_flush_timeout(Duration::from_millis(200))
+        .layer(SqsBatchHandler::new(ok_handler()).with_tracer(spans.handle()));
+    let started = Instant::now();
+    let event = invocation(sqs_event(&["a"]), "req-2", None);
+    function.ready().await.unwrap().call(event).await.unwrap();
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_millis(200) && took < Duration::from_secs(2),
+        "{took:?}"
+    );
+}
+
+/// Two invocations at once in one process (Lambda Managed Instances, `concurrency-tokio`), each
+/// with its own trace header: every record sees its own invocation's `Lineage` and trace,
+/// whatever `_X_AMZN_TRACE_ID` says, and no span crosses over.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_invocations_keep_their_own_trace_and_lineage() {
+    let spans = Spans::new();
+    // What each record's handler saw: its body, the `Lineage` Baton's interceptors would pass
+    // on, and the trace of the invocation span enclosing it.
+    type Seen = Vec<(String, Option<String>, TraceId)>;
+    let seen: Arc<Mutex<Seen>> = Arc::default();
+    let barrier = Arc::new(tokio::sync::Barrier::new(2));
+    let handler = {
+        let (seen, barrier) = (Arc::clone(&seen), Arc::clone(&barrier));
+        service_fn(move |message: Message| {
+            let (seen, barrier) = (Arc::clone(&seen), Arc::clone(&barrier));
+            async move {
+                // Both invocations are inside their handlers at the same time here.
+                barrier.wait().await;
+                let lineage = baton::invocation_lineage(&Context::current(), |name| {
+                    (name == "AWS_LAMBDA_FUNCTION_NAME").then(|| "fulfil".to_owned())
+                });
+                let trace = Context::current().span().span_context().trace_id();
+                seen.lock().unwrap().push((
+                    message.body().unwrap_or_default().to_owned(),
+                    lineage,
+                    trace,
+                ));
+                Ok::<(), BoxError>(())
+            }
+        })
+    };
+    let function = InvocationLayer::new().with_tracer(spans.handle()).layer(
+        SqsBatchHandler::new(handler)
+            .with_tracer(spans.handle())
+            .with_link_policy(LinkPolicy::Link),
+    );
+    let (mut a, mut b) = (function.clone(), function);
+    let (ra, rb) = tokio::join!(
+        async {
+            let event = invocation(sqs_event(&["for a"]), "req-a", Some(LAMBDA_A));
+            a.ready().await.unwrap().call(event).await
+        },
+        async {
+            let event = invocation(sqs_event(&["for b"]), "req-b", Some(LAMBDA_B));
+            b.ready().await.unwrap().call(event).await
+        },
+    );
+    ra.unwrap();
+    rb.unwrap();
+
+    let finished = spans.finished();
+    let batch_trace = |request: &str| {
+        finished
+            .iter()
+            .find(|s| text(s, "faas.invocation_id").as_deref() == Some(request))
+            .unwrap()
+            .span_context
+            .trace_id()
+    };
+    let mut seen = seen.lock().unwrap().clone();
+    seen.sort_by(|x, y| x.0.cmp(&y.0));
+    assert_eq!(
+        seen,
+        [
+            (
+                "for a".to_owned(),
+                Some("1:aaaaaaaa:1".to_owned()),
+                batch_trace("req-a")
+            ),
+            (
+                "for b".to_owned(),
+                Some("2:bbbbbbbb:3".to_owned()),
+                batch_trace("req-b")
+            ),
+        ]
+    );
+    assert_eq!(batch_trace("req-a"), ids(LAMBDA_A).0);
+    assert_eq!(batch_trace("req-b"), ids(LAMBDA_B).0);
+}
+
+/// Outside the layer (or in a test) the environment's header still gives the `Lineage`.
+#[test]
+fn without_an_invocation_the_environment_is_read() {
+    let env = |name: &str| match name {
+        "AWS_LAMBDA_FUNCTION_NAME" => Some("fulfil".to_owned()),
+        "_X_AMZN_TRACE_ID" => Some(LAMBDA_B.to_owned()),
+        _ => None,
+    };
+    assert_eq!(
+        baton::invocation_lineage(&Context::new(), env).as_deref(),
+        Some("2:bbbbbbbb:3")
+    );
+    let cx = Context::new().with_value(baton::LambdaInvocationTrace::new(LAMBDA_A));
+    assert_eq!(
+        baton::invocation_lineage(&cx, env).as_deref(),
+        Some("1:aaaaaaaa:1")
+    );
+    // Outside Lambda, nothing.
+    assert_eq!(baton::invocation_lineage(&cx, |_| None), None);
+}
