@@ -17,6 +17,7 @@
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::process::Stdio;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -43,22 +44,48 @@ type Posted = (String, String);
 
 /// A stand-in for the Lambda Runtime API: hands out `events` in order (request ids `req-0`,
 /// `req-1`, …), then keeps the next request for an event waiting; forwards what the function
-/// posts back.
+/// posts back. Every invocation carries [`INVOCATION_TRACE`].
 async fn runtime_api(events: Vec<String>, posted: mpsc::UnboundedSender<Posted>) -> String {
+    let invocations = events
+        .into_iter()
+        .map(|event| (event, INVOCATION_TRACE.to_owned()))
+        .collect();
+    runtime_api_with(invocations, posted, Arc::new(|_, _| {})).await
+}
+
+/// Called with the index of each `/next` request (0 for the first) and how many answers the
+/// function had posted by then, before the request is answered.
+type OnNext = Arc<dyn Fn(usize, usize) + Send + Sync>;
+
+/// [`runtime_api`] with each invocation's own trace header (`(event, header)`) and a hook on
+/// every `/next` request.
+async fn runtime_api_with(
+    invocations: Vec<(String, String)>,
+    posted: mpsc::UnboundedSender<Posted>,
+    on_next: OnNext,
+) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap().to_string();
-    let events = Arc::new(Mutex::new(events.into_iter().enumerate()));
+    let events = Arc::new(Mutex::new(invocations.into_iter().enumerate()));
+    let nexts = Arc::new(AtomicUsize::new(0));
+    let posts = Arc::new(AtomicUsize::new(0));
     tokio::spawn(async move {
         loop {
             let (stream, _) = listener.accept().await.unwrap();
             let (events, posted) = (events.clone(), posted.clone());
+            let (nexts, posts, on_next) = (nexts.clone(), posts.clone(), on_next.clone());
             let service = hyper::service::service_fn(move |request: Request<Incoming>| {
                 let (events, posted) = (events.clone(), posted.clone());
+                let (nexts, posts, on_next) = (nexts.clone(), posts.clone(), on_next.clone());
                 async move {
                     let path = request.uri().path().to_owned();
                     if path.ends_with("/runtime/invocation/next") {
+                        on_next(
+                            nexts.fetch_add(1, Ordering::SeqCst),
+                            posts.load(Ordering::SeqCst),
+                        );
                         let next = events.lock().unwrap().next();
-                        let Some((index, event)) = next else {
+                        let Some((index, (event, trace))) = next else {
                             // No more invocations: the function waits here until it is stopped.
                             std::future::pending::<()>().await;
                             unreachable!();
@@ -75,12 +102,13 @@ async fn runtime_api(events: Vec<String>, posted: mpsc::UnboundedSender<Posted>)
                                 "lambda-runtime-invoked-function-arn",
                                 "arn:aws:lambda:us-east-1:000000000000:function:orders",
                             )
-                            .header("lambda-runtime-trace-id", INVOCATION_TRACE)
+                            .header("lambda-runtime-trace-id", trace)
                             .body(Full::new(Bytes::from(event)))
                             .unwrap();
                         return Ok::<_, Infallible>(response);
                     }
                     let body = request.into_body().collect().await.unwrap().to_bytes();
+                    posts.fetch_add(1, Ordering::SeqCst);
                     let _ = posted.send((path, String::from_utf8_lossy(&body).into_owned()));
                     Ok(Response::builder()
                         .status(202)
@@ -100,7 +128,21 @@ async fn runtime_api(events: Vec<String>, posted: mpsc::UnboundedSender<Posted>)
 
 /// Starts `baton-lambda-fn` as Lambda starts a function, against the Runtime API at `api`.
 fn start_function(api: &str, out_queue: &str, mode: &str) -> tokio::process::Child {
-    tokio::process::Command::new(env!("CARGO_BIN_EXE_baton-lambda-fn"))
+    start_function_with(api, out_queue, mode, &[])
+}
+
+/// [`start_function`] with more environment variables.
+fn start_function_with(
+    api: &str,
+    out_queue: &str,
+    mode: &str,
+    vars: &[(&str, String)],
+) -> tokio::process::Child {
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_baton-lambda-fn"));
+    for (name, value) in vars {
+        command.env(name, value);
+    }
+    command
         .env("AWS_LAMBDA_RUNTIME_API", api)
         .env("RUST_BACKTRACE", "0")
         .env("AWS_LAMBDA_FUNCTION_NAME", "orders")
@@ -411,5 +453,180 @@ async fn the_lambda_runtime_runs_eventbridge_events_in_their_producers_traces() 
     assert_eq!(header.trace_id(), producer_traces["OrderPlaced"]);
     assert_eq!(header.lineage(), Some("1:a87bd80c:1"));
     target.delete().await;
+    output.delete().await;
+}
+
+/// Lambda's segment for two invocations, each with its own `Lineage`.
+const LAMBDA_A: &str = "Root=1-6910b3d0-aaaaaaaaaaaaaaaaaaaaaaaa;Parent=aaaaaaaaaaaaaaa1;Sampled=1;Lineage=1:aaaaaaaa:1";
+const LAMBDA_B: &str = "Root=1-6910b3d1-bbbbbbbbbbbbbbbbbbbbbbbb;Parent=bbbbbbbbbbbbbbb1;Sampled=1;Lineage=2:bbbbbbbb:3";
+
+/// The producer of every hand-made record below.
+const PRODUCER: &str = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1";
+
+/// An SQS event of one record with `body`, from `PRODUCER`.
+fn one_record_event(id: &str, body: &str) -> String {
+    json!({"Records": [{
+        "messageId": id,
+        "receiptHandle": format!("handle-{id}"),
+        "body": body,
+        "attributes": {"AWSTraceHeader": PRODUCER, "ApproximateReceiveCount": "1"},
+        "messageAttributes": {},
+        "eventSource": "aws:sqs",
+        "eventSourceARN": "arn:aws:sqs:us-east-1:000000000000:orders",
+        "awsRegion": "us-east-1",
+    }]})
+    .to_string()
+}
+
+/// The invocation ids of the invocation spans a trace view holds, with their node.
+fn invocations(view: &baton_trace::CollectorHandle) -> Vec<(String, baton_trace::Node)> {
+    view.traces()
+        .iter()
+        .flat_map(|trace| trace.nodes().to_vec())
+        .filter_map(|node| {
+            let id = node
+                .metadata
+                .get("default")?
+                .get("faas.invocation_id")?
+                .as_str()?;
+            Some((id.to_owned(), node.clone()))
+        })
+        .collect()
+}
+
+/// In the real loop: each invocation's spans reach the exporter (OTLP to a local trace view)
+/// before the function asks the Runtime API for the next invocation, when Lambda may freeze
+/// it; the invocation span is the child of Lambda's segment; cold start only the first time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_invocation_s_spans_are_exported_before_the_next_is_asked_for() {
+    let client = sqs().await;
+    let output = TestQueue::create(&client, "lambda-out").await;
+    let view = Arc::new(
+        baton_trace::Collector::bind("127.0.0.1:0".parse().unwrap())
+            .unwrap()
+            .with_otlp("127.0.0.1:0".parse().unwrap())
+            .unwrap()
+            .spawn(),
+    );
+    let otlp = format!("http://{}/v1/traces", view.otlp_addr().unwrap());
+
+    // At each `/next`, which invocations the trace view already holds.
+    let snapshots: Arc<Mutex<Vec<Vec<String>>>> = Arc::default();
+    let on_next: OnNext = {
+        let (view, snapshots) = (view.clone(), snapshots.clone());
+        Arc::new(move |_, _| {
+            let mut ids: Vec<String> = invocations(&view).into_iter().map(|(id, _)| id).collect();
+            ids.sort();
+            snapshots.lock().unwrap().push(ids);
+        })
+    };
+    let (posted, mut answers) = mpsc::unbounded_channel();
+    let api = runtime_api_with(
+        vec![
+            (one_record_event("m0", "first"), LAMBDA_A.to_owned()),
+            (one_record_event("m1", "second"), LAMBDA_B.to_owned()),
+        ],
+        posted,
+        on_next,
+    )
+    .await;
+    let mut function =
+        start_function_with(&api, &output.url, "sqs", &[("BATON_LAMBDA_OTLP", otlp)]);
+    for _ in 0..2 {
+        tokio::time::timeout(Duration::from_secs(60), answers.recv())
+            .await
+            .expect("the function answers within 60 s")
+            .expect("an answer");
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while snapshots.lock().unwrap().len() < 3 {
+        assert!(tokio::time::Instant::now() < deadline, "no third /next");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    function.kill().await.unwrap();
+
+    let snapshots = snapshots.lock().unwrap().clone();
+    assert_eq!(
+        snapshots[..3],
+        [
+            vec![],
+            vec!["req-0".to_owned()],
+            vec!["req-0".to_owned(), "req-1".to_owned()]
+        ]
+    );
+    let held = invocations(&view);
+    let node = |id: &str| &held.iter().find(|(i, _)| i == id).unwrap().1;
+    let cold = |id: &str| node(id).metadata["default"]["faas.coldstart"].clone();
+    assert_eq!(cold("req-0"), json!(true));
+    assert_eq!(cold("req-1"), json!(false));
+    // A segment (remote parent) named after the function, under Lambda's segment.
+    assert_eq!(node("req-0").name, "orders");
+    assert_eq!(node("req-0").parent_id.as_deref(), Some("aaaaaaaaaaaaaaa1"));
+    assert_eq!(node("req-1").parent_id.as_deref(), Some("bbbbbbbbbbbbbbb1"));
+    assert_eq!(
+        node("req-0").origin.as_deref(),
+        Some("AWS::Lambda::Function"),
+        "Lambda detected from the environment"
+    );
+    output.delete().await;
+}
+
+/// In the real loop with two invocations at once in one process (`AWS_LAMBDA_MAX_CONCURRENCY`,
+/// as on Lambda Managed Instances, where `_X_AMZN_TRACE_ID` is not set): each message the
+/// function sends carries its own invocation's `Lineage`, none the other's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_invocations_in_one_process_pass_on_their_own_lineage() {
+    let client = sqs().await;
+    let output = TestQueue::create(&client, "lambda-out").await;
+    // How many answers were posted when each `/next` came: the second invocation must have
+    // been asked for before the first was answered, or they did not overlap.
+    let posted_at_next: Arc<Mutex<Vec<usize>>> = Arc::default();
+    let on_next: OnNext = {
+        let posted_at_next = posted_at_next.clone();
+        Arc::new(move |_, posts| posted_at_next.lock().unwrap().push(posts))
+    };
+    let (posted, mut answers) = mpsc::unbounded_channel();
+    let api = runtime_api_with(
+        vec![
+            (one_record_event("m0", "slow-a"), LAMBDA_A.to_owned()),
+            (one_record_event("m1", "slow-b"), LAMBDA_B.to_owned()),
+        ],
+        posted,
+        on_next,
+    )
+    .await;
+    let mut function = start_function_with(
+        &api,
+        &output.url,
+        "sqs",
+        &[("AWS_LAMBDA_MAX_CONCURRENCY", "2".to_owned())],
+    );
+    for _ in 0..2 {
+        let (path, body) = tokio::time::timeout(Duration::from_secs(60), answers.recv())
+            .await
+            .expect("the function answers within 60 s")
+            .expect("an answer");
+        assert!(path.ends_with("/response"), "{path}: {body}");
+    }
+    function.kill().await.unwrap();
+    let posted_at_next = posted_at_next.lock().unwrap().clone();
+    assert_eq!(posted_at_next[..2], [0, 0], "both invocations ran at once");
+
+    let sent_on = receive_all(&client, &output.url, 2).await;
+    let producer = TraceHeader::parse(PRODUCER).unwrap().trace_id();
+    for message in &sent_on {
+        let header = trace_header(message);
+        let expected = match message.body().unwrap() {
+            "from slow-a" => "1:aaaaaaaa:1",
+            "from slow-b" => "2:bbbbbbbb:3",
+            other => panic!("unexpected {other}"),
+        };
+        assert_eq!(header.lineage(), Some(expected), "{:?}", message.body());
+        assert_eq!(
+            header.trace_id(),
+            producer,
+            "the record's own producer trace"
+        );
+    }
     output.delete().await;
 }
