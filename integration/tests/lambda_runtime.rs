@@ -630,3 +630,49 @@ async fn concurrent_invocations_in_one_process_pass_on_their_own_lineage() {
     }
     output.delete().await;
 }
+
+/// In the real loop with a collector that accepts connections and never answers: the
+/// response still goes back within the flush timeout (2 s by default), not the exporter's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_collector_that_never_answers_delays_the_response_by_the_flush_timeout_at_most() {
+    let client = sqs().await;
+    let output = TestQueue::create(&client, "lambda-out").await;
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let otlp = format!("http://{}/v1/traces", silent.local_addr().unwrap());
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((stream, _)) = silent.accept().await {
+            held.push(stream);
+        }
+    });
+    let asked: Arc<Mutex<Vec<std::time::Instant>>> = Arc::default();
+    let on_next: OnNext = {
+        let asked = asked.clone();
+        Arc::new(move |_, _| asked.lock().unwrap().push(std::time::Instant::now()))
+    };
+    let (posted, mut answers) = mpsc::unbounded_channel();
+    let api = runtime_api_with(
+        vec![(one_record_event("m0", "quick"), LAMBDA_A.to_owned())],
+        posted,
+        on_next,
+    )
+    .await;
+    let mut function =
+        start_function_with(&api, &output.url, "sqs", &[("BATON_LAMBDA_OTLP", otlp)]);
+    let (path, _) = tokio::time::timeout(Duration::from_secs(60), answers.recv())
+        .await
+        .expect("the function answers within 60 s")
+        .expect("an answer");
+    let answered = std::time::Instant::now();
+    function.kill().await.unwrap();
+    assert!(path.ends_with("/response"), "{path}");
+    let took = answered - asked.lock().unwrap()[0];
+    // The handler's one SendMessage to LocalStack, then at most the 2 s flush timeout.
+    assert!(took < Duration::from_millis(3500), "{took:?}");
+    assert!(
+        took >= Duration::from_secs(2),
+        "the flush was waited for: {took:?}"
+    );
+    assert_eq!(receive_all(&client, &output.url, 1).await.len(), 1);
+    output.delete().await;
+}

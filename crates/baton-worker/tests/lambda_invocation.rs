@@ -424,3 +424,102 @@ fn without_an_invocation_the_environment_is_read() {
     // Outside Lambda, nothing.
     assert_eq!(baton::invocation_lineage(&cx, |_| None), None);
 }
+
+#[tokio::test]
+async fn sns_and_eventbridge_events_get_their_process_spans_and_other_events_a_server_span() {
+    use aws_lambda_events::event::sns::SnsEvent;
+
+    let spans = Spans::new();
+    let layer = InvocationLayer::new().with_tracer(spans.handle());
+
+    // SNS: linked to the producer in each record's `X-Amzn-Trace-Id` message attribute.
+    let sns: SnsEvent = serde_json::from_value(serde_json::json!({"Records": [{
+        "EventSource": "aws:sns", "EventVersion": "1.0",
+        "EventSubscriptionArn": "arn:aws:sns:us-east-2:123456789012:orders:sub",
+        "Sns": {
+            "Type": "Notification", "MessageId": "n1",
+            "TopicArn": "arn:aws:sns:us-east-2:123456789012:orders",
+            "Subject": null, "Message": "{}", "Timestamp": "2026-12-06T12:00:00.000Z",
+            "SignatureVersion": "1", "Signature": "", "SigningCertUrl": "", "UnsubscribeUrl": "",
+            "MessageAttributes": {"X-Amzn-Trace-Id": {"Type": "String", "Value": PRODUCERS[1]}}
+        }
+    }]}))
+    .unwrap();
+    let mut sns_function = layer
+        .clone()
+        .layer(service_fn(|_event: LambdaEvent<SnsEvent>| async {
+            Ok::<(), BoxError>(())
+        }));
+    sns_function
+        .ready()
+        .await
+        .unwrap()
+        .call(invocation(sns, "req-sns", None))
+        .await
+        .unwrap();
+
+    // EventBridge: linked to `detail.traceHeader`.
+    let event = serde_json::json!({
+        "version": "0", "id": "e1", "detail-type": "OrderPlaced", "source": "shop.orders",
+        "account": "123456789012", "time": "2026-12-06T12:00:00Z", "region": "us-east-2",
+        "resources": [], "detail": {"order_id": "42", "traceHeader": PRODUCERS[0]}
+    });
+    let mut json_function =
+        layer
+            .clone()
+            .layer(service_fn(|_event: LambdaEvent<serde_json::Value>| async {
+                Ok::<(), BoxError>(())
+            }));
+    json_function
+        .ready()
+        .await
+        .unwrap()
+        .call(invocation(event, "req-eb", None))
+        .await
+        .unwrap();
+
+    // Anything else: a SERVER span named after the function; a handler error is its status.
+    let mut failing = layer.layer(service_fn(|_event: LambdaEvent<serde_json::Value>| async {
+        Err::<(), BoxError>("no such order".into())
+    }));
+    let outcome = failing
+        .ready()
+        .await
+        .unwrap()
+        .call(invocation(
+            serde_json::json!({"order": 42}),
+            "req-other",
+            None,
+        ))
+        .await;
+    assert!(outcome.is_err());
+
+    let finished = spans.finished();
+    let by_request = |request: &str| {
+        finished
+            .iter()
+            .find(|s| text(s, "faas.invocation_id").as_deref() == Some(request))
+            .unwrap()
+    };
+    let sns = by_request("req-sns");
+    assert_eq!(sns.name, "orders process");
+    assert_eq!(sns.span_kind, SpanKind::Consumer);
+    assert_eq!(text(sns, "messaging.system").as_deref(), Some("aws.sns"));
+    assert_eq!(sns.links.len(), 1);
+    assert_eq!(sns.links[0].span_context.span_id(), ids(PRODUCERS[1]).1);
+    let eventbridge = by_request("req-eb");
+    assert_eq!(eventbridge.name, "shop.orders process");
+    assert_eq!(text(eventbridge, "faas.trigger").as_deref(), Some("pubsub"));
+    assert_eq!(
+        eventbridge.links[0].span_context.span_id(),
+        ids(PRODUCERS[0]).1
+    );
+    let other = by_request("req-other");
+    assert_eq!(other.name, "fulfil");
+    assert_eq!(other.span_kind, SpanKind::Server);
+    assert_eq!(text(other, "faas.trigger").as_deref(), Some("other"));
+    assert!(matches!(
+        &other.status,
+        opentelemetry::trace::Status::Error { description } if description.contains("no such order")
+    ));
+}

@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context as TaskContext, Poll};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use aws_lambda_events::event::sns::SnsEvent;
 use aws_lambda_events::event::sqs::SqsEvent;
 use baton::{LambdaInvocationTrace, TracerHandle};
 use baton_eventbridge::EventEnvelope;
@@ -51,7 +52,9 @@ pub enum LambdaTrace {
 /// the CONSUMER `{queue} process` span of the batch (`multiple_sources process` when records
 /// come from several queues), linked to every record's producer, with `faas.trigger` =
 /// `pubsub`, `messaging.system` = `aws_sqs`, `messaging.operation.type` = `process` and
-/// `messaging.batch.message_count`; for an EventBridge event, the CONSUMER `{source} process`
+/// `messaging.batch.message_count`; for an SNS event, the same with `aws.sns` and the topic,
+/// linked to each record's `X-Amzn-Trace-Id` (or `traceparent`) message attribute; for an
+/// EventBridge event, the CONSUMER `{source} process`
 /// span linked to `detail.traceHeader`; for any other event, a SERVER span named after the
 /// function (`faas.trigger` = `other`). Every invocation span has `faas.invocation_id` (the
 /// request id), `faas.coldstart` (true for the first invocation this layer saw),
@@ -189,8 +192,8 @@ impl<S> Invocation<S> {
 }
 
 /// How an event's invocation span looks: implemented for the events Baton knows
-/// ([`SqsEvent`], EventBridge events as `serde_json::Value`); any other JSON gets the SERVER
-/// span named after the function.
+/// ([`SqsEvent`], [`SnsEvent`], EventBridge events as `serde_json::Value`); any other JSON gets
+/// the SERVER span named after the function. Implement it for your own event types.
 pub trait InvocationEvent {
     /// The span's name, kind, trigger, attributes and links for this event; `function` is the
     /// function's name.
@@ -255,6 +258,69 @@ impl InvocationEvent for SqsEvent {
             .iter()
             .filter_map(|record| {
                 let producer = baton_sqs::producer_context(&to_message(record.clone()));
+                let span = producer.span();
+                let context = span.span_context();
+                context.is_valid().then(|| context.clone())
+            })
+            .collect();
+        InvocationSpan {
+            name,
+            kind: SpanKind::Consumer,
+            trigger: "pubsub",
+            attributes,
+            links,
+        }
+    }
+}
+
+impl InvocationEvent for SnsEvent {
+    /// `{topic} process` (or `multiple_sources process`), linked to the producer in each
+    /// record's `X-Amzn-Trace-Id` or `traceparent` message attribute (where Baton's SNS
+    /// interceptor and OpenTelemetry SDKs put it).
+    fn invocation_span(&self, _function: &str) -> InvocationSpan {
+        let mut topics = self
+            .records
+            .iter()
+            .map(|r| r.sns.topic_arn.rsplit(':').next().filter(|t| !t.is_empty()));
+        let first = topics.next().flatten();
+        let single = topics.all(|t| t == first);
+        let mut attributes = vec![
+            KeyValue::new("messaging.system", "aws.sns"),
+            KeyValue::new("messaging.operation.type", "process"),
+            KeyValue::new("messaging.operation.name", "process"),
+            KeyValue::new("messaging.batch.message_count", self.records.len() as i64),
+        ];
+        let name = match (single, first) {
+            (true, Some(topic)) => {
+                attributes.push(KeyValue::new(
+                    "messaging.destination.name",
+                    topic.to_owned(),
+                ));
+                format!("{topic} process")
+            }
+            _ => "multiple_sources process".to_owned(),
+        };
+        let links = self
+            .records
+            .iter()
+            .filter_map(|record| {
+                let attributes = &record.sns.message_attributes;
+                let value = |name: &str| {
+                    attributes
+                        .iter()
+                        .find(|(key, _)| key.eq_ignore_ascii_case(name))
+                        .map(|(_, attribute)| attribute.value.as_str())
+                };
+                let producer = if let Some(header) = value("X-Amzn-Trace-Id") {
+                    baton::extract_header(&Context::new(), header, "X-Amzn-Trace-Id")
+                } else if let Some(traceparent) = value("traceparent") {
+                    use opentelemetry::propagation::TextMapPropagator as _;
+                    let carrier: std::collections::HashMap<String, String> =
+                        [("traceparent".to_owned(), traceparent.to_owned())].into();
+                    baton::W3cPropagator::new().extract(&carrier)
+                } else {
+                    return None;
+                };
                 let span = producer.span();
                 let context = span.span_context();
                 context.is_valid().then(|| context.clone())
