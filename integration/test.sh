@@ -113,8 +113,9 @@ phase "trace view page in headless Chromium"
 bash crates/baton-trace/browser-test/run.sh
 phase_done
 
-phase "examples (sqs-worker, eventbridge-consumer, wrap-clients)"
+phase "examples (sqs-worker, eventbridge-consumer, wrap-clients, lambda-sqs)"
 cargo run -q -p sqs-worker --locked
 cargo run -q -p eventbridge-consumer --locked
 cargo run -q -p wrap-clients --locked
+cargo run -q -p lambda-sqs --locked
 phase_done
