@@ -478,44 +478,114 @@ fn one_record_event(id: &str, body: &str) -> String {
     .to_string()
 }
 
-/// The invocation ids of the invocation spans a trace view holds, with their node.
-fn invocations(view: &baton_trace::CollectorHandle) -> Vec<(String, baton_trace::Node)> {
-    view.traces()
-        .iter()
-        .flat_map(|trace| trace.nodes().to_vec())
-        .filter_map(|node| {
-            let id = node
-                .metadata
-                .get("default")?
-                .get("faas.invocation_id")?
-                .as_str()?;
-            Some((id.to_owned(), node.clone()))
-        })
-        .collect()
+/// What a stand-in OTLP/HTTP receiver got: each span with its resource's attributes.
+type Exported = Arc<
+    Mutex<
+        Vec<(
+            HashMap<String, String>,
+            opentelemetry_proto::tonic::trace::v1::Span,
+        )>,
+    >,
+>;
+
+/// A stand-in for an OTLP/HTTP collector on 127.0.0.1 (protobuf): keeps every span it gets.
+/// Returns its traces URL.
+async fn otlp_receiver(exported: Exported) -> String {
+    use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+    use opentelemetry_proto::tonic::common::v1::any_value::Value as Any;
+    use prost::Message as _;
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/v1/traces", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        loop {
+            let (stream, _) = listener.accept().await.unwrap();
+            let exported = exported.clone();
+            let service = hyper::service::service_fn(move |request: Request<Incoming>| {
+                let exported = exported.clone();
+                async move {
+                    let body = request.into_body().collect().await.unwrap().to_bytes();
+                    let request = ExportTraceServiceRequest::decode(body).unwrap();
+                    for resource_spans in request.resource_spans {
+                        let resource: HashMap<String, String> = resource_spans
+                            .resource
+                            .map(|r| r.attributes)
+                            .unwrap_or_default()
+                            .into_iter()
+                            .filter_map(|kv| match kv.value?.value? {
+                                Any::StringValue(s) => Some((kv.key, s)),
+                                _ => None,
+                            })
+                            .collect();
+                        for scope in resource_spans.scope_spans {
+                            for span in scope.spans {
+                                exported.lock().unwrap().push((resource.clone(), span));
+                            }
+                        }
+                    }
+                    Ok::<_, Infallible>(Response::new(Full::new(Bytes::new())))
+                }
+            });
+            tokio::spawn(async move {
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    url
 }
 
-/// In the real loop: each invocation's spans reach the exporter (OTLP to a local trace view)
-/// before the function asks the Runtime API for the next invocation, when Lambda may freeze
-/// it; the invocation span is the child of Lambda's segment; cold start only the first time.
+/// An attribute of an exported span, as text.
+fn attr(span: &opentelemetry_proto::tonic::trace::v1::Span, key: &str) -> Option<String> {
+    use opentelemetry_proto::tonic::common::v1::any_value::Value as Any;
+    span.attributes
+        .iter()
+        .find(|kv| kv.key == key)
+        .and_then(|kv| match kv.value.as_ref()?.value.as_ref()? {
+            Any::StringValue(s) => Some(s.clone()),
+            Any::IntValue(i) => Some(i.to_string()),
+            Any::BoolValue(b) => Some(b.to_string()),
+            other => Some(format!("{other:?}")),
+        })
+}
+
+/// Trace id and span id of an X-Ray header, as OTLP carries them.
+fn otlp_ids(header: &str) -> (Vec<u8>, Vec<u8>) {
+    let parsed = TraceHeader::parse(header).unwrap();
+    let cx = baton::extract_header(&Context::new(), header, "test");
+    let span = cx.span();
+    let sc = span.span_context();
+    assert_eq!(sc.trace_id(), parsed.trace_id());
+    (
+        sc.trace_id().to_bytes().to_vec(),
+        sc.span_id().to_bytes().to_vec(),
+    )
+}
+
+/// In the real loop: each invocation's spans reach the exporter (OTLP) before the function asks
+/// the Runtime API for the next invocation, when Lambda may freeze it; and they are exactly the
+/// conventions' spans: the invocation (= batch) span under Lambda's segment, linked to the
+/// record's producer, cold start only the first time; the record's span in its producer's
+/// trace.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_invocation_s_spans_are_exported_before_the_next_is_asked_for() {
     let client = sqs().await;
     let output = TestQueue::create(&client, "lambda-out").await;
-    let view = Arc::new(
-        baton_trace::Collector::bind("127.0.0.1:0".parse().unwrap())
-            .unwrap()
-            .with_otlp("127.0.0.1:0".parse().unwrap())
-            .unwrap()
-            .spawn(),
-    );
-    let otlp = format!("http://{}/v1/traces", view.otlp_addr().unwrap());
+    let exported: Exported = Arc::default();
+    let otlp = otlp_receiver(exported.clone()).await;
 
-    // At each `/next`, which invocations the trace view already holds.
+    // At each `/next`, which invocations the receiver already holds.
     let snapshots: Arc<Mutex<Vec<Vec<String>>>> = Arc::default();
     let on_next: OnNext = {
-        let (view, snapshots) = (view.clone(), snapshots.clone());
+        let (exported, snapshots) = (exported.clone(), snapshots.clone());
         Arc::new(move |_, _| {
-            let mut ids: Vec<String> = invocations(&view).into_iter().map(|(id, _)| id).collect();
+            let mut ids: Vec<String> = exported
+                .lock()
+                .unwrap()
+                .iter()
+                .filter_map(|(_, span)| attr(span, "faas.invocation_id"))
+                .collect();
             ids.sort();
             snapshots.lock().unwrap().push(ids);
         })
@@ -554,20 +624,57 @@ async fn each_invocation_s_spans_are_exported_before_the_next_is_asked_for() {
             vec!["req-0".to_owned(), "req-1".to_owned()]
         ]
     );
-    let held = invocations(&view);
-    let node = |id: &str| &held.iter().find(|(i, _)| i == id).unwrap().1;
-    let cold = |id: &str| node(id).metadata["default"]["faas.coldstart"].clone();
-    assert_eq!(cold("req-0"), json!(true));
-    assert_eq!(cold("req-1"), json!(false));
-    // A segment (remote parent) named after the function, under Lambda's segment.
-    assert_eq!(node("req-0").name, "orders");
-    assert_eq!(node("req-0").parent_id.as_deref(), Some("aaaaaaaaaaaaaaa1"));
-    assert_eq!(node("req-1").parent_id.as_deref(), Some("bbbbbbbbbbbbbbb1"));
-    assert_eq!(
-        node("req-0").origin.as_deref(),
-        Some("AWS::Lambda::Function"),
-        "Lambda detected from the environment"
-    );
+
+    let exported = exported.lock().unwrap().clone();
+    let (producer_trace, producer_span) = otlp_ids(PRODUCER);
+    for (request, lambda, cold) in [("req-0", LAMBDA_A, "true"), ("req-1", LAMBDA_B, "false")] {
+        let (resource, invocation) = exported
+            .iter()
+            .find(|(_, s)| attr(s, "faas.invocation_id").as_deref() == Some(request))
+            .unwrap();
+        assert_eq!(resource["service.name"], "orders");
+        assert_eq!(resource["cloud.platform"], "aws_lambda");
+        assert_eq!(invocation.name, "process orders");
+        assert_eq!(invocation.kind, 5, "CONSUMER");
+        let (lambda_trace, lambda_span) = otlp_ids(lambda);
+        assert_eq!(invocation.trace_id, lambda_trace, "under Lambda's segment");
+        assert_eq!(invocation.parent_span_id, lambda_span);
+        assert_eq!(invocation.links.len(), 1);
+        assert_eq!(invocation.links[0].trace_id, producer_trace);
+        assert_eq!(invocation.links[0].span_id, producer_span);
+        for (key, value) in [
+            ("faas.trigger", "pubsub"),
+            ("faas.coldstart", cold),
+            ("faas.name", "orders"),
+            ("messaging.system", "aws_sqs"),
+            ("messaging.operation.type", "process"),
+            ("messaging.destination.name", "orders"),
+            ("messaging.batch.message_count", "1"),
+            ("cloud.account.id", "000000000000"),
+            (
+                "cloud.resource_id",
+                "arn:aws:lambda:us-east-1:000000000000:function:orders",
+            ),
+        ] {
+            assert_eq!(
+                attr(invocation, key).as_deref(),
+                Some(value),
+                "{request} {key}"
+            );
+        }
+        // The record's span: in its producer's trace, inside the invocation in time.
+        let record_id = if request == "req-0" { "m0" } else { "m1" };
+        let (_, record) = exported
+            .iter()
+            .find(|(_, s)| attr(s, "messaging.message.id").as_deref() == Some(record_id))
+            .unwrap();
+        assert_eq!(record.name, "process orders");
+        assert_eq!(record.kind, 5, "CONSUMER");
+        assert_eq!(record.trace_id, producer_trace);
+        assert_eq!(record.parent_span_id, producer_span);
+        assert!(record.start_time_unix_nano >= invocation.start_time_unix_nano);
+        assert!(record.end_time_unix_nano <= invocation.end_time_unix_nano);
+    }
     output.delete().await;
 }
 

@@ -136,7 +136,7 @@ async fn an_sqs_batch_is_one_consumer_span_linked_to_every_producer() {
         .iter()
         .find(|s| text(s, "faas.invocation_id").as_deref() == Some("req-1"))
         .unwrap();
-    assert_eq!(first.name, "orders process");
+    assert_eq!(first.name, "process orders");
     assert_eq!(first.span_kind, SpanKind::Consumer);
     assert_eq!(text(first, "faas.trigger").as_deref(), Some("pubsub"));
     assert_eq!(text(first, "messaging.system").as_deref(), Some("aws_sqs"));
@@ -298,7 +298,7 @@ async fn spans_are_flushed_before_the_response_and_a_slow_flush_is_cut_short() {
     );
     let at_flush = seen_at_flush.lock().unwrap()[0].clone();
     assert!(
-        at_flush.contains(&"orders process".to_owned()),
+        at_flush.contains(&"process orders".to_owned()),
         "{at_flush:?}"
     );
     assert_eq!(
@@ -502,13 +502,13 @@ async fn sns_and_eventbridge_events_get_their_process_spans_and_other_events_a_s
             .unwrap()
     };
     let sns = by_request("req-sns");
-    assert_eq!(sns.name, "orders process");
+    assert_eq!(sns.name, "process orders");
     assert_eq!(sns.span_kind, SpanKind::Consumer);
     assert_eq!(text(sns, "messaging.system").as_deref(), Some("aws.sns"));
     assert_eq!(sns.links.len(), 1);
     assert_eq!(sns.links[0].span_context.span_id(), ids(PRODUCERS[1]).1);
     let eventbridge = by_request("req-eb");
-    assert_eq!(eventbridge.name, "shop.orders process");
+    assert_eq!(eventbridge.name, "process shop.orders");
     assert_eq!(text(eventbridge, "faas.trigger").as_deref(), Some("pubsub"));
     assert_eq!(
         eventbridge.links[0].span_context.span_id(),

@@ -4,7 +4,7 @@
 //! **In Lambda** (`AWS_LAMBDA_RUNTIME_API` is set) it is the function:
 //! - `baton_export::Setup` sets up OpenTelemetry from the `OTEL_*` variables (OTLP to the ADOT
 //!   Lambda layer's collector or any other; the resource says `AWS::Lambda::Function`);
-//! - `InvocationLayer` gives each invocation its `{queue} process` span, linked to every
+//! - `InvocationLayer` gives each invocation its `process {queue}` span, linked to every
 //!   record's producer and under Lambda's segment, and flushes spans before the response;
 //! - `SqsBatchHandler` runs each record in a `process {queue}` span that continues the
 //!   record's producer trace, and reports failed records as partial batch failures;

@@ -49,12 +49,13 @@ pub enum LambdaTrace {
 /// back, since Lambda may freeze the process right after it.
 ///
 /// The span follows the semantic conventions for AWS Lambda (`faas`): for an SQS batch it is
-/// the CONSUMER `{queue} process` span of the batch (`multiple_sources process` when records
-/// come from several queues), linked to every record's producer, with `faas.trigger` =
+/// the CONSUMER `process {queue}` span of the batch (`process multiple_sources` when records
+/// come from several queues: the messaging conventions' `{operation} {destination}`, as the
+/// Lambda page's own examples name it), linked to every record's producer, with `faas.trigger` =
 /// `pubsub`, `messaging.system` = `aws_sqs`, `messaging.operation.type` = `process` and
 /// `messaging.batch.message_count`; for an SNS event, the same with `aws.sns` and the topic,
 /// linked to each record's `X-Amzn-Trace-Id` (or `traceparent`) message attribute; for an
-/// EventBridge event, the CONSUMER `{source} process`
+/// EventBridge event, the CONSUMER `process {source}`
 /// span linked to `detail.traceHeader`; for any other event, a SERVER span named after the
 /// function (`faas.trigger` = `other`). Every invocation span has `faas.invocation_id` (the
 /// request id), `faas.coldstart` (true for the first invocation this layer saw),
@@ -249,9 +250,9 @@ impl InvocationEvent for SqsEvent {
                     "messaging.destination.name",
                     queue.to_owned(),
                 ));
-                format!("{queue} process")
+                format!("process {queue}")
             }
-            _ => "multiple_sources process".to_owned(),
+            _ => "process multiple_sources".to_owned(),
         };
         let links = self
             .records
@@ -274,7 +275,7 @@ impl InvocationEvent for SqsEvent {
 }
 
 impl InvocationEvent for SnsEvent {
-    /// `{topic} process` (or `multiple_sources process`), linked to the producer in each
+    /// `process {topic}` (or `process multiple_sources`), linked to the producer in each
     /// record's `X-Amzn-Trace-Id` or `traceparent` message attribute (where Baton's SNS
     /// interceptor and OpenTelemetry SDKs put it).
     fn invocation_span(&self, _function: &str) -> InvocationSpan {
@@ -296,9 +297,9 @@ impl InvocationEvent for SnsEvent {
                     "messaging.destination.name",
                     topic.to_owned(),
                 ));
-                format!("{topic} process")
+                format!("process {topic}")
             }
-            _ => "multiple_sources process".to_owned(),
+            _ => "process multiple_sources".to_owned(),
         };
         let links = self
             .records
@@ -357,7 +358,7 @@ impl InvocationEvent for serde_json::Value {
             .into_iter()
             .collect();
         InvocationSpan {
-            name: format!("{source} process"),
+            name: format!("process {source}"),
             kind: SpanKind::Consumer,
             trigger: "pubsub",
             attributes: vec![
