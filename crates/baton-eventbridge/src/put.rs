@@ -83,7 +83,7 @@ impl PutCall {
         let Some(entries) = input.entries.as_mut() else {
             return;
         };
-        let lineage = config.common.lineage();
+        let lineage = config.common.lineage_in(self.spans.cx());
         let single = entries.len() == 1;
         // EventBridge wants the whole request *under* its limit.
         let total: usize = entries.iter().map(entry_size).sum();

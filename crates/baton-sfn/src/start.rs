@@ -164,7 +164,7 @@ impl StartCall {
     /// The send span's header, within the 256 characters Step Functions takes: a `Lineage`
     /// that would not fit is left out (with a `tracing` event) rather than fail the call.
     fn header(&self, config: &SfnPropagation) -> Option<String> {
-        let lineage = config.common.lineage();
+        let lineage = config.common.lineage_in(self.spans.cx());
         let header = aws_header_for_context(self.spans.cx(), lineage.as_deref())?;
         if header.len() <= MAX_TRACE_HEADER_LEN {
             return Some(header);

@@ -187,7 +187,7 @@ fn body_size(message: &str) -> KeyValue {
 /// The X-Ray header of the active span of `cx`, with the Lambda invocation's `Lineage` if
 /// there is one.
 fn send_header(config: &SnsPropagation, cx: &Context) -> Option<String> {
-    aws_header_for_context(cx, config.common.lineage().as_deref())
+    aws_header_for_context(cx, config.common.lineage_in(cx).as_deref())
 }
 
 /// Adds the `X-Amzn-Trace-Id` message attribute (the header `make_header` makes) unless the

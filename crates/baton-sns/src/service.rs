@@ -191,10 +191,14 @@ impl Service<SnsRequest> for SnsService {
             trace_header,
         } = request;
         let header = trace_header.or_else(|| {
-            baton::aws_header_for_context(
-                &baton::current_context(),
-                baton::invocation_lineage(&opentelemetry::Context::current(), self.env).as_deref(),
-            )
+            let cx = baton::current_context();
+            // The invocation's trace header in the call's context, else in the current one.
+            let lineage = if cx.get::<baton::LambdaInvocationTrace>().is_some() {
+                baton::invocation_lineage(&cx, self.env)
+            } else {
+                baton::invocation_lineage(&opentelemetry::Context::current(), self.env)
+            };
+            baton::aws_header_for_context(&cx, lineage.as_deref())
         });
         let set_header =
             move |request: &mut aws_smithy_runtime_api::client::orchestrator::HttpRequest| {

@@ -88,7 +88,7 @@ impl SendCall {
             input.message_attributes.as_ref(),
         );
         let mut budget = config.common.size_limit().saturating_sub(size);
-        let lineage = config.common.lineage();
+        let lineage = config.common.lineage_in(self.cx());
         inject(
             config,
             self.cx(),
@@ -117,7 +117,7 @@ impl SendCall {
             .map(|e| message_size(Some(&e.message_body), e.message_attributes.as_ref()))
             .sum();
         let mut batch_budget = MAX_MESSAGE_BYTES.saturating_sub(used);
-        let lineage = config.common.lineage();
+        let lineage = config.common.lineage_in(self.cx());
         for entry in entries.iter_mut() {
             if has_trace_header(&entry.message_system_attributes) {
                 tracing::debug!(
@@ -187,7 +187,7 @@ pub(crate) fn inject_entry(
 ) {
     let size = message_size(Some(&entry.message_body), entry.message_attributes.as_ref());
     let mut budget = config.common.size_limit().saturating_sub(size);
-    let lineage = config.common.lineage();
+    let lineage = config.common.lineage_in(cx);
     inject(
         config,
         cx,

@@ -161,7 +161,8 @@ async fn an_sqs_batch_is_one_consumer_span_linked_to_every_producer() {
     );
     assert_eq!(
         text(first, "cloud.resource_id").as_deref(),
-        Some("arn:aws:lambda:us-east-2:123456789012:function:fulfil")
+        Some("arn:aws:lambda:us-east-2:123456789012:function:fulfil:7"),
+        "the version that runs, not the alias invoked"
     );
     assert_eq!(
         text(first, "cloud.account.id").as_deref(),
@@ -324,6 +325,18 @@ async fn spans_are_flushed_before_the_response_and_a_slow_flush_is_cut_short() {
     );
 }
 
+/// A process environment left over from another invocation.
+fn stale_environment(name: &str) -> Option<String> {
+    match name {
+        "AWS_LAMBDA_FUNCTION_NAME" => Some("fulfil".to_owned()),
+        "_X_AMZN_TRACE_ID" => Some(
+            "Root=1-6910b3d2-cccccccccccccccccccccccc;Parent=ccccccccccccccc1;Sampled=1;Lineage=9:cccccccc:9"
+                .to_owned(),
+        ),
+        _ => None,
+    }
+}
+
 /// Two invocations at once in one process (Lambda Managed Instances, `concurrency-tokio`), each
 /// with its own trace header: every record sees its own invocation's `Lineage` and trace,
 /// whatever `_X_AMZN_TRACE_ID` says, and no span crosses over.
@@ -342,9 +355,11 @@ async fn concurrent_invocations_keep_their_own_trace_and_lineage() {
             async move {
                 // Both invocations are inside their handlers at the same time here.
                 barrier.wait().await;
-                let lineage = baton::invocation_lineage(&Context::current(), |name| {
-                    (name == "AWS_LAMBDA_FUNCTION_NAME").then(|| "fulfil".to_owned())
-                });
+                // What Baton's interceptors call, with an environment whose
+                // `_X_AMZN_TRACE_ID` names a third invocation: the context must win.
+                let lineage = baton::driver::Common::default()
+                    .with_environment(stale_environment)
+                    .lineage();
                 let trace = Context::current().span().span_context().trace_id();
                 seen.lock().unwrap().push((
                     message.body().unwrap_or_default().to_owned(),
@@ -521,5 +536,78 @@ async fn sns_and_eventbridge_events_get_their_process_spans_and_other_events_a_s
     assert!(matches!(
         &other.status,
         opentelemetry::trace::Status::Error { description } if description.contains("no such order")
+    ));
+}
+
+/// Lambda's segment with `Sampled=0` (active tracing off, the default): a parent that would make
+/// every span unsampled is only linked.
+#[tokio::test]
+async fn an_unsampled_lambda_segment_is_linked_not_a_parent() {
+    let spans = Spans::new();
+    let sampled_out = LAMBDA_A.replace("Sampled=1", "Sampled=0");
+    let provider = SdkTracerProvider::builder()
+        .with_sampler(baton::XrayParentBased::new(
+            opentelemetry_sdk::trace::Sampler::AlwaysOn,
+        ))
+        .with_simple_exporter(spans.exporter.clone())
+        .build();
+    let tracer = TracerHandle::new(provider.tracer("lambda-test"));
+    let mut function = InvocationLayer::new()
+        .with_tracer(tracer.clone())
+        .layer(SqsBatchHandler::new(ok_handler()).with_tracer(tracer));
+    let event = invocation(sqs_event(&["a"]), "req-1", Some(&sampled_out));
+    function.ready().await.unwrap().call(event).await.unwrap();
+    let finished = spans.finished();
+    let batch = finished
+        .iter()
+        .find(|s| attribute(s, "faas.invocation_id").is_some())
+        .expect("the invocation span is recorded");
+    assert_eq!(batch.parent_span_id, SpanId::INVALID);
+    assert!(
+        batch
+            .links
+            .iter()
+            .any(|l| l.span_context.span_id() == ids(LAMBDA_A).1)
+    );
+}
+
+/// A handler that panics: the span says so and the flush runs, then the panic goes on (to
+/// `lambda_runtime`, which reports it to Lambda).
+#[tokio::test]
+async fn a_panicking_handler_still_ends_its_span_and_flushes() {
+    use futures_util::FutureExt as _;
+
+    let spans = Spans::new();
+    let flushed = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&flushed);
+    let mut function = InvocationLayer::new()
+        .with_tracer(spans.handle())
+        .with_flush(move || {
+            counted.fetch_add(1, Ordering::SeqCst);
+        })
+        .layer(service_fn(|_event: LambdaEvent<serde_json::Value>| async {
+            if true {
+                panic!("the handler broke");
+            }
+            Ok::<(), BoxError>(())
+        }));
+    let call =
+        function
+            .ready()
+            .await
+            .unwrap()
+            .call(invocation(serde_json::json!({}), "req-panic", None));
+    let outcome = std::panic::AssertUnwindSafe(call).catch_unwind().await;
+    assert!(outcome.is_err(), "the panic goes on");
+    assert_eq!(flushed.load(Ordering::SeqCst), 1);
+    let finished = spans.finished();
+    let span = finished
+        .iter()
+        .find(|s| text(s, "faas.invocation_id").as_deref() == Some("req-panic"))
+        .unwrap();
+    assert_eq!(text(span, "error.type").as_deref(), Some("panic"));
+    assert!(matches!(
+        span.status,
+        opentelemetry::trace::Status::Error { .. }
     ));
 }

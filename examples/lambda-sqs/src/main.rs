@@ -233,6 +233,9 @@ async fn around_the_function(
         .env("AWS_LAMBDA_FUNCTION_NAME", "lambda-sqs")
         .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
         .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        // As on Lambda Managed Instances: lambda_runtime sets no `_X_AMZN_TRACE_ID` then, so
+        // the `Lineage` checked below can only come from the invocation's context.
+        .env("AWS_LAMBDA_MAX_CONCURRENCY", "2")
         .env("AWS_REGION", "us-east-1")
         .env("AWS_ACCESS_KEY_ID", "test")
         .env("AWS_SECRET_ACCESS_KEY", "test")

@@ -1,6 +1,7 @@
 //! The invocation span around a Lambda handler, and the flush before Lambda freezes the process.
 
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -11,6 +12,7 @@ use aws_lambda_events::event::sns::SnsEvent;
 use aws_lambda_events::event::sqs::SqsEvent;
 use baton::{LambdaInvocationTrace, TracerHandle};
 use baton_eventbridge::EventEnvelope;
+use futures_util::FutureExt as _;
 use lambda_runtime::LambdaEvent;
 use opentelemetry::context::FutureExt as _;
 use opentelemetry::trace::{Link, SpanContext, SpanKind, Status, TraceContextExt, Tracer as _};
@@ -33,7 +35,9 @@ const DEADLINE_MARGIN: Duration = Duration::from_millis(200);
 pub enum LambdaTrace {
     /// The invocation span is a child of Lambda's segment: the `xray-lambda` behaviour of the
     /// semantic conventions, right when spans go to X-Ray (directly or through a collector),
-    /// where the function's spans then hang under the Lambda service's node. The default.
+    /// where the function's spans then hang under the Lambda service's node. The default. A
+    /// segment Lambda did not sample (`Sampled=0`: active tracing off, or sampled out) is only
+    /// linked, so that it does not make the function's spans unsampled too.
     #[default]
     Parent,
     /// The invocation span starts its own trace and links to Lambda's segment: the plain
@@ -56,12 +60,16 @@ pub enum LambdaTrace {
 /// `messaging.batch.message_count`; for an SNS event, the same with `aws.sns` and the topic,
 /// linked to each record's `X-Amzn-Trace-Id` (or `traceparent`) message attribute; for an
 /// EventBridge event, the CONSUMER `process {source}`
-/// span linked to `detail.traceHeader`; for any other event, a SERVER span named after the
-/// function (`faas.trigger` = `other`). Every invocation span has `faas.invocation_id` (the
-/// request id), `faas.coldstart` (true for the first invocation this layer saw),
-/// `faas.name`, `faas.version`, `aws.lambda.invoked_arn`, `cloud.resource_id` (the function's
-/// ARN without alias or version), `cloud.account.id` and `cloud.provider` = `aws`; a handler
-/// error sets its status. What Lambda's trace header does to it is [`LambdaTrace`].
+/// span linked to `detail.traceHeader` (`faas.trigger` = `timer` for a scheduled event); for any
+/// other JSON event, a SERVER span named after the function (`faas.trigger` = `other`); see
+/// [`InvocationEvent`] for typed events of your own. Every invocation span has
+/// `faas.invocation_id` (the request id), `faas.coldstart` (true for the first invocation this
+/// layer saw), `faas.name` and `cloud.provider` = `aws`; `faas.version` when Lambda gives one;
+/// `aws.lambda.invoked_arn`, `cloud.resource_id` (the function's ARN with the version that
+/// runs, not the alias), `cloud.account.id` and `cloud.region` when the invoked ARN is there. A
+/// handler error or panic sets its status and `error.type` (the panic goes on to
+/// `lambda_runtime` after the flush). What Lambda's trace header does to it is
+/// [`LambdaTrace`].
 ///
 /// The span is current while the handler runs, so Baton's per-record process spans (from
 /// [`SqsBatchHandler`](super::SqsBatchHandler), [`EventBridgeHandler`](super::EventBridgeHandler))
@@ -193,8 +201,25 @@ impl<S> Invocation<S> {
 }
 
 /// How an event's invocation span looks: implemented for the events Baton knows
-/// ([`SqsEvent`], [`SnsEvent`], EventBridge events as `serde_json::Value`); any other JSON gets
-/// the SERVER span named after the function. Implement it for your own event types.
+/// ([`SqsEvent`], [`SnsEvent`], EventBridge events as `serde_json::Value`); any other JSON
+/// (`LambdaEvent<serde_json::Value>`) gets the SERVER span named after the function. Implement
+/// it for your own event types; for a type of another crate (an `aws_lambda_events` API
+/// Gateway request, say), wrap it in a `#[serde(transparent)]` newtype of yours:
+///
+/// ```
+/// use aws_lambda_events::event::sqs::SqsEvent as Foreign;
+/// use baton_worker::lambda::{InvocationEvent, InvocationSpan};
+///
+/// #[derive(serde::Deserialize)]
+/// #[serde(transparent)]
+/// struct MyEvent(Foreign);
+///
+/// impl InvocationEvent for MyEvent {
+///     fn invocation_span(&self, function: &str) -> InvocationSpan {
+///         InvocationSpan::server(format!("{function} request"), "http")
+///     }
+/// }
+/// ```
 pub trait InvocationEvent {
     /// The span's name, kind, trigger, attributes and links for this event; `function` is the
     /// function's name.
@@ -357,13 +382,16 @@ impl InvocationEvent for serde_json::Value {
             .then(|| span.span_context().clone())
             .into_iter()
             .collect();
+        // A schedule (EventBridge Scheduler or a scheduled rule) is a timer, not a message.
+        let scheduled = self.get("detail-type").and_then(|d| d.as_str()) == Some("Scheduled Event");
         InvocationSpan {
             name: format!("process {source}"),
             kind: SpanKind::Consumer,
-            trigger: "pubsub",
+            trigger: if scheduled { "timer" } else { "pubsub" },
             attributes: vec![
                 KeyValue::new("messaging.system", "aws_eventbridge"),
                 KeyValue::new("messaging.operation.type", "process"),
+                KeyValue::new("messaging.operation.name", "process"),
                 KeyValue::new("messaging.destination.name", source),
             ],
             links,
@@ -408,8 +436,12 @@ where
             let lambda = baton::extract_header(&Context::new(), header, "Lambda-Runtime-Trace-Id");
             let lambda_span = lambda.span().span_context().clone();
             match layer.lambda_trace {
-                LambdaTrace::Parent if lambda_span.is_valid() => base = lambda,
-                LambdaTrace::Link if lambda_span.is_valid() => {
+                // A segment Lambda did not sample (active tracing off, or sampled out) would
+                // make every span under it unsampled: then a link is all it gets.
+                LambdaTrace::Parent if lambda_span.is_valid() && lambda_span.is_sampled() => {
+                    base = lambda;
+                }
+                LambdaTrace::Parent | LambdaTrace::Link if lambda_span.is_valid() => {
                     links.push(Link::with_context(lambda_span));
                 }
                 _ => {}
@@ -432,12 +464,20 @@ where
                 context.env_config.version.clone(),
             ));
         }
-        if !arn.is_empty() {
+        // `lambda_runtime` puts a placeholder sentence there when the header is missing.
+        if arn.starts_with("arn:") {
             attributes.push(KeyValue::new("aws.lambda.invoked_arn", arn.to_owned()));
             // arn:aws:lambda:{region}:{account}:function:{name}[:{alias or version}]
             let parts: Vec<&str> = arn.split(':').collect();
             if parts.len() >= 7 {
-                attributes.push(KeyValue::new("cloud.resource_id", parts[..7].join(":")));
+                // The function's ARN with the version that runs, not the alias invoked (the
+                // same instance serves every alias of that version).
+                let version = context.env_config.version.as_str();
+                let resource = match version {
+                    "" | "$LATEST" => parts[..7].join(":"),
+                    version => format!("{}:{version}", parts[..7].join(":")),
+                };
+                attributes.push(KeyValue::new("cloud.resource_id", resource));
                 attributes.push(KeyValue::new("cloud.account.id", parts[4].to_owned()));
                 attributes.push(KeyValue::new("cloud.region", parts[3].to_owned()));
             }
@@ -460,16 +500,31 @@ where
             self.inner.call(event)
         };
         Box::pin(async move {
-            let result = future.with_context(cx.clone()).await;
+            // A panic is caught here (and raised again below) so that the span still says so
+            // and the flush still runs before `lambda_runtime` reports the error.
+            let outcome = AssertUnwindSafe(future.with_context(cx.clone()))
+                .catch_unwind()
+                .await;
             let span = cx.span();
-            if let Err(error) = &result {
-                span.set_status(Status::error(error.to_string()));
+            match &outcome {
+                Ok(Ok(_)) => {}
+                Ok(Err(error)) => {
+                    span.set_attribute(KeyValue::new("error.type", "handler_error"));
+                    span.set_status(Status::error(error.to_string()));
+                }
+                Err(_) => {
+                    span.set_attribute(KeyValue::new("error.type", "panic"));
+                    span.set_status(Status::error("the handler panicked"));
+                }
             }
             span.end();
             if let Some(flush) = flush {
                 flush_within(flush, flush_budget(flush_timeout, deadline)).await;
             }
-            result
+            match outcome {
+                Ok(result) => result,
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
         })
     }
 }

@@ -83,7 +83,9 @@ type BoxFuture<T, E> = Pin<Box<dyn Future<Output = Result<T, E>> + Send>>;
 ///   `MessageGroupId`; string and binary message attributes), so the handler is the one an
 ///   [`SqsWorker`](crate::SqsWorker) runs;
 /// - a `process {queue}` CONSUMER span starts, continuing the record's own producer trace
-///   ([`LinkPolicy::Parent`], the default) or linked to it ([`LinkPolicy::Link`]); the queue
+///   ([`LinkPolicy::Parent`], the default) or linked to it ([`LinkPolicy::Link`], as a child
+///   of the span current when the handler is called: an [`InvocationLayer`]'s invocation
+///   span, or a new trace if there is none); the queue
 ///   is the last `:`-separated part of the record's `eventSourceARN`. The span's context is
 ///   current while the handler's future runs;
 /// - an `Err` or a panic of the handler fails the record (the span gets an error status and

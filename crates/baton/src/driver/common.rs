@@ -210,8 +210,17 @@ impl Common {
     /// [`LambdaInvocationTrace`](crate::LambdaInvocationTrace), else from `_X_AMZN_TRACE_ID`
     /// (see [`invocation_lineage`](crate::invocation_lineage)).
     pub fn lineage(&self) -> Option<String> {
-        // The function name first: outside Lambda, no context is read.
+        self.lineage_in(&Context::current())
+    }
+
+    /// The `Lineage` a send in `cx` (its send span's context) passes on: the invocation's
+    /// trace header in `cx`, else in the current context, else `_X_AMZN_TRACE_ID`; `None`
+    /// outside Lambda, where only the (cached) function name is looked up.
+    pub fn lineage_in(&self, cx: &Context) -> Option<String> {
         (self.env)("AWS_LAMBDA_FUNCTION_NAME")?;
+        if cx.get::<crate::LambdaInvocationTrace>().is_some() {
+            return crate::invocation_lineage(cx, self.env);
+        }
         crate::invocation_lineage(&Context::current(), self.env)
     }
 
@@ -280,6 +289,13 @@ impl Common {
         let mut parent = enclosing.clone();
         if let Some(fields) = producer.get::<crate::PassOnFields>() {
             parent = parent.with_value(fields.clone());
+        }
+        use opentelemetry::baggage::BaggageExt as _;
+        let baggage = producer.baggage();
+        if !baggage.is_empty() {
+            parent = parent.with_baggage(baggage.iter().map(|(k, (v, m))| {
+                opentelemetry::baggage::KeyValueMetadata::new(k.clone(), v.clone(), m.clone())
+            }));
         }
         let cx = self.tracer.start(span, &parent);
         if let Some(hook) = &self.on_process {
