@@ -203,6 +203,7 @@ async fn an_sqs_batch_is_one_consumer_span_linked_to_every_producer() {
         (a.span_context.trace_id(), a.parent_span_id),
         ids(PRODUCERS[0])
     );
+    assert_eq!(text(a, "faas.trigger").as_deref(), Some("pubsub"));
 }
 
 #[tokio::test]

@@ -272,6 +272,9 @@ where
     let cx = settings
         .process
         .start_process_span_within(&message, &queue, enclosing);
+    // The conventions' SQS message span in Lambda: a pub/sub trigger.
+    cx.span()
+        .set_attribute(KeyValue::new("faas.trigger", "pubsub"));
     let id = message.message_id.clone().unwrap_or_default();
     let (error, kind) = match call_handler(service, message, &cx).await {
         Outcome::Succeeded => {
@@ -500,6 +503,8 @@ impl EventBridgeHandler {
         let cx = self
             .process
             .start_delivery_within(&envelope, destination, enclosing);
+        cx.span()
+            .set_attribute(KeyValue::new("faas.trigger", "pubsub"));
         // The consumer calls the route's closure right away (only its future runs later), so
         // the span is current for both, and a panic in either is the event's failure.
         let routed = std::panic::catch_unwind(AssertUnwindSafe(|| {
