@@ -255,47 +255,67 @@ impl InvocationSpan {
     }
 }
 
+/// The CONSUMER span of a batch in `system` whose records came from `destinations` (one per
+/// record): `process {destination}`, or `process multiple_sources` when they differ; with the
+/// batch's size when it holds more than one message (the conventions leave it off single
+/// messages).
+fn batch_span<'a>(
+    system: &'static str,
+    destinations: impl ExactSizeIterator<Item = Option<&'a str>>,
+    links: Vec<SpanContext>,
+) -> InvocationSpan {
+    let count = destinations.len();
+    let mut destinations = destinations;
+    let first = destinations.next().flatten();
+    let single = destinations.all(|d| d == first);
+    let mut attributes = vec![
+        KeyValue::new("messaging.system", system),
+        KeyValue::new("messaging.operation.type", "process"),
+        KeyValue::new("messaging.operation.name", "process"),
+    ];
+    if count > 1 {
+        attributes.push(KeyValue::new("messaging.batch.message_count", count as i64));
+    }
+    let name = match (single, first) {
+        (true, Some(destination)) => {
+            attributes.push(KeyValue::new(
+                "messaging.destination.name",
+                destination.to_owned(),
+            ));
+            format!("process {destination}")
+        }
+        _ => "process multiple_sources".to_owned(),
+    };
+    InvocationSpan {
+        name,
+        kind: SpanKind::Consumer,
+        trigger: "pubsub",
+        attributes,
+        links,
+    }
+}
+
+/// The valid span context of `producer`, if it has one.
+fn producer_span(producer: &Context) -> Option<SpanContext> {
+    let span = producer.span();
+    let context = span.span_context();
+    context.is_valid().then(|| context.clone())
+}
+
 impl InvocationEvent for SqsEvent {
     fn invocation_span(&self, _function: &str) -> InvocationSpan {
-        let mut queues = self
-            .records
-            .iter()
-            .map(|r| r.event_source_arn.as_deref().and_then(queue_name));
-        let first = queues.next().flatten();
-        let single = queues.all(|q| q == first);
-        let mut attributes = vec![
-            KeyValue::new("messaging.system", "aws_sqs"),
-            KeyValue::new("messaging.operation.type", "process"),
-            KeyValue::new("messaging.operation.name", "process"),
-            KeyValue::new("messaging.batch.message_count", self.records.len() as i64),
-        ];
-        let name = match (single, first) {
-            (true, Some(queue)) => {
-                attributes.push(KeyValue::new(
-                    "messaging.destination.name",
-                    queue.to_owned(),
-                ));
-                format!("process {queue}")
-            }
-            _ => "process multiple_sources".to_owned(),
-        };
         let links = self
             .records
             .iter()
             .filter_map(|record| {
-                let producer = baton_sqs::producer_context(&to_message(record.clone()));
-                let span = producer.span();
-                let context = span.span_context();
-                context.is_valid().then(|| context.clone())
+                producer_span(&baton_sqs::producer_context(&to_message(record.clone())))
             })
             .collect();
-        InvocationSpan {
-            name,
-            kind: SpanKind::Consumer,
-            trigger: "pubsub",
-            attributes,
-            links,
-        }
+        let queues = self
+            .records
+            .iter()
+            .map(|r| r.event_source_arn.as_deref().and_then(queue_name));
+        batch_span("aws_sqs", queues, links)
     }
 }
 
@@ -304,28 +324,6 @@ impl InvocationEvent for SnsEvent {
     /// record's `X-Amzn-Trace-Id` or `traceparent` message attribute (where Baton's SNS
     /// interceptor and OpenTelemetry SDKs put it).
     fn invocation_span(&self, _function: &str) -> InvocationSpan {
-        let mut topics = self
-            .records
-            .iter()
-            .map(|r| r.sns.topic_arn.rsplit(':').next().filter(|t| !t.is_empty()));
-        let first = topics.next().flatten();
-        let single = topics.all(|t| t == first);
-        let mut attributes = vec![
-            KeyValue::new("messaging.system", "aws.sns"),
-            KeyValue::new("messaging.operation.type", "process"),
-            KeyValue::new("messaging.operation.name", "process"),
-            KeyValue::new("messaging.batch.message_count", self.records.len() as i64),
-        ];
-        let name = match (single, first) {
-            (true, Some(topic)) => {
-                attributes.push(KeyValue::new(
-                    "messaging.destination.name",
-                    topic.to_owned(),
-                ));
-                format!("process {topic}")
-            }
-            _ => "process multiple_sources".to_owned(),
-        };
         let links = self
             .records
             .iter()
@@ -347,18 +345,14 @@ impl InvocationEvent for SnsEvent {
                 } else {
                     return None;
                 };
-                let span = producer.span();
-                let context = span.span_context();
-                context.is_valid().then(|| context.clone())
+                producer_span(&producer)
             })
             .collect();
-        InvocationSpan {
-            name,
-            kind: SpanKind::Consumer,
-            trigger: "pubsub",
-            attributes,
-            links,
-        }
+        let topics = self
+            .records
+            .iter()
+            .map(|r| r.sns.topic_arn.rsplit(':').next().filter(|t| !t.is_empty()));
+        batch_span("aws.sns", topics, links)
     }
 }
 
@@ -374,12 +368,7 @@ impl InvocationEvent for serde_json::Value {
             .clone()
             .filter(|s| !s.is_empty())
             .unwrap_or_else(|| "unknown".to_owned());
-        let producer = envelope.producer_context();
-        let span = producer.span();
-        let links = span
-            .span_context()
-            .is_valid()
-            .then(|| span.span_context().clone())
+        let links = producer_span(&envelope.producer_context())
             .into_iter()
             .collect();
         // A schedule (EventBridge Scheduler or a scheduled rule) is a timer, not a message.
