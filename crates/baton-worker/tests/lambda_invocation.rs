@@ -612,3 +612,105 @@ async fn a_panicking_handler_still_ends_its_span_and_flushes() {
         opentelemetry::trace::Status::Error { .. }
     ));
 }
+
+fn sns_event(attribute: (&str, &str)) -> aws_lambda_events::event::sns::SnsEvent {
+    serde_json::from_value(serde_json::json!({"Records": [{
+        "EventSource": "aws:sns", "EventVersion": "1.0",
+        "EventSubscriptionArn": "arn:aws:sns:us-east-2:123456789012:orders:sub",
+        "Sns": {
+            "Type": "Notification", "MessageId": "n1",
+            "TopicArn": "arn:aws:sns:us-east-2:123456789012:orders",
+            "Subject": null, "Message": "{\"order\":\"42\"}",
+            "Timestamp": "2026-12-06T12:00:00.000Z",
+            "SignatureVersion": "1", "Signature": "", "SigningCertUrl": "", "UnsubscribeUrl": "",
+            "MessageAttributes": {attribute.0: {"Type": "String", "Value": attribute.1}}
+        }
+    }]}))
+    .unwrap()
+}
+
+/// SNS events: each notification in its own process span continuing its producer (from the
+/// `X-Amzn-Trace-Id` message attribute Baton's SNS interceptor writes, or `traceparent`),
+/// current while the handler runs; a failure is the function's error.
+#[tokio::test]
+async fn sns_notifications_continue_their_producer_inside_the_invocation() {
+    use aws_lambda_events::event::sns::SnsMessage;
+    use baton_worker::lambda::SnsHandler;
+
+    let spans = Spans::new();
+    let seen: Arc<Mutex<Vec<(String, opentelemetry::trace::SpanContext)>>> = Arc::default();
+    let handler = {
+        let seen = Arc::clone(&seen);
+        service_fn(move |notification: SnsMessage| {
+            let seen = Arc::clone(&seen);
+            async move {
+                if notification.message == "fail" {
+                    return Err::<(), BoxError>("cannot ship".into());
+                }
+                let current = Context::current().span().span_context().clone();
+                seen.lock().unwrap().push((notification.message, current));
+                Ok(())
+            }
+        })
+    };
+    let mut function = InvocationLayer::new()
+        .with_tracer(spans.handle())
+        .layer(SnsHandler::new(handler).with_tracer(spans.handle()));
+    let event = invocation(
+        sns_event(("X-Amzn-Trace-Id", PRODUCERS[1])),
+        "req-sns",
+        Some(LAMBDA_A),
+    );
+    function.ready().await.unwrap().call(event).await.unwrap();
+
+    let finished = spans.finished();
+    let record = finished
+        .iter()
+        .find(|s| text(s, "messaging.message.id").as_deref() == Some("n1"))
+        .expect("the notification's process span");
+    assert_eq!(record.name, "process orders");
+    assert_eq!(record.span_kind, SpanKind::Consumer);
+    assert_eq!(text(record, "messaging.system").as_deref(), Some("aws.sns"));
+    assert_eq!(text(record, "faas.trigger").as_deref(), Some("pubsub"));
+    assert_eq!(
+        (record.span_context.trace_id(), record.parent_span_id),
+        ids(PRODUCERS[1])
+    );
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].0, "{\"order\":\"42\"}");
+    assert_eq!(seen[0].1.span_id(), record.span_context.span_id());
+    let batch = finished
+        .iter()
+        .find(|s| text(s, "faas.invocation_id").as_deref() == Some("req-sns"))
+        .unwrap();
+    assert_eq!(batch.links[0].span_context.span_id(), ids(PRODUCERS[1]).1);
+
+    // A W3C producer, and a failure: the function's error, the span's status.
+    let traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    let mut event = sns_event(("traceparent", traceparent));
+    event.records[0].sns.message = "fail".to_owned();
+    let outcome = function
+        .ready()
+        .await
+        .unwrap()
+        .call(invocation(event, "req-fail", None))
+        .await;
+    assert!(outcome.unwrap_err().to_string().contains("cannot ship"));
+    let failed = spans
+        .finished()
+        .into_iter()
+        .find(|s| {
+            s.span_context.trace_id()
+                == TraceId::from_hex("4bf92f3577b34da6a3ce929d0e0e4736").unwrap()
+        })
+        .expect("the failed notification's span, in the W3C producer's trace");
+    assert_eq!(
+        text(&failed, "error.type").as_deref(),
+        Some("handler_error")
+    );
+    assert!(matches!(
+        failed.status,
+        opentelemetry::trace::Status::Error { .. }
+    ));
+}

@@ -321,31 +321,15 @@ impl InvocationEvent for SqsEvent {
 
 impl InvocationEvent for SnsEvent {
     /// `process {topic}` (or `process multiple_sources`), linked to the producer in each
-    /// record's `X-Amzn-Trace-Id` or `traceparent` message attribute (where Baton's SNS
-    /// interceptor and OpenTelemetry SDKs put it).
+    /// record's `traceparent` or `X-Amzn-Trace-Id` message attribute (where OpenTelemetry SDKs
+    /// and Baton's SNS interceptor put it).
     fn invocation_span(&self, _function: &str) -> InvocationSpan {
+        // Read as `SnsHandler` reads each notification (`traceparent`, then `X-Amzn-Trace-Id`).
         let links = self
             .records
             .iter()
             .filter_map(|record| {
-                let attributes = &record.sns.message_attributes;
-                let value = |name: &str| {
-                    attributes
-                        .iter()
-                        .find(|(key, _)| key.eq_ignore_ascii_case(name))
-                        .map(|(_, attribute)| attribute.value.as_str())
-                };
-                let producer = if let Some(header) = value("X-Amzn-Trace-Id") {
-                    baton::extract_header(&Context::new(), header, "X-Amzn-Trace-Id")
-                } else if let Some(traceparent) = value("traceparent") {
-                    use opentelemetry::propagation::TextMapPropagator as _;
-                    let carrier: std::collections::HashMap<String, String> =
-                        [("traceparent".to_owned(), traceparent.to_owned())].into();
-                    baton::W3cPropagator::new().extract(&carrier)
-                } else {
-                    return None;
-                };
-                producer_span(&producer)
+                producer_span(&super::sns::notification(&record.sns).producer_context())
             })
             .collect();
         let topics = self

@@ -52,12 +52,14 @@ use tower::{BoxError, Service};
 use crate::worker::process::{Outcome, call_handler, error_text, panic_text};
 
 mod invocation;
+mod sns;
 
 use crate::{ConsumeError, EventConsumer};
 pub use invocation::{
     DEFAULT_FLUSH_TIMEOUT, Invocation, InvocationEvent, InvocationLayer, InvocationSpan,
     LambdaTrace,
 };
+pub use sns::SnsHandler;
 
 /// The destination name of a process span whose record names no queue (no `eventSourceARN`).
 const UNKNOWN_QUEUE: &str = "unknown";

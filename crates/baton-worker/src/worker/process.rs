@@ -70,9 +70,9 @@ pub(crate) enum Outcome {
 
 /// Calls the handler (readiness first) with `cx` current while its future runs; a panic in
 /// `poll_ready`, `call` or the future becomes [`Outcome::Panicked`].
-pub(crate) async fn call_handler<S>(service: &mut S, message: Message, cx: &Context) -> Outcome
+pub(crate) async fn call_handler<M, S>(service: &mut S, message: M, cx: &Context) -> Outcome
 where
-    S: Service<Message>,
+    S: Service<M>,
     S::Error: Into<BoxError>,
 {
     let call = async {
