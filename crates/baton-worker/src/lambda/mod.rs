@@ -11,8 +11,18 @@
 //!   runs an [`EventConsumer`] inside a process span that continues `detail.traceHeader`, and
 //!   returns the consumer's [`ConsumeError`] as the function error, so Lambda retries the event
 //!   and finally hands it to the rule's dead-letter queue.
+//! - [`SnsHandler`] serves SNS subscriptions: each notification goes to a
+//!   `tower::Service<SnsMessage>` inside a `process {topic}` span that continues its producer
+//!   (`traceparent` / `X-Amzn-Trace-Id` message attributes); a failure is the function error.
+//! - [`InvocationLayer`] goes around any of them (or a handler of your own): the invocation
+//!   span of the semantic conventions, Lambda's own segment as its parent or link, and a flush
+//!   of the spans before the response, since Lambda may freeze the process right after it.
 //!
-//! Context travels with each record; nothing is read from or written to `_X_AMZN_TRACE_ID`.
+//! Context travels with each record. The trace header Lambda hands each invocation travels in
+//! the invocation's context ([`baton::LambdaInvocationTrace`], put there by the layer), where
+//! Baton's interceptors take the `Lineage` they pass on; only without it do they read
+//! `_X_AMZN_TRACE_ID`, which is wrong when one process runs invocations concurrently. Nothing
+//! writes that variable.
 //!
 //! ```no_run
 //! use aws_sdk_sqs::types::Message;
