@@ -192,12 +192,7 @@ impl Service<SnsRequest> for SnsService {
         } = request;
         let header = trace_header.or_else(|| {
             let cx = baton::current_context();
-            // The invocation's trace header in the call's context, else in the current one.
-            let lineage = if cx.get::<baton::LambdaInvocationTrace>().is_some() {
-                baton::invocation_lineage(&cx, self.env)
-            } else {
-                baton::invocation_lineage(&opentelemetry::Context::current(), self.env)
-            };
+            let lineage = baton::invocation_lineage(&cx, self.env);
             baton::aws_header_for_context(&cx, lineage.as_deref())
         });
         let set_header =

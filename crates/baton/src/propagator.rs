@@ -334,12 +334,16 @@ impl LambdaInvocationTrace {
 }
 
 /// Inside AWS Lambda (`AWS_LAMBDA_FUNCTION_NAME` set, as `env` reads it), the `Lineage` a send
-/// from `cx` passes on: the invocation's, when `cx` carries a [`LambdaInvocationTrace`] (even
-/// when that header has none), else the one in `_X_AMZN_TRACE_ID` ([`lambda_lineage`]).
-/// `None` outside Lambda, where this costs the one lookup of the function name.
+/// from `cx` passes on: the invocation's, when `cx` (else the current context) carries a
+/// [`LambdaInvocationTrace`] (even when that header has none), else the one in
+/// `_X_AMZN_TRACE_ID` ([`lambda_lineage`]). `None` outside Lambda, where this costs the one
+/// lookup of the function name.
 pub fn invocation_lineage(cx: &Context, env: impl Fn(&str) -> Option<String>) -> Option<String> {
     env(LAMBDA_FUNCTION_NAME)?;
-    match cx.get::<LambdaInvocationTrace>() {
+    if let Some(trace) = cx.get::<LambdaInvocationTrace>() {
+        return trace.lineage.clone();
+    }
+    match Context::current().get::<LambdaInvocationTrace>() {
         Some(trace) => trace.lineage.clone(),
         None => lambda_lineage(env),
     }

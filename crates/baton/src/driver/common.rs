@@ -217,11 +217,7 @@ impl Common {
     /// trace header in `cx`, else in the current context, else `_X_AMZN_TRACE_ID`; `None`
     /// outside Lambda, where only the (cached) function name is looked up.
     pub fn lineage_in(&self, cx: &Context) -> Option<String> {
-        (self.env)("AWS_LAMBDA_FUNCTION_NAME")?;
-        if cx.get::<crate::LambdaInvocationTrace>().is_some() {
-            return crate::invocation_lineage(cx, self.env);
-        }
-        crate::invocation_lineage(&Context::current(), self.env)
+        crate::invocation_lineage(cx, self.env)
     }
 
     /// Starts the spans of a send call: `send {destination}` under the caller's context, with
