@@ -1,7 +1,11 @@
 //! The consumer side: the event envelope EventBridge delivers to its targets, and the trace
 //! context in its `detail.traceHeader`.
 
-use baton::{Delivery, LinkPolicy, MessagingSystem, TracerHandle, extract_header};
+use std::time::SystemTime;
+
+use baton::{
+    Delivery, LinkPolicy, MessagingSpan, MessagingSystem, TracerHandle, attr, extract_header,
+};
 use opentelemetry::Context;
 use serde::Deserialize;
 
@@ -100,6 +104,20 @@ impl Delivery for EventEnvelope {
     /// The context in `detail.traceHeader` (see [`EventEnvelope::producer_context`]).
     fn producer_context(&self) -> Context {
         EventEnvelope::producer_context(self)
+    }
+
+    /// How long ago the event's `time` was, as `baton.messaging.time_in_queue_ms`: to the
+    /// second, as EventBridge dates events (and a producer may set `time` itself); nothing
+    /// when it is missing or does not parse.
+    fn delivery_facts(&self, span: MessagingSpan) -> MessagingSpan {
+        match self
+            .time
+            .as_deref()
+            .and_then(|t| baton::time_in_queue_ms(t, SystemTime::now()))
+        {
+            Some(ms) => span.attribute(attr::BATON_TIME_IN_QUEUE_MS, ms),
+            None => span,
+        }
     }
 }
 

@@ -27,6 +27,10 @@ impl TracedService for EventBridgePropagation {
         Some(call.cx())
     }
 
+    fn measure(call: &mut PutCall) -> Option<&mut baton::metrics::Measure> {
+        call.spans.measure_mut()
+    }
+
     fn request_input(request: &mut PutEventsInput) -> &mut dyn Any {
         request
     }

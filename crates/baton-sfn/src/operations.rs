@@ -40,6 +40,10 @@ impl TracedService for SfnPropagation {
         Some(call.cx())
     }
 
+    fn measure(call: &mut StartCall) -> Option<&mut baton::metrics::Measure> {
+        call.spans.measure_mut()
+    }
+
     fn request_input(request: &mut SfnRequest) -> &mut dyn Any {
         match request {
             SfnRequest::StartExecution(input) => input,

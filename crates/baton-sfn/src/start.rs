@@ -49,7 +49,7 @@ mod tests {
 /// A StartExecution or StartSyncExecution call in flight (opaque): the PRODUCER span.
 #[derive(Clone, Debug)]
 pub struct StartCall {
-    spans: SendSpans<()>,
+    pub(crate) spans: SendSpans<()>,
     /// The trace header the request carries, once written (for the HTTP header too).
     pub(crate) header: Option<String>,
 }

@@ -5,9 +5,10 @@
 //! message's own, and SNS also sets its `AWSTraceHeader`; read those with `baton-sqs`.
 
 use std::collections::HashMap;
+use std::time::SystemTime;
 
 use baton::carrier::{ReadMap, extract_from_attributes};
-use baton::{Delivery, MessagingSystem};
+use baton::{Delivery, MessagingSpan, MessagingSystem, attr};
 use opentelemetry::Context;
 use serde::Deserialize;
 
@@ -112,6 +113,20 @@ impl Delivery for Notification {
 
     fn body_size(&self) -> Option<usize> {
         self.message.as_deref().map(str::len)
+    }
+
+    /// How long the notification waited since SNS accepted it (its `Timestamp`), as
+    /// `baton.messaging.time_in_queue_ms`; nothing when the timestamp is missing or does not
+    /// parse. The envelope carries it, so it costs no request.
+    fn delivery_facts(&self, span: MessagingSpan) -> MessagingSpan {
+        match self
+            .timestamp
+            .as_deref()
+            .and_then(|t| baton::time_in_queue_ms(t, SystemTime::now()))
+        {
+            Some(ms) => span.attribute(attr::BATON_TIME_IN_QUEUE_MS, ms),
+            None => span,
+        }
     }
 }
 

@@ -37,6 +37,10 @@ impl TracedService for SnsPropagation {
         Some(call.cx())
     }
 
+    fn measure(call: &mut PublishCall) -> Option<&mut baton::metrics::Measure> {
+        call.spans.measure_mut()
+    }
+
     fn request_input(request: &mut SnsRequest) -> &mut dyn Any {
         match &mut request.operation {
             SnsOperation::Publish(input) => input,

@@ -71,7 +71,7 @@ impl TracedService for SqsPropagation {
         match &call.0 {
             Call::Send(call) => Some(call.cx()),
             Call::Receive(_) => None,
-            Call::Settle(call) => Some(call.cx()),
+            Call::Settle(call) => call.cx(),
         }
     }
 
@@ -79,7 +79,7 @@ impl TracedService for SqsPropagation {
         match &mut call.0 {
             Call::Send(send) => send.record_server(address, port),
             Call::Receive(receive) => receive.set_server(address, port),
-            Call::Settle(settle) => baton::driver::set_server(settle.cx(), address, port),
+            Call::Settle(settle) => settle.set_server(address, port),
         }
     }
 

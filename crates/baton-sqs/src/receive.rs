@@ -7,7 +7,8 @@ use aws_sdk_sqs::operation::RequestId;
 use aws_sdk_sqs::operation::receive_message::{ReceiveMessageInput, ReceiveMessageOutput};
 use aws_sdk_sqs::types::MessageSystemAttributeName;
 use baton::driver::Start;
-use baton::{CallError, MessagingSpan, MessagingSystem, TracerHandle, attr};
+use baton::metrics::Measure;
+use baton::{CallError, MessagingSpan, MessagingSystem, Operation, TracerHandle, attr};
 use opentelemetry::trace::{Span, TraceContextExt};
 use opentelemetry::{Context, KeyValue};
 
@@ -27,6 +28,7 @@ pub(crate) struct ReceiveCall {
     /// Where the call went (`server.address`, `server.port`), once known.
     server: Option<(String, Option<u16>)>,
     started: SystemTime,
+    measure: Option<Measure>,
 }
 
 impl ReceiveCall {
@@ -35,11 +37,18 @@ impl ReceiveCall {
         queue_url: Option<&str>,
         start: &Start<'_>,
     ) -> Self {
+        let queue = queue_name(queue_url);
         ReceiveCall {
             tracer: config.common.tracer().clone(),
             envelopes: config.envelopes,
             parent: start.parent.clone(),
-            queue: queue_name(queue_url),
+            measure: config.common.measure(
+                MessagingSystem::Sqs,
+                Operation::Receive,
+                "ReceiveMessage",
+                &queue,
+            ),
+            queue,
             queue_url: queue_url.map(str::to_owned),
             region: start.region.map(str::to_owned),
             server: None,
@@ -50,6 +59,9 @@ impl ReceiveCall {
     /// Keeps where the call went for the span.
     pub(crate) fn set_server(&mut self, address: &str, port: Option<u16>) {
         self.server = Some((address.to_owned(), port));
+        if let Some(measure) = &mut self.measure {
+            measure.set_server(address, port);
+        }
     }
 
     /// Makes the call return the trace carriers, keeping everything the caller asked for.
@@ -102,6 +114,12 @@ impl ReceiveCall {
     /// Records the `receive` span: started when the call was, linked to the producer of every
     /// message received, in error if the call failed.
     pub(crate) fn finish(self, result: Result<&ReceiveMessageOutput, &CallError>) {
+        if let Some(measure) = self.measure {
+            match result {
+                Ok(output) => measure.finish(None, output.messages().len()),
+                Err(error) => measure.finish(Some(error.error_type()), 0),
+            }
+        }
         let mut span = MessagingSpan::receive(MessagingSystem::Sqs, self.queue)
             .operation_name("ReceiveMessage")
             .start_time(self.started);

@@ -68,9 +68,9 @@ impl SendCall {
         SendCall { spans }
     }
 
-    /// Records where the call went on the send span.
-    pub(crate) fn record_server(&self, address: &str, port: Option<u16>) {
-        baton::driver::set_server(self.spans.cx(), address, port);
+    /// Records where the call went on the send span and its metrics.
+    pub(crate) fn record_server(&mut self, address: &str, port: Option<u16>) {
+        self.spans.set_server(address, port);
     }
 
     /// The caller's context with the send span active.

@@ -5,17 +5,20 @@
 use aws_sdk_sqs::operation::RequestId;
 use aws_sdk_sqs::types::BatchResultErrorEntry;
 use baton::driver::Start;
-use baton::{CallError, MessagingSpan, MessagingSystem, attr};
+use baton::metrics::Measure;
+use baton::{CallError, MessagingSpan, MessagingSystem, Operation, attr};
 use opentelemetry::trace::{Status, TraceContextExt};
 use opentelemetry::{Context, KeyValue};
 
 use crate::config::SqsPropagation;
 use crate::send::queue_name;
 
-/// A settle call in flight: its span, active in `cx`.
+/// A settle call in flight: its span, active in `cx` (when the call is traced), and its
+/// metrics (when a meter was given).
 #[derive(Clone, Debug)]
 pub(crate) struct SettleCall {
-    cx: Context,
+    cx: Option<Context>,
+    measure: Option<Measure>,
 }
 
 impl SettleCall {
@@ -23,6 +26,11 @@ impl SettleCall {
     /// the caller is inside a trace (a delete made outside any span would otherwise start a
     /// trace of its own, one per delete).
     pub(crate) fn wanted(config: &SqsPropagation, start: &Start<'_>) -> bool {
+        Self::spanned(config, start) || config.common.metrics().is_some()
+    }
+
+    /// Whether the call gets a span (settle spans on, inside a trace).
+    fn spanned(config: &SqsPropagation, start: &Start<'_>) -> bool {
         config.settle && start.parent.span().span_context().is_valid()
     }
 
@@ -34,8 +42,15 @@ impl SettleCall {
         batch_len: Option<usize>,
         start: &Start<'_>,
     ) -> Self {
-        let mut span = MessagingSpan::settle(MessagingSystem::Sqs, queue_name(queue_url))
-            .operation_name(operation);
+        let queue = queue_name(queue_url);
+        let measure =
+            config
+                .common
+                .measure(MessagingSystem::Sqs, Operation::Settle, operation, &queue);
+        if !Self::spanned(config, start) {
+            return SettleCall { cx: None, measure };
+        }
+        let mut span = MessagingSpan::settle(MessagingSystem::Sqs, queue).operation_name(operation);
         if let Some(len) = batch_len {
             span = span.batch_count(len);
         }
@@ -46,13 +61,24 @@ impl SettleCall {
             span = span.attribute(attr::AWS_SQS_QUEUE_URL, url.to_owned());
         }
         SettleCall {
-            cx: config.common.tracer().start(span, start.parent),
+            cx: Some(config.common.tracer().start(span, start.parent)),
+            measure,
         }
     }
 
-    /// The caller's context with the settle span active.
-    pub(crate) fn cx(&self) -> &Context {
-        &self.cx
+    /// The caller's context with the settle span active, if the call has one.
+    pub(crate) fn cx(&self) -> Option<&Context> {
+        self.cx.as_ref()
+    }
+
+    /// Records where the call went on the span and in the metrics.
+    pub(crate) fn set_server(&mut self, address: &str, port: Option<u16>) {
+        if let Some(cx) = &self.cx {
+            baton::driver::set_server(cx, address, port);
+        }
+        if let Some(measure) = &mut self.measure {
+            measure.set_server(address, port);
+        }
     }
 
     /// Ends the span: with the request id, in error if the call failed or if any entry of a
@@ -62,7 +88,14 @@ impl SettleCall {
         self,
         result: Result<(Option<&str>, usize, &[BatchResultErrorEntry]), &CallError>,
     ) {
-        let span = self.cx.span();
+        if let Some(measure) = self.measure {
+            match result {
+                Ok((_, succeeded, failed)) => measure.finish(None, succeeded + failed.len()),
+                Err(error) => measure.finish(Some(error.error_type()), 0),
+            }
+        }
+        let Some(cx) = self.cx else { return };
+        let span = cx.span();
         match result {
             Ok((request_id, succeeded, failed)) => {
                 if let Some(id) = request_id {

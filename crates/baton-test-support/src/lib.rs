@@ -20,6 +20,7 @@
 //! - `stub.rs`: [`Stub`], [`Request`], [`Reply`], [`Responder`].
 //! - `config.rs`: [`sdk_config!`], [`REGION`], [`ENDPOINT`].
 //! - `spans.rs`: [`Spans`], [`header_of`].
+//! - `metrics.rs`: [`Metrics`] (a meter whose data points a test reads exactly), [`point`].
 //!
 //! # Example
 //!
@@ -42,11 +43,13 @@
 
 mod config;
 mod log_lines;
+mod metrics;
 mod spans;
 mod stub;
 
 pub use config::{ENDPOINT, REGION};
 pub use log_lines::LogLines;
+pub use metrics::{Metrics, Point, point};
 pub use spans::{Spans, header_of};
 pub use stub::{Reply, Request, Responder, Stub, TARGET_HEADER, TRACE_HEADER};
 

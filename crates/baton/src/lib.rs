@@ -16,6 +16,7 @@
 //!   entries included, and how they end;
 //! - [`current_context`]: the caller's context, from `tracing` (feature `tracing`) or
 //!   OpenTelemetry; [`TracerHandle`]: the tracer the middleware uses;
+//! - [`metrics`]: the conventions' messaging metrics, through a meter the user passes;
 //! - `logs` (feature `logs`): the trace id, in X-Ray and OpenTelemetry form, in every log line
 //!   written inside a traced span, so a log search leads to the trace.
 //!
@@ -61,6 +62,7 @@ mod ids;
 pub mod json;
 #[cfg(feature = "logs")]
 pub mod logs;
+pub mod metrics;
 mod outcome;
 mod propagator;
 mod sampling;
@@ -75,7 +77,7 @@ pub use consts::{
     XRAY_HEADER, attr,
 };
 pub use context::current_context;
-pub use delivery::Delivery;
+pub use delivery::{Delivery, parse_rfc3339, time_in_queue_ms};
 pub use header::{
     Dropped, HeaderError, HeaderFormat, PassOn, Sampled, TraceHeader, format_header, is_deferred,
     sampled_of, without_deferred_marker,

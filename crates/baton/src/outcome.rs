@@ -78,12 +78,17 @@ impl CallError {
         call_error
     }
 
+    /// Its `error.type`: the service's error code, `_OTHER` when there is none.
+    pub fn error_type(&self) -> &str {
+        self.code.as_deref().unwrap_or("_OTHER")
+    }
+
     /// Puts the error on `span`: status, `error.type`, `aws.request_id`,
     /// `http.response.status_code`.
     pub fn record(&self, span: &SpanRef<'_>) {
         span.set_attribute(KeyValue::new(
             attr::ERROR_TYPE,
-            self.code.clone().unwrap_or_else(|| "_OTHER".to_owned()),
+            self.error_type().to_owned(),
         ));
         if let Some(id) = &self.request_id {
             span.set_attribute(KeyValue::new(attr::AWS_REQUEST_ID, id.clone()));

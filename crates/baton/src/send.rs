@@ -8,6 +8,7 @@ use std::sync::Arc;
 use opentelemetry::trace::{SpanRef, Status, TraceContextExt};
 use opentelemetry::{Context, KeyValue};
 
+use crate::metrics::Measure;
 use crate::{CallError, MessagingSpan, MessagingSystem, TracerHandle, attr};
 
 /// A function called with each `send` span just before it ends, after Baton recorded the
@@ -55,6 +56,15 @@ impl OnSend {
 impl fmt::Debug for OnSend {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("OnSend(..)")
+    }
+}
+
+/// Sets `server.address` (and `server.port`, if given) on the active span of `cx`.
+pub(crate) fn set_server_attributes(cx: &Context, address: &str, port: Option<u16>) {
+    let span = cx.span();
+    span.set_attribute(KeyValue::new(attr::SERVER_ADDRESS, address.to_owned()));
+    if let Some(port) = port {
+        span.set_attribute(KeyValue::new(attr::SERVER_PORT, i64::from(port)));
     }
 }
 
@@ -158,6 +168,9 @@ pub struct SendSpans<K> {
     operation: &'static str,
     entries: Vec<(K, Context)>,
     on_send: Option<OnSend>,
+    /// The messages the call sends (1, or the batch's entries).
+    messages: usize,
+    measure: Option<Measure>,
 }
 
 impl<K> SendSpans<K> {
@@ -184,6 +197,29 @@ impl<K> SendSpans<K> {
             operation,
             entries: Vec::new(),
             on_send: None,
+            messages: batch_len.unwrap_or(1),
+            measure: None,
+        }
+    }
+
+    /// Records the call's metrics with `measure` when it finishes (see
+    /// [`metrics`](crate::metrics)): its duration and the messages it attempted to send.
+    pub fn with_measure(mut self, measure: Option<Measure>) -> Self {
+        self.measure = measure;
+        self
+    }
+
+    /// The call's metrics in progress, if any.
+    pub fn measure_mut(&mut self) -> Option<&mut Measure> {
+        self.measure.as_mut()
+    }
+
+    /// Records where the call went (`server.address`, and `server.port` when not the scheme's
+    /// default) on the send span and in its metrics.
+    pub fn set_server(&mut self, address: &str, port: Option<u16>) {
+        set_server_attributes(&self.cx, address, port);
+        if let Some(measure) = &mut self.measure {
+            measure.set_server(address, port);
         }
     }
 
@@ -238,6 +274,7 @@ impl<K> SendSpans<K> {
         mut entry: impl FnMut(&K) -> EntryOutcome<'a>,
     ) {
         let span = self.cx.span();
+        let messages = self.messages;
         match result {
             Ok(outcome) => {
                 let mut first_code = None;
@@ -270,17 +307,24 @@ impl<K> SendSpans<K> {
                 if outcome.failed > 0 {
                     // `error.type` goes with an error status: the first refused entry's
                     // code, `_OTHER` when no entry span says which.
-                    span.set_attribute(KeyValue::new(
-                        attr::ERROR_TYPE,
-                        first_code.unwrap_or("_OTHER").to_owned(),
-                    ));
+                    let code = first_code.unwrap_or("_OTHER");
+                    span.set_attribute(KeyValue::new(attr::ERROR_TYPE, code.to_owned()));
                     span.set_status(Status::error(format!(
                         "{} of {} entries failed",
                         outcome.failed, outcome.total
                     )));
+                    if let Some(measure) = self.measure {
+                        let refused = outcome.failed.min(messages);
+                        measure.finish_batch(messages - refused, refused, code);
+                    }
+                } else if let Some(measure) = self.measure {
+                    measure.finish(None, messages);
                 }
             }
             Err(error) => {
+                if let Some(measure) = self.measure {
+                    measure.finish(Some(error.error_type()), messages);
+                }
                 for (_, cx) in &self.entries {
                     let entry_span = cx.span();
                     error.record(&entry_span);

@@ -159,6 +159,15 @@ impl<S> SqsBatchHandler<S> {
         self
     }
 
+    /// Records the semantic conventions' messaging metrics on `meter` (see
+    /// [`baton::metrics`]): each record's handling (`messaging.process.duration`, with
+    /// `error.type` on failure) and delivery (`messaging.client.consumed.messages`). Off by
+    /// default.
+    pub fn with_meter(mut self, meter: &opentelemetry::metrics::Meter) -> Self {
+        self.settings.process = self.settings.process.with_meter(meter);
+        self
+    }
+
     /// Calls `hook` with each record's process span just after it starts: add attributes of
     /// your own or read its ids.
     pub fn with_on_process(
@@ -284,6 +293,15 @@ where
     let cx = settings
         .process
         .start_process_span_within(&message, &queue, enclosing);
+    let measure = {
+        use baton::driver::TracedService as _;
+        settings.process.common().measure(
+            baton::MessagingSystem::Sqs,
+            baton::Operation::Process,
+            "process",
+            &queue,
+        )
+    };
     // The conventions' SQS message span in Lambda: a pub/sub trigger.
     cx.span()
         .set_attribute(KeyValue::new("faas.trigger", "pubsub"));
@@ -291,11 +309,17 @@ where
     let (error, kind) = match call_handler(service, message, &cx).await {
         Outcome::Succeeded => {
             cx.span().end();
+            if let Some(measure) = measure {
+                measure.finish_pushed(None);
+            }
             return true;
         }
         Outcome::Failed(error) => (error, "handler_error"),
         Outcome::Panicked(panic) => (format!("handler panicked: {panic}"), "panic"),
     };
+    if let Some(measure) = measure {
+        measure.finish_pushed(Some(kind));
+    }
     {
         // In the record's context: a trace-id log layer ties the line to its trace.
         let _in_record_context = cx.clone().attach();
@@ -468,6 +492,15 @@ impl EventBridgeHandler {
         self
     }
 
+    /// Records the semantic conventions' messaging metrics on `meter` (see
+    /// [`baton::metrics`]): each event's handling (`messaging.process.duration`, with
+    /// `error.type` on failure) and delivery (`messaging.client.consumed.messages`). Off by
+    /// default.
+    pub fn with_meter(mut self, meter: &opentelemetry::metrics::Meter) -> Self {
+        self.process = self.process.with_meter(meter);
+        self
+    }
+
     /// Calls `hook` with each event's process span just after it starts: add attributes of
     /// your own or read its ids.
     pub fn with_on_process(
@@ -515,6 +548,7 @@ impl EventBridgeHandler {
         let cx = self
             .process
             .start_delivery_within(&envelope, destination, enclosing);
+        let measure = self.process.measure_delivery(&envelope, destination);
         cx.span()
             .set_attribute(KeyValue::new("faas.trigger", "pubsub"));
         // The consumer calls the route's closure right away (only its future runs later), so
@@ -532,6 +566,9 @@ impl EventBridgeHandler {
                     .unwrap_or_else(|panic| Err(panicked(&*panic))),
                 Err(panic) => Err(panicked(&*panic)),
             };
+            if let Some(measure) = measure {
+                measure.finish_pushed(result.as_ref().err().map(consume_error_type));
+            }
             match &result {
                 Ok(()) => cx.span().end(),
                 Err(error) => {

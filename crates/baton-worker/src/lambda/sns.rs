@@ -77,6 +77,15 @@ impl<S> SnsHandler<S> {
         self
     }
 
+    /// Records the semantic conventions' messaging metrics on `meter` (see
+    /// [`baton::metrics`]): each notification's handling (`messaging.process.duration`, with
+    /// `error.type` on failure) and delivery (`messaging.client.consumed.messages`). Off by
+    /// default.
+    pub fn with_meter(mut self, meter: &opentelemetry::metrics::Meter) -> Self {
+        self.process = self.process.with_meter(meter);
+        self
+    }
+
     /// Calls `hook` with each notification's process span just after it starts: add
     /// attributes of your own or read its ids.
     pub fn with_on_process(
@@ -139,16 +148,23 @@ where
                     .unwrap_or(UNKNOWN_TOPIC)
                     .to_owned();
                 let cx = process.start_delivery_within(&envelope, &topic, &enclosing);
+                let measure = process.measure_delivery(&envelope, &topic);
                 cx.span()
                     .set_attribute(KeyValue::new("faas.trigger", "pubsub"));
                 let (error, kind) = match call_handler(&mut service, record.sns, &cx).await {
                     Outcome::Succeeded => {
                         cx.span().end();
+                        if let Some(measure) = measure {
+                            measure.finish_pushed(None);
+                        }
                         continue;
                     }
                     Outcome::Failed(error) => (error, "handler_error"),
                     Outcome::Panicked(panic) => (format!("handler panicked: {panic}"), "panic"),
                 };
+                if let Some(measure) = measure {
+                    measure.finish_pushed(Some(kind));
+                }
                 {
                     let _in_record_context = cx.clone().attach();
                     tracing::warn!(

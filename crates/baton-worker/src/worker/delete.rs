@@ -105,13 +105,15 @@ async fn delete_batch<Q: Queue>(
                 receipt_handle: h.receipt_handle.clone(),
             })
             .collect();
-        let span = settle.and_then(|s| {
-            s.start(
-                "DeleteMessageBatch",
-                pending.len(),
-                pending.iter().map(|(_, h)| &h.span),
-            )
-        });
+        let span = settle
+            .map(|s| {
+                s.start(
+                    "DeleteMessageBatch",
+                    pending.len(),
+                    pending.iter().map(|(_, h)| &h.span),
+                )
+            })
+            .unwrap_or_default();
         let outcome = Box::pin(queue.delete(entries)).await;
         Settle::end(span, pending.len(), &outcome);
         match outcome {

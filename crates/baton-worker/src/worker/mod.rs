@@ -99,6 +99,12 @@ impl Default for Settings {
 }
 
 impl Settings {
+    /// The messaging metrics' instruments, when a meter was given.
+    pub(crate) fn metrics(&self) -> Option<&baton::metrics::MessagingMetrics> {
+        use baton::driver::TracedService as _;
+        self.process.common().metrics()
+    }
+
     /// What each ReceiveMessage asks for: the trace carriers, what the worker itself reads
     /// (the receive count for retry delays and logs, the group on a FIFO queue), what the
     /// delivery facts need when on, and the user's own names. SQS returns nothing else, and
@@ -111,7 +117,8 @@ impl Settings {
         if fifo || self.delivery_facts {
             system.push(MessageSystemAttributeName::MessageGroupId);
         }
-        if self.delivery_facts {
+        if self.delivery_facts || self.metrics().is_some() {
+            // The delivery facts' time in queue, and the time-in-queue histogram.
             system.push(MessageSystemAttributeName::SentTimestamp);
         }
         if self
@@ -198,8 +205,11 @@ impl Settings {
 
 /// What the message tasks share.
 pub(crate) struct Shared<Q> {
-    /// Starts the settle spans of the worker's deletes and visibility changes (when on).
+    /// Starts the settle spans and measures of the worker's deletes and visibility changes
+    /// (when either is on).
     pub(crate) settle: Option<Arc<settle::Settle>>,
+    /// The messaging metrics, when the worker has a meter.
+    pub(crate) metrics: Option<baton::metrics::MessagingMetrics>,
     /// The concurrency limit and receive loops now, and what adapts them.
     pub(crate) adapt: adapt::Adapt,
     pub(crate) queue: Arc<Q>,
@@ -547,6 +557,34 @@ impl<S> SqsWorker<S> {
         self
     }
 
+    /// Records the semantic conventions' messaging metrics on `meter` (see
+    /// [`baton::metrics`]): each ReceiveMessage's duration and the messages it returned
+    /// (`messaging.client.operation.duration`, `messaging.client.consumed.messages`), each
+    /// batched delete and visibility change (`settle`), each message's handling
+    /// (`messaging.process.duration`, with `error.type` `handler_error`, `panic` or
+    /// `abandoned`) and how long it waited in the queue (`baton.messaging.time_in_queue`, for
+    /// which each receive also asks SQS for `SentTimestamp`). Off by default.
+    ///
+    /// Give the meter here, not also to a Baton interceptor on the worker's client, or the
+    /// worker's receives and settles are counted twice.
+    ///
+    /// ```
+    /// # fn build(client: aws_sdk_sqs::Client, url: String) {
+    /// use baton_worker::SqsWorker;
+    ///
+    /// let handler = tower::service_fn(|_message: aws_sdk_sqs::types::Message| async {
+    ///     Ok::<_, std::convert::Infallible>(())
+    /// });
+    /// let meter = opentelemetry::global::meter("orders-worker");
+    /// let worker = SqsWorker::new(client, url, handler).with_meter(&meter);
+    /// # drop(worker);
+    /// # }
+    /// ```
+    pub fn with_meter(mut self, meter: &opentelemetry::metrics::Meter) -> Self {
+        self.runner.settings.process = self.runner.settings.process.with_meter(meter);
+        self
+    }
+
     /// Message attributes to receive beside the trace carriers, which the worker always asks
     /// for. By default the handler sees only those: SQS returns no attribute that was not
     /// asked for, and every name asked for is work for SQS on every message. Names are exact
@@ -773,13 +811,16 @@ where
         );
 
         let (delete_tx, delete_rx) = mpsc::channel(settings.concurrency + delete::MAX_BATCH);
-        let settle = settings.settle_spans.then(|| {
+        let metrics = settings.metrics().cloned();
+        let settle = (settings.settle_spans || metrics.is_some()).then(|| {
             use baton::driver::TracedService as _;
             Arc::new(settle::Settle {
                 tracer: settings.process.common().tracer().clone(),
                 queue: queue_name.clone(),
                 url,
                 region: settings.region.clone(),
+                spans: settings.settle_spans,
+                metrics: metrics.clone(),
             })
         });
         let deleter = tokio::spawn(delete::run(
@@ -802,6 +843,7 @@ where
         let shared = Arc::new(Shared {
             adapt,
             settle,
+            metrics,
             queue,
             queue_name,
             process,
@@ -956,6 +998,14 @@ async fn poll<S, Q>(
         // Always ask for the visibility timeout the heartbeats are timed by, even when it came
         // from the queue (its setting may change while the worker runs).
         let asked = Some(shared.visibility);
+        let measure = shared.metrics.as_ref().map(|m| {
+            m.start(
+                baton::MessagingSystem::Sqs,
+                baton::Operation::Receive,
+                "ReceiveMessage",
+                shared.queue_name.to_string(),
+            )
+        });
         // Boxed: the SDK's future is large, and this loop's future is held for the whole run.
         let mut receive = Box::pin(shared.queue.receive(
             per_call as i32,
@@ -1000,6 +1050,12 @@ async fn poll<S, Q>(
                 }
             }
         };
+        if let Some(measure) = measure {
+            match &received {
+                Ok(messages) => measure.finish(None, messages.len()),
+                Err(_) => measure.finish(Some("_OTHER"), 0),
+            }
+        }
         if shared.abandon.is_cancelled() {
             // Answered past the deadline: no time is left to handle these.
             if let Ok(messages) = &received {

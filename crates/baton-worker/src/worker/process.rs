@@ -7,6 +7,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use aws_sdk_sqs::types::{Message, MessageSystemAttributeName};
+use baton::metrics::Measure;
+use baton::{MessagingSystem, Operation};
 use futures_util::FutureExt as _;
 use opentelemetry::Context;
 use opentelemetry::context::FutureExt as _;
@@ -17,7 +19,7 @@ use tower::{BoxError, Service, ServiceExt};
 
 use super::Shared;
 use super::delete::Handled;
-use super::settle::Settle;
+use super::settle::{Settle, Settling};
 use crate::queue::{Entry, Queue};
 
 /// Messages handled one after another by one task: a single message on a standard queue, all
@@ -50,6 +52,24 @@ fn entry(index: usize, message: &Message) -> Entry {
         id: index.to_string(),
         receipt_handle: message.receipt_handle.clone().unwrap_or_default(),
     }
+}
+
+/// How long `message` waited in the queue, from its `SentTimestamp` (asked for when the worker
+/// has a meter).
+fn time_in_queue(message: &Message) -> Option<Duration> {
+    let sent_ms: u64 = message
+        .attributes
+        .as_ref()?
+        .get(&MessageSystemAttributeName::SentTimestamp)?
+        .parse()
+        .ok()?;
+    let sent = std::time::UNIX_EPOCH + Duration::from_millis(sent_ms);
+    // A sender's clock ahead of this one's reads as no wait at all.
+    Some(
+        std::time::SystemTime::now()
+            .duration_since(sent)
+            .unwrap_or_default(),
+    )
 }
 
 fn receive_count(message: &Message) -> u32 {
@@ -296,38 +316,58 @@ where
     let cx = shared
         .process
         .start_process_span(&message, &shared.queue_name);
-    if shared.settle.is_some() {
+    if shared.settle.as_ref().is_some_and(|s| s.spans) {
         *current
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner) = cx.span().span_context().clone();
     }
     let message_id = message.message_id.clone();
     let receive_count = receive_count(&message);
+    let measure = shared.metrics.as_ref().map(|metrics| {
+        if let Some(waited) = time_in_queue(&message) {
+            metrics.record_time_in_queue(
+                MessagingSystem::Sqs,
+                shared.queue_name.to_string(),
+                waited,
+            );
+        }
+        metrics.start(
+            MessagingSystem::Sqs,
+            Operation::Process,
+            "process",
+            shared.queue_name.to_string(),
+        )
+    });
     // Dropped unfinished (the shutdown deadline gave the message back), the span says so
     // rather than ending as if the handler had succeeded.
-    let mut unfinished = Unfinished(Some(&cx));
+    let mut unfinished = Unfinished(Some(&cx), measure);
     let started = Instant::now();
     let outcome = call_handler(service, message, &cx).await;
     if matches!(outcome, Outcome::Succeeded) {
         shared.adapt.handled(started.elapsed());
     }
     unfinished.0 = None;
+    let measure = unfinished.1.take();
 
     let span = cx.span();
     let id = message_id.as_deref().unwrap_or("");
     let (error, panicked) = match outcome {
         Outcome::Succeeded => {
             span.end();
+            if let Some(measure) = measure {
+                measure.finish(None, 1);
+            }
             shared.stats.succeeded(1);
             return true;
         }
         Outcome::Failed(error) => (error, false),
         Outcome::Panicked(panic) => (format!("handler panicked: {panic}"), true),
     };
-    span.set_attribute(opentelemetry::KeyValue::new(
-        "error.type",
-        if panicked { "panic" } else { "handler_error" },
-    ));
+    let error_type = if panicked { "panic" } else { "handler_error" };
+    span.set_attribute(opentelemetry::KeyValue::new("error.type", error_type));
+    if let Some(measure) = measure {
+        measure.finish(Some(error_type), 1);
+    }
     span.set_status(Status::error(error.clone()));
     span.end();
     shared.stats.failed(1);
@@ -348,12 +388,15 @@ where
     false
 }
 
-/// Ends a process span whose handler never finished: its future was dropped at the shutdown
-/// deadline and the message given back to the queue.
-struct Unfinished<'a>(Option<&'a Context>);
+/// Ends a process span (and its measure) whose handler never finished: its future was dropped
+/// at the shutdown deadline and the message given back to the queue.
+struct Unfinished<'a>(Option<&'a Context>, Option<Measure>);
 
 impl Drop for Unfinished<'_> {
     fn drop(&mut self) {
+        if let (Some(_), Some(measure)) = (self.0, self.1.take()) {
+            measure.finish(Some("abandoned"), 1);
+        }
         if let Some(cx) = self.0 {
             let span = cx.span();
             span.set_attribute(opentelemetry::KeyValue::new("error.type", "abandoned"));
@@ -444,8 +487,10 @@ fn settle_start<Q>(
     shared: &Shared<Q>,
     total: usize,
     current: &std::sync::Mutex<SpanContext>,
-) -> Option<Context> {
-    let settle = shared.settle.as_deref()?;
+) -> Settling {
+    let Some(settle) = shared.settle.as_deref() else {
+        return Settling::default();
+    };
     let span = current_span(current);
     settle.start("ChangeMessageVisibilityBatch", total, [&span])
 }

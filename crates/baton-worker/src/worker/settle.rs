@@ -7,29 +7,65 @@
 //!
 //! A call gets a span only when at least one message it settles has a sampled process span, so
 //! a worker without a tracer (or whose messages are all sampled out) makes none.
+//!
+//! With a meter, every such call is also measured (`messaging.client.operation.duration`,
+//! operation type `settle`), spans or not.
 
 use std::sync::Arc;
 
-use baton::{MessagingSpan, MessagingSystem, TracerHandle, attr};
+use baton::metrics::{Measure, MessagingMetrics};
+use baton::{MessagingSpan, MessagingSystem, Operation, TracerHandle, attr};
 use opentelemetry::trace::{SpanContext, Status, TraceContextExt};
 use opentelemetry::{Context, KeyValue};
 
 use crate::queue::{CallFailed, EntryFailed};
 
-/// What a settle span needs to know of the worker.
+/// What a settle span and its metrics need to know of the worker.
 #[derive(Debug)]
 pub(crate) struct Settle {
     pub(crate) tracer: TracerHandle,
     pub(crate) queue: Arc<str>,
     pub(crate) url: String,
     pub(crate) region: Option<String>,
+    /// Whether settle calls get spans.
+    pub(crate) spans: bool,
+    /// The worker's metrics, when it has a meter.
+    pub(crate) metrics: Option<MessagingMetrics>,
+}
+
+/// A settle call in flight: its span, if it has one, and its measure, if metrics are on.
+#[derive(Debug, Default)]
+pub(crate) struct Settling {
+    span: Option<Context>,
+    measure: Option<Measure>,
 }
 
 impl Settle {
-    /// Starts the span of `operation` over `total` messages, linked to `settled` (the process
-    /// spans of those that have one) and a child of the first sampled one; `None` if none of
-    /// them was sampled.
+    /// Starts a settle call of `operation` over `total` messages: its measure (with a meter),
+    /// and its span (settle spans on), linked to `settled` (the process spans of those that
+    /// have one) and a child of the first sampled one; no span if none of them was sampled.
     pub(crate) fn start<'a>(
+        &self,
+        operation: &'static str,
+        total: usize,
+        settled: impl IntoIterator<Item = &'a SpanContext> + Clone,
+    ) -> Settling {
+        let measure = self.metrics.as_ref().map(|m| {
+            m.start(
+                MessagingSystem::Sqs,
+                Operation::Settle,
+                operation,
+                self.queue.to_string(),
+            )
+        });
+        let span = self
+            .spans
+            .then(|| self.start_span(operation, total, settled))
+            .flatten();
+        Settling { span, measure }
+    }
+
+    fn start_span<'a>(
         &self,
         operation: &'static str,
         total: usize,
@@ -54,14 +90,20 @@ impl Settle {
         )
     }
 
-    /// Ends `span` (if one was started) with the call's outcome: in error when the call failed
-    /// or when any entry was refused.
+    /// Ends the call's span (if it has one) with its outcome, in error when the call failed or
+    /// when any entry was refused, and records its duration (with a meter).
     pub(crate) fn end(
-        span: Option<Context>,
+        settling: Settling,
         total: usize,
         outcome: &Result<Vec<EntryFailed>, CallFailed>,
     ) {
-        let Some(cx) = span else { return };
+        if let Some(measure) = settling.measure {
+            match outcome {
+                Ok(_) => measure.finish(None, total),
+                Err(_) => measure.finish(Some("_OTHER"), total),
+            }
+        }
+        let Some(cx) = settling.span else { return };
         let span = cx.span();
         match outcome {
             Ok(failed) => {

@@ -7,7 +7,10 @@ use std::sync::Arc;
 use opentelemetry::Context;
 use opentelemetry::trace::{SpanRef, TraceContextExt};
 
+use opentelemetry::metrics::Meter;
+
 use super::Start;
+use crate::metrics::{Measure, MessagingMetrics};
 use crate::{
     Delivery, LinkPolicy, MessagingSpan, MessagingSystem, OnSend, SendSpans, TracerHandle,
 };
@@ -84,6 +87,7 @@ pub struct Common {
     region: Option<String>,
     server: Option<(String, Option<u16>)>,
     size_limit: usize,
+    metrics: Option<MessagingMetrics>,
 }
 
 impl Default for Common {
@@ -97,6 +101,7 @@ impl Default for Common {
             region: None,
             server: None,
             size_limit: DEFAULT_SIZE_LIMIT,
+            metrics: None,
         }
     }
 }
@@ -169,6 +174,55 @@ impl Common {
         self
     }
 
+    /// Records the conventions' messaging metrics on `meter` (see [`crate::metrics`]); none
+    /// are recorded without one.
+    #[must_use]
+    pub fn with_meter(mut self, meter: &Meter) -> Self {
+        self.metrics = Some(MessagingMetrics::new(meter));
+        self
+    }
+
+    /// Records the messaging metrics with `metrics` (instruments shared with other settings),
+    /// or none.
+    #[must_use]
+    pub fn with_metrics(mut self, metrics: Option<MessagingMetrics>) -> Self {
+        self.metrics = metrics;
+        self
+    }
+
+    /// The metrics' instruments, when a meter was given.
+    pub fn metrics(&self) -> Option<&MessagingMetrics> {
+        self.metrics.as_ref()
+    }
+
+    /// Starts measuring an operation, when a meter was given.
+    pub fn measure(
+        &self,
+        system: MessagingSystem,
+        operation: crate::Operation,
+        name: &'static str,
+        destination: &str,
+    ) -> Option<Measure> {
+        self.metrics
+            .as_ref()
+            .map(|m| m.start(system, operation, name, destination.to_owned()))
+    }
+
+    /// Starts measuring the processing of one message delivered by push (a Lambda event),
+    /// when a meter was given: end it with [`Measure::finish_pushed`].
+    pub fn measure_delivery(
+        &self,
+        delivery: &(impl Delivery + ?Sized),
+        destination: &str,
+    ) -> Option<Measure> {
+        self.measure(
+            delivery.system(),
+            crate::Operation::Process,
+            "process",
+            destination,
+        )
+    }
+
     /// The tracer spans start with.
     pub fn tracer(&self) -> &TracerHandle {
         &self.tracer
@@ -230,6 +284,7 @@ impl Common {
         batch_len: Option<usize>,
         start: &Start<'_>,
     ) -> SendSpans<K> {
+        let measure = self.measure(system, crate::Operation::Send, operation, &destination);
         SendSpans::start(
             &self.tracer,
             system,
@@ -240,6 +295,7 @@ impl Common {
             start.parent,
         )
         .with_on_send(self.on_send.clone())
+        .with_measure(measure)
     }
 
     /// Starts the processing span of `delivery`, handled for `destination`, under the link
@@ -403,6 +459,16 @@ macro_rules! common_builders {
         #[must_use]
         pub fn with_size_limit(mut self, bytes: usize) -> Self {
             self.$field = self.$field.with_size_limit(bytes);
+            self
+        }
+
+        /// Records the semantic conventions' messaging metrics on `meter`
+        /// (`messaging.client.operation.duration`, `messaging.client.sent.messages`, …; see
+        /// [`baton::metrics`]($crate::metrics)) in both forms. Off by default: without a meter
+        /// nothing is measured.
+        #[must_use]
+        pub fn with_meter(mut self, meter: &$crate::driver::Meter) -> Self {
+            self.$field = self.$field.with_meter(meter);
             self
         }
 

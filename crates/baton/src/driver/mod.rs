@@ -96,4 +96,6 @@ pub use tower::{PropagationLayer, ResponseFuture, Traced};
 pub const TRACE_HEADER: &str = "x-amzn-trace-id";
 
 #[doc(no_inline)]
+pub use opentelemetry::metrics::Meter;
+#[doc(no_inline)]
 pub use opentelemetry::trace::SpanRef;

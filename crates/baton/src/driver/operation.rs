@@ -7,12 +7,11 @@ use aws_smithy_runtime_api::client::interceptors::context::{
     FinalizerInterceptorContextRef, Input,
 };
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
-use opentelemetry::trace::TraceContextExt;
-use opentelemetry::{Context, KeyValue};
+use opentelemetry::Context;
 
 use super::Common;
+use crate::CallError;
 use crate::sdk::{InFlight, call_outcome};
-use crate::{CallError, attr};
 
 /// Where a call starts: the caller's context and the client's region.
 #[derive(Clone, Copy, Debug)]
@@ -78,14 +77,25 @@ pub trait TracedService: Clone + Debug + Send + Sync + 'static {
     }
 
     /// Records where the call went (`server.address`, and `server.port` when not the scheme's
-    /// default) on its spans. Default: on the active span of [`active_context`]; a service
-    /// whose span starts later (a receive) keeps them for it.
+    /// default) on its spans and metrics. Default: on the active span of [`active_context`]
+    /// and on the [`measure`](Self::measure); a service whose span starts later (a receive)
+    /// keeps them for it.
     ///
     /// [`active_context`]: Self::active_context
     fn record_server(call: &mut Self::Call, address: &str, port: Option<u16>) {
         if let Some(cx) = Self::active_context(call) {
             set_server(cx, address, port);
         }
+        if let Some(measure) = Self::measure(call) {
+            measure.set_server(address, port);
+        }
+    }
+
+    /// The call's metrics in progress (see [`Common::with_meter`]), for the default
+    /// [`record_server`](Self::record_server) to add where the call went. Default: none.
+    fn measure(call: &mut Self::Call) -> Option<&mut crate::metrics::Measure> {
+        let _ = call;
+        None
     }
 
     /// Whether [`request_header`](Self::request_header) may return a header (default: no).
@@ -290,11 +300,7 @@ impl<S: TracedService> InFlight for Call<S> {
 
 /// Sets `server.address` (and `server.port`, if given) on the active span of `cx`.
 pub fn set_server(cx: &Context, address: &str, port: Option<u16>) {
-    let span = cx.span();
-    span.set_attribute(KeyValue::new(attr::SERVER_ADDRESS, address.to_owned()));
-    if let Some(port) = port {
-        span.set_attribute(KeyValue::new(attr::SERVER_PORT, i64::from(port)));
-    }
+    crate::send::set_server_attributes(cx, address, port);
 }
 
 /// The host and the port (`None` when it is the scheme's default) of a request URI.
