@@ -48,14 +48,14 @@ impl EventBridgePropagation {
     }
 
     /// The Tower form in one call: `client` as an [`EventBridgeService`] wrapped in this
-    /// propagation, with `cloud.region` taken from the client's configuration.
+    /// propagation, with `cloud.region` taken from the client's configuration and
+    /// `server.address` from where its calls go (see [`baton::driver::ServerProbe`]).
     pub fn service(
         &self,
         client: aws_sdk_eventbridge::Client,
     ) -> TracedEventBridge<EventBridgeService> {
         let mut settings = self.clone();
-        let region = client.config().region().map(|r| r.as_ref().to_owned());
-        settings.common = settings.common.with_default_region(region.as_deref());
+        let client = baton::tower_client!(aws_sdk_eventbridge, client, settings.common);
         TracedEventBridge::new(EventBridgeService::new(client), settings)
     }
 

@@ -833,3 +833,67 @@ async fn on_send_learns_the_put_events_span() {
         std::slice::from_ref(&send.span_context)
     );
 }
+
+/// Both forms measure a PutEvents the same: its duration, and its events sent (the refused
+/// one apart, with its code).
+#[tokio::test]
+async fn both_forms_record_the_messaging_metrics() {
+    use baton::metrics::{OPERATION_DURATION, SENT_MESSAGES};
+    use baton_test_support::{Metrics, point};
+
+    let base = [
+        ("messaging.destination.name", "shop"),
+        ("messaging.operation.name", "PutEvents"),
+        ("messaging.system", "aws_eventbridge"),
+        ("server.address", "stub.invalid"),
+    ];
+    let mut expected = vec![
+        point(
+            OPERATION_DURATION,
+            &[base.as_slice(), &[("messaging.operation.type", "send")]].concat(),
+            1,
+        ),
+        point(SENT_MESSAGES, &base, 2),
+        point(
+            SENT_MESSAGES,
+            &[base.as_slice(), &[("error.type", "MalformedDetail")]].concat(),
+            1,
+        ),
+    ];
+    expected.sort();
+    let entries = || {
+        vec![
+            entry(r#"{"a":1}"#),
+            entry(r#"{"b":2}"#),
+            entry(r#"{"c":3}"#),
+        ]
+    };
+
+    // The interceptor.
+    let (metrics, spans, stub) = (Metrics::new(), Spans::new(), Stub::default());
+    stub.responder().fail_entry(1);
+    let config = propagation(&spans).with_meter(&metrics.meter());
+    put(&stub, config, entries(), Context::new()).await;
+    assert_eq!(metrics.points(), expected);
+
+    // The Tower form, server learned from the client.
+    let (metrics, spans, stub) = (Metrics::new(), Spans::new(), Stub::default());
+    stub.responder().fail_entry(1);
+    let client =
+        aws_sdk_eventbridge::Client::from_conf(sdk_config!(aws_sdk_eventbridge, stub).build());
+    let mut service = propagation(&spans)
+        .with_meter(&metrics.meter())
+        .service(client);
+    let input = PutEventsInput::builder()
+        .set_entries(Some(entries()))
+        .build()
+        .unwrap();
+    service
+        .ready()
+        .await
+        .unwrap()
+        .call(input.into())
+        .await
+        .unwrap();
+    assert_eq!(metrics.points(), expected);
+}

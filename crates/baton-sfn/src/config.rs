@@ -50,8 +50,7 @@ impl SfnPropagation {
     /// with `cloud.region` taken from the client's configuration.
     pub fn service(&self, client: aws_sdk_sfn::Client) -> TracedSfn<SfnService> {
         let mut settings = self.clone();
-        let region = client.config().region().map(|r| r.as_ref().to_owned());
-        settings.common = settings.common.with_default_region(region.as_deref());
+        let client = baton::tower_client!(aws_sdk_sfn, client, settings.common);
         TracedSfn::new(SfnService::new(client), settings)
     }
 

@@ -298,3 +298,62 @@ async fn on_send_learns_the_start_execution_span() {
         std::slice::from_ref(&send.span_context)
     );
 }
+
+/// Both forms measure StartExecution the same: its duration and the one input sent.
+#[tokio::test]
+async fn both_forms_record_the_messaging_metrics() {
+    use aws_sdk_sfn::operation::start_execution::StartExecutionInput;
+    use baton::metrics::{OPERATION_DURATION, SENT_MESSAGES};
+    use baton_test_support::{Metrics, point};
+    use tower::{Service, ServiceExt};
+
+    let base = [
+        ("messaging.destination.name", "orders"),
+        ("messaging.operation.name", "StartExecution"),
+        ("messaging.system", "aws_stepfunctions"),
+        ("server.address", "stub.invalid"),
+    ];
+    let mut expected = vec![
+        point(
+            OPERATION_DURATION,
+            &[base.as_slice(), &[("messaging.operation.type", "send")]].concat(),
+            1,
+        ),
+        point(SENT_MESSAGES, &base, 1),
+    ];
+    expected.sort();
+
+    // The interceptor.
+    let h = Harness::new();
+    let metrics = Metrics::new();
+    h.client(SfnPropagation::new().with_meter(&metrics.meter()))
+        .start_execution()
+        .state_machine_arn(ARN)
+        .input("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(metrics.points(), expected);
+
+    // The Tower form, server learned from the client.
+    let h = Harness::new();
+    let metrics = Metrics::new();
+    let client = aws_sdk_sfn::Client::from_conf(sdk_config!(aws_sdk_sfn, h.stub).build());
+    let mut service = SfnPropagation::new()
+        .with_tracer(h.otel.handle())
+        .with_meter(&metrics.meter())
+        .service(client);
+    let input = StartExecutionInput::builder()
+        .state_machine_arn(ARN)
+        .input("{}")
+        .build()
+        .unwrap();
+    service
+        .ready()
+        .await
+        .unwrap()
+        .call(input.into())
+        .await
+        .unwrap();
+    assert_eq!(metrics.points(), expected);
+}

@@ -52,8 +52,7 @@ impl SnsPropagation {
     /// with `cloud.region` taken from the client's configuration.
     pub fn service(&self, client: aws_sdk_sns::Client) -> TracedSns<SnsService> {
         let mut settings = self.clone();
-        let region = client.config().region().map(|r| r.as_ref().to_owned());
-        settings.common = settings.common.with_default_region(region.as_deref());
+        let client = baton::tower_client!(aws_sdk_sns, client, settings.common);
         TracedSns::new(SnsService::new(client), settings)
     }
 

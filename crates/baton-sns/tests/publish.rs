@@ -380,3 +380,105 @@ async fn on_send_learns_the_publish_span() {
     );
     assert_eq!(sent(&stub, 0).0.as_deref(), Some(header_of(&send).as_str()));
 }
+
+/// Both forms measure Publish and PublishBatch the same: durations and messages sent.
+#[tokio::test]
+async fn both_forms_record_the_messaging_metrics() {
+    use aws_sdk_sns::operation::publish_batch::PublishBatchInput;
+    use aws_sdk_sns::types::PublishBatchRequestEntry;
+    use baton::metrics::{OPERATION_DURATION, SENT_MESSAGES};
+    use baton_test_support::{Metrics, point};
+
+    let base = |operation: &'static str| {
+        vec![
+            ("messaging.destination.name", "orders"),
+            ("messaging.operation.name", operation),
+            ("messaging.system", "aws.sns"),
+            ("server.address", "stub.invalid"),
+        ]
+    };
+    let duration = |operation| {
+        let mut attributes = base(operation);
+        attributes.push(("messaging.operation.type", "send"));
+        point(OPERATION_DURATION, &attributes, 1)
+    };
+    let mut expected = vec![
+        duration("Publish"),
+        duration("PublishBatch"),
+        point(SENT_MESSAGES, &base("Publish"), 1),
+        point(SENT_MESSAGES, &base("PublishBatch"), 2),
+    ];
+    expected.sort();
+    let entry = |id: &str| {
+        PublishBatchRequestEntry::builder()
+            .id(id)
+            .message("hi")
+            .build()
+            .unwrap()
+    };
+    let publish = || {
+        PublishInput::builder()
+            .topic_arn(TOPIC)
+            .message("hello")
+            .build()
+            .unwrap()
+    };
+    let batch = || {
+        PublishBatchInput::builder()
+            .topic_arn(TOPIC)
+            .publish_batch_request_entries(entry("a"))
+            .publish_batch_request_entries(entry("b"))
+            .build()
+            .unwrap()
+    };
+
+    // The interceptor.
+    let (metrics, spans, stub) = (Metrics::new(), Spans::new(), Stub::default());
+    let client = aws_sdk_sns::Client::from_conf(
+        sdk_config!(aws_sdk_sns, stub)
+            .interceptor(
+                propagation(&spans)
+                    .with_meter(&metrics.meter())
+                    .interceptor(),
+            )
+            .build(),
+    );
+    client
+        .publish()
+        .topic_arn(TOPIC)
+        .message("hello")
+        .send()
+        .await
+        .unwrap();
+    client
+        .publish_batch()
+        .topic_arn(TOPIC)
+        .publish_batch_request_entries(entry("a"))
+        .publish_batch_request_entries(entry("b"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(metrics.points(), expected);
+
+    // The Tower form, server learned from the client.
+    let (metrics, spans, stub) = (Metrics::new(), Spans::new(), Stub::default());
+    let client = aws_sdk_sns::Client::from_conf(sdk_config!(aws_sdk_sns, stub).build());
+    let mut service = propagation(&spans)
+        .with_meter(&metrics.meter())
+        .service(client);
+    service
+        .ready()
+        .await
+        .unwrap()
+        .call(publish().into())
+        .await
+        .unwrap();
+    service
+        .ready()
+        .await
+        .unwrap()
+        .call(batch().into())
+        .await
+        .unwrap();
+    assert_eq!(metrics.points(), expected);
+}

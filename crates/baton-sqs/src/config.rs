@@ -95,11 +95,11 @@ impl SqsPropagation {
     }
 
     /// The Tower form in one call: `client` as an [`SqsService`](crate::SqsService) wrapped in
-    /// this propagation, with `cloud.region` taken from the client's configuration.
+    /// this propagation, with `cloud.region` taken from the client's configuration and
+    /// `server.address` from where its calls go (see [`baton::driver::ServerProbe`]).
     pub fn service(&self, client: aws_sdk_sqs::Client) -> TracedSqs<SqsService> {
         let mut settings = self.clone();
-        let region = client.config().region().map(|r| r.as_ref().to_owned());
-        settings.common = settings.common.with_default_region(region.as_deref());
+        let client = baton::tower_client!(aws_sdk_sqs, client, settings.common);
         TracedSqs::new(SqsService::new(client), settings)
     }
 

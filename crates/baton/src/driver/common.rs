@@ -88,6 +88,7 @@ pub struct Common {
     server: Option<(String, Option<u16>)>,
     size_limit: usize,
     metrics: Option<MessagingMetrics>,
+    probe: Option<super::ServerProbe>,
 }
 
 impl Default for Common {
@@ -102,6 +103,7 @@ impl Default for Common {
             server: None,
             size_limit: DEFAULT_SIZE_LIMIT,
             metrics: None,
+            probe: None,
         }
     }
 }
@@ -156,6 +158,19 @@ impl Common {
     pub fn with_server_address(mut self, address: impl Into<String>, port: Option<u16>) -> Self {
         self.server = Some((address.into(), port));
         self
+    }
+
+    /// Where the Tower form learns the server of each call when no address is set (see
+    /// [`ServerProbe`](super::ServerProbe)).
+    #[must_use]
+    pub fn with_server_probe(mut self, probe: super::ServerProbe) -> Self {
+        self.probe = Some(probe);
+        self
+    }
+
+    /// The server probe, if one was given.
+    pub fn server_probe(&self) -> Option<&super::ServerProbe> {
+        self.probe.as_ref()
     }
 
     /// `region` unless a region is set already (for building the Tower form from a client).
@@ -482,4 +497,26 @@ macro_rules! common_builders {
             self.$field.tracer()
         }
     };
+}
+
+/// The client a service crate's `service(client)` wraps, and its shared settings made ready for
+/// it: the region taken from the client (unless one is set), and, unless a server address is
+/// set, a [`ServerProbe`](crate::driver::ServerProbe) installed on the client and given to the
+/// settings. `$sdk` is the SDK crate (`aws_sdk_sqs`), `$common` the settings' `Common` field
+/// (changed in place); evaluates to the client to wrap.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! tower_client {
+    ($sdk:ident, $client:expr, $common:expr) => {{
+        let client: $sdk::Client = $client;
+        let region = client.config().region().map(|r| r.as_ref().to_owned());
+        $common = ::std::mem::take(&mut $common).with_default_region(region.as_deref());
+        if $common.server_address().is_none() {
+            let probe = $crate::driver::ServerProbe::new();
+            $common = ::std::mem::take(&mut $common).with_server_probe(probe.clone());
+            $sdk::Client::from_conf(client.config().to_builder().interceptor(probe).build())
+        } else {
+            client
+        }
+    }};
 }

@@ -169,6 +169,7 @@ impl<S: TracedService> Operation<S> {
         Some(Call {
             call,
             operation: self,
+            probe: None,
         })
     }
 
@@ -183,6 +184,7 @@ impl<S: TracedService> Operation<S> {
         Some(Call {
             call,
             operation: self,
+            probe: None,
         })
     }
 }
@@ -251,6 +253,8 @@ fn fail<S: TracedService, T: TracedOperation<S>>(call: S::Call, error: &CallErro
 pub struct Call<S: TracedService> {
     call: S::Call,
     operation: &'static Operation<S>,
+    /// Where the Tower form learns the call's server once it has been sent.
+    pub(crate) probe: Option<super::ServerProbe>,
 }
 
 impl<S: TracedService> Call<S> {
@@ -275,6 +279,13 @@ impl<S: TracedService> Call<S> {
             S::record_server(&mut self.call, address, port);
         }
         (self.operation.finish_sdk)(self.call, context);
+    }
+
+    /// Records the server the probe saw the call go to, if it has one.
+    pub(crate) fn record_probed_server(&mut self) {
+        if let Some((address, port)) = self.probe.take().and_then(|p| p.get()) {
+            S::record_server(&mut self.call, &address, port);
+        }
     }
 
     /// Ends the spans with a Tower response.

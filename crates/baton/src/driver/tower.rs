@@ -1,7 +1,15 @@
 //! The Tower form: one layer and one service for every service crate.
 
 use std::fmt::Display;
+use std::sync::{Arc, RwLock};
 use std::task::{Context as TaskContext, Poll};
+
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::interceptors::context::FinalizerInterceptorContextRef;
+use aws_smithy_runtime_api::client::interceptors::{Intercept, OverriddenHooks};
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_types::config_bag::ConfigBag;
+use aws_smithy_types::endpoint::Endpoint;
 
 use super::{Call, Start, TracedService};
 use crate::sdk::{Finish, InFlight, TracedFuture, service_error};
@@ -110,6 +118,8 @@ where
             self.settings.prepare_request(&mut request, call.get_mut());
             if let Some((address, port)) = self.settings.common().server_address() {
                 S::record_server(call.get_mut(), address, port);
+            } else {
+                call.probe = self.settings.common().server_probe().cloned();
             }
         }
         let active = call
@@ -130,10 +140,75 @@ where
     S: TracedService,
     E: Display + 'static,
 {
-    fn finish(self, result: &Result<S::Response, E>) {
+    fn finish(mut self, result: &Result<S::Response, E>) {
+        self.record_probed_server();
         match result {
             Ok(response) => self.finish_response(response),
             Err(error) => self.fail(&service_error::<S::SdkError, E>(error)),
         }
+    }
+}
+
+/// Learns where a client sends its requests, for the Tower form's `server.address` and
+/// `server.port`: a Tower layer cannot see the client below it, and an SDK configuration
+/// exposes no endpoint. Each service crate's `service(client)` installs one on the client it
+/// wraps (an interceptor that reads the endpoint the SDK resolved after each call) and gives it
+/// to the settings; the layer records what it learned when the call ends. An address set with
+/// `with_server_address` wins.
+#[derive(Clone, Debug, Default)]
+pub struct ServerProbe(Arc<RwLock<Option<(String, Option<u16>)>>>);
+
+impl ServerProbe {
+    /// A probe that has seen no call yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The host and the port (when not the scheme's default) of the last call seen.
+    pub fn get(&self) -> Option<(String, Option<u16>)> {
+        self.0
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    fn see(&self, uri: &str) {
+        let Some((host, port)) = super::operation::server_of(uri) else {
+            return;
+        };
+        let known = self
+            .0
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .as_ref()
+            .is_some_and(|(h, p)| h == host && *p == port);
+        if !known {
+            *self
+                .0
+                .write()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = Some((host.to_owned(), port));
+        }
+    }
+}
+
+impl Intercept for ServerProbe {
+    fn name(&self) -> &'static str {
+        "BatonServerProbe"
+    }
+
+    fn overridden_hooks(&self) -> OverriddenHooks {
+        OverriddenHooks::READ_AFTER_EXECUTION
+    }
+
+    fn read_after_execution(
+        &self,
+        _context: &FinalizerInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        if let Some(endpoint) = cfg.load::<Endpoint>() {
+            self.see(endpoint.url());
+        }
+        Ok(())
     }
 }
