@@ -718,3 +718,110 @@ async fn eventbridge_errors_tell_lambda_what_went_wrong() {
         "the handler failed: handler panicked: the order handler broke"
     );
 }
+
+/// With a meter, the SQS and EventBridge adapters count each record or event as consumed (a
+/// push delivery) and measure its handling with its outcome; the EventBridge process span
+/// carries the wait since the event's `time`.
+#[tokio::test]
+async fn the_adapters_record_the_messaging_metrics() {
+    use baton::metrics::{CONSUMED_MESSAGES, PROCESS_DURATION};
+    use baton_test_support::{Metrics, point};
+
+    let metrics = Metrics::new();
+    let mut handler = SqsBatchHandler::new(recording_handler(Seen::default()))
+        .with_tracer(Spans::new().handle())
+        .with_meter(&metrics.meter());
+    let event = sqs_event(QUEUE_ARN, &["ok", "fail", "panic", "ok too"]);
+    handler
+        .ready()
+        .await
+        .unwrap()
+        .call(invocation(event))
+        .await
+        .unwrap();
+    let base = [
+        ("messaging.destination.name", "my-queue"),
+        ("messaging.operation.name", "process"),
+        ("messaging.system", "aws_sqs"),
+    ];
+    let with_error = |error| [base.as_slice(), &[("error.type", error)]].concat();
+    let mut expected = vec![
+        point(CONSUMED_MESSAGES, &base, 4),
+        point(PROCESS_DURATION, &base, 2),
+        point(PROCESS_DURATION, &with_error("handler_error"), 1),
+        point(PROCESS_DURATION, &with_error("panic"), 1),
+    ];
+    expected.sort();
+    assert_eq!(metrics.points(), expected);
+
+    let metrics = Metrics::new();
+    let spans = Spans::new();
+    let mut handler = EventBridgeHandler::new(order_consumer(Arc::default()))
+        .with_tracer(spans.handle())
+        .with_meter(&metrics.meter());
+    let mut fresh = eventbridge_event(
+        "shop.orders",
+        "OrderPlaced",
+        serde_json::json!({"order_id": "1"}),
+    );
+    let five_seconds_ago = chrono_free_rfc3339(std::time::SystemTime::now() - Duration::from_secs(5));
+    fresh["time"] = five_seconds_ago.into();
+    handler.call(invocation(fresh)).await.unwrap();
+    let refused = eventbridge_event(
+        "shop.orders",
+        "OrderPlaced",
+        serde_json::json!({"order_id": "refused"}),
+    );
+    handler.call(invocation(refused)).await.unwrap_err();
+    let finished = spans.finished();
+    let waited: i64 = attribute(&finished[0], "baton.messaging.time_in_queue_ms")
+        .unwrap()
+        .parse()
+        .unwrap();
+    // `time` has whole seconds: 5 s ago reads as 5 to 6 s.
+    assert!((5_000..60_000).contains(&waited), "{waited}");
+    let waited: i64 = attribute(&finished[1], "baton.messaging.time_in_queue_ms")
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(waited > 8 * 365 * 86_400_000, "the 2017 event: {waited}");
+
+    let base = [
+        ("messaging.destination.name", "shop.orders"),
+        ("messaging.operation.name", "process"),
+        ("messaging.system", "aws_eventbridge"),
+    ];
+    let mut expected = vec![
+        point(CONSUMED_MESSAGES, &base, 2),
+        point(PROCESS_DURATION, &base, 1),
+        point(
+            PROCESS_DURATION,
+            &[base.as_slice(), &[("error.type", "HandlerError")]].concat(),
+            1,
+        ),
+    ];
+    expected.sort();
+    assert_eq!(metrics.points(), expected);
+}
+
+/// `at` as RFC 3339 in UTC, whole seconds (EventBridge's form).
+fn chrono_free_rfc3339(at: std::time::SystemTime) -> String {
+    let secs = at.duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let (days, rest) = (secs / 86_400, secs % 86_400);
+    // Civil date from days since 1970-01-01 (proleptic Gregorian).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rest / 3600,
+        rest % 3600 / 60,
+        rest % 60
+    )
+}

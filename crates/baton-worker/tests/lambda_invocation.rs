@@ -714,3 +714,70 @@ async fn sns_notifications_continue_their_producer_inside_the_invocation() {
         opentelemetry::trace::Status::Error { .. }
     ));
 }
+
+/// The SNS adapter: each notification's wait since SNS's `Timestamp` on its process span, and
+/// with a meter, the notification counted as consumed and its handling measured.
+#[tokio::test]
+async fn sns_notifications_carry_their_time_in_queue_and_are_measured() {
+    use aws_lambda_events::event::sns::SnsMessage;
+    use baton::metrics::{CONSUMED_MESSAGES, PROCESS_DURATION};
+    use baton_test_support::{Metrics, point};
+    use baton_worker::lambda::SnsHandler;
+
+    let spans = Spans::new();
+    let metrics = Metrics::new();
+    let handler = service_fn(|notification: SnsMessage| async move {
+        if notification.message == "fail" {
+            return Err::<(), BoxError>("cannot ship".into());
+        }
+        Ok(())
+    });
+    let mut function = SnsHandler::new(handler)
+        .with_tracer(spans.handle())
+        .with_meter(&metrics.meter());
+    let mut event = sns_event(("X-Amzn-Trace-Id", PRODUCERS[1]));
+    let sent = std::time::SystemTime::now() - Duration::from_secs(3);
+    event.records[0].sns.timestamp = sent.into();
+    function
+        .ready()
+        .await
+        .unwrap()
+        .call(invocation(event, "req-1", None))
+        .await
+        .unwrap();
+    let mut failing = sns_event(("X-Amzn-Trace-Id", PRODUCERS[1]));
+    failing.records[0].sns.message = "fail".to_owned();
+    function
+        .ready()
+        .await
+        .unwrap()
+        .call(invocation(failing, "req-2", None))
+        .await
+        .unwrap_err();
+
+    let finished = spans.finished();
+    let waited: i64 = text(&finished[0], "baton.messaging.time_in_queue_ms")
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((3_000..60_000).contains(&waited), "{waited}");
+    // The fixed 2026-12-06 timestamp of the second: a wait of its own, never negative.
+    assert!(text(&finished[1], "baton.messaging.time_in_queue_ms").is_some());
+
+    let base = [
+        ("messaging.destination.name", "orders"),
+        ("messaging.operation.name", "process"),
+        ("messaging.system", "aws.sns"),
+    ];
+    let mut expected = vec![
+        point(CONSUMED_MESSAGES, &base, 2),
+        point(PROCESS_DURATION, &base, 1),
+        point(
+            PROCESS_DURATION,
+            &[base.as_slice(), &[("error.type", "handler_error")]].concat(),
+            1,
+        ),
+    ];
+    expected.sort();
+    assert_eq!(metrics.points(), expected);
+}

@@ -28,6 +28,8 @@ struct Stored {
     handle: Option<String>,
     receives: u32,
     deleted: bool,
+    /// When it was sent, in epoch milliseconds (`SentTimestamp`).
+    sent_ms: String,
 }
 
 #[derive(Debug, Default)]
@@ -71,6 +73,11 @@ impl FakeQueue {
             handle: None,
             receives: 0,
             deleted: false,
+            sent_ms: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_millis()
+                .to_string(),
         });
     }
 
@@ -160,7 +167,8 @@ impl FakeQueue {
                         .attributes(
                             MessageSystemAttributeName::ApproximateReceiveCount,
                             m.receives.to_string(),
-                        );
+                        )
+                        .attributes(MessageSystemAttributeName::SentTimestamp, &m.sent_ms);
                     if let Some(g) = &m.group {
                         b = b.attributes(MessageSystemAttributeName::MessageGroupId, g);
                     }
@@ -402,6 +410,133 @@ async fn failed_and_panicking_handlers_leave_the_message_for_redelivery() {
     assert_eq!(queue.receives_of("fine"), 1);
     let calls = calls.lock().unwrap();
     assert_eq!(calls["fails once"], 2);
+}
+
+/// With a meter: each delivery counted once at its receive, each handling measured with its
+/// outcome, each message's wait in the queue, and the receive and settle calls' durations.
+#[tokio::test]
+async fn with_a_meter_the_worker_records_the_messaging_metrics() {
+    use baton::metrics::{
+        CONSUMED_MESSAGES, OPERATION_DURATION, PROCESS_DURATION, SENT_MESSAGES, TIME_IN_QUEUE,
+    };
+    use baton_test_support::{Metrics, point};
+
+    let metrics = Metrics::new();
+    let queue = FakeQueue::new(Duration::from_secs(1));
+    queue.send("fails once", None, None);
+    queue.send("panics once", None, None);
+    queue.send("fine", None, None);
+    let calls = Arc::new(Mutex::new(HashMap::<String, u32>::new()));
+    let handler = {
+        let calls = calls.clone();
+        service_fn(move |m: Message| {
+            let body = m.body.unwrap();
+            let n = {
+                let mut calls = calls.lock().unwrap();
+                let n = calls.entry(body.clone()).or_default();
+                *n += 1;
+                *n
+            };
+            async move {
+                match (body.as_str(), n) {
+                    ("fails once", 1) => Err(std::io::Error::other("database down")),
+                    ("panics once", 1) => panic!("bug in the handler"),
+                    _ => Ok(()),
+                }
+            }
+        })
+    };
+    let mut runner = fast(Runner::new(queue.clone(), "http://q/000/jobs", handler));
+    runner.settings.process = runner
+        .settings
+        .process
+        .clone()
+        .with_meter(&metrics.meter());
+    assert!(
+        runner
+            .settings
+            .receive_names(false)
+            .system
+            .contains(&MessageSystemAttributeName::SentTimestamp),
+        "a meter asks for SentTimestamp (time in queue)"
+    );
+    let q = queue.clone();
+    let stats = run_until(runner, move || q.deleted() == 3).await;
+    assert_eq!((stats.received, stats.deleted), (5, 3));
+
+    let base = [
+        ("messaging.destination.name", "jobs"),
+        ("messaging.system", "aws_sqs"),
+    ];
+    let with = |extra: &[(&'static str, &'static str)]| {
+        let mut all = base.to_vec();
+        all.extend_from_slice(extra);
+        all
+    };
+    let points = metrics.points();
+    let exact: Vec<_> = points
+        .iter()
+        .filter(|(name, _, _)| name != OPERATION_DURATION)
+        .cloned()
+        .collect();
+    let mut expected = vec![
+        point(
+            CONSUMED_MESSAGES,
+            &with(&[("messaging.operation.name", "ReceiveMessage")]),
+            5,
+        ),
+        point(
+            PROCESS_DURATION,
+            &with(&[("messaging.operation.name", "process")]),
+            3,
+        ),
+        point(
+            PROCESS_DURATION,
+            &with(&[
+                ("messaging.operation.name", "process"),
+                ("error.type", "handler_error"),
+            ]),
+            1,
+        ),
+        point(
+            PROCESS_DURATION,
+            &with(&[("messaging.operation.name", "process"), ("error.type", "panic")]),
+            1,
+        ),
+        point(TIME_IN_QUEUE, &base, 5),
+    ];
+    expected.sort();
+    assert_eq!(exact, expected);
+    assert!(!points.iter().any(|(name, _, _)| name == SENT_MESSAGES));
+    // How many receives and delete batches there were depends on timing; that each kind was
+    // measured with the right attributes does not.
+    let durations: Vec<_> = points
+        .iter()
+        .filter(|(name, _, _)| name == OPERATION_DURATION)
+        .map(|(_, attributes, count)| {
+            assert!(*count >= 1);
+            attributes.clone()
+        })
+        .collect();
+    let receive = point(
+        OPERATION_DURATION,
+        &with(&[
+            ("messaging.operation.name", "ReceiveMessage"),
+            ("messaging.operation.type", "receive"),
+        ]),
+        0,
+    )
+    .1;
+    let delete = point(
+        OPERATION_DURATION,
+        &with(&[
+            ("messaging.operation.name", "DeleteMessageBatch"),
+            ("messaging.operation.type", "settle"),
+        ]),
+        0,
+    )
+    .1;
+    assert_eq!(durations, vec![delete, receive]);
 }
 
 #[tokio::test]
