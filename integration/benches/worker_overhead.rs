@@ -75,11 +75,18 @@ impl HttpClient for SqsStub {
     }
 }
 
-fn receive_body() -> &'static str {
+/// Ten messages; with `sent`, each also with the `SentTimestamp` a worker asks for when it has
+/// delivery facts or a meter (so those modes pay for reading it, as they would from SQS).
+fn receive_body(sent: bool) -> &'static str {
+    let extra = if sent {
+        r#","SentTimestamp":"1764000000000""#
+    } else {
+        ""
+    };
     let messages: Vec<String> = (0..10)
         .map(|i| {
             format!(
-                r#"{{"MessageId":"m-{i}","ReceiptHandle":"handle-{i}","MD5OfBody":"x","Body":"order {i}","Attributes":{{"AWSTraceHeader":"Root=1-5759e988-bd862e3fe1be46a99427279{i};Parent=53995c3f42cd8ad8;Sampled=1","ApproximateReceiveCount":"1"}}}}"#
+                r#"{{"MessageId":"m-{i}","ReceiptHandle":"handle-{i}","MD5OfBody":"x","Body":"order {i}","Attributes":{{"AWSTraceHeader":"Root=1-5759e988-bd862e3fe1be46a99427279{i};Parent=53995c3f42cd8ad8;Sampled=1","ApproximateReceiveCount":"1"{extra}}}}}"#
             )
         })
         .collect();
@@ -87,8 +94,12 @@ fn receive_body() -> &'static str {
 }
 
 fn client() -> Client {
+    client_with(false)
+}
+
+fn client_with(sent: bool) -> Client {
     let stub = SqsStub {
-        receive: receive_body(),
+        receive: receive_body(sent),
     };
     let config = aws_sdk_sqs::config::Builder::from(&support::sdk_config())
         .http_client(stub)
@@ -134,7 +145,23 @@ async fn plain(client: &Client, total: u64) -> Duration {
     start.elapsed()
 }
 
+/// What a worker run turns on beside its tracer.
+#[derive(Clone, Copy, Default)]
+struct Options {
+    facts: bool,
+    meter: bool,
+}
+
 async fn worker(client: &Client, total: u64, tracer: TracerHandle) -> Duration {
+    worker_with(client, total, tracer, Options::default()).await
+}
+
+async fn worker_with(
+    client: &Client,
+    total: u64,
+    tracer: TracerHandle,
+    options: Options,
+) -> Duration {
     // The handler itself stops the worker after the last message, so nothing polls for the
     // end on the one thread being measured.
     let token = CancellationToken::new();
@@ -151,7 +178,19 @@ async fn worker(client: &Client, total: u64, tracer: TracerHandle) -> Duration {
     };
     let mut worker = SqsWorker::new(client.clone(), URL, handler)
         .with_tracer(tracer)
-        .with_delete_linger(Duration::from_millis(1));
+        .with_delete_linger(Duration::from_millis(1))
+        .with_delivery_facts(options.facts);
+    let meters = options.meter.then(|| {
+        // Aggregated in memory, as an SDK meter provider does between exports.
+        let exporter = opentelemetry_sdk::metrics::InMemoryMetricExporter::default();
+        opentelemetry_sdk::metrics::SdkMeterProvider::builder()
+            .with_reader(opentelemetry_sdk::metrics::PeriodicReader::builder(exporter).build())
+            .build()
+    });
+    if let Some(provider) = &meters {
+        use opentelemetry::metrics::MeterProvider as _;
+        worker = worker.with_meter(&provider.meter("bench"));
+    }
     if std::env::var_os("BATON_WORKER_BENCH_FIXED").is_some() {
         // The defaults before the worker adapted (issue 22): to tell what adapting costs.
         worker = worker
@@ -190,9 +229,32 @@ fn main() {
             .unwrap_or(1_000);
         runtime.block_on(async {
             let client = client();
+            let sent = client_with(true);
             match mode.as_str() {
                 "plain" => plain(&client, n).await,
                 "noop" => worker(&client, n, untraced.clone()).await,
+                // The options, each on its own and together, with spans recorded.
+                "facts" => {
+                    let facts = Options {
+                        facts: true,
+                        ..Options::default()
+                    };
+                    worker_with(&sent, n, traced.clone(), facts).await
+                }
+                "meter" => {
+                    let meter = Options {
+                        meter: true,
+                        ..Options::default()
+                    };
+                    worker_with(&sent, n, traced.clone(), meter).await
+                }
+                "both" => {
+                    let both = Options {
+                        facts: true,
+                        meter: true,
+                    };
+                    worker_with(&sent, n, traced.clone(), both).await
+                }
                 _ => worker(&client, n, traced.clone()).await,
             };
         });

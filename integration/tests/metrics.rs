@@ -90,7 +90,8 @@ async fn sends_and_the_worker_are_measured_exactly() {
     let handler = {
         let failed_once = failed_once.clone();
         tower::service_fn(move |m: Message| {
-            let fail = m.body() == Some("m3") && !std::mem::replace(&mut *failed_once.lock().unwrap(), true);
+            let fail = m.body() == Some("m3")
+                && !std::mem::replace(&mut *failed_once.lock().unwrap(), true);
             async move {
                 if fail {
                     Err(std::io::Error::other("not yet"))
@@ -115,7 +116,11 @@ async fn sends_and_the_worker_are_measured_exactly() {
     }
     token.cancel();
     let end = run.await.unwrap().unwrap();
-    assert_eq!((end.deleted, end.failed, end.received), (11, 1, 12), "{end:?}");
+    assert_eq!(
+        (end.deleted, end.failed, end.received),
+        (11, 1, 12),
+        "{end:?}"
+    );
 
     let base = [
         ("messaging.destination.name", queue.name.as_str()),
@@ -187,6 +192,10 @@ async fn sends_and_the_worker_are_measured_exactly() {
     // Each handled message waited at most as long as the test has run.
     let waits = worker_metrics.histogram(TIME_IN_QUEUE);
     assert_eq!(waits[0].1, 12);
-    assert!(waits[0].2 >= 0.0 && waits[0].2 < 12.0 * 60.0, "{}", waits[0].2);
+    assert!(
+        waits[0].2 >= 0.0 && waits[0].2 < 12.0 * 60.0,
+        "{}",
+        waits[0].2
+    );
     queue.delete().await;
 }

@@ -888,12 +888,94 @@ async fn both_forms_record_the_messaging_metrics() {
         .set_entries(Some(entries()))
         .build()
         .unwrap();
-    service
-        .ready()
-        .await
-        .unwrap()
-        .call(input.into())
-        .await
-        .unwrap();
+    service.ready().await.unwrap().call(input).await.unwrap();
     assert_eq!(metrics.points(), expected);
+}
+
+/// PutEvents in both forms, with the exact spans it makes: the interceptor and the Tower form
+/// (built with `service(client)`) make the same spans.
+#[tokio::test]
+async fn both_forms_make_exactly_these_spans() {
+    use baton_test_support::Shape;
+
+    async fn run<S>(spans: &Spans, mut service: S) -> Vec<Shape>
+    where
+        S: Service<PutEventsInput>,
+        S::Error: std::fmt::Debug,
+    {
+        let cx = Context::new().with_span(spans.provider.tracer("app").start("handle"));
+        let input = PutEventsInput::builder()
+            .entries(entry(r#"{"a":1}"#))
+            .entries(entry(r#"{"b":2}"#))
+            .build()
+            .unwrap();
+        let ready = service.ready().await.unwrap();
+        // The Tower form takes the context current at `call`, the interceptor the one its
+        // future runs in: give both.
+        let call = {
+            let _current = cx.clone().attach();
+            ready.call(input)
+        };
+        call.with_context(cx.clone()).await.unwrap();
+        cx.span().end();
+        spans.shapes_except("handle")
+    }
+
+    let spans = Spans::new();
+    let stub = Stub::default();
+    let intercepted = aws_sdk_eventbridge::Client::from_conf(
+        sdk_config!(aws_sdk_eventbridge, stub)
+            .interceptor(propagation(&spans).interceptor())
+            .build(),
+    );
+    let by_interceptor = run(&spans, EventBridgeService::new(intercepted)).await;
+
+    let spans = Spans::new();
+    let stub = Stub::default();
+    let client =
+        aws_sdk_eventbridge::Client::from_conf(sdk_config!(aws_sdk_eventbridge, stub).build());
+    let by_tower = run(&spans, propagation(&spans).service(client)).await;
+
+    let attributes = baton_test_support::pairs;
+    let head = |kind: &'static str| {
+        [
+            ("messaging.system", "aws_eventbridge"),
+            ("messaging.operation.type", kind),
+            ("messaging.operation.name", "PutEvents"),
+            ("messaging.destination.name", "shop"),
+        ]
+    };
+    let create = |id: &str| -> Shape {
+        let mut all = attributes(&head("create"));
+        all.extend(attributes(&[("messaging.message.id", id)]));
+        (
+            "create shop".into(),
+            SpanKind::Producer,
+            all,
+            0,
+            Status::Unset,
+            true,
+        )
+    };
+    let mut send = attributes(&head("send"));
+    send.extend(attributes(&[
+        ("messaging.batch.message_count", "2"),
+        ("cloud.region", "eu-west-1"),
+        ("server.address", "stub.invalid"),
+        ("aws.request_id", "req-1"),
+    ]));
+    let expected: Vec<Shape> = vec![
+        create("ev-0"),
+        create("ev-1"),
+        (
+            "send shop".into(),
+            SpanKind::Producer,
+            send,
+            2,
+            Status::Unset,
+            true,
+        ),
+    ];
+    assert_eq!(by_interceptor, expected);
+    assert_eq!(by_tower, expected);
 }

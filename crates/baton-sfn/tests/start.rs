@@ -357,3 +357,96 @@ async fn both_forms_record_the_messaging_metrics() {
         .unwrap();
     assert_eq!(metrics.points(), expected);
 }
+
+/// StartExecution and StartSyncExecution in both forms, with the exact spans each makes: the
+/// interceptor and the Tower form (built with `service(client)`) make the same spans.
+#[tokio::test]
+async fn both_forms_make_exactly_these_spans() {
+    use aws_sdk_sfn::operation::start_execution::StartExecutionInput;
+    use aws_sdk_sfn::operation::start_sync_execution::StartSyncExecutionInput;
+    use baton_sfn::{SfnRequest, SfnService};
+    use baton_test_support::Shape;
+    use opentelemetry::Context;
+    use opentelemetry::trace::{FutureExt, TraceContextExt, Tracer, TracerProvider};
+    use tower::{Service, ServiceExt};
+
+    async fn run<S>(spans: &Spans, mut service: S) -> Vec<Shape>
+    where
+        S: Service<SfnRequest>,
+        S::Error: std::fmt::Debug,
+    {
+        let cx = Context::new().with_span(spans.provider.tracer("app").start("handle"));
+        let requests: [SfnRequest; 2] = [
+            StartExecutionInput::builder()
+                .state_machine_arn(ARN)
+                .input("{}")
+                .build()
+                .unwrap()
+                .into(),
+            StartSyncExecutionInput::builder()
+                .state_machine_arn(ARN)
+                .input("{}")
+                .build()
+                .unwrap()
+                .into(),
+        ];
+        for request in requests {
+            let ready = service.ready().await.unwrap();
+            // The Tower form takes the context current at `call`, the interceptor the one its
+            // future runs in: give both.
+            let call = {
+                let _current = cx.clone().attach();
+                ready.call(request)
+            };
+            call.with_context(cx.clone()).await.unwrap();
+        }
+        cx.span().end();
+        spans.shapes_except("handle")
+    }
+
+    let h = Harness::new();
+    let by_interceptor = run(&h.otel, SfnService::new(h.client(SfnPropagation::new()))).await;
+    let h = Harness::new();
+    let client = aws_sdk_sfn::Client::from_conf(sdk_config!(aws_sdk_sfn, h.stub).build());
+    let by_tower = run(
+        &h.otel,
+        SfnPropagation::new()
+            .with_tracer(h.otel.handle())
+            .service(client),
+    )
+    .await;
+    let send = |operation: &str, outcome: &[(&str, &str)], status: Status| -> Shape {
+        let mut attributes = baton_test_support::pairs(&[
+            ("messaging.system", "aws_stepfunctions"),
+            ("messaging.operation.type", "send"),
+            ("messaging.operation.name", operation),
+            ("messaging.destination.name", "orders"),
+            ("cloud.region", "eu-west-1"),
+            ("server.address", "stub.invalid"),
+        ]);
+        attributes.extend(baton_test_support::pairs(outcome));
+        attributes.extend(baton_test_support::pairs(&[
+            ("messaging.message.id", EXECUTION),
+            ("aws.request_id", "req-1"),
+        ]));
+        (
+            "send orders".into(),
+            SpanKind::Producer,
+            attributes,
+            0,
+            status,
+            true,
+        )
+    };
+    let expected = vec![
+        send("StartExecution", &[], Status::Unset),
+        // The harness's synchronous execution fails: the span says how.
+        send(
+            "StartSyncExecution",
+            &[("error.type", "States.TaskFailed")],
+            Status::error("the task failed"),
+        ),
+    ];
+    assert_eq!(by_interceptor, expected);
+    assert_eq!(by_tower, expected);
+}

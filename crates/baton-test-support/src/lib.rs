@@ -49,8 +49,8 @@ mod stub;
 
 pub use config::{ENDPOINT, REGION};
 pub use log_lines::LogLines;
-pub use metrics::{Metrics, Point, point};
-pub use spans::{Spans, header_of};
+pub use metrics::{HistogramPoint, Metrics, Point, point};
+pub use spans::{Shape, Spans, header_of, pairs, shape};
 pub use stub::{Reply, Request, Responder, Stub, TARGET_HEADER, TRACE_HEADER};
 
 /// The names of the top-level fields in a value's pretty `Debug` output (`{:#?}`), in order: how

@@ -12,6 +12,9 @@ use opentelemetry_sdk::metrics::{
 /// (values as text), and its value: a counter's sum, or a histogram's count.
 pub type Point = (String, BTreeMap<String, String>, u64);
 
+/// One histogram data point: (attributes, count, sum, bucket bounds).
+pub type HistogramPoint = (BTreeMap<String, String>, u64, f64, Vec<f64>);
+
 /// A meter provider exporting (cumulatively) to memory; [`points`](Self::points) flushes and
 /// reads what was recorded so far.
 #[derive(Debug)]
@@ -90,8 +93,8 @@ impl Metrics {
         points
     }
 
-    /// The histogram data points of `name`: (attributes, count, sum, bucket bounds).
-    pub fn histogram(&self, name: &str) -> Vec<(BTreeMap<String, String>, u64, f64, Vec<f64>)> {
+    /// The histogram data points of `name`.
+    pub fn histogram(&self, name: &str) -> Vec<HistogramPoint> {
         self.provider
             .force_flush()
             .expect("flush the meter provider");

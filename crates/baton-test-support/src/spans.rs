@@ -88,10 +88,55 @@ impl Spans {
         spans.remove(0)
     }
 
+    /// The [`Shape`]s of every finished span but those named `except` (a caller's span), in
+    /// the order they ended.
+    pub fn shapes_except(&self, except: &str) -> Vec<Shape> {
+        self.finished()
+            .iter()
+            .filter(|span| span.name != except)
+            .map(shape)
+            .collect()
+    }
+
     /// Forgets every finished span (for property tests that run many cases on one provider).
     pub fn reset(&self) {
         self.exporter.reset();
     }
+}
+
+/// What a span says, without its ids and times: name, kind, attributes in the order they were
+/// set (values as text), the number of links, the status, and whether it has a parent. Two
+/// spans with equal shapes were made the same way (to compare the interceptor and Tower forms).
+pub type Shape = (
+    String,
+    opentelemetry::trace::SpanKind,
+    Vec<(String, String)>,
+    usize,
+    opentelemetry::trace::Status,
+    bool,
+);
+
+/// The [`Shape`] of `span`.
+pub fn shape(span: &SpanData) -> Shape {
+    (
+        span.name.to_string(),
+        span.span_kind.clone(),
+        span.attributes
+            .iter()
+            .map(|kv| (kv.key.to_string(), kv.value.to_string()))
+            .collect(),
+        span.links.len(),
+        span.status.clone(),
+        span.parent_span_id != opentelemetry::trace::SpanId::INVALID,
+    )
+}
+
+/// Attribute pairs as a [`Shape`] holds them: `pairs(&[("messaging.system", "aws_sqs")])`.
+pub fn pairs(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
 }
 
 /// The X-Ray trace header that names `span` as the parent, sampled:

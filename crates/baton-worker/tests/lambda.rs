@@ -764,7 +764,8 @@ async fn the_adapters_record_the_messaging_metrics() {
         "OrderPlaced",
         serde_json::json!({"order_id": "1"}),
     );
-    let five_seconds_ago = chrono_free_rfc3339(std::time::SystemTime::now() - Duration::from_secs(5));
+    let five_seconds_ago =
+        chrono_free_rfc3339(std::time::SystemTime::now() - Duration::from_secs(5));
     fresh["time"] = five_seconds_ago.into();
     handler.call(invocation(fresh)).await.unwrap();
     let refused = eventbridge_event(

@@ -1,5 +1,5 @@
 //! The messaging metrics of the semantic conventions, recorded through a
-//! [`Meter`](opentelemetry::metrics::Meter) the user passes (nothing is recorded without one).
+//! [`opentelemetry::metrics::Meter`] the user passes (nothing is recorded without one).
 //!
 //! | metric | instrument | recorded for |
 //! |---|---|---|

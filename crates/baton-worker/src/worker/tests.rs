@@ -371,6 +371,36 @@ async fn each_message_continues_its_producer_trace_and_is_deleted_once() {
     }
 }
 
+/// A handler that fails the first call for "fails once", panics on the first for "panics
+/// once", and succeeds otherwise, counting the calls per body in `calls`.
+fn fails_and_panics_once(
+    calls: Arc<Mutex<HashMap<String, u32>>>,
+) -> impl tower::Service<
+    Message,
+    Response = (),
+    Error = std::io::Error,
+    Future = impl std::future::Future<Output = Result<(), std::io::Error>> + Send,
+> + Clone
++ Send
++ 'static {
+    service_fn(move |m: Message| {
+        let body = m.body.unwrap();
+        let n = {
+            let mut calls = calls.lock().unwrap();
+            let n = calls.entry(body.clone()).or_default();
+            *n += 1;
+            *n
+        };
+        async move {
+            match (body.as_str(), n) {
+                ("fails once", 1) => Err(std::io::Error::other("database down")),
+                ("panics once", 1) => panic!("bug in the handler"),
+                _ => Ok(()),
+            }
+        }
+    })
+}
+
 #[tokio::test]
 async fn failed_and_panicking_handlers_leave_the_message_for_redelivery() {
     let queue = FakeQueue::new(Duration::from_secs(1));
@@ -378,25 +408,7 @@ async fn failed_and_panicking_handlers_leave_the_message_for_redelivery() {
     queue.send("panics once", None, None);
     queue.send("fine", None, None);
     let calls = Arc::new(Mutex::new(HashMap::<String, u32>::new()));
-    let handler = {
-        let calls = calls.clone();
-        service_fn(move |m: Message| {
-            let body = m.body.unwrap();
-            let n = {
-                let mut calls = calls.lock().unwrap();
-                let n = calls.entry(body.clone()).or_default();
-                *n += 1;
-                *n
-            };
-            async move {
-                match (body.as_str(), n) {
-                    ("fails once", 1) => Err(std::io::Error::other("database down")),
-                    ("panics once", 1) => panic!("bug in the handler"),
-                    _ => Ok(()),
-                }
-            }
-        })
-    };
+    let handler = fails_and_panics_once(calls.clone());
     let runner = fast(Runner::new(queue.clone(), "http://q/000/jobs", handler));
     let q = queue.clone();
     let stats = run_until(runner, move || q.deleted() == 3).await;
@@ -427,31 +439,9 @@ async fn with_a_meter_the_worker_records_the_messaging_metrics() {
     queue.send("panics once", None, None);
     queue.send("fine", None, None);
     let calls = Arc::new(Mutex::new(HashMap::<String, u32>::new()));
-    let handler = {
-        let calls = calls.clone();
-        service_fn(move |m: Message| {
-            let body = m.body.unwrap();
-            let n = {
-                let mut calls = calls.lock().unwrap();
-                let n = calls.entry(body.clone()).or_default();
-                *n += 1;
-                *n
-            };
-            async move {
-                match (body.as_str(), n) {
-                    ("fails once", 1) => Err(std::io::Error::other("database down")),
-                    ("panics once", 1) => panic!("bug in the handler"),
-                    _ => Ok(()),
-                }
-            }
-        })
-    };
+    let handler = fails_and_panics_once(calls.clone());
     let mut runner = fast(Runner::new(queue.clone(), "http://q/000/jobs", handler));
-    runner.settings.process = runner
-        .settings
-        .process
-        .clone()
-        .with_meter(&metrics.meter());
+    runner.settings.process = runner.settings.process.clone().with_meter(&metrics.meter());
     assert!(
         runner
             .settings
@@ -500,7 +490,10 @@ async fn with_a_meter_the_worker_records_the_messaging_metrics() {
         ),
         point(
             PROCESS_DURATION,
-            &with(&[("messaging.operation.name", "process"), ("error.type", "panic")]),
+            &with(&[
+                ("messaging.operation.name", "process"),
+                ("error.type", "panic"),
+            ]),
             1,
         ),
         point(TIME_IN_QUEUE, &base, 5),

@@ -156,7 +156,10 @@ where
 /// to the settings; the layer records what it learned when the call ends. An address set with
 /// `with_server_address` wins.
 #[derive(Clone, Debug, Default)]
-pub struct ServerProbe(Arc<RwLock<Option<(String, Option<u16>)>>>);
+pub struct ServerProbe(Arc<RwLock<Option<Server>>>);
+
+/// A host, and its port when not the scheme's default.
+type Server = (String, Option<u16>);
 
 impl ServerProbe {
     /// A probe that has seen no call yet.
