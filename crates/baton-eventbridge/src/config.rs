@@ -1,5 +1,6 @@
 //! What the EventBridge middleware does, shared by the Tower layer and the SDK interceptor.
 
+use baton::driver::Probed;
 use baton::driver::Common;
 use opentelemetry::Context;
 
@@ -53,10 +54,10 @@ impl EventBridgePropagation {
     pub fn service(
         &self,
         client: aws_sdk_eventbridge::Client,
-    ) -> TracedEventBridge<EventBridgeService> {
+    ) -> TracedEventBridge<Probed<EventBridgeService>> {
         let mut settings = self.clone();
-        let client = baton::tower_client!(aws_sdk_eventbridge, client, settings.common);
-        TracedEventBridge::new(EventBridgeService::new(client), settings)
+        let service = baton::tower_service!(aws_sdk_eventbridge, client, settings.common, EventBridgeService::new);
+        TracedEventBridge::new(service, settings)
     }
 
     /// The SDK interceptor with these settings.

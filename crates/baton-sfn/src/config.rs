@@ -1,5 +1,6 @@
 //! What the Step Functions middleware does, shared by the Tower layer and the interceptor.
 
+use baton::driver::Probed;
 use baton::driver::Common;
 
 use crate::{SfnInterceptor, SfnLayer, SfnService, TracedSfn};
@@ -48,10 +49,10 @@ impl SfnPropagation {
 
     /// The Tower form in one call: `client` as an [`SfnService`] wrapped in this propagation,
     /// with `cloud.region` taken from the client's configuration.
-    pub fn service(&self, client: aws_sdk_sfn::Client) -> TracedSfn<SfnService> {
+    pub fn service(&self, client: aws_sdk_sfn::Client) -> TracedSfn<Probed<SfnService>> {
         let mut settings = self.clone();
-        let client = baton::tower_client!(aws_sdk_sfn, client, settings.common);
-        TracedSfn::new(SfnService::new(client), settings)
+        let service = baton::tower_service!(aws_sdk_sfn, client, settings.common, SfnService::new);
+        TracedSfn::new(service, settings)
     }
 
     /// The SDK interceptor with these settings.

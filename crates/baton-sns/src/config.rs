@@ -1,5 +1,6 @@
 //! What the SNS middleware does, shared by the Tower layer and the interceptor.
 
+use baton::driver::Probed;
 use baton::driver::Common;
 use opentelemetry::Context;
 
@@ -50,10 +51,10 @@ impl SnsPropagation {
 
     /// The Tower form in one call: `client` as an [`SnsService`] wrapped in this propagation,
     /// with `cloud.region` taken from the client's configuration.
-    pub fn service(&self, client: aws_sdk_sns::Client) -> TracedSns<SnsService> {
+    pub fn service(&self, client: aws_sdk_sns::Client) -> TracedSns<Probed<SnsService>> {
         let mut settings = self.clone();
-        let client = baton::tower_client!(aws_sdk_sns, client, settings.common);
-        TracedSns::new(SnsService::new(client), settings)
+        let service = baton::tower_service!(aws_sdk_sns, client, settings.common, SnsService::new);
+        TracedSns::new(service, settings)
     }
 
     /// The SDK interceptor with these settings.

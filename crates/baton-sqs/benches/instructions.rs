@@ -41,6 +41,10 @@ fn main() {
         url,
     } = support::in_memory_clients(&provider);
     let mut bare = baton_sqs::SqsService::new(raw.clone());
+    // The Tower form as `service(client)` builds it: the layer, and a server probe on the client.
+    let mut probed = baton_sqs::SqsPropagation::new()
+        .with_tracer(baton::TracerHandle::new(provider.tracer("bench")))
+        .service(raw.clone());
     let noop = aws_sdk_sqs::Client::from_conf(
         raw.config().to_builder().interceptor(support::Noop).build(),
     );
@@ -104,6 +108,19 @@ fn main() {
                         .build()
                         .unwrap();
                     let ready = tower.ready().await.unwrap();
+                    let call = {
+                        let _active = caller.clone().attach();
+                        ready.call(SqsRequest::from(input))
+                    };
+                    call.await.unwrap();
+                }
+                "send-tower-service" => {
+                    let input = SendMessageInput::builder()
+                        .queue_url(&url)
+                        .message_body("hello")
+                        .build()
+                        .unwrap();
+                    let ready = probed.ready().await.unwrap();
                     let call = {
                         let _active = caller.clone().attach();
                         ready.call(SqsRequest::from(input))

@@ -1,6 +1,7 @@
 //! What the SQS middleware does, shared by the Tower layer and the SDK interceptor.
 
 use aws_sdk_sqs::types::{Message, SendMessageBatchRequestEntry};
+use baton::driver::Probed;
 use baton::driver::Common;
 use opentelemetry::Context;
 
@@ -97,10 +98,10 @@ impl SqsPropagation {
     /// The Tower form in one call: `client` as an [`SqsService`](crate::SqsService) wrapped in
     /// this propagation, with `cloud.region` taken from the client's configuration and
     /// `server.address` from where its calls go (see [`baton::driver::ServerProbe`]).
-    pub fn service(&self, client: aws_sdk_sqs::Client) -> TracedSqs<SqsService> {
+    pub fn service(&self, client: aws_sdk_sqs::Client) -> TracedSqs<Probed<SqsService>> {
         let mut settings = self.clone();
-        let client = baton::tower_client!(aws_sdk_sqs, client, settings.common);
-        TracedSqs::new(SqsService::new(client), settings)
+        let service = baton::tower_service!(aws_sdk_sqs, client, settings.common, SqsService::new);
+        TracedSqs::new(service, settings)
     }
 
     /// The SDK interceptor with these settings.

@@ -28,13 +28,12 @@
 //! measure.finish(None, 1);
 //! ```
 
-use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use opentelemetry::KeyValue;
 use opentelemetry::metrics::{Counter, Histogram, Meter};
+use opentelemetry::{KeyValue, StringValue, Value};
 
 use crate::{MessagingSystem, Operation, attr};
 
@@ -113,19 +112,23 @@ impl MessagingMetrics {
     }
 
     /// Starts measuring one `operation` (the service's `name` for it, `SendMessage` say) on
-    /// `destination`; the clock runs from now until [`Measure::finish`].
+    /// `destination` (a `String`, a `&'static str`, or an `Arc<str>` shared without a copy);
+    /// the clock runs from now until [`Measure::finish`].
     pub fn start(
         &self,
         system: MessagingSystem,
         operation: Operation,
         name: &'static str,
-        destination: impl Into<Cow<'static, str>>,
+        destination: impl Into<StringValue>,
     ) -> Measure {
         let mut attributes = Vec::with_capacity(6);
         attributes.extend([
             KeyValue::new(attr::MESSAGING_SYSTEM, system.as_str()),
             KeyValue::new(attr::MESSAGING_OPERATION_NAME, name),
-            KeyValue::new(attr::MESSAGING_DESTINATION_NAME, destination.into()),
+            KeyValue::new(
+                attr::MESSAGING_DESTINATION_NAME,
+                Value::String(destination.into()),
+            ),
         ]);
         Measure {
             metrics: self.clone(),
@@ -140,14 +143,17 @@ impl MessagingMetrics {
     pub fn record_time_in_queue(
         &self,
         system: MessagingSystem,
-        destination: impl Into<Cow<'static, str>>,
+        destination: impl Into<StringValue>,
         waited: Duration,
     ) {
         self.0.time_in_queue.record(
             waited.as_secs_f64(),
             &[
                 KeyValue::new(attr::MESSAGING_SYSTEM, system.as_str()),
-                KeyValue::new(attr::MESSAGING_DESTINATION_NAME, destination.into()),
+                KeyValue::new(
+                    attr::MESSAGING_DESTINATION_NAME,
+                    Value::String(destination.into()),
+                ),
             ],
         );
     }

@@ -1003,7 +1003,7 @@ async fn poll<S, Q>(
                 baton::MessagingSystem::Sqs,
                 baton::Operation::Receive,
                 "ReceiveMessage",
-                shared.queue_name.to_string(),
+                shared.queue_name.clone(),
             )
         });
         // Boxed: the SDK's future is large, and this loop's future is held for the whole run.

@@ -327,7 +327,7 @@ where
         if let Some(waited) = time_in_queue(&message) {
             metrics.record_time_in_queue(
                 MessagingSystem::Sqs,
-                shared.queue_name.to_string(),
+                shared.queue_name.clone(),
                 waited,
             );
         }
@@ -335,7 +335,7 @@ where
             MessagingSystem::Sqs,
             Operation::Process,
             "process",
-            shared.queue_name.to_string(),
+            shared.queue_name.clone(),
         )
     });
     // Dropped unfinished (the shutdown deadline gave the message back), the span says so

@@ -55,7 +55,7 @@ impl Settle {
                 MessagingSystem::Sqs,
                 Operation::Settle,
                 operation,
-                self.queue.to_string(),
+                self.queue.clone(),
             )
         });
         let span = self

@@ -499,24 +499,28 @@ macro_rules! common_builders {
     };
 }
 
-/// The client a service crate's `service(client)` wraps, and its shared settings made ready for
-/// it: the region taken from the client (unless one is set), and, unless a server address is
-/// set, a [`ServerProbe`](crate::driver::ServerProbe) installed on the client and given to the
-/// settings. `$sdk` is the SDK crate (`aws_sdk_sqs`), `$common` the settings' `Common` field
-/// (changed in place); evaluates to the client to wrap.
+/// The client service a service crate's `service(client)` wraps, with its shared settings
+/// made ready for it: the region taken from the client (unless one is set), and, unless a
+/// server address is set, a [`ServerProbe`](crate::driver::ServerProbe) on a copy of the client
+/// for the first call (see [`Probed`](crate::driver::Probed)), given to the settings. `$sdk` is
+/// the SDK crate (`aws_sdk_sqs`), `$common` the settings' `Common` field (changed in place),
+/// `$service` makes the client service from a client (`SqsService::new`).
 #[doc(hidden)]
 #[macro_export]
-macro_rules! tower_client {
-    ($sdk:ident, $client:expr, $common:expr) => {{
+macro_rules! tower_service {
+    ($sdk:ident, $client:expr, $common:expr, $service:expr) => {{
         let client: $sdk::Client = $client;
         let region = client.config().region().map(|r| r.as_ref().to_owned());
         $common = ::std::mem::take(&mut $common).with_default_region(region.as_deref());
         if $common.server_address().is_none() {
             let probe = $crate::driver::ServerProbe::new();
             $common = ::std::mem::take(&mut $common).with_server_probe(probe.clone());
-            $sdk::Client::from_conf(client.config().to_builder().interceptor(probe).build())
+            let learning = $sdk::Client::from_conf(
+                client.config().to_builder().interceptor(probe.clone()).build(),
+            );
+            $crate::driver::Probed::new($service(client), $service(learning), probe)
         } else {
-            client
+            $crate::driver::Probed::plain($service(client))
         }
     }};
 }

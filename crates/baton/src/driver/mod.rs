@@ -90,7 +90,7 @@ mod tower;
 pub use common::{Common, DEFAULT_SIZE_LIMIT, MAX_SIZE_LIMIT, MIN_SIZE_LIMIT, OnProcess};
 pub use interceptor::Interceptor;
 pub use operation::{Call, Operation, Start, TracedOperation, TracedService, set_server};
-pub use tower::{PropagationLayer, ResponseFuture, ServerProbe, Traced};
+pub use tower::{Probed, PropagationLayer, ResponseFuture, ServerProbe, Traced};
 
 /// The HTTP request header that carries the X-Ray trace header (in its lower-case wire form).
 pub const TRACE_HEADER: &str = "x-amzn-trace-id";

@@ -283,8 +283,10 @@ impl<S: TracedService> Call<S> {
 
     /// Records the server the probe saw the call go to, if it has one.
     pub(crate) fn record_probed_server(&mut self) {
-        if let Some((address, port)) = self.probe.take().and_then(|p| p.get()) {
-            S::record_server(&mut self.call, &address, port);
+        if let Some(probe) = self.probe.take()
+            && let Some((address, port)) = probe.get()
+        {
+            S::record_server(&mut self.call, address, port);
         }
     }
 

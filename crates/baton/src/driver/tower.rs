@@ -1,7 +1,7 @@
 //! The Tower form: one layer and one service for every service crate.
 
 use std::fmt::Display;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, OnceLock};
 use std::task::{Context as TaskContext, Poll};
 
 use aws_smithy_runtime_api::box_error::BoxError;
@@ -151,12 +151,12 @@ where
 
 /// Learns where a client sends its requests, for the Tower form's `server.address` and
 /// `server.port`: a Tower layer cannot see the client below it, and an SDK configuration
-/// exposes no endpoint. Each service crate's `service(client)` installs one on the client it
-/// wraps (an interceptor that reads the endpoint the SDK resolved after each call) and gives it
-/// to the settings; the layer records what it learned when the call ends. An address set with
-/// `with_server_address` wins.
+/// exposes no endpoint. It is an interceptor that reads the endpoint the SDK resolved for a call;
+/// the first one it sees is kept. Each service crate's `service(client)` puts one on a copy of the
+/// client and wraps both in [`Probed`], so only the first call pays for it; the layer records what
+/// was learned when each call ends. An address set with `with_server_address` wins.
 #[derive(Clone, Debug, Default)]
-pub struct ServerProbe(Arc<RwLock<Option<Server>>>);
+pub struct ServerProbe(Arc<OnceLock<Server>>);
 
 /// A host, and its port when not the scheme's default.
 type Server = (String, Option<u16>);
@@ -167,29 +167,23 @@ impl ServerProbe {
         Self::default()
     }
 
-    /// The host and the port (when not the scheme's default) of the last call seen.
-    pub fn get(&self) -> Option<(String, Option<u16>)> {
-        self.0
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone()
+    /// The host and the port (when not the scheme's default) of the first call seen.
+    pub fn get(&self) -> Option<(&str, Option<u16>)> {
+        self.0.get().map(|(host, port)| (host.as_str(), *port))
+    }
+
+    /// Whether it has seen a call.
+    pub fn learned(&self) -> bool {
+        self.0.get().is_some()
     }
 
     fn see(&self, uri: &str) {
-        let Some((host, port)) = super::operation::server_of(uri) else {
+        if self.learned() {
             return;
-        };
-        let known = self
-            .0
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .as_ref()
-            .is_some_and(|(h, p)| h == host && *p == port);
-        if !known {
-            *self
-                .0
-                .write()
-                .unwrap_or_else(std::sync::PoisonError::into_inner) = Some((host.to_owned(), port));
+        }
+        if let Some((host, port)) = super::operation::server_of(uri) {
+            // A race between two first calls: either's answer is the client's endpoint.
+            let _ = self.0.set((host.to_owned(), port));
         }
     }
 }
@@ -213,5 +207,115 @@ impl Intercept for ServerProbe {
             self.see(endpoint.url());
         }
         Ok(())
+    }
+}
+
+/// The client service below a Tower form that `service(client)` built: calls go to `learning`
+/// (the service over a copy of the client that carries a [`ServerProbe`]) until the probe has
+/// seen where they go, then to `plain` (the service over the client as given), so the probe's
+/// hook costs nothing after the first call. Readiness is asked of both, so that either may take
+/// the call. Made by the service crates; only its type shows in theirs.
+#[derive(Clone, Debug)]
+pub struct Probed<S> {
+    learning: Option<(S, ServerProbe)>,
+    plain: S,
+}
+
+impl<S> Probed<S> {
+    /// `plain`, and `learning` until `probe` has learned.
+    pub fn new(plain: S, learning: S, probe: ServerProbe) -> Self {
+        Probed {
+            learning: Some((learning, probe)),
+            plain,
+        }
+    }
+
+    /// `plain` alone (the server address is known already).
+    pub fn plain(plain: S) -> Self {
+        Probed {
+            learning: None,
+            plain,
+        }
+    }
+
+    /// The service over the client as given.
+    pub fn get_ref(&self) -> &S {
+        &self.plain
+    }
+}
+
+impl<S, R> tower::Service<R> for Probed<S>
+where
+    S: tower::Service<R>,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = S::Future;
+
+    fn poll_ready(&mut self, cx: &mut TaskContext<'_>) -> Poll<Result<(), Self::Error>> {
+        let learning = match &mut self.learning {
+            Some((learning, _)) => learning.poll_ready(cx)?.is_ready(),
+            None => true,
+        };
+        let plain = self.plain.poll_ready(cx)?.is_ready();
+        if learning && plain {
+            Poll::Ready(Ok(()))
+        } else {
+            Poll::Pending
+        }
+    }
+
+    fn call(&mut self, request: R) -> Self::Future {
+        match &mut self.learning {
+            Some((learning, probe)) if !probe.learned() => learning.call(request),
+            _ => {
+                // Learned: the copy is no longer needed.
+                self.learning = None;
+                self.plain.call(request)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use tower::{Service, ServiceExt};
+
+    use super::*;
+
+    fn counting(calls: &Arc<AtomicUsize>) -> tower::util::BoxCloneSyncService<(), (), ()> {
+        let calls = calls.clone();
+        tower::util::BoxCloneSyncService::new(tower::service_fn(move |()| {
+            calls.fetch_add(1, Ordering::SeqCst);
+            async { Ok::<_, ()>(()) }
+        }))
+    }
+
+    #[tokio::test]
+    async fn calls_take_the_probed_copy_only_until_it_has_learned() {
+        let (plain, learning) = (Arc::default(), Arc::default());
+        let probe = ServerProbe::new();
+        let mut service = Probed::new(counting(&plain), counting(&learning), probe.clone());
+        service.ready().await.unwrap().call(()).await.unwrap();
+        service.ready().await.unwrap().call(()).await.unwrap();
+        assert_eq!((plain.load(Ordering::SeqCst), learning.load(Ordering::SeqCst)), (0, 2));
+
+        probe.see("http://127.0.0.1:4566/000000000000/orders");
+        // The first endpoint seen is kept.
+        probe.see("https://sqs.eu-west-1.amazonaws.com/");
+        assert_eq!(probe.get(), Some(("127.0.0.1", Some(4566))));
+        service.ready().await.unwrap().call(()).await.unwrap();
+        service.ready().await.unwrap().call(()).await.unwrap();
+        assert_eq!((plain.load(Ordering::SeqCst), learning.load(Ordering::SeqCst)), (2, 2));
+
+        let mut known = Probed::plain(counting(&plain));
+        known.ready().await.unwrap().call(()).await.unwrap();
+        assert_eq!(plain.load(Ordering::SeqCst), 3);
+        // A URI it cannot read teaches it nothing.
+        let blank = ServerProbe::new();
+        blank.see("not a uri");
+        assert!(!blank.learned());
     }
 }
