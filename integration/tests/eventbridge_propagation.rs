@@ -115,6 +115,7 @@ async fn the_consumer_continues_the_trace_from_the_event_detail() {
                     .build()
             };
             let checkout = Context::new().with_span(tracer.tracer().start("checkout"));
+            let before_put = std::time::SystemTime::now();
             let output = events
                 .put_events()
                 .entries(entry(r#"{"order": 42}"#))
@@ -210,6 +211,19 @@ async fn the_consumer_continues_the_trace_from_the_event_detail() {
                 send.span_context.trace_id()
             );
             assert_eq!(processed.parent_span_id, send.span_context.span_id());
+            // Time in queue from the `time` EventBridge wrote, in whole seconds: at most the
+            // time since the put plus the second it truncated.
+            let waited = processed
+                .attributes
+                .iter()
+                .find(|kv| kv.key.as_str() == baton::attr::BATON_TIME_IN_QUEUE_MS)
+                .map(|kv| kv.value.to_string().parse::<u128>().unwrap())
+                .expect("time in queue from the event's time");
+            let since_put = before_put.elapsed().unwrap().as_millis();
+            assert!(
+                waited <= since_put + 1_000,
+                "{waited} ms, {since_put} ms since the put"
+            );
             route.delete().await;
         })
         .await;

@@ -145,6 +145,7 @@ async fn envelope_delivery_and_batches_keep_each_entrys_context() {
             let tracer = TestTracer::new();
             let client = traced_sns(&tracer).await;
             let checkout = Context::new().with_span(tracer.tracer().start("checkout"));
+            let before_publish = std::time::SystemTime::now();
             let mut batch = client.publish_batch().topic_arn(&topic.arn);
             for i in 0..3 {
                 batch = batch.publish_batch_request_entries(
@@ -201,6 +202,28 @@ async fn envelope_delivery_and_batches_keep_each_entrys_context() {
                 process.span().end();
             }
             assert_eq!(parents.len(), 3, "each entry has its own parent");
+            // Each process span's time in queue, from the envelope's `Timestamp`
+            // (milliseconds): within the time since the publish (LocalStack's clock is this
+            // machine's).
+            let since_publish = before_publish.elapsed().unwrap().as_millis() as i64;
+            let processed: Vec<_> = tracer
+                .finished_spans()
+                .into_iter()
+                .filter(|s| s.name == format!("process {}", queue.name))
+                .collect();
+            assert_eq!(processed.len(), 3);
+            for span in processed {
+                let waited: i64 = span
+                    .attributes
+                    .iter()
+                    .find(|kv| kv.key.as_str() == baton::attr::BATON_TIME_IN_QUEUE_MS)
+                    .map(|kv| kv.value.to_string().parse().unwrap())
+                    .expect("time in queue from the Timestamp");
+                assert!(
+                    (0..=since_publish + 5).contains(&waited),
+                    "{waited} ms, {since_publish} ms since the publish"
+                );
+            }
             topic.delete().await;
         })
         .await;

@@ -1,7 +1,7 @@
 //! What the EventBridge middleware does, shared by the Tower layer and the SDK interceptor.
 
-use baton::driver::Probed;
 use baton::driver::Common;
+use baton::driver::Probed;
 use opentelemetry::Context;
 
 use crate::envelope::EventEnvelope;
@@ -56,7 +56,12 @@ impl EventBridgePropagation {
         client: aws_sdk_eventbridge::Client,
     ) -> TracedEventBridge<Probed<EventBridgeService>> {
         let mut settings = self.clone();
-        let service = baton::tower_service!(aws_sdk_eventbridge, client, settings.common, EventBridgeService::new);
+        let service = baton::tower_service!(
+            aws_sdk_eventbridge,
+            client,
+            settings.common,
+            EventBridgeService::new
+        );
         TracedEventBridge::new(service, settings)
     }
 

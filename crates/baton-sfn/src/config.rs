@@ -1,7 +1,7 @@
 //! What the Step Functions middleware does, shared by the Tower layer and the interceptor.
 
-use baton::driver::Probed;
 use baton::driver::Common;
+use baton::driver::Probed;
 
 use crate::{SfnInterceptor, SfnLayer, SfnService, TracedSfn};
 

@@ -1,7 +1,7 @@
 //! What the SNS middleware does, shared by the Tower layer and the interceptor.
 
-use baton::driver::Probed;
 use baton::driver::Common;
+use baton::driver::Probed;
 use opentelemetry::Context;
 
 use crate::envelope::Notification;

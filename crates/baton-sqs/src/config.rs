@@ -1,8 +1,8 @@
 //! What the SQS middleware does, shared by the Tower layer and the SDK interceptor.
 
 use aws_sdk_sqs::types::{Message, SendMessageBatchRequestEntry};
-use baton::driver::Probed;
 use baton::driver::Common;
+use baton::driver::Probed;
 use opentelemetry::Context;
 
 use crate::extract::SqsDelivery;

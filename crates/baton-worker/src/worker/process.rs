@@ -325,11 +325,7 @@ where
     let receive_count = receive_count(&message);
     let measure = shared.metrics.as_ref().map(|metrics| {
         if let Some(waited) = time_in_queue(&message) {
-            metrics.record_time_in_queue(
-                MessagingSystem::Sqs,
-                shared.queue_name.clone(),
-                waited,
-            );
+            metrics.record_time_in_queue(MessagingSystem::Sqs, shared.queue_name.clone(), waited);
         }
         metrics.start(
             MessagingSystem::Sqs,

@@ -516,7 +516,11 @@ macro_rules! tower_service {
             let probe = $crate::driver::ServerProbe::new();
             $common = ::std::mem::take(&mut $common).with_server_probe(probe.clone());
             let learning = $sdk::Client::from_conf(
-                client.config().to_builder().interceptor(probe.clone()).build(),
+                client
+                    .config()
+                    .to_builder()
+                    .interceptor(probe.clone())
+                    .build(),
             );
             $crate::driver::Probed::new($service(client), $service(learning), probe)
         } else {

@@ -300,7 +300,13 @@ mod tests {
         let mut service = Probed::new(counting(&plain), counting(&learning), probe.clone());
         service.ready().await.unwrap().call(()).await.unwrap();
         service.ready().await.unwrap().call(()).await.unwrap();
-        assert_eq!((plain.load(Ordering::SeqCst), learning.load(Ordering::SeqCst)), (0, 2));
+        assert_eq!(
+            (
+                plain.load(Ordering::SeqCst),
+                learning.load(Ordering::SeqCst)
+            ),
+            (0, 2)
+        );
 
         probe.see("http://127.0.0.1:4566/000000000000/orders");
         // The first endpoint seen is kept.
@@ -308,7 +314,13 @@ mod tests {
         assert_eq!(probe.get(), Some(("127.0.0.1", Some(4566))));
         service.ready().await.unwrap().call(()).await.unwrap();
         service.ready().await.unwrap().call(()).await.unwrap();
-        assert_eq!((plain.load(Ordering::SeqCst), learning.load(Ordering::SeqCst)), (2, 2));
+        assert_eq!(
+            (
+                plain.load(Ordering::SeqCst),
+                learning.load(Ordering::SeqCst)
+            ),
+            (2, 2)
+        );
 
         let mut known = Probed::plain(counting(&plain));
         known.ready().await.unwrap().call(()).await.unwrap();
