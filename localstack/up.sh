@@ -128,7 +128,7 @@ say "starting LocalStack at $url (log: $log)"
         DNS_ADDRESS=0 \
         DISABLE_EVENTS=1 \
         SKIP_SSL_CERT_DOWNLOAD=1 \
-        SERVICES=sqs,sns,events,stepfunctions,sts,iam \
+        SERVICES=sqs,sns,events,stepfunctions,sts,iam,s3 \
         FILESYSTEM_ROOT="$state/fs" \
         setsid "$venv/bin/python" -m localstack.runtime.main
 ) >"$log" 2>&1 </dev/null &
@@ -142,14 +142,15 @@ if ! wait_healthy; then
 fi
 
 # The first call to each service is slow (it loads the provider); pay that here, not in a test.
-say "warming sqs, sns, events, stepfunctions"
+say "warming sqs, sns, events, stepfunctions, s3"
 AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_DEFAULT_REGION=us-east-1 \
     "$venv/bin/python" - "$url" <<'PY'
 import sys, time
 import boto3
 url = sys.argv[1]
 for service, call in [("sqs", "list_queues"), ("sns", "list_topics"),
-                      ("events", "list_event_buses"), ("stepfunctions", "list_state_machines")]:
+                      ("events", "list_event_buses"), ("stepfunctions", "list_state_machines"),
+                      ("s3", "list_buckets")]:
     start = time.monotonic()
     for attempt in range(30):
         try:

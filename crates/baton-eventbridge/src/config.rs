@@ -56,11 +56,18 @@ impl EventBridgePropagation {
         client: aws_sdk_eventbridge::Client,
     ) -> TracedEventBridge<Probed<EventBridgeService>> {
         let mut settings = self.clone();
+        // Learn the client's endpoint from calls to it, not to a global endpoint.
+        let probe = baton::driver::ServerProbe::new().learning_from(|cfg| {
+            cfg.load::<aws_smithy_runtime_api::client::endpoint::EndpointResolverParams>()
+                .and_then(|params| params.get::<aws_sdk_eventbridge::config::endpoint::Params>())
+                .is_none_or(|params| params.endpoint_id().is_none())
+        });
         let service = baton::tower_service!(
             aws_sdk_eventbridge,
             client,
             settings.common,
-            EventBridgeService::new
+            EventBridgeService::new,
+            probe
         );
         TracedEventBridge::new(service, settings)
     }

@@ -27,6 +27,15 @@ impl TracedService for EventBridgePropagation {
         Some(call.cx())
     }
 
+    /// A call to a global endpoint (`EndpointId`) goes to a host of its own, which the
+    /// client's endpoint does not tell: no address for it.
+    fn probed_server(
+        call: &PutCall,
+        endpoint: (&str, Option<u16>),
+    ) -> Option<(String, Option<u16>)> {
+        (!call.global_endpoint).then(|| (endpoint.0.to_owned(), endpoint.1))
+    }
+
     fn measure(call: &mut PutCall) -> Option<&mut baton::metrics::Measure> {
         call.spans.measure_mut()
     }

@@ -49,6 +49,8 @@ pub struct PutCall {
     pub(crate) spans: SendSpans<usize>,
     /// How many entries the call sends.
     count: usize,
+    /// The call names a global endpoint (`EndpointId`): it goes to a host of its own.
+    pub(crate) global_endpoint: bool,
 }
 
 impl PutCall {
@@ -68,6 +70,7 @@ impl PutCall {
                 start,
             ),
             count,
+            global_endpoint: input.endpoint_id.is_some(),
         }
     }
 

@@ -979,3 +979,38 @@ async fn both_forms_make_exactly_these_spans() {
     assert_eq!(by_interceptor, expected);
     assert_eq!(by_tower, expected);
 }
+
+/// A PutEvents to a global endpoint (`EndpointId`) goes to a host of its own: the Tower form
+/// records no `server.address` for it rather than the client's, and does not learn the
+/// client's endpoint from it.
+#[tokio::test]
+async fn a_global_endpoint_call_gets_no_borrowed_server_address() {
+    let spans = Spans::new();
+    let stub = Stub::default();
+    let client =
+        aws_sdk_eventbridge::Client::from_conf(sdk_config!(aws_sdk_eventbridge, stub).build());
+    let mut service = propagation(&spans).service(client);
+    let regional = PutEventsInput::builder()
+        .entries(entry(r#"{"b":2}"#))
+        .build()
+        .unwrap();
+    // The client's endpoint, learned from a call to it.
+    service.ready().await.unwrap().call(regional).await.unwrap();
+    let global = PutEventsInput::builder()
+        .entries(entry(r#"{"a":1}"#))
+        .endpoint_id("abcde.veo")
+        .build()
+        .unwrap();
+    // The call may fail (a global endpoint needs SigV4a); either way its span ends.
+    let _ = service.ready().await.unwrap().call(global).await;
+    let sends = spans.named("send shop");
+    assert_eq!(sends.len(), 2);
+    let server = |span: &opentelemetry_sdk::trace::SpanData| {
+        span.attributes
+            .iter()
+            .find(|kv| kv.key.as_str() == attr::SERVER_ADDRESS)
+            .map(|kv| kv.value.to_string())
+    };
+    assert_eq!(server(&sends[0]).as_deref(), Some("stub.invalid"));
+    assert_eq!(server(&sends[1]), None, "{:?}", sends[1].attributes);
+}

@@ -48,7 +48,8 @@ impl SfnPropagation {
     }
 
     /// The Tower form in one call: `client` as an [`SfnService`] wrapped in this propagation,
-    /// with `cloud.region` taken from the client's configuration.
+    /// with `cloud.region` taken from the client's configuration and `server.address` from
+    /// where its calls go (see [`baton::driver::ServerProbe`]).
     pub fn service(&self, client: aws_sdk_sfn::Client) -> TracedSfn<Probed<SfnService>> {
         let mut settings = self.clone();
         let service = baton::tower_service!(aws_sdk_sfn, client, settings.common, SfnService::new);

@@ -61,6 +61,20 @@ impl TracedService for SfnPropagation {
     fn request_header(&self, call: &mut StartCall) -> Option<String> {
         call.header.clone()
     }
+
+    /// StartSyncExecution goes to the endpoint's `sync-` host (the SDK's host prefix, on by
+    /// default).
+    fn probed_server(
+        call: &StartCall,
+        endpoint: (&str, Option<u16>),
+    ) -> Option<(String, Option<u16>)> {
+        let host = if call.sync {
+            format!("sync-{}", endpoint.0)
+        } else {
+            endpoint.0.to_owned()
+        };
+        Some((host, endpoint.1))
+    }
 }
 
 /// StartExecution and StartSyncExecution carry the context the same way: `traceHeader`, and the

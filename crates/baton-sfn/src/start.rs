@@ -50,6 +50,8 @@ mod tests {
 #[derive(Clone, Debug)]
 pub struct StartCall {
     pub(crate) spans: SendSpans<()>,
+    /// A StartSyncExecution: sent to the `sync-` host of the endpoint.
+    pub(crate) sync: bool,
     /// The trace header the request carries, once written (for the HTTP header too).
     pub(crate) header: Option<String>,
 }
@@ -104,6 +106,7 @@ impl StartCall {
                 None,
                 start,
             ),
+            sync: operation == "StartSyncExecution",
             header: None,
         }
     }

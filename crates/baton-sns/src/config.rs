@@ -50,7 +50,8 @@ impl SnsPropagation {
     }
 
     /// The Tower form in one call: `client` as an [`SnsService`] wrapped in this propagation,
-    /// with `cloud.region` taken from the client's configuration.
+    /// with `cloud.region` taken from the client's configuration and `server.address` from
+    /// where its calls go (see [`baton::driver::ServerProbe`]).
     pub fn service(&self, client: aws_sdk_sns::Client) -> TracedSns<Probed<SnsService>> {
         let mut settings = self.clone();
         let service = baton::tower_service!(aws_sdk_sns, client, settings.common, SnsService::new);

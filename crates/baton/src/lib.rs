@@ -50,6 +50,8 @@
 //!
 //! [`SpanContext`]: opentelemetry::trace::SpanContext
 
+#[cfg(feature = "smithy")]
+mod any_client;
 pub mod carrier;
 mod consts;
 mod context;
@@ -72,6 +74,8 @@ mod send;
 mod span;
 mod tracer;
 
+#[cfg(feature = "smithy")]
+pub use any_client::TraceHeaderInterceptor;
 pub use consts::{
     AWS_TRACE_HEADER, MAX_HEADER_LEN, MAX_LINEAGE_LEN, SEMCONV_VERSION, TRACEPARENT, TRACESTATE,
     XRAY_HEADER, attr,

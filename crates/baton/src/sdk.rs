@@ -217,3 +217,34 @@ where
         Poll::Ready(result)
     }
 }
+
+/// The host and the port (`None` when it is the scheme's default) of a request URI.
+pub(crate) fn server_of(uri: &str) -> Option<(&str, Option<u16>)> {
+    let (scheme, rest) = uri.split_once("://")?;
+    let authority = rest.split(['/', '?', '#']).next()?;
+    let authority = authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, host)| host);
+    let (host, port) = if let Some(bracketed) = authority.strip_prefix('[') {
+        // An IPv6 address: `[::1]:4566`.
+        let (host, after) = bracketed.split_once(']')?;
+        (host, after.strip_prefix(':'))
+    } else {
+        match authority.rsplit_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (authority, None),
+        }
+    };
+    if host.is_empty() {
+        return None;
+    }
+    let default = match scheme {
+        "https" => Some(443),
+        "http" => Some(80),
+        _ => None,
+    };
+    let port = port
+        .and_then(|p| p.parse::<u16>().ok())
+        .filter(|p| Some(*p) != default);
+    Some((host, port))
+}

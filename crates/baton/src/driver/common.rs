@@ -504,16 +504,26 @@ macro_rules! common_builders {
 /// server address is set, a [`ServerProbe`](crate::driver::ServerProbe) on a copy of the client
 /// for the first call (see [`Probed`](crate::driver::Probed)), given to the settings. `$sdk` is
 /// the SDK crate (`aws_sdk_sqs`), `$common` the settings' `Common` field (changed in place),
-/// `$service` makes the client service from a client (`SqsService::new`).
+/// `$service` makes the client service from a client (`SqsService::new`), and the optional
+/// `$probe` is the probe to use (one that learns from some calls only).
 #[doc(hidden)]
 #[macro_export]
 macro_rules! tower_service {
-    ($sdk:ident, $client:expr, $common:expr, $service:expr) => {{
+    ($sdk:ident, $client:expr, $common:expr, $service:expr) => {
+        $crate::tower_service!(
+            $sdk,
+            $client,
+            $common,
+            $service,
+            $crate::driver::ServerProbe::new()
+        )
+    };
+    ($sdk:ident, $client:expr, $common:expr, $service:expr, $probe:expr) => {{
         let client: $sdk::Client = $client;
         let region = client.config().region().map(|r| r.as_ref().to_owned());
         $common = ::std::mem::take(&mut $common).with_default_region(region.as_deref());
         if $common.server_address().is_none() {
-            let probe = $crate::driver::ServerProbe::new();
+            let probe: $crate::driver::ServerProbe = $probe;
             $common = ::std::mem::take(&mut $common).with_server_probe(probe.clone());
             let learning = $sdk::Client::from_conf(
                 client

@@ -1,6 +1,7 @@
 //! The SDK interceptor form.
 
 use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::endpoint::EndpointPrefix;
 use aws_smithy_runtime_api::client::interceptors::context::{
     BeforeSerializationInterceptorContextMut, BeforeTransmitInterceptorContextMut,
     FinalizerInterceptorContextRef,
@@ -121,10 +122,11 @@ impl<S: TracedService> Intercept for Interceptor<S> {
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
         if let Some(call) = sdk::take_call::<Call<S>>(cfg) {
-            // The endpoint the SDK resolved for the call (kept in the configuration bag for
-            // interceptors): `server.address` and `server.port`.
+            // Where the request went: the endpoint the SDK resolved for the call, with the
+            // operation's host prefix (Step Functions' `sync-`) as the SDK applied it.
             let endpoint = cfg.load::<Endpoint>().map(Endpoint::url);
-            call.finish_sdk(context, endpoint);
+            let prefix = cfg.load::<EndpointPrefix>().map(EndpointPrefix::as_str);
+            call.finish_sdk(context, endpoint, prefix);
         }
         Ok(())
     }

@@ -91,6 +91,18 @@ pub trait TracedService: Clone + Debug + Send + Sync + 'static {
         }
     }
 
+    /// Where a call made through the Tower form went, given the client's endpoint as its
+    /// [`ServerProbe`](super::ServerProbe) learned it: the same host by default. A service
+    /// whose operations change the host (a host prefix, a per-call endpoint) says so here,
+    /// or answers `None` when it cannot tell: no address rather than a wrong one.
+    fn probed_server(
+        call: &Self::Call,
+        endpoint: (&str, Option<u16>),
+    ) -> Option<(String, Option<u16>)> {
+        let _ = call;
+        Some((endpoint.0.to_owned(), endpoint.1))
+    }
+
     /// The call's metrics in progress (see [`Common::with_meter`]), for the default
     /// [`record_server`](Self::record_server) to add where the call went. Default: none.
     fn measure(call: &mut Self::Call) -> Option<&mut crate::metrics::Measure> {
@@ -269,24 +281,31 @@ impl<S: TracedService> Call<S> {
     }
 
     /// Ends the spans with the output of an SDK interceptor's last hook, recording where the
-    /// request went (`endpoint`, the URL the SDK resolved).
+    /// request went (`endpoint`, the URL the SDK resolved, with the operation's host `prefix`).
     pub(crate) fn finish_sdk(
         mut self,
         context: &FinalizerInterceptorContextRef<'_>,
         endpoint: Option<&str>,
+        prefix: Option<&str>,
     ) {
-        if let Some((address, port)) = endpoint.and_then(server_of) {
-            S::record_server(&mut self.call, address, port);
+        if let Some((address, port)) = endpoint.and_then(crate::sdk::server_of) {
+            match prefix.filter(|p| !p.is_empty()) {
+                Some(prefix) => {
+                    S::record_server(&mut self.call, &format!("{prefix}{address}"), port);
+                }
+                None => S::record_server(&mut self.call, address, port),
+            }
         }
         (self.operation.finish_sdk)(self.call, context);
     }
 
-    /// Records the server the probe saw the call go to, if it has one.
+    /// Records where the call went, from the endpoint the probe learned, if it has (once).
     pub(crate) fn record_probed_server(&mut self) {
         if let Some(probe) = self.probe.take()
-            && let Some((address, port)) = probe.get()
+            && let Some(endpoint) = probe.get()
+            && let Some((address, port)) = S::probed_server(&self.call, endpoint)
         {
-            S::record_server(&mut self.call, address, port);
+            S::record_server(&mut self.call, &address, port);
         }
     }
 
@@ -316,40 +335,9 @@ pub fn set_server(cx: &Context, address: &str, port: Option<u16>) {
     crate::send::set_server_attributes(cx, address, port);
 }
 
-/// The host and the port (`None` when it is the scheme's default) of a request URI.
-pub(crate) fn server_of(uri: &str) -> Option<(&str, Option<u16>)> {
-    let (scheme, rest) = uri.split_once("://")?;
-    let authority = rest.split(['/', '?', '#']).next()?;
-    let authority = authority
-        .rsplit_once('@')
-        .map_or(authority, |(_, host)| host);
-    let (host, port) = if let Some(bracketed) = authority.strip_prefix('[') {
-        // An IPv6 address: `[::1]:4566`.
-        let (host, after) = bracketed.split_once(']')?;
-        (host, after.strip_prefix(':'))
-    } else {
-        match authority.rsplit_once(':') {
-            Some((host, port)) => (host, Some(port)),
-            None => (authority, None),
-        }
-    };
-    if host.is_empty() {
-        return None;
-    }
-    let default = match scheme {
-        "https" => Some(443),
-        "http" => Some(80),
-        _ => None,
-    };
-    let port = port
-        .and_then(|p| p.parse::<u16>().ok())
-        .filter(|p| Some(*p) != default);
-    Some((host, port))
-}
-
 #[cfg(test)]
 mod tests {
-    use super::server_of;
+    use crate::sdk::server_of;
 
     type Server = Option<(&'static str, Option<u16>)>;
 

@@ -118,8 +118,13 @@ where
             self.settings.prepare_request(&mut request, call.get_mut());
             if let Some((address, port)) = self.settings.common().server_address() {
                 S::record_server(call.get_mut(), address, port);
-            } else {
-                call.probe = self.settings.common().server_probe().cloned();
+            } else if let Some(probe) = self.settings.common().server_probe() {
+                // Known already: recorded now, so that a call cancelled later still has it;
+                // else learned by the time the call ends.
+                call.probe = Some(probe.clone());
+                if probe.learned() {
+                    call.record_probed_server();
+                }
             }
         }
         let active = call
@@ -155,8 +160,18 @@ where
 /// the first one it sees is kept. Each service crate's `service(client)` puts one on a copy of the
 /// client and wraps both in [`Probed`], so only the first call pays for it; the layer records what
 /// was learned when each call ends. An address set with `with_server_address` wins.
-#[derive(Clone, Debug, Default)]
-pub struct ServerProbe(Arc<OnceLock<Server>>);
+#[derive(Clone, Default)]
+pub struct ServerProbe {
+    learned: Arc<OnceLock<Server>>,
+    /// Which calls to learn from (default: all).
+    filter: Option<fn(&ConfigBag) -> bool>,
+}
+
+impl std::fmt::Debug for ServerProbe {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("ServerProbe").field(&self.get()).finish()
+    }
+}
 
 /// A host, and its port when not the scheme's default.
 type Server = (String, Option<u16>);
@@ -167,23 +182,35 @@ impl ServerProbe {
         Self::default()
     }
 
-    /// The host and the port (when not the scheme's default) of the first call seen.
-    pub fn get(&self) -> Option<(&str, Option<u16>)> {
-        self.0.get().map(|(host, port)| (host.as_str(), *port))
+    /// Learns only from calls `filter` accepts (looking at the operation's configuration bag:
+    /// its endpoint parameters, say), for services where some calls go to a host of their own
+    /// (EventBridge's global endpoints).
+    #[must_use]
+    pub fn learning_from(mut self, filter: fn(&ConfigBag) -> bool) -> Self {
+        self.filter = Some(filter);
+        self
     }
 
-    /// Whether it has seen a call.
+    /// The client's endpoint: the host and the port (when not the scheme's default) that the
+    /// first call it learned from was resolved to, before any per-operation host prefix.
+    pub fn get(&self) -> Option<(&str, Option<u16>)> {
+        self.learned
+            .get()
+            .map(|(host, port)| (host.as_str(), *port))
+    }
+
+    /// Whether it has learned the endpoint.
     pub fn learned(&self) -> bool {
-        self.0.get().is_some()
+        self.learned.get().is_some()
     }
 
     fn see(&self, uri: &str) {
         if self.learned() {
             return;
         }
-        if let Some((host, port)) = super::operation::server_of(uri) {
+        if let Some((host, port)) = crate::sdk::server_of(uri) {
             // A race between two first calls: either's answer is the client's endpoint.
-            let _ = self.0.set((host.to_owned(), port));
+            let _ = self.learned.set((host.to_owned(), port));
         }
     }
 }
@@ -203,6 +230,11 @@ impl Intercept for ServerProbe {
         _runtime_components: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
+        if self.filter.is_some_and(|accept| !accept(cfg)) {
+            return Ok(());
+        }
+        // The resolved endpoint, without the host prefix some operations add: the client's
+        // own, which the service's `TracedService::probed_server` adapts per operation.
         if let Some(endpoint) = cfg.load::<Endpoint>() {
             self.see(endpoint.url());
         }
