@@ -10,10 +10,12 @@ use aws_sdk_sqs::types::{
     DeleteMessageBatchRequestEntry, Message, MessageSystemAttributeName, QueueAttributeName,
 };
 use aws_smithy_types::error::display::DisplayErrorContext;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
-/// A failed call, with the whole cause chain in its text (for the logs).
+/// A failed call, with the whole cause chain in its text (for the logs), and the service's
+/// error code where there is one (`timeout` when no answer came in time).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct CallFailed(pub(crate) String);
+pub(crate) struct CallFailed(pub(crate) String, pub(crate) Option<String>);
 
 impl std::fmt::Display for CallFailed {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -22,8 +24,14 @@ impl std::fmt::Display for CallFailed {
 }
 
 impl CallFailed {
-    fn from_sdk<E: std::error::Error>(error: E) -> Self {
-        CallFailed(DisplayErrorContext(error).to_string())
+    fn from_sdk<E: std::error::Error + ProvideErrorMetadata>(error: E) -> Self {
+        let code = error.code().map(str::to_owned);
+        CallFailed(DisplayErrorContext(error).to_string(), code)
+    }
+
+    /// Its `error.type`: the service's code, or `_OTHER`.
+    pub(crate) fn error_type(&self) -> &str {
+        self.1.as_deref().unwrap_or("_OTHER")
     }
 }
 
@@ -129,13 +137,16 @@ pub(crate) struct SdkQueue {
 pub(crate) const CALL_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// `call`, or a [`CallFailed`] once `limit` has passed.
-async fn bounded<T, E: std::error::Error>(
+async fn bounded<T, E: std::error::Error + ProvideErrorMetadata>(
     limit: Duration,
     call: impl Future<Output = Result<T, E>>,
 ) -> Result<T, CallFailed> {
     match tokio::time::timeout(limit, call).await {
         Ok(result) => result.map_err(CallFailed::from_sdk),
-        Err(_) => Err(CallFailed(format!("no answer within {limit:?}"))),
+        Err(_) => Err(CallFailed(
+            format!("no answer within {limit:?}"),
+            Some("timeout".to_owned()),
+        )),
     }
 }
 
@@ -244,7 +255,12 @@ impl Queue for SdkQueue {
             .as_ref()
             .and_then(|a| a.get(&QueueAttributeName::VisibilityTimeout))
             .and_then(|v| v.parse::<u64>().ok())
-            .ok_or_else(|| CallFailed("GetQueueAttributes returned no VisibilityTimeout".into()))?;
+            .ok_or_else(|| {
+                CallFailed(
+                    "GetQueueAttributes returned no VisibilityTimeout".into(),
+                    None,
+                )
+            })?;
         // SQS allows at most 12 hours; a larger answer would overflow the heartbeat's clock.
         Ok(Duration::from_secs(seconds.min(MAX_VISIBILITY.as_secs())))
     }

@@ -761,8 +761,22 @@ async fn sns_notifications_carry_their_time_in_queue_and_are_measured() {
         .parse()
         .unwrap();
     assert!((3_000..60_000).contains(&waited), "{waited}");
-    // The fixed 2026-12-06 timestamp of the second: a wait of its own, never negative.
-    assert!(text(&finished[1], "baton.messaging.time_in_queue_ms").is_some());
+    // The second keeps the event's fixed `Timestamp`: its wait is measured from that.
+    let since: i64 = baton::parse_rfc3339("2026-12-06T12:00:00.000Z")
+        .map(|at| {
+            std::time::SystemTime::now()
+                .duration_since(at)
+                .map_or(0, |d| d.as_millis() as i64)
+        })
+        .unwrap();
+    let waited: i64 = text(&finished[1], "baton.messaging.time_in_queue_ms")
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        (since - 60_000..=since).contains(&waited),
+        "{waited} against {since}"
+    );
 
     let base = [
         ("messaging.destination.name", "orders"),

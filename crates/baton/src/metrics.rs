@@ -9,13 +9,14 @@
 //! | `messaging.process.duration` (s) | histogram | each message a Baton runner handled |
 //! | `baton.messaging.time_in_queue` (s) | histogram | how long each message a runner handled had waited (no conventions metric exists) |
 //!
-//! Every data point carries `messaging.system`, `messaging.operation.name` and
-//! `messaging.destination.name` (queue, topic, bus and state-machine names are few, as the
-//! conventions ask of that attribute on metrics), `error.type` when the operation failed,
-//! `server.address`/`server.port` where known; `messaging.client.operation.duration` also carries
-//! `messaging.operation.type`. A batch send whose call succeeded counts its refused entries
-//! apart, with the first refused entry's code as `error.type`. Durations use the conventions'
-//! bucket boundaries.
+//! Every data point carries `messaging.system` and `messaging.destination.name` (queue, topic,
+//! bus and state-machine names are few, as the conventions ask of that attribute on metrics);
+//! all but `baton.messaging.time_in_queue` also carry `messaging.operation.name`, `error.type`
+//! when the operation failed, and `server.address`/`server.port` where known;
+//! `messaging.client.operation.duration` also carries `messaging.operation.type`. A batch send
+//! whose call succeeded counts its refused entries apart, by the code the service gave each
+//! (as `error.type`); its duration has no `error.type`, since the call succeeded. Durations use
+//! the conventions' bucket boundaries.
 //!
 //! ```
 //! use baton::metrics::MessagingMetrics;
@@ -199,9 +200,11 @@ impl Measure {
 
     /// Ends the measure: the operation failed with `error` (its `error.type`) or succeeded
     /// (`None`), and it concerned `messages` messages. Records the duration, and:
-    /// - a send or create: `messages` more sent messages (with the error, if any);
+    /// - a send: `messages` more sent messages (with the error, if any);
     /// - a receive that succeeded: `messages` more consumed messages;
-    /// - a process: its duration in `messaging.process.duration` (not the client histogram).
+    /// - a process: its duration in `messaging.process.duration` (not the client histogram);
+    /// - a create: nothing (creating a message is no call to the broker, and the conventions
+    ///   count a message as sent only when a send carries it).
     pub fn finish(self, error: Option<&str>, messages: usize) {
         let seconds = self.started.elapsed().as_secs_f64();
         let instruments = &self.metrics.0;
@@ -215,8 +218,11 @@ impl Measure {
                 instruments.process.record(seconds, &attributes);
                 return;
             }
-            Operation::Send | Operation::Create => {
-                instruments.sent.add(messages, &attributes);
+            Operation::Create => return,
+            Operation::Send => {
+                if messages > 0 || error.is_some() {
+                    instruments.sent.add(messages, &attributes);
+                }
             }
             Operation::Receive if error.is_none() && messages > 0 => {
                 instruments.consumed.add(messages, &attributes);
@@ -230,13 +236,15 @@ impl Measure {
         instruments.operation.record(seconds, &attributes);
     }
 
-    /// Ends the measure of a batch send whose call succeeded: `accepted` messages sent,
-    /// `refused` refused by the service (counted with `code` as `error.type`).
-    pub fn finish_batch(self, accepted: usize, refused: usize, code: &str) {
-        if refused > 0 {
+    /// Ends the measure of a batch send whose call succeeded: `accepted` messages sent, and
+    /// for each error code the service gave, how many entries it refused with it (counted
+    /// with the code as `error.type`). The call's duration carries no `error.type`: the call
+    /// itself succeeded.
+    pub fn finish_batch(self, accepted: usize, refused: &[(&str, usize)]) {
+        for (code, count) in refused.iter().filter(|(_, count)| *count > 0) {
             let mut attributes = self.attributes.clone();
-            attributes.push(KeyValue::new(attr::ERROR_TYPE, code.to_owned()));
-            self.metrics.0.sent.add(refused as u64, &attributes);
+            attributes.push(KeyValue::new(attr::ERROR_TYPE, (*code).to_owned()));
+            self.metrics.0.sent.add(*count as u64, &attributes);
         }
         self.finish(None, accepted);
     }

@@ -278,11 +278,19 @@ impl<K> SendSpans<K> {
         match result {
             Ok(outcome) => {
                 let mut first_code = None;
+                // Refused entries by code, for the metrics.
+                let mut refused_by_code: Vec<(&str, usize)> = Vec::new();
                 for (key, cx) in &self.entries {
                     let entry_span = cx.span();
                     let result = entry(key);
                     if let EntryOutcome::Failed { code, .. } = result {
                         first_code.get_or_insert(code);
+                        if self.measure.is_some() {
+                            match refused_by_code.iter_mut().find(|(c, _)| *c == code) {
+                                Some((_, n)) => *n += 1,
+                                None => refused_by_code.push((code, 1)),
+                            }
+                        }
                     }
                     match result {
                         EntryOutcome::Sent(Some(id)) => entry_span.set_attribute(KeyValue::new(
@@ -315,7 +323,15 @@ impl<K> SendSpans<K> {
                     )));
                     if let Some(measure) = self.measure {
                         let refused = outcome.failed.min(messages);
-                        measure.finish_batch(messages - refused, refused, code);
+                        // Entries with no span of their own are counted under the first code.
+                        let counted: usize = refused_by_code.iter().map(|(_, n)| n).sum();
+                        if counted < refused {
+                            match refused_by_code.first_mut() {
+                                Some((_, n)) => *n += refused - counted,
+                                None => refused_by_code.push((code, refused)),
+                            }
+                        }
+                        measure.finish_batch(messages - refused, &refused_by_code);
                     }
                 } else if let Some(measure) = self.measure {
                     measure.finish(None, messages);

@@ -35,7 +35,18 @@ fn each_operation_records_what_the_conventions_ask() {
         "PublishBatch",
         "alerts",
     )
-    .finish_batch(7, 3, "InvalidParameter");
+    .finish_batch(
+        7,
+        &[("InvalidParameter", 2), ("KMSThrottling", 1), ("Unused", 0)],
+    );
+    // A create records nothing.
+    m.start(
+        MessagingSystem::Sqs,
+        Operation::Create,
+        "SendMessageBatch",
+        "orders",
+    )
+    .finish(None, 1);
     let mut receive = m.start(
         MessagingSystem::Sqs,
         Operation::Receive,
@@ -203,7 +214,12 @@ fn each_operation_records_what_the_conventions_ask() {
         point(
             SENT_MESSAGES,
             &[sns.as_slice(), &[("error.type", "InvalidParameter")]].concat(),
-            3,
+            2,
+        ),
+        point(
+            SENT_MESSAGES,
+            &[sns.as_slice(), &[("error.type", "KMSThrottling")]].concat(),
+            1,
         ),
         point(TIME_IN_QUEUE, &sqs, 1),
     ];

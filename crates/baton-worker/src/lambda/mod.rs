@@ -163,6 +163,9 @@ impl<S> SqsBatchHandler<S> {
     /// [`baton::metrics`]): each record's handling (`messaging.process.duration`, with
     /// `error.type` on failure) and delivery (`messaging.client.consumed.messages`). Off by
     /// default.
+    /// Lambda freezes the process between invocations: flush the meter provider before each
+    /// one ends, for instance with
+    /// [`InvocationLayer::with_flush`](crate::lambda::InvocationLayer::with_flush).
     pub fn with_meter(mut self, meter: &opentelemetry::metrics::Meter) -> Self {
         self.settings.process = self.settings.process.with_meter(meter);
         self
@@ -496,6 +499,9 @@ impl EventBridgeHandler {
     /// [`baton::metrics`]): each event's handling (`messaging.process.duration`, with
     /// `error.type` on failure) and delivery (`messaging.client.consumed.messages`). Off by
     /// default.
+    /// Lambda freezes the process between invocations: flush the meter provider before each
+    /// one ends, for instance with
+    /// [`InvocationLayer::with_flush`](crate::lambda::InvocationLayer::with_flush).
     pub fn with_meter(mut self, meter: &opentelemetry::metrics::Meter) -> Self {
         self.process = self.process.with_meter(meter);
         self

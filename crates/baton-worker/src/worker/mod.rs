@@ -273,7 +273,14 @@ impl<Q: Queue> Shared<Q> {
                         receipt_handle: m.receipt_handle.clone().unwrap_or_default(),
                     })
                     .collect();
-                match Box::pin(self.queue.change_visibility(entries, Duration::ZERO)).await {
+                let settling = self
+                    .settle
+                    .as_deref()
+                    .map(|s| s.start("ChangeMessageVisibilityBatch", batch.len(), []))
+                    .unwrap_or_default();
+                let outcome = Box::pin(self.queue.change_visibility(entries, Duration::ZERO)).await;
+                settle::Settle::end(settling, batch.len(), &outcome);
+                match outcome {
                     Ok(failed) => {
                         for f in failed {
                             tracing::warn!(
@@ -1035,6 +1042,13 @@ async fn poll<S, Q>(
                             r = receive => Some(r),
                             () = shared.hard_stop.cancelled() => None,
                         };
+                        if let Some(measure) = measure {
+                            match &finished {
+                                Some(Ok(messages)) => measure.finish(None, messages.len()),
+                                Some(Err(error)) => measure.finish(Some(error.error_type()), 0),
+                                None => measure.finish(Some("cancelled"), 0),
+                            }
+                        }
                         match finished {
                             Some(Ok(messages)) => shared.give_back_later(&messages),
                             Some(Err(_)) => {}
@@ -1053,7 +1067,7 @@ async fn poll<S, Q>(
         if let Some(measure) = measure {
             match &received {
                 Ok(messages) => measure.finish(None, messages.len()),
-                Err(_) => measure.finish(Some("_OTHER"), 0),
+                Err(error) => measure.finish(Some(error.error_type()), 0),
             }
         }
         if shared.abandon.is_cancelled() {

@@ -100,7 +100,7 @@ impl Settle {
         if let Some(measure) = settling.measure {
             match outcome {
                 Ok(_) => measure.finish(None, total),
-                Err(_) => measure.finish(Some("_OTHER"), total),
+                Err(error) => measure.finish(Some(error.error_type()), total),
             }
         }
         let Some(cx) = settling.span else { return };
@@ -116,7 +116,10 @@ impl Settle {
                 }
             }
             Err(error) => {
-                span.set_attribute(KeyValue::new(attr::ERROR_TYPE, "call_failed"));
+                span.set_attribute(KeyValue::new(
+                    attr::ERROR_TYPE,
+                    error.error_type().to_owned(),
+                ));
                 span.set_status(Status::error(error.to_string()));
             }
         }

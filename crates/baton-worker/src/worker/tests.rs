@@ -130,7 +130,7 @@ impl FakeQueue {
                 state.receive_calls += 1;
                 if state.failing_receives > 0 {
                     state.failing_receives -= 1;
-                    return Err(CallFailed("connection refused".into()));
+                    return Err(CallFailed("connection refused".into(), None));
                 }
                 let now = Instant::now();
                 let in_flight =
