@@ -909,14 +909,9 @@ async fn both_forms_make_exactly_these_spans() {
             .entries(entry(r#"{"b":2}"#))
             .build()
             .unwrap();
-        let ready = service.ready().await.unwrap();
-        // The Tower form takes the context current at `call`, the interceptor the one its
-        // future runs in: give both.
-        let call = {
-            let _current = cx.clone().attach();
-            ready.call(input)
-        };
-        call.with_context(cx.clone()).await.unwrap();
+        baton_test_support::call_in(&mut service, input, &cx)
+            .await
+            .unwrap();
         cx.span().end();
         spans.shapes_except("handle")
     }

@@ -367,8 +367,8 @@ async fn both_forms_make_exactly_these_spans() {
     use baton_sfn::{SfnRequest, SfnService};
     use baton_test_support::Shape;
     use opentelemetry::Context;
-    use opentelemetry::trace::{FutureExt, TraceContextExt, Tracer, TracerProvider};
-    use tower::{Service, ServiceExt};
+    use opentelemetry::trace::{TraceContextExt, Tracer, TracerProvider};
+    use tower::Service;
 
     async fn run<S>(spans: &Spans, mut service: S) -> Vec<Shape>
     where
@@ -391,14 +391,9 @@ async fn both_forms_make_exactly_these_spans() {
                 .into(),
         ];
         for request in requests {
-            let ready = service.ready().await.unwrap();
-            // The Tower form takes the context current at `call`, the interceptor the one its
-            // future runs in: give both.
-            let call = {
-                let _current = cx.clone().attach();
-                ready.call(request)
-            };
-            call.with_context(cx.clone()).await.unwrap();
+            baton_test_support::call_in(&mut service, request, &cx)
+                .await
+                .unwrap();
         }
         cx.span().end();
         spans.shapes_except("handle")

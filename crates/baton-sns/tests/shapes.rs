@@ -11,8 +11,8 @@ use baton_sns::{SnsPropagation, SnsRequest, SnsService};
 use baton_test_support::{Shape, Spans, pairs, sdk_config};
 use common::Stub;
 use opentelemetry::Context;
-use opentelemetry::trace::{FutureExt, SpanKind, Status, TraceContextExt, Tracer, TracerProvider};
-use tower::{Service, ServiceExt};
+use opentelemetry::trace::{SpanKind, Status, TraceContextExt, Tracer, TracerProvider};
+use tower::Service;
 
 const TOPIC: &str = "arn:aws:sns:eu-west-1:123456789012:orders";
 
@@ -48,14 +48,9 @@ where
 {
     let cx = Context::new().with_span(spans.provider.tracer("app").start("handle"));
     for request in requests() {
-        let ready = service.ready().await.unwrap();
-        // The Tower form takes the context current at `call`, the interceptor the one its
-        // future runs in: give both.
-        let call = {
-            let _current = cx.clone().attach();
-            ready.call(request)
-        };
-        call.with_context(cx.clone()).await.unwrap();
+        baton_test_support::call_in(&mut service, request, &cx)
+            .await
+            .unwrap();
     }
     cx.span().end();
     spans.shapes_except("handle")

@@ -19,9 +19,9 @@ use baton_sqs::{SqsPropagation, SqsRequest};
 use baton_test_support::{Shape, Spans, pairs};
 use common::{REQUEST_ID, StubSqs, sqs_client};
 use opentelemetry::Context;
-use opentelemetry::trace::{FutureExt, SpanKind, Status, TraceContextExt, Tracer, TracerProvider};
+use opentelemetry::trace::{SpanKind, Status, TraceContextExt, Tracer, TracerProvider};
 use serde_json::json;
-use tower::{Service, ServiceExt};
+use tower::Service;
 
 const QUEUE: &str = "http://stub.invalid/000000000000/orders";
 const PRODUCER_A: &str =
@@ -124,14 +124,9 @@ where
 {
     let cx = Context::new().with_span(spans.provider.tracer("app").start("handle"));
     for request in requests() {
-        let ready = service.ready().await.unwrap();
-        // The Tower form takes the context current at `call`, the interceptor the one its
-        // future runs in: give both.
-        let call = {
-            let _current = cx.clone().attach();
-            ready.call(request)
-        };
-        call.with_context(cx.clone()).await.unwrap();
+        baton_test_support::call_in(&mut service, request, &cx)
+            .await
+            .unwrap();
     }
     cx.span().end();
     spans.shapes_except("handle")

@@ -50,7 +50,7 @@ mod stub;
 pub use config::{ENDPOINT, REGION};
 pub use log_lines::LogLines;
 pub use metrics::{HistogramPoint, Metrics, Point, point};
-pub use spans::{Shape, Spans, header_of, pairs, shape};
+pub use spans::{Shape, Spans, call_in, header_of, pairs, shape};
 pub use stub::{Reply, Request, Responder, Stub, TARGET_HEADER, TRACE_HEADER};
 
 /// The names of the top-level fields in a value's pretty `Debug` output (`{:#?}`), in order: how

@@ -131,6 +131,28 @@ pub fn shape(span: &SpanData) -> Shape {
     )
 }
 
+/// Calls `service` with `request` the way a caller inside `cx` does: `cx` is current when
+/// `call` is made (where a Tower form reads the caller's context) and while the response future
+/// runs (where an SDK interceptor's hooks read it).
+pub async fn call_in<S, R>(
+    service: &mut S,
+    request: R,
+    cx: &Context,
+) -> Result<S::Response, S::Error>
+where
+    S: tower::Service<R>,
+{
+    use opentelemetry::trace::FutureExt as _;
+    use tower::ServiceExt as _;
+
+    let ready = service.ready().await?;
+    let call = {
+        let _current = cx.clone().attach();
+        ready.call(request)
+    };
+    call.with_context(cx.clone()).await
+}
+
 /// Attribute pairs as a [`Shape`] holds them: `pairs(&[("messaging.system", "aws_sqs")])`.
 pub fn pairs(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
     pairs

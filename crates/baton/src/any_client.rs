@@ -3,7 +3,6 @@
 use std::fmt;
 
 use aws_smithy_runtime_api::box_error::BoxError;
-use aws_smithy_runtime_api::client::endpoint::EndpointPrefix;
 use aws_smithy_runtime_api::client::interceptors::context::{
     BeforeSerializationInterceptorContextMut, BeforeTransmitInterceptorContextMut,
     FinalizerInterceptorContextRef,
@@ -12,7 +11,6 @@ use aws_smithy_runtime_api::client::interceptors::{Intercept, OverriddenHooks};
 use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
-use aws_smithy_types::endpoint::Endpoint;
 use opentelemetry::trace::{SpanKind, TraceContextExt, Tracer};
 use opentelemetry::{Context, KeyValue};
 
@@ -180,13 +178,7 @@ impl Intercept for TraceHeaderInterceptor {
         let Some(header) = crate::aws_header_for_context(&cx, lineage.as_deref()) else {
             return Ok(());
         };
-        if let Err(error) = context
-            .request_mut()
-            .headers_mut()
-            .try_insert(HEADER, header)
-        {
-            tracing::debug!(target: "baton", %error, "trace header not set on the request");
-        }
+        crate::sdk::set_trace_header(context.request_mut(), header);
         Ok(())
     }
 
@@ -200,20 +192,9 @@ impl Intercept for TraceHeaderInterceptor {
             return Ok(());
         };
         let span = call.cx.span();
-        if let Some((address, port)) = cfg
-            .load::<Endpoint>()
-            .and_then(|e| crate::sdk::server_of(e.url()))
-        {
-            // With the operation's host prefix, as the SDK applied it.
-            let prefix = cfg.load::<EndpointPrefix>().map(EndpointPrefix::as_str);
-            match prefix.filter(|p| !p.is_empty()) {
-                Some(prefix) => {
-                    let host = format!("{prefix}{address}");
-                    crate::send::set_server_attributes(&call.cx, &host, port);
-                }
-                None => crate::send::set_server_attributes(&call.cx, address, port),
-            }
-        }
+        crate::sdk::with_server(cfg, |address, port| {
+            crate::send::set_server_attributes(&call.cx, address, port);
+        });
         let response = context.response();
         let header = |name: &str| response.and_then(|r| r.headers().get(name));
         let request_id = header("x-amzn-requestid").or_else(|| header("x-amz-request-id"));

@@ -248,3 +248,34 @@ pub(crate) fn server_of(uri: &str) -> Option<(&str, Option<u16>)> {
         .filter(|p| Some(*p) != default);
     Some((host, port))
 }
+
+/// Calls `record` with where an operation's request went: the endpoint the SDK resolved for it
+/// (kept in the configuration bag for interceptors), with the operation's host prefix as the
+/// SDK applied it (Step Functions' `sync-`). Nothing when no endpoint was resolved.
+pub(crate) fn with_server(cfg: &ConfigBag, record: impl FnOnce(&str, Option<u16>)) {
+    use aws_smithy_runtime_api::client::endpoint::EndpointPrefix;
+    use aws_smithy_types::endpoint::Endpoint;
+
+    let Some((address, port)) = cfg.load::<Endpoint>().and_then(|e| server_of(e.url())) else {
+        return;
+    };
+    match cfg
+        .load::<EndpointPrefix>()
+        .map(EndpointPrefix::as_str)
+        .filter(|p| !p.is_empty())
+    {
+        Some(prefix) => record(&format!("{prefix}{address}"), port),
+        None => record(address, port),
+    }
+}
+
+/// Puts `header` on `request` as its `X-Amzn-Trace-Id` (a value that cannot go on the wire is
+/// left out, with a `tracing` event).
+pub(crate) fn set_trace_header(
+    request: &mut aws_smithy_runtime_api::client::orchestrator::HttpRequest,
+    header: String,
+) {
+    if let Err(error) = request.headers_mut().try_insert("x-amzn-trace-id", header) {
+        tracing::debug!(target: "baton", %error, "trace header not set on the request");
+    }
+}

@@ -1,7 +1,6 @@
 //! The SDK interceptor form.
 
 use aws_smithy_runtime_api::box_error::BoxError;
-use aws_smithy_runtime_api::client::endpoint::EndpointPrefix;
 use aws_smithy_runtime_api::client::interceptors::context::{
     BeforeSerializationInterceptorContextMut, BeforeTransmitInterceptorContextMut,
     FinalizerInterceptorContextRef,
@@ -9,10 +8,9 @@ use aws_smithy_runtime_api::client::interceptors::context::{
 use aws_smithy_runtime_api::client::interceptors::{Intercept, OverriddenHooks};
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
-use aws_smithy_types::endpoint::Endpoint;
 use aws_types::region::Region;
 
-use super::{Call, Start, TRACE_HEADER, TracedService};
+use super::{Call, Start, TracedService};
 use crate::sdk;
 
 /// A service's propagation as an AWS SDK interceptor: install it once on the client's
@@ -104,13 +102,8 @@ impl<S: TracedService> Intercept for Interceptor<S> {
     ) -> Result<(), BoxError> {
         let header = sdk::call_mut::<Call<S>>(cfg)
             .and_then(|call| self.service.request_header(call.get_mut()));
-        if let Some(header) = header
-            && let Err(error) = context
-                .request_mut()
-                .headers_mut()
-                .try_insert(TRACE_HEADER, header)
-        {
-            tracing::debug!(target: "baton", %error, "trace header not set on the request");
+        if let Some(header) = header {
+            sdk::set_trace_header(context.request_mut(), header);
         }
         Ok(())
     }
@@ -122,11 +115,7 @@ impl<S: TracedService> Intercept for Interceptor<S> {
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
         if let Some(call) = sdk::take_call::<Call<S>>(cfg) {
-            // Where the request went: the endpoint the SDK resolved for the call, with the
-            // operation's host prefix (Step Functions' `sync-`) as the SDK applied it.
-            let endpoint = cfg.load::<Endpoint>().map(Endpoint::url);
-            let prefix = cfg.load::<EndpointPrefix>().map(EndpointPrefix::as_str);
-            call.finish_sdk(context, endpoint, prefix);
+            call.finish_sdk(context, cfg);
         }
         Ok(())
     }

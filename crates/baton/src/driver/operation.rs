@@ -281,21 +281,15 @@ impl<S: TracedService> Call<S> {
     }
 
     /// Ends the spans with the output of an SDK interceptor's last hook, recording where the
-    /// request went (`endpoint`, the URL the SDK resolved, with the operation's host `prefix`).
+    /// request went (see [`with_server`](crate::sdk::with_server)).
     pub(crate) fn finish_sdk(
         mut self,
         context: &FinalizerInterceptorContextRef<'_>,
-        endpoint: Option<&str>,
-        prefix: Option<&str>,
+        cfg: &aws_smithy_types::config_bag::ConfigBag,
     ) {
-        if let Some((address, port)) = endpoint.and_then(crate::sdk::server_of) {
-            match prefix.filter(|p| !p.is_empty()) {
-                Some(prefix) => {
-                    S::record_server(&mut self.call, &format!("{prefix}{address}"), port);
-                }
-                None => S::record_server(&mut self.call, address, port),
-            }
-        }
+        crate::sdk::with_server(cfg, |address, port| {
+            S::record_server(&mut self.call, address, port);
+        });
         (self.operation.finish_sdk)(self.call, context);
     }
 
