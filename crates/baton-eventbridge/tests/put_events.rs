@@ -1009,3 +1009,30 @@ async fn a_global_endpoint_call_gets_no_borrowed_server_address() {
     assert_eq!(server(&sends[0]).as_deref(), Some("stub.invalid"));
     assert_eq!(server(&sends[1]), None, "{:?}", sends[1].attributes);
 }
+
+/// The Tower form's probe learns the client's endpoint from calls to it only: a first call to
+/// a global endpoint teaches it nothing.
+#[tokio::test]
+async fn the_probe_does_not_learn_from_a_global_endpoint_call() {
+    use baton::driver::TracedService as _;
+
+    let spans = Spans::new();
+    let stub = Stub::default();
+    let client =
+        aws_sdk_eventbridge::Client::from_conf(sdk_config!(aws_sdk_eventbridge, stub).build());
+    let mut service = propagation(&spans).service(client);
+    let global = PutEventsInput::builder()
+        .entries(entry(r#"{"a":1}"#))
+        .endpoint_id("abcde.veo")
+        .build()
+        .unwrap();
+    let _ = service.ready().await.unwrap().call(global).await;
+    let probe = service.settings().common().server_probe().unwrap().clone();
+    assert!(!probe.learned(), "{probe:?}");
+    let regional = PutEventsInput::builder()
+        .entries(entry(r#"{"b":2}"#))
+        .build()
+        .unwrap();
+    service.ready().await.unwrap().call(regional).await.unwrap();
+    assert_eq!(probe.get(), Some(("stub.invalid", None)));
+}

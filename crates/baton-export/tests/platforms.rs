@@ -28,7 +28,7 @@ const CHILD: &str = "BATON_EXPORT_PLATFORM_CHILD";
 const IDENTITY_DOCUMENT: &str = r#"{
     "accountId": "123456789012", "architecture": "x86_64",
     "availabilityZone": "eu-west-1b", "imageId": "ami-0123456789abcdef0",
-    "instanceId": "i-0123456789abcdef0", "instanceType": "m7g.large",
+    "instanceId": "i-0123456789abcdef0", "instanceType": "m7i.large",
     "region": "eu-west-1", "privateIp": "10.0.0.12", "version": "2017-09-30"
 }"#;
 const TOKEN: &str = "AQAEAbatonTestToken==";
@@ -172,7 +172,7 @@ fn child() {
                     ("cloud.region", "eu-west-1"),
                     ("cloud.availability_zone", "eu-west-1b"),
                     ("host.id", "i-0123456789abcdef0"),
-                    ("host.type", "m7g.large"),
+                    ("host.type", "m7i.large"),
                     ("host.image.id", "ami-0123456789abcdef0"),
                     ("host.name", "ip-10-0-0-12.eu-west-1.compute.internal"),
                     ("host.arch", "amd64"),
@@ -188,6 +188,7 @@ fn child() {
                     ("cloud.provider", "aws"),
                     ("cloud.platform", "aws_eks"),
                     ("k8s.cluster.name", "shop"),
+                    ("k8s.namespace.name", "shop"),
                     (
                         "aws.eks.cluster.arn",
                         "arn:aws:eks:eu-west-1:123456789012:cluster/shop",
@@ -238,6 +239,8 @@ fn child() {
 /// "Amazon EC2" (a tmpfs over `/sys/devices/virtual`), and for `eks` the service-account
 /// namespace file (a tmpfs over `/run`). Returns what the child printed.
 fn run_in_namespaces(mode: &str) -> String {
+    // `/var/run` is hidden in every mode, so that a host that is itself a Kubernetes pod does
+    // not turn the EC2 cases into EKS ones.
     let mut script = String::from(
         "set -e
          ip link set lo up
@@ -245,18 +248,20 @@ fn run_in_namespaces(mode: &str) -> String {
          mount -t tmpfs baton-test /sys/devices/virtual
          mkdir -p /sys/devices/virtual/dmi/id
          echo 'Amazon EC2' > /sys/devices/virtual/dmi/id/sys_vendor
+         mount -t tmpfs baton-test /var/run
         ",
     );
     if mode == "eks" {
         script.push_str(
-            "mount -t tmpfs baton-test /run
-             mkdir -p /run/secrets/kubernetes.io/serviceaccount
-             echo shop > /run/secrets/kubernetes.io/serviceaccount/namespace
+            "mkdir -p /var/run/secrets/kubernetes.io/serviceaccount
+             echo shop > /var/run/secrets/kubernetes.io/serviceaccount/namespace
             ",
         );
     }
     script.push_str(r#"exec "$0" --exact child --nocapture --test-threads=1"#);
-    let mut command = Command::new("unshare");
+    // Bounded: a child that hangs is killed after a minute, and the test fails.
+    let mut command = Command::new("timeout");
+    command.args(["--kill-after=5", "60", "unshare"]);
     // Root makes the namespaces outright; anyone else in a user namespace of their own, where
     // the kernel allows that.
     let root = Command::new("id")
@@ -267,17 +272,15 @@ fn run_in_namespaces(mode: &str) -> String {
         command.args(["--user", "--map-root-user"]);
     }
     command
-        .args(["--net", "--mount", "--fork", "sh", "-c", &script])
+        .args(["--net", "--mount", "--propagation", "private", "--fork"])
+        .args(["sh", "-c", &script])
         .arg(std::env::current_exe().unwrap())
+        // Only what the child needs: no OTEL_*, AWS_* or other variable of the host's.
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env(CHILD, mode)
         .env("OTEL_SERVICE_NAME", "checkout")
         .env("OTEL_TRACES_SAMPLER", "always_on");
-    for (name, _) in std::env::vars() {
-        if name.starts_with("OTEL_EXPORTER") || name.starts_with("AWS_") || name.starts_with("ECS_")
-        {
-            command.env_remove(name);
-        }
-    }
     let output = command
         .output()
         .expect("run unshare (util-linux) to make the child's namespaces");

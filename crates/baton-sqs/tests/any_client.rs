@@ -99,24 +99,75 @@ async fn inside_lambda_the_invocations_lineage_is_merged() {
     );
 }
 
+/// An interceptor registered on the client before Baton's that puts `header` on every request,
+/// as a caller's own interceptor, or the SDK's recursion detection inside Lambda, does.
+#[derive(Debug)]
+struct SetsHeader(&'static str);
+
+impl aws_smithy_runtime_api::client::interceptors::Intercept for SetsHeader {
+    fn name(&self) -> &'static str {
+        "SetsHeader"
+    }
+
+    fn modify_before_signing(
+        &self,
+        context: &mut aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextMut<'_>,
+        _: &aws_smithy_runtime_api::client::runtime_components::RuntimeComponents,
+        _: &mut aws_smithy_types::config_bag::ConfigBag,
+    ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
+        context
+            .request_mut()
+            .headers_mut()
+            .insert("x-amzn-trace-id", self.0);
+        Ok(())
+    }
+}
+
+const LAMBDA_SEGMENT: &str = "Root=1-6910b3d0-aaaaaaaaaaaaaaaaaaaaaaaa;Parent=aaaaaaaaaaaaaaa1;Sampled=1;Lineage=1:aaaaaaaa:1";
+
+fn in_lambda(name: &str) -> Option<String> {
+    match name {
+        "AWS_LAMBDA_FUNCTION_NAME" => Some("checkout".into()),
+        "_X_AMZN_TRACE_ID" => Some(LAMBDA_SEGMENT.into()),
+        _ => None,
+    }
+}
+
 #[tokio::test]
-async fn a_header_the_caller_set_is_kept() {
-    let stub = StubSqs::default();
-    let spans = Spans::new();
-    let sqs = client(&stub, TraceHeaderInterceptor::new());
+async fn a_header_set_before_is_kept_but_not_lambdas_own_copy() {
     let theirs = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1";
-    let cx = caller(&spans);
-    sqs.get_queue_url()
-        .queue_name("orders")
-        .customize()
-        .mutate_request(move |request| {
-            request.headers_mut().insert("x-amzn-trace-id", theirs);
-        })
-        .send()
-        .with_context(cx.clone())
-        .await
-        .unwrap();
-    assert_eq!(stub.request(0).trace_header(), Some(theirs));
+    for (earlier, expected_theirs) in [(theirs, true), (LAMBDA_SEGMENT, false)] {
+        let stub = StubSqs::default();
+        let spans = Spans::new();
+        let sqs = aws_sdk_sqs::Client::from_conf(
+            sdk_config!(aws_sdk_sqs, stub)
+                .interceptor(SetsHeader(earlier))
+                .interceptor(TraceHeaderInterceptor::new().with_environment(in_lambda))
+                .build(),
+        );
+        let cx = caller(&spans);
+        sqs.get_queue_url()
+            .queue_name("orders")
+            .send()
+            .with_context(cx.clone())
+            .await
+            .unwrap();
+        cx.span().end();
+        let sent = stub.request(0).trace_header().map(str::to_owned);
+        if expected_theirs {
+            assert_eq!(sent.as_deref(), Some(theirs), "a caller's header is kept");
+        } else {
+            // The SDK's copy of the invocation's header names Lambda's segment: replaced by
+            // the caller's span, with the invocation's Lineage.
+            assert_eq!(
+                sent,
+                Some(format!(
+                    "{};Lineage=1:aaaaaaaa:1",
+                    header_of(&spans.one("handle"))
+                )),
+            );
+        }
+    }
 }
 
 #[tokio::test]
@@ -158,12 +209,14 @@ async fn client_spans_name_the_call_and_carry_its_outcome() {
         Some(header_of(&span).as_str())
     );
 
-    // A failed call: in error, with the HTTP status (SQS names its error in a header the
-    // generic interceptor does not read).
+    // A failed call: in error, with the service's code (SQS's `x-amzn-query-error`) and the
+    // HTTP status.
     stub.responder().fail_with(
         400,
         r#"{"__type":"com.amazonaws.sqs#QueueDoesNotExist","message":"no queue"}"#,
     );
+    stub.responder()
+        .query_error("AWS.SimpleQueueService.NonExistentQueue;Sender");
     sqs.get_queue_url()
         .queue_name("gone")
         .send()
@@ -173,7 +226,7 @@ async fn client_spans_name_the_call_and_carry_its_outcome() {
     let failed = spans.named("SQS.GetQueueUrl").pop().unwrap();
     assert!(matches!(failed.status, Status::Error { .. }), "{failed:?}");
     for expected in [
-        KeyValue::new(attr::ERROR_TYPE, "400"),
+        KeyValue::new(attr::ERROR_TYPE, "AWS.SimpleQueueService.NonExistentQueue"),
         KeyValue::new(attr::HTTP_RESPONSE_STATUS_CODE, 400),
     ] {
         assert!(
@@ -204,5 +257,21 @@ async fn client_spans_name_the_call_and_carry_its_outcome() {
         "{:?}",
         cancelled.attributes
     );
+    assert_eq!(spans.named("SQS.GetQueueUrl").len(), 3);
+
+    // Outside any trace: no span, no header.
+    let quiet = StubSqs::default();
+    let sqs = client(
+        &quiet,
+        TraceHeaderInterceptor::new()
+            .with_client_spans(true)
+            .with_tracer(spans.handle()),
+    );
+    sqs.get_queue_url()
+        .queue_name("orders")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(quiet.request(0).trace_header(), None);
     assert_eq!(spans.named("SQS.GetQueueUrl").len(), 3);
 }

@@ -34,8 +34,11 @@ const HEADER: &str = "x-amzn-trace-id";
 /// failed call, `error.type` and `http.response.status_code`; the header then names that span.
 ///
 /// A header already on the request (set by the caller, or by Baton's SNS or Step Functions
-/// interceptor, which know better) is kept. Outside any valid span nothing is set. The call
-/// itself never fails because of it.
+/// interceptor, which know better) is kept; inside Lambda, the copy of the invocation's own
+/// header that the SDK puts on every request is replaced. Outside any valid span nothing is set
+/// and no span is opened (a background call would otherwise start a trace of its own). With
+/// Baton's SNS or Step Functions interceptor on the same client and client spans on, a call has
+/// both their send span and this CLIENT span. The call itself never fails because of it.
 ///
 /// ```ignore
 /// // (Not compiled here: the core depends on no service's SDK.)
@@ -86,6 +89,16 @@ impl TraceHeaderInterceptor {
 
     fn env(&self) -> fn(&str) -> Option<String> {
         self.env.unwrap_or(crate::process_env)
+    }
+
+    /// Whether `header` is the invocation's own trace header, which the SDK's recursion
+    /// detection copies from `_X_AMZN_TRACE_ID` onto every request inside Lambda (before any
+    /// interceptor of the client's configuration runs): it names Lambda's segment, not the
+    /// span the call is made in, so Baton's header replaces it.
+    fn is_lambdas_own(&self, header: &str) -> bool {
+        let env = self.env();
+        env("AWS_LAMBDA_FUNCTION_NAME").is_some()
+            && env("_X_AMZN_TRACE_ID").is_some_and(|own| own.trim() == header.trim())
     }
 }
 
@@ -148,6 +161,11 @@ impl Intercept for TraceHeaderInterceptor {
             attributes.push(KeyValue::new(attr::CLOUD_REGION, region.to_string()));
         }
         let parent = crate::current_context();
+        if !parent.span().span_context().is_valid() {
+            // Outside any trace: no span (each background call would start a trace of its
+            // own), and no header.
+            return Ok(());
+        }
         let cx = self.tracer.with(|tracer| {
             let span = tracer
                 .span_builder(format!("{service}.{operation}"))
@@ -167,7 +185,10 @@ impl Intercept for TraceHeaderInterceptor {
         _runtime_components: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        if context.request().headers().contains_key(HEADER) {
+        if let Some(existing) = context.request().headers().get(HEADER)
+            && !self.is_lambdas_own(existing)
+        {
+            // Set by the caller (or a Baton service interceptor): theirs.
             return Ok(());
         }
         let cx = match call_mut::<ClientCall>(cfg) {
@@ -204,21 +225,27 @@ impl Intercept for TraceHeaderInterceptor {
         match context.output_or_error() {
             Some(Ok(_)) => {}
             outcome => {
+                let status = response.map(|r| r.status().as_u16());
                 let mut error = match outcome {
-                    Some(Err(error)) => CallError::from_display(error),
+                    Some(Err(error)) => match error.as_operation_error() {
+                        Some(operation) => CallError::from_display(operation),
+                        None => CallError::from_display(error),
+                    },
                     _ => CallError::new("the call ended without an answer"),
                 };
-                // The service's error code where its protocol puts one in a header (JSON and
-                // REST-JSON services: `x-amzn-ErrorType`, `Code:namespace`), else the status.
-                let status = response.map(|r| r.status().as_u16());
-                if let Some(code) = header("x-amzn-errortype")
-                    .and_then(|t| t.split([':', '#']).find(|part| !part.is_empty()))
-                {
+                let code = error_code(header("x-amzn-errortype"), header("x-amzn-query-error"));
+                let kind = match outcome {
+                    Some(Err(error)) if error.is_timeout_error() => Some("timeout"),
+                    _ => None,
+                };
+                if let Some(code) = code {
                     error = error.with_code(code);
-                } else if let Some(status) = status {
+                } else if let Some(status) = status.filter(|s| *s >= 400) {
                     error = error.with_code(status.to_string());
+                } else if let Some(kind) = kind {
+                    error = error.with_code(kind);
                 }
-                if let Some(status) = status {
+                if let Some(status) = status.filter(|s| *s >= 400) {
                     error = error.with_status(status);
                 }
                 error.record(&span);
@@ -226,5 +253,48 @@ impl Intercept for TraceHeaderInterceptor {
         }
         span.end();
         Ok(())
+    }
+}
+
+/// The service's error code where its protocol puts one in a header: `x-amzn-ErrorType` (JSON
+/// and REST-JSON services: `[namespace#]Code[:documentation URL]`) or `x-amzn-query-error`
+/// (query-compatible services such as SQS: `Code;Sender`).
+fn error_code<'a>(error_type: Option<&'a str>, query_error: Option<&'a str>) -> Option<&'a str> {
+    let usable = |code: &'a str| Some(code.trim()).filter(|c| !c.is_empty());
+    error_type
+        .and_then(|t| t.split(':').next())
+        .and_then(|t| t.rsplit('#').next())
+        .and_then(usable)
+        .or_else(|| {
+            query_error
+                .and_then(|q| q.split(';').next())
+                .and_then(usable)
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::error_code;
+
+    #[rustfmt::skip]
+    const CASES: &[(Option<&str>, Option<&str>, Option<&str>)] = &[
+        (Some("ResourceNotFoundException"), None, Some("ResourceNotFoundException")),
+        (Some("aws.protocoltests.restjson#FooError:http://internal.amazon.com/coral/com.amazon.coral.validate/"), None, Some("FooError")),
+        (Some("com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException"), None, Some("ProvisionedThroughputExceededException")),
+        (None, Some("AWS.SimpleQueueService.NonExistentQueue;Sender"), Some("AWS.SimpleQueueService.NonExistentQueue")),
+        (Some(""), None, None),
+        (Some(":http://x"), Some("Throttling;Receiver"), Some("Throttling")),
+        (None, None, None),
+    ];
+
+    #[test]
+    fn error_codes_from_headers() {
+        for (error_type, query, expected) in CASES {
+            assert_eq!(
+                error_code(*error_type, *query),
+                *expected,
+                "{error_type:?} {query:?}"
+            );
+        }
     }
 }

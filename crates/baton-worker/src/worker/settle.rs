@@ -34,10 +34,28 @@ pub(crate) struct Settle {
 }
 
 /// A settle call in flight: its span, if it has one, and its measure, if metrics are on.
+/// Dropped before [`Settle::end`] (the hard stop of a shutdown cut the call off), both end as
+/// cancelled.
 #[derive(Debug, Default)]
 pub(crate) struct Settling {
     span: Option<Context>,
     measure: Option<Measure>,
+}
+
+impl Drop for Settling {
+    fn drop(&mut self) {
+        if let Some(measure) = self.measure.take() {
+            measure.finish(Some("cancelled"), 0);
+        }
+        if let Some(cx) = self.span.take() {
+            let span = cx.span();
+            span.set_attribute(KeyValue::new(attr::ERROR_TYPE, "cancelled"));
+            span.set_status(Status::error(
+                "the shutdown's hard stop came before an answer",
+            ));
+            span.end();
+        }
+    }
 }
 
 impl Settle {
@@ -93,17 +111,19 @@ impl Settle {
     /// Ends the call's span (if it has one) with its outcome, in error when the call failed or
     /// when any entry was refused, and records its duration (with a meter).
     pub(crate) fn end(
-        settling: Settling,
+        mut settling: Settling,
         total: usize,
         outcome: &Result<Vec<EntryFailed>, CallFailed>,
     ) {
-        if let Some(measure) = settling.measure {
+        if let Some(measure) = settling.measure.take() {
             match outcome {
                 Ok(_) => measure.finish(None, total),
                 Err(error) => measure.finish(Some(error.error_type()), total),
             }
         }
-        let Some(cx) = settling.span else { return };
+        let Some(cx) = settling.span.take() else {
+            return;
+        };
         let span = cx.span();
         match outcome {
             Ok(failed) => {
