@@ -1,11 +1,7 @@
 //! The consumer side: the event envelope EventBridge delivers to its targets, and the trace
 //! context in its `detail.traceHeader`.
 
-use std::time::SystemTime;
-
-use baton::{
-    Delivery, LinkPolicy, MessagingSpan, MessagingSystem, TracerHandle, attr, extract_header,
-};
+use baton::{Delivery, LinkPolicy, MessagingSpan, MessagingSystem, TracerHandle, extract_header};
 use opentelemetry::Context;
 use serde::Deserialize;
 
@@ -110,14 +106,7 @@ impl Delivery for EventEnvelope {
     /// second, as EventBridge dates events (and a producer may set `time` itself); nothing
     /// when it is missing or does not parse.
     fn delivery_facts(&self, span: MessagingSpan) -> MessagingSpan {
-        match self
-            .time
-            .as_deref()
-            .and_then(|t| baton::time_in_queue_ms(t, SystemTime::now()))
-        {
-            Some(ms) => span.attribute(attr::BATON_TIME_IN_QUEUE_MS, ms),
-            None => span,
-        }
+        span.time_in_queue_since(self.time.as_deref())
     }
 }
 

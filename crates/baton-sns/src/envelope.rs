@@ -5,10 +5,9 @@
 //! message's own, and SNS also sets its `AWSTraceHeader`; read those with `baton-sqs`.
 
 use std::collections::HashMap;
-use std::time::SystemTime;
 
 use baton::carrier::{ReadMap, extract_from_attributes};
-use baton::{Delivery, MessagingSpan, MessagingSystem, attr};
+use baton::{Delivery, MessagingSpan, MessagingSystem};
 use opentelemetry::Context;
 use serde::Deserialize;
 
@@ -119,14 +118,7 @@ impl Delivery for Notification {
     /// `baton.messaging.time_in_queue_ms`; nothing when the timestamp is missing or does not
     /// parse. The envelope carries it, so it costs no request.
     fn delivery_facts(&self, span: MessagingSpan) -> MessagingSpan {
-        match self
-            .timestamp
-            .as_deref()
-            .and_then(|t| baton::time_in_queue_ms(t, SystemTime::now()))
-        {
-            Some(ms) => span.attribute(attr::BATON_TIME_IN_QUEUE_MS, ms),
-            None => span,
-        }
+        span.time_in_queue_since(self.timestamp.as_deref())
     }
 }
 

@@ -237,6 +237,15 @@ impl MessagingSpan {
         )
     }
 
+    /// `baton.messaging.time_in_queue_ms`: how long ago `sent` (an RFC 3339 timestamp, as SNS
+    /// and EventBridge date their envelopes) was; nothing when it is missing or does not parse.
+    pub fn time_in_queue_since(self, sent: Option<&str>) -> Self {
+        match sent.and_then(|t| crate::time_in_queue_ms(t, std::time::SystemTime::now())) {
+            Some(ms) => self.attribute(attr::BATON_TIME_IN_QUEUE_MS, ms),
+            None => self,
+        }
+    }
+
     /// `cloud.region`.
     pub fn region(self, region: impl Into<String>) -> Self {
         self.attribute(attr::CLOUD_REGION, region.into())
