@@ -217,12 +217,9 @@ fn delivery_facts(message: &Message, mut span: MessagingSpan, now: SystemTime) -
             .get(&name)
             .and_then(|value| value.parse::<i64>().ok())
     };
-    if let Some(sent_ms) = number(MessageSystemAttributeName::SentTimestamp) {
-        let now_ms = now
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
-        // Clocks disagree a little: a message never waited less than nothing.
-        span = span.attribute(attr::BATON_TIME_IN_QUEUE_MS, (now_ms - sent_ms).max(0));
+    if let Some(waited) = message.time_in_queue(now) {
+        let ms = i64::try_from(waited.as_millis()).unwrap_or(i64::MAX);
+        span = span.attribute(attr::BATON_TIME_IN_QUEUE_MS, ms);
     }
     if let Some(count) = number(MessageSystemAttributeName::ApproximateReceiveCount) {
         span = span.attribute(attr::BATON_RECEIVE_COUNT, count);
@@ -321,6 +318,10 @@ pub trait MessageExt {
     fn producer_context(&self) -> Context;
     /// Which carrier held the producer's context, if any.
     fn trace_carrier(&self) -> Option<Carrier>;
+    /// How long the message had waited at `now` since SQS accepted it (its `SentTimestamp`,
+    /// which SQS returns only when asked for); a sender's clock ahead of this one's reads as
+    /// no wait at all.
+    fn time_in_queue(&self, now: SystemTime) -> Option<std::time::Duration>;
 }
 
 impl MessageExt for Message {
@@ -329,6 +330,15 @@ impl MessageExt for Message {
     }
     fn trace_carrier(&self) -> Option<Carrier> {
         extract_with_carrier(self).1
+    }
+    fn time_in_queue(&self, now: SystemTime) -> Option<std::time::Duration> {
+        let sent_ms: u64 = self
+            .attributes()?
+            .get(&MessageSystemAttributeName::SentTimestamp)?
+            .parse()
+            .ok()?;
+        let sent = UNIX_EPOCH + std::time::Duration::from_millis(sent_ms);
+        Some(now.duration_since(sent).unwrap_or_default())
     }
 }
 

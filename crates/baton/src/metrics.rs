@@ -139,6 +139,16 @@ impl MessagingMetrics {
         }
     }
 
+    /// Starts measuring the processing of one message of `system` handled for `destination`
+    /// (`messaging.operation.name` `process`).
+    pub fn start_process(
+        &self,
+        system: MessagingSystem,
+        destination: impl Into<StringValue>,
+    ) -> Measure {
+        self.start(system, Operation::Process, "process", destination)
+    }
+
     /// Records that a message of `system` handled for `destination` had waited `waited`
     /// between its sending and its delivery.
     pub fn record_time_in_queue(

@@ -298,12 +298,10 @@ where
         .start_process_span_within(&message, &queue, enclosing);
     let measure = {
         use baton::driver::TracedService as _;
-        settings.process.common().measure(
-            baton::MessagingSystem::Sqs,
-            baton::Operation::Process,
-            "process",
-            &queue,
-        )
+        settings
+            .process
+            .common()
+            .measure_process(baton::MessagingSystem::Sqs, &queue)
     };
     // The conventions' SQS message span in Lambda: a pub/sub trigger.
     cx.span()
@@ -554,7 +552,9 @@ impl EventBridgeHandler {
         let cx = self
             .process
             .start_delivery_within(&envelope, destination, enclosing);
-        let measure = self.process.measure_delivery(&envelope, destination);
+        let measure = self
+            .process
+            .measure_process(baton::MessagingSystem::EventBridge, destination);
         cx.span()
             .set_attribute(KeyValue::new("faas.trigger", "pubsub"));
         // The consumer calls the route's closure right away (only its future runs later), so

@@ -151,7 +151,7 @@ where
                     .unwrap_or(UNKNOWN_TOPIC)
                     .to_owned();
                 let cx = process.start_delivery_within(&envelope, &topic, &enclosing);
-                let measure = process.measure_delivery(&envelope, &topic);
+                let measure = process.measure_process(baton::MessagingSystem::Sns, &topic);
                 cx.span()
                     .set_attribute(KeyValue::new("faas.trigger", "pubsub"));
                 let (error, kind) = match call_handler(&mut service, record.sns, &cx).await {

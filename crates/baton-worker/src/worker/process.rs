@@ -7,8 +7,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use aws_sdk_sqs::types::{Message, MessageSystemAttributeName};
+use baton::MessagingSystem;
 use baton::metrics::Measure;
-use baton::{MessagingSystem, Operation};
+use baton_sqs::MessageExt as _;
 use futures_util::FutureExt as _;
 use opentelemetry::Context;
 use opentelemetry::context::FutureExt as _;
@@ -52,24 +53,6 @@ fn entry(index: usize, message: &Message) -> Entry {
         id: index.to_string(),
         receipt_handle: message.receipt_handle.clone().unwrap_or_default(),
     }
-}
-
-/// How long `message` waited in the queue, from its `SentTimestamp` (asked for when the worker
-/// has a meter).
-fn time_in_queue(message: &Message) -> Option<Duration> {
-    let sent_ms: u64 = message
-        .attributes
-        .as_ref()?
-        .get(&MessageSystemAttributeName::SentTimestamp)?
-        .parse()
-        .ok()?;
-    let sent = std::time::UNIX_EPOCH + Duration::from_millis(sent_ms);
-    // A sender's clock ahead of this one's reads as no wait at all.
-    Some(
-        std::time::SystemTime::now()
-            .duration_since(sent)
-            .unwrap_or_default(),
-    )
 }
 
 fn receive_count(message: &Message) -> u32 {
@@ -324,15 +307,10 @@ where
     let message_id = message.message_id.clone();
     let receive_count = receive_count(&message);
     let measure = shared.metrics.as_ref().map(|metrics| {
-        if let Some(waited) = time_in_queue(&message) {
+        if let Some(waited) = message.time_in_queue(std::time::SystemTime::now()) {
             metrics.record_time_in_queue(MessagingSystem::Sqs, shared.queue_name.clone(), waited);
         }
-        metrics.start(
-            MessagingSystem::Sqs,
-            Operation::Process,
-            "process",
-            shared.queue_name.clone(),
-        )
+        metrics.start_process(MessagingSystem::Sqs, shared.queue_name.clone())
     });
     // Dropped unfinished (the shutdown deadline gave the message back), the span says so
     // rather than ending as if the handler had succeeded.

@@ -197,14 +197,6 @@ impl Common {
         self
     }
 
-    /// Records the messaging metrics with `metrics` (instruments shared with other settings),
-    /// or none.
-    #[must_use]
-    pub fn with_metrics(mut self, metrics: Option<MessagingMetrics>) -> Self {
-        self.metrics = metrics;
-        self
-    }
-
     /// The metrics' instruments, when a meter was given.
     pub fn metrics(&self) -> Option<&MessagingMetrics> {
         self.metrics.as_ref()
@@ -223,19 +215,13 @@ impl Common {
             .map(|m| m.start(system, operation, name, destination.to_owned()))
     }
 
-    /// Starts measuring the processing of one message delivered by push (a Lambda event),
-    /// when a meter was given: end it with [`Measure::finish_pushed`].
-    pub fn measure_delivery(
-        &self,
-        delivery: &(impl Delivery + ?Sized),
-        destination: &str,
-    ) -> Option<Measure> {
-        self.measure(
-            delivery.system(),
-            crate::Operation::Process,
-            "process",
-            destination,
-        )
+    /// Starts measuring the processing of one message of `system` handled for `destination`,
+    /// when a meter was given (a Lambda adapter's push delivery ends it with
+    /// [`Measure::finish_pushed`]).
+    pub fn measure_process(&self, system: MessagingSystem, destination: &str) -> Option<Measure> {
+        self.metrics
+            .as_ref()
+            .map(|m| m.start_process(system, destination.to_owned()))
     }
 
     /// The tracer spans start with.
