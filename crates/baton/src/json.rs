@@ -295,6 +295,127 @@ pub fn insert_string_field(
     Ok(out)
 }
 
+/// `document` without its top-level member `field`, when that member holds a string: the
+/// inverse of [`add_string_field`], so a document Baton added the field to comes back byte for
+/// byte as it was before. A member written by someone else goes with the comma that joined it
+/// to its neighbours; every other byte stays. `None` when `document` is not a JSON object or
+/// has no such member (a member of that name that is not a string is left alone).
+///
+/// ```
+/// use baton::json::{add_string_field, remove_string_field};
+///
+/// let order = r#"{ "order" : 1.50 }"#;
+/// let traced = add_string_field(order, "traceHeader", "Root=…", 0, 1024).unwrap();
+/// assert_eq!(remove_string_field(&traced, "traceHeader").as_deref(), Some(order));
+/// assert_eq!(
+///     remove_string_field(r#"{"a":1,"traceHeader":"x"}"#, "traceHeader").as_deref(),
+///     Some(r#"{"a":1}"#)
+/// );
+/// assert_eq!(remove_string_field(r#"{"traceHeader":1}"#, "traceHeader"), None);
+/// ```
+pub fn remove_string_field(document: &str, field: &str) -> Option<String> {
+    // Checked as a whole first: the scan below may then take the document for valid JSON.
+    probe_object(document, field).ok()?.field.flatten()?;
+    let b = document.as_bytes();
+    // After the top-level `{`.
+    let mut i = skip_whitespace(b, 0) + 1;
+    let mut comma_before = None;
+    loop {
+        i = skip_whitespace(b, i);
+        if b.get(i) != Some(&b'"') {
+            return None;
+        }
+        let key_start = i;
+        let key_end = skip_string(b, key_start)?;
+        let value_start = skip_whitespace(b, skip_whitespace(b, key_end) + 1);
+        let value_end = skip_value(b, value_start)?;
+        i = skip_whitespace(b, value_end);
+        let next = *b.get(i)?;
+        if b[value_start] == b'"' && key_is(&document[key_start..key_end], field) {
+            let (from, to) = match (next, comma_before) {
+                // Its comma goes with it; what followed the comma stays.
+                (b',', _) => (key_start, i + 1),
+                (_, Some(comma)) => (comma, value_end),
+                (_, None) => (key_start, value_end),
+            };
+            let mut out = String::with_capacity(document.len() - (to - from));
+            out.push_str(&document[..from]);
+            out.push_str(&document[to..]);
+            return Some(out);
+        }
+        if next != b',' {
+            return None;
+        }
+        comma_before = Some(i);
+        i += 1;
+    }
+}
+
+fn skip_whitespace(b: &[u8], mut i: usize) -> usize {
+    while matches!(b.get(i), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+        i += 1;
+    }
+    i
+}
+
+/// The index just past the string literal that starts at `i`.
+fn skip_string(b: &[u8], mut i: usize) -> Option<usize> {
+    i += 1;
+    loop {
+        match *b.get(i)? {
+            b'\\' => i += 2,
+            b'"' => return Some(i + 1),
+            _ => i += 1,
+        }
+    }
+}
+
+/// The index just past the (valid) JSON value that starts at `i`.
+fn skip_value(b: &[u8], i: usize) -> Option<usize> {
+    match *b.get(i)? {
+        b'"' => skip_string(b, i),
+        b'{' | b'[' => {
+            let (mut depth, mut i) = (0usize, i);
+            loop {
+                match *b.get(i)? {
+                    b'"' => {
+                        i = skip_string(b, i)?;
+                        continue;
+                    }
+                    b'{' | b'[' => depth += 1,
+                    b'}' | b']' => {
+                        depth -= 1;
+                        if depth == 0 {
+                            return Some(i + 1);
+                        }
+                    }
+                    _ => {}
+                }
+                i += 1;
+            }
+        }
+        _ => {
+            let mut i = i;
+            while !matches!(
+                b.get(i),
+                None | Some(b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r')
+            ) {
+                i += 1;
+            }
+            Some(i)
+        }
+    }
+}
+
+/// Whether the member name `literal` (quotes and escapes as written) is `field`.
+fn key_is(literal: &str, field: &str) -> bool {
+    if literal.contains('\\') {
+        serde_json::from_str::<String>(literal).is_ok_and(|key| key == field)
+    } else {
+        &literal[1..literal.len() - 1] == field
+    }
+}
+
 /// `text` as a JSON string literal, appended to `out`.
 fn push_json_string(out: &mut Vec<u8>, text: &str) {
     // Writing into a `Vec` cannot fail, and a `str` always serializes.
@@ -341,10 +462,59 @@ mod tests {
         assert_eq!(probe_object(&deep, "t"), Err(JsonFieldSkip::InvalidJson));
     }
 
+    #[test]
+    fn removing_the_field_gives_back_the_document() {
+        for (traced, field, plain) in [
+            (r#"{"t":"v"}"#, "t", Some("{}")),
+            (r#"{"t":"v" }"#, "t", Some("{ }")),
+            (
+                r#" {"t":"v", "a" : [1,{"t":"x"}] } "#,
+                "t",
+                Some(r#" { "a" : [1,{"t":"x"}] } "#),
+            ),
+            (r#"{"a":"}","t":"v"}"#, "t", Some(r#"{"a":"}"}"#)),
+            (
+                r#"{"a":1 , "t" : "v\"" , "b":2}"#,
+                "t",
+                Some(r#"{"a":1 ,  "b":2}"#),
+            ),
+            (r#"{"\u0074":"v"}"#, "t", Some("{}")),
+            (r#"{"t":1}"#, "t", None),
+            (r#"{"a":{"t":"v"}}"#, "t", None),
+            (r#"["t"]"#, "t", None),
+            (r#"{"t":"v""#, "t", None),
+        ] {
+            assert_eq!(
+                remove_string_field(traced, field).as_deref(),
+                plain,
+                "{traced}"
+            );
+        }
+    }
+
     proptest! {
         #[test]
         fn probe_agrees_with_a_full_parse(document in r#"[{}\[\]",:0-9a-t eE.+\-\\u]{0,40}"#) {
             prop_assert_eq!(probe_object(&document, "t"), by_value(&document, "t"));
+        }
+
+        #[test]
+        fn adding_then_removing_changes_nothing(
+            members in proptest::collection::vec(
+                ("[a-u]{1,2}", prop_oneof![
+                    Just("1".to_string()), Just("null".to_string()), Just("[1,{\"t\":\"}\"}]".to_string()),
+                    "\"[a-z\\\\n{}\\],]{0,4}\"", Just("{\"t\":\"x\"}".to_string()),
+                ]),
+                0..5,
+            ),
+            space in "[ \n]{0,2}",
+            value in "[a-zA-Z0-9=;\"\\\\-]{0,12}",
+        ) {
+            let body: Vec<String> = members.iter().map(|(k, v)| format!("\"{k}\"{space}:{space}{v}")).collect();
+            let document = format!("{space}{{{space}{}{space}}}", body.join(&format!("{space},")));
+            if let Ok(traced) = add_string_field(&document, "t", &value, 0, usize::MAX) {
+                prop_assert_eq!(remove_string_field(&traced, "t"), Some(document));
+            }
         }
 
         #[test]
