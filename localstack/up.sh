@@ -128,7 +128,7 @@ say "starting LocalStack at $url (log: $log)"
         DNS_ADDRESS=0 \
         DISABLE_EVENTS=1 \
         SKIP_SSL_CERT_DOWNLOAD=1 \
-        SERVICES=sqs,sns,events,stepfunctions,sts,iam,s3 \
+        SERVICES=sqs,sns,events,stepfunctions,sts,iam,s3,kinesis \
         FILESYSTEM_ROOT="$state/fs" \
         setsid "$venv/bin/python" -m localstack.runtime.main
 ) >"$log" 2>&1 </dev/null &
@@ -142,22 +142,27 @@ if ! wait_healthy; then
 fi
 
 # The first call to each service is slow (it loads the provider); pay that here, not in a test.
-say "warming sqs, sns, events, stepfunctions, s3"
+say "warming sqs, sns, events, stepfunctions, s3, kinesis"
 AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_DEFAULT_REGION=us-east-1 \
     "$venv/bin/python" - "$url" <<'PY'
 import sys, time
 import boto3
+from botocore.config import Config
 url = sys.argv[1]
-for service, call in [("sqs", "list_queues"), ("sns", "list_topics"),
-                      ("events", "list_event_buses"), ("stepfunctions", "list_state_machines"),
-                      ("s3", "list_buckets")]:
+# Kinesis runs kinesis-mock, which LocalStack installs from the npm registry on first use: allow
+# it minutes on a fresh machine.
+slow = Config(read_timeout=300, retries={"max_attempts": 0})
+for service, call, attempts in [("sqs", "list_queues", 30), ("sns", "list_topics", 30),
+                                ("events", "list_event_buses", 30),
+                                ("stepfunctions", "list_state_machines", 30),
+                                ("s3", "list_buckets", 30), ("kinesis", "list_streams", 300)]:
     start = time.monotonic()
-    for attempt in range(30):
+    for attempt in range(attempts):
         try:
-            getattr(boto3.client(service, endpoint_url=url), call)()
+            getattr(boto3.client(service, endpoint_url=url, config=slow), call)()
             break
         except Exception as exc:  # the provider may still be loading
-            if attempt == 29:
+            if attempt == attempts - 1:
                 raise SystemExit(f"warming {service} failed: {exc}")
             time.sleep(1)
     print(f"localstack/up.sh: {service} ready in {time.monotonic() - start:.1f}s", file=sys.stderr)
