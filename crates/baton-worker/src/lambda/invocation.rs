@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context as TaskContext, Poll};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use aws_lambda_events::event::kinesis::KinesisEvent;
 use aws_lambda_events::event::sns::SnsEvent;
 use aws_lambda_events::event::sqs::SqsEvent;
 use baton::{LambdaInvocationTrace, TracerHandle};
@@ -316,6 +317,28 @@ impl InvocationEvent for SqsEvent {
             .iter()
             .map(|r| r.event_source_arn.as_deref().and_then(queue_name));
         batch_span("aws_sqs", queues, links)
+    }
+}
+
+impl InvocationEvent for KinesisEvent {
+    /// `process {stream}` (or `process multiple_sources`), linked to the producer in each
+    /// record's JSON data (field `traceHeader`, where Baton's Kinesis middleware puts it).
+    fn invocation_span(&self, _function: &str) -> InvocationSpan {
+        let links = self
+            .records
+            .iter()
+            .filter_map(|record| {
+                producer_span(
+                    &super::kinesis::read(record, baton_kinesis::DATA_TRACE_FIELD)
+                        .producer_context(),
+                )
+            })
+            .collect();
+        let streams = self
+            .records
+            .iter()
+            .map(|r| super::kinesis::stream_name(r.event_source_arn.as_deref()));
+        batch_span(baton_kinesis::KINESIS.as_str(), streams, links)
     }
 }
 

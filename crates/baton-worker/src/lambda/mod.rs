@@ -14,6 +14,10 @@
 //! - [`SnsHandler`] serves SNS subscriptions: each notification goes to a
 //!   `tower::Service<SnsMessage>` inside a `process {topic}` span that continues its producer
 //!   (`traceparent` / `X-Amzn-Trace-Id` message attributes); a failure is the function error.
+//! - [`KinesisBatchHandler`] serves Kinesis event source mappings: each record goes to a
+//!   `tower::Service<KinesisEventRecord>`, in order, inside a `process {stream}` span that
+//!   continues the producer found in the record's JSON data (optionally taken out of the data
+//!   first); the first failure checkpoints the batch there.
 //! - [`InvocationLayer`] goes around any of them (or a handler of your own): the invocation
 //!   span of the semantic conventions, Lambda's own segment as its parent or link, and a flush
 //!   of the spans before the response, since Lambda may freeze the process right after it.
@@ -62,6 +66,7 @@ use tower::{BoxError, Service};
 use crate::worker::process::{Outcome, call_handler, error_text, panic_text};
 
 mod invocation;
+mod kinesis;
 mod sns;
 
 use crate::{ConsumeError, EventConsumer};
@@ -69,6 +74,7 @@ pub use invocation::{
     DEFAULT_FLUSH_TIMEOUT, Invocation, InvocationEvent, InvocationLayer, InvocationSpan,
     LambdaTrace,
 };
+pub use kinesis::KinesisBatchHandler;
 pub use sns::SnsHandler;
 
 /// The destination name of a process span whose record names no queue (no `eventSourceARN`).
