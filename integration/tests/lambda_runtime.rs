@@ -53,6 +53,25 @@ async fn runtime_api(events: Vec<String>, posted: mpsc::UnboundedSender<Posted>)
     runtime_api_with(invocations, posted, Arc::new(|_, _| {})).await
 }
 
+/// One invocation the stand-in Runtime API hands out: the event, Lambda's trace header
+/// (`Lambda-Runtime-Trace-Id`; none when Lambda does not trace the function), and the client
+/// context (`Lambda-Runtime-Client-Context`: the JSON a direct Invoke's `ClientContext` holds).
+struct Invocation {
+    event: String,
+    trace: Option<String>,
+    client_context: Option<String>,
+}
+
+impl From<(String, String)> for Invocation {
+    fn from((event, trace): (String, String)) -> Self {
+        Invocation {
+            event,
+            trace: Some(trace),
+            client_context: None,
+        }
+    }
+}
+
 /// Called with the index of each `/next` request (0 for the first) and how many answers the
 /// function had posted by then, before the request is answered.
 type OnNext = Arc<dyn Fn(usize, usize) + Send + Sync>;
@@ -60,12 +79,13 @@ type OnNext = Arc<dyn Fn(usize, usize) + Send + Sync>;
 /// [`runtime_api`] with each invocation's own trace header (`(event, header)`) and a hook on
 /// every `/next` request.
 async fn runtime_api_with(
-    invocations: Vec<(String, String)>,
+    invocations: Vec<impl Into<Invocation>>,
     posted: mpsc::UnboundedSender<Posted>,
     on_next: OnNext,
 ) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap().to_string();
+    let invocations: Vec<Invocation> = invocations.into_iter().map(Into::into).collect();
     let events = Arc::new(Mutex::new(invocations.into_iter().enumerate()));
     let nexts = Arc::new(AtomicUsize::new(0));
     let posts = Arc::new(AtomicUsize::new(0));
@@ -85,14 +105,14 @@ async fn runtime_api_with(
                             posts.load(Ordering::SeqCst),
                         );
                         let next = events.lock().unwrap().next();
-                        let Some((index, (event, trace))) = next else {
+                        let Some((index, invocation)) = next else {
                             // No more invocations: the function waits here until it is stopped.
                             std::future::pending::<()>().await;
                             unreachable!();
                         };
                         let deadline = SystemTime::now().duration_since(UNIX_EPOCH).unwrap()
                             + Duration::from_secs(60);
-                        let response = Response::builder()
+                        let mut response = Response::builder()
                             .header("lambda-runtime-aws-request-id", format!("req-{index}"))
                             .header(
                                 "lambda-runtime-deadline-ms",
@@ -101,9 +121,16 @@ async fn runtime_api_with(
                             .header(
                                 "lambda-runtime-invoked-function-arn",
                                 "arn:aws:lambda:us-east-1:000000000000:function:orders",
-                            )
-                            .header("lambda-runtime-trace-id", trace)
-                            .body(Full::new(Bytes::from(event)))
+                            );
+                        if let Some(trace) = invocation.trace {
+                            response = response.header("lambda-runtime-trace-id", trace);
+                        }
+                        if let Some(client_context) = invocation.client_context {
+                            response =
+                                response.header("lambda-runtime-client-context", client_context);
+                        }
+                        let response = response
+                            .body(Full::new(Bytes::from(invocation.event)))
                             .unwrap();
                         return Ok::<_, Infallible>(response);
                     }
@@ -782,5 +809,83 @@ async fn a_collector_that_never_answers_delays_the_response_by_the_flush_timeout
         "the flush was waited for: {took:?}"
     );
     assert_eq!(receive_all(&client, &output.url, 1).await.len(), 1);
+    output.delete().await;
+}
+
+/// A direct Invoke through `baton-lambda`, handed to the function the way Lambda hands it: the
+/// request's payload as the event and its `ClientContext`, decoded, as
+/// `Lambda-Runtime-Client-Context`, with no `Lambda-Runtime-Trace-Id` (a function Lambda does
+/// not trace). The Invoke request is the SDK's own, captured on its way out (Lambda itself does
+/// not run here: LocalStack's Lambda needs Docker); the function runs in the real
+/// `lambda_runtime` loop, which parses the client context. What the function sends on is in the
+/// caller's trace, under the invoke span.
+#[tokio::test]
+async fn a_direct_invoke_reaches_the_function_through_its_client_context() {
+    use aws_sdk_lambda::primitives::Blob;
+    use baton_test_support::{Reply, Request, Stub};
+
+    let client = sqs().await;
+    let output = TestQueue::create(&client, "lambda-out").await;
+    let tracer = TestTracer::new();
+    let stub = Stub::new(|_: &Request<'_>| Reply::ok("{}"));
+    let lambda = aws_sdk_lambda::Client::from_conf(
+        baton_test_support::sdk_config!(aws_sdk_lambda, stub)
+            .interceptor(
+                baton_lambda::LambdaPropagation::new()
+                    .with_tracer(TracerHandle::new(tracer.tracer()))
+                    .interceptor(),
+            )
+            .build(),
+    );
+    let checkout = Context::new().with_span(tracer.tracer().start("checkout"));
+    lambda
+        .invoke()
+        .function_name("orders")
+        .payload(Blob::new(r#"{"order":42}"#))
+        .send()
+        .with_context(checkout.clone())
+        .await
+        .expect("Invoke");
+    checkout.span().end();
+    let invoke = tracer.span("Lambda.Invoke");
+    let request = stub.request(0);
+    let encoded = request
+        .header("x-amz-client-context")
+        .expect("the ClientContext header");
+    let client_context =
+        String::from_utf8(aws_smithy_types::base64::decode(encoded).unwrap()).unwrap();
+
+    let (posted, mut answers) = mpsc::unbounded_channel();
+    let api = runtime_api_with(
+        vec![Invocation {
+            event: request.body().to_owned(),
+            trace: None,
+            client_context: Some(client_context),
+        }],
+        posted,
+        Arc::new(|_, _| {}),
+    )
+    .await;
+    let mut function = start_function(&api, &output.url, "invoke");
+    let (path, body) = tokio::time::timeout(Duration::from_secs(60), answers.recv())
+        .await
+        .expect("the function answers within 60 s")
+        .expect("an answer");
+    function.kill().await.unwrap();
+    assert!(path.ends_with("/response"), "{path}: {body}");
+
+    let messages = receive_all(&client, &output.url, 1).await;
+    assert_eq!(messages[0].body(), Some("from 42"));
+    let sent = trace_header(&messages[0]);
+    assert_eq!(
+        sent.trace_id(),
+        invoke.span_context.trace_id(),
+        "the caller's trace"
+    );
+    assert_ne!(
+        sent.parent_id(),
+        Some(invoke.span_context.span_id()),
+        "under the invocation span and the send span, not the invoke span itself"
+    );
     output.delete().await;
 }

@@ -37,6 +37,8 @@ enum Source<'a> {
     Kept {
         trace_header: Option<String>,
         target: Option<String>,
+        /// Every header, names in lower case.
+        headers: Vec<(String, String)>,
         body: Vec<u8>,
     },
 }
@@ -53,6 +55,14 @@ impl<'a> Request<'a> {
             source: Source::Kept {
                 trace_header: self.trace_header().map(str::to_owned),
                 target: self.target().map(str::to_owned),
+                headers: match &self.source {
+                    Source::Sent(request) => request
+                        .headers()
+                        .iter()
+                        .map(|(name, value)| (name.to_ascii_lowercase(), value.to_owned()))
+                        .collect(),
+                    Source::Kept { headers, .. } => headers.clone(),
+                },
                 body: self.body_bytes().to_vec(),
             },
         }
@@ -72,6 +82,17 @@ impl<'a> Request<'a> {
         match &self.source {
             Source::Sent(request) => request.headers().get(TARGET_HEADER),
             Source::Kept { target, .. } => target.as_deref(),
+        }
+    }
+
+    /// The request header `name` (any letter case), if the request had it.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        match &self.source {
+            Source::Sent(request) => request.headers().get(name),
+            Source::Kept { headers, .. } => headers
+                .iter()
+                .find(|(n, _)| n.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v.as_str()),
         }
     }
 

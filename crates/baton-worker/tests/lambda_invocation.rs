@@ -795,3 +795,121 @@ async fn sns_notifications_carry_their_time_in_queue_and_are_measured() {
     expected.sort();
     assert_eq!(metrics.points(), expected);
 }
+
+/// A function called directly (Invoke): the caller's context in the `ClientContext` is the
+/// SERVER span's parent when Lambda's segment is not, a link when Lambda's segment is in
+/// another trace, and nothing more when Lambda continued the caller's trace.
+#[tokio::test]
+async fn a_direct_invoke_continues_the_caller_in_the_client_context() {
+    fn with_caller(
+        key: &str,
+        value: &str,
+        lambda_header: Option<&str>,
+    ) -> LambdaEvent<serde_json::Value> {
+        let mut event = invocation(
+            serde_json::json!({"order": 42}),
+            "req-invoke",
+            lambda_header,
+        );
+        // `lambda_runtime` does not export the type: made the way it makes it, from JSON.
+        event.context.client_context =
+            Some(serde_json::from_value(serde_json::json!({"custom": {key: value}})).unwrap());
+        event
+    }
+    async fn run(
+        spans: &Spans,
+        layer: &InvocationLayer,
+        event: LambdaEvent<serde_json::Value>,
+    ) -> SpanData {
+        let mut function =
+            layer
+                .clone()
+                .layer(service_fn(|_event: LambdaEvent<serde_json::Value>| async {
+                    Ok::<(), BoxError>(())
+                }));
+        function.ready().await.unwrap().call(event).await.unwrap();
+        let span = spans
+            .finished()
+            .into_iter()
+            .rev()
+            .find(|s| s.name == "fulfil")
+            .expect("the invocation span");
+        spans.exporter.reset();
+        span
+    }
+
+    let spans = Spans::new();
+    let layer = InvocationLayer::new().with_tracer(spans.handle());
+    // No Lambda segment: the caller (X-Ray header, as baton-lambda writes it) is the parent.
+    let span = run(
+        &spans,
+        &layer,
+        with_caller("X-Amzn-Trace-Id", PRODUCERS[0], None),
+    )
+    .await;
+    assert_eq!(span.span_kind, SpanKind::Server);
+    assert_eq!(
+        (span.span_context.trace_id(), span.parent_span_id),
+        ids(PRODUCERS[0])
+    );
+    assert!(span.links.is_empty());
+    // The same from a W3C caller (OpenTelemetry SDKs).
+    let traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    let span = run(
+        &spans,
+        &layer,
+        with_caller("traceparent", traceparent, None),
+    )
+    .await;
+    assert_eq!(
+        span.span_context.trace_id(),
+        TraceId::from_hex("4bf92f3577b34da6a3ce929d0e0e4736").unwrap()
+    );
+    // Lambda's segment in another trace: it stays the parent; the caller is linked.
+    let span = run(
+        &spans,
+        &layer,
+        with_caller("X-Amzn-Trace-Id", PRODUCERS[0], Some(LAMBDA_A)),
+    )
+    .await;
+    assert_eq!(
+        (span.span_context.trace_id(), span.parent_span_id),
+        ids(LAMBDA_A)
+    );
+    assert_eq!(span.links.len(), 1);
+    assert_eq!(span.links[0].span_context.span_id(), ids(PRODUCERS[0]).1);
+    // Lambda continued the caller's header: its segment, in the caller's trace, is the parent.
+    let segment = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=0123456789abcdef;Sampled=1";
+    let span = run(
+        &spans,
+        &layer,
+        with_caller("X-Amzn-Trace-Id", PRODUCERS[0], Some(segment)),
+    )
+    .await;
+    assert_eq!(
+        (span.span_context.trace_id(), span.parent_span_id),
+        ids(segment)
+    );
+    assert!(span.links.is_empty());
+    // `LambdaTrace::Link`: the segment is linked and the caller is the parent.
+    let linking = layer.clone().with_lambda_trace(LambdaTrace::Link);
+    let span = run(
+        &spans,
+        &linking,
+        with_caller("X-Amzn-Trace-Id", PRODUCERS[0], Some(LAMBDA_A)),
+    )
+    .await;
+    assert_eq!(
+        (span.span_context.trace_id(), span.parent_span_id),
+        ids(PRODUCERS[0])
+    );
+    assert_eq!(span.links[0].span_context.span_id(), ids(LAMBDA_A).1);
+    // A malformed value is no caller.
+    let span = run(
+        &spans,
+        &layer,
+        with_caller("X-Amzn-Trace-Id", "Root=garbage", None),
+    )
+    .await;
+    assert_eq!(span.parent_span_id, SpanId::INVALID);
+}

@@ -12,6 +12,9 @@
 //! With `BATON_LAMBDA_OTLP` set to an OTLP/HTTP traces URL, spans are exported there through
 //! `baton-export` and flushed after each invocation by the invocation layer.
 //!
+//! With `BATON_LAMBDA_MODE=invoke` it is a function called directly (Invoke) with
+//! `{"order": …}` events, each sending `from {order}` on.
+//!
 //! With `BATON_LAMBDA_MODE=eventbridge` it is an EventBridge function instead
 //! (`EventBridgeHandler`): `OrderPlaced` events from `shop.orders` send `from {order_id}` on,
 //! `Broken` events fail, and anything else has no route.
@@ -22,6 +25,7 @@ use aws_sdk_sqs::types::Message;
 use baton_sqs::SqsPropagation;
 use baton_worker::lambda::{EventBridgeHandler, InvocationLayer, SqsBatchHandler};
 use baton_worker::{Event, EventConsumer};
+use lambda_runtime::LambdaEvent;
 use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
 use tower::{ServiceBuilder, service_fn};
 
@@ -58,6 +62,23 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             .interceptor(SqsPropagation::new().interceptor())
             .build(),
     );
+    if std::env::var("BATON_LAMBDA_MODE").as_deref() == Ok("invoke") {
+        // Called directly (Invoke): `{"order": …}` events, each sending `from {order}` on.
+        let handler = service_fn(move |event: LambdaEvent<serde_json::Value>| {
+            let (sqs, out) = (sqs.clone(), out.clone());
+            async move {
+                let order = event.payload["order"].to_string();
+                sqs.send_message()
+                    .queue_url(out)
+                    .message_body(format!("from {order}"))
+                    .send()
+                    .await?;
+                Ok::<_, tower::BoxError>(serde_json::json!({"ok": true}))
+            }
+        });
+        let function = ServiceBuilder::new().layer(layer).service(handler);
+        return lambda_runtime::run_concurrent(function).await;
+    }
     if std::env::var("BATON_LAMBDA_MODE").as_deref() == Ok("eventbridge") {
         let consumer = EventConsumer::new()
             .on(

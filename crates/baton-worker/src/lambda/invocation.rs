@@ -70,7 +70,12 @@ pub enum LambdaTrace {
 /// runs, not the alias), `cloud.account.id` and `cloud.region` when the invoked ARN is there. A
 /// handler error or panic sets its status and `error.type` (the panic goes on to
 /// `lambda_runtime` after the flush). What Lambda's trace header does to it is
-/// [`LambdaTrace`].
+/// [`LambdaTrace`]. For a function called directly (Invoke), the caller's context in the
+/// `ClientContext`'s `custom` map (`X-Amzn-Trace-Id`, as `baton-lambda` writes it, or
+/// `traceparent`) is the SERVER span's parent when Lambda's segment is not (tracing off, or
+/// [`LambdaTrace::Link`] / [`Ignore`](LambdaTrace::Ignore)), and a link when Lambda's segment
+/// is in another trace; when Lambda continued the caller's header, its segment is already the
+/// caller's child and the span stays under it.
 ///
 /// The span is current while the handler runs, so Baton's per-record process spans (from
 /// [`SqsBatchHandler`](super::SqsBatchHandler), [`EventBridgeHandler`](super::EventBridgeHandler))
@@ -443,6 +448,22 @@ where
                 _ => {}
             }
             base = base.with_value(LambdaInvocationTrace::new(header));
+        }
+        // The caller of a direct Invoke, from the `ClientContext` (`baton-lambda` writes
+        // `X-Amzn-Trace-Id` there; OpenTelemetry SDKs, `traceparent`): the parent when nothing
+        // else is, a link when Lambda's segment is in another trace. Messaging events have
+        // their producers instead.
+        if described.kind == SpanKind::Server
+            && let Some(client) = &context.client_context
+            && let Some((caller, _)) = baton::carrier::extract_from_attributes(&client.custom)
+        {
+            let caller = caller.span().span_context().clone();
+            let parent = base.span().span_context().clone();
+            if !parent.is_valid() {
+                base = base.with_remote_span_context(caller);
+            } else if parent.trace_id() != caller.trace_id() {
+                links.push(Link::with_context(caller));
+            }
         }
 
         let arn = context.invoked_function_arn.as_str();
