@@ -12,11 +12,18 @@ cd "$(dirname "${BASH_SOURCE[0]}")/../../.."
 repeat=${REPEAT:-5}
 # BIN=path runs another build of the bench (an older commit's, to compare); VARIANTS=".." picks
 # the variants (an older build may not know the newer ones).
+# CRATE=baton-kinesis (or baton-lambda) counts that crate's `instructions` bench instead; its
+# binary lists its own variants.
+crate=${CRATE:-baton-sqs}
 if [[ -z ${BIN:-} ]]; then
-    cargo bench -p baton-sqs --bench instructions --no-run 2>/dev/null
-    BIN=$(ls -t "${CARGO_TARGET_DIR:-target}"/release/deps/instructions-* | grep -v '\.d$' | head -n 1)
+    # The binary cargo names (each crate's bench is called `instructions`).
+    BIN=$(cargo bench -p "$crate" --bench instructions --no-run 2>&1 |
+        sed -n 's/.*Executable .*(\(.*\))$/\1/p' | tail -n 1)
 fi
 bin=$BIN
+if [[ $crate != baton-sqs && -z ${VARIANTS:-} ]]; then
+    VARIANTS=$("$bin" variants)
+fi
 count() {
     valgrind --tool=callgrind --callgrind-out-file=/dev/null "$bin" "$1" "$2" 2>&1 |
         sed -n 's/.*Collected : \([0-9]*\).*/\1/p'
