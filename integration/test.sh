@@ -73,11 +73,11 @@ phase "cargo clippy"
 cargo clippy --workspace --all-targets --all-features --locked -- -D warnings
 phase_done
 
-phase "without SDKs (baton-sns / baton-eventbridge as baton-worker uses them)"
-cargo clippy -p baton-sns -p baton-eventbridge -p baton-worker --no-default-features --locked -- -D warnings
+phase "without SDKs (baton-sns / baton-eventbridge / baton-kinesis as baton-worker uses them)"
+cargo clippy -p baton-sns -p baton-eventbridge -p baton-kinesis -p baton-worker --no-default-features --locked -- -D warnings
 # baton-export with OTLP/HTTP only (no gRPC, SigV4 or AWS detectors).
 cargo clippy -p baton-export --no-default-features --all-targets --locked -- -D warnings
-RUSTDOCFLAGS="-D warnings" cargo doc -p baton-sns -p baton-eventbridge --no-default-features --no-deps --locked
+RUSTDOCFLAGS="-D warnings" cargo doc -p baton-sns -p baton-eventbridge -p baton-kinesis --no-default-features --no-deps --locked
 phase_done
 
 phase "build tests"

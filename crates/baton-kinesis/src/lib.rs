@@ -4,7 +4,7 @@
 //! (`messaging.system = aws_kinesis`, `aws.kinesis.stream_name`); with several records, each
 //! gets a `create` span of its own under it. Kinesis records carry no metadata, so the trace
 //! can travel only inside the data: with
-//! [`KinesisPropagation::with_data_field`], each record whose data is a JSON object gets the
+//! `KinesisPropagation::with_data_field`, each record whose data is a JSON object gets the
 //! trace header as a string member (inserted first; every other byte stays as written). Data
 //! that is not a JSON object, a record that would outgrow the 1 MiB record limit (or the
 //! request its 5 MiB), and data that has the field already are sent exactly as given, with a
