@@ -10,7 +10,6 @@ use baton::{
     CallError, EntryOutcome, MessagingSystem, SendOutcome, SendSpans, aws_header_for_context,
 };
 use opentelemetry::Context;
-use opentelemetry::trace::TraceContextExt;
 
 use crate::config::EventBridgePropagation;
 use crate::envelope::DETAIL_TRACE_FIELD;
@@ -139,12 +138,10 @@ impl PutCall {
         if self.count == 1 {
             // The lone event is the send span's own message.
             if let Some(result) = results.first() {
-                match result.error_code() {
-                    Some(code) => CallError::new(result.error_message().unwrap_or(code))
-                        .with_code(code)
-                        .record(&self.spans.cx().span()),
-                    None => outcome = outcome.with_message_id(result.event_id()),
-                }
+                outcome = match result.error_code() {
+                    Some(code) => outcome.with_refusal(code, result.error_message()),
+                    None => outcome.with_message_id(result.event_id()),
+                };
             }
         } else {
             let failed = usize::try_from(output.failed_entry_count).unwrap_or(0);

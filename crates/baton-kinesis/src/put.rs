@@ -99,9 +99,25 @@ impl PutCall {
         let Some(blob) = data.as_mut() else {
             return;
         };
+        let (document, empty) = match read_data(blob.as_ref(), &config.data_field) {
+            Data::Open { document, empty } => (document, empty),
+            other => return untouched(&other),
+        };
+        let lineage = config.common.lineage_in(self.spans.cx());
+        // A PutRecord is its own request: only the record limit applies.
         let mut budget = usize::MAX;
-        let cx = self.spans.cx().clone();
-        inject(config, &cx, blob, partition_key, &mut budget);
+        let traced = insert(
+            config,
+            self.spans.cx(),
+            lineage.as_deref(),
+            document,
+            empty,
+            partition_key,
+            &mut budget,
+        );
+        if let Some(traced) = traced {
+            *blob = Blob::new(traced.into_bytes());
+        }
     }
 
     /// PutRecords: each record's context into its data, if the data field is on — the send
@@ -119,27 +135,44 @@ impl PutCall {
         let total: usize = records.iter().map(record_size).sum();
         let mut budget = MAX_PUT_RECORDS_BYTES.saturating_sub(total);
         let single = records.len() == 1;
+        let lineage = config.common.lineage_in(self.spans.cx());
         for (index, record) in records.iter_mut().enumerate() {
             let key = record.partition_key.as_deref();
-            if single {
-                let cx = self.spans.cx().clone();
-                inject(config, &cx, &mut record.data, key, &mut budget);
-                continue;
+            let (document, empty) = match read_data(record.data.as_ref(), &config.data_field) {
+                Data::Open { document, empty } => (document, empty),
+                other => {
+                    untouched(&other);
+                    continue;
+                }
+            };
+            // A record that can carry a context gets one: the send span's for a lone record,
+            // a `create` span of its own otherwise (none for a record that cannot: nothing
+            // would carry it).
+            let cx = if single {
+                self.spans.cx().clone()
+            } else {
+                let cx = self
+                    .spans
+                    .start_entry(config.common.tracer(), KINESIS, stream.to_owned());
+                cx.span()
+                    .set_attribute(KeyValue::new(STREAM_NAME_ATTRIBUTE, stream.to_owned()));
+                cx
+            };
+            let traced = insert(
+                config,
+                &cx,
+                lineage.as_deref(),
+                document,
+                empty,
+                key,
+                &mut budget,
+            );
+            if let Some(traced) = traced {
+                record.data = Blob::new(traced.into_bytes());
             }
-            if matches!(
-                read_data(record.data.as_ref(), &config.data_field),
-                Data::HasField
-            ) {
-                kept();
-                continue;
+            if !single {
+                self.spans.push_entry(index, cx);
             }
-            let cx = self
-                .spans
-                .start_entry(config.common.tracer(), KINESIS, stream.to_owned());
-            cx.span()
-                .set_attribute(KeyValue::new(STREAM_NAME_ATTRIBUTE, stream.to_owned()));
-            self.spans.push_entry(index, cx.clone());
-            inject(config, &cx, &mut record.data, key, &mut budget);
         }
     }
 
@@ -163,20 +196,23 @@ impl PutCall {
         let count = self.batch.unwrap_or(1);
         let mut outcome = SendOutcome::new(output.request_id());
         if count == 1 {
+            // The lone record is the send span's own message.
             if let Some(result) = results.first() {
-                match result.error_code.as_deref() {
-                    Some(code) => CallError::new(result.error_message.as_deref().unwrap_or(code))
-                        .with_code(code)
-                        .record(&self.spans.cx().span()),
-                    None => outcome = outcome.with_message_id(result.sequence_number.as_deref()),
-                }
+                outcome = match result.error_code.as_deref() {
+                    Some(code) => outcome.with_refusal(code, result.error_message.as_deref()),
+                    None => outcome.with_message_id(result.sequence_number.as_deref()),
+                };
             }
         } else {
             let failed = output
                 .failed_record_count
                 .and_then(|n| usize::try_from(n).ok())
                 .unwrap_or_else(|| results.iter().filter(|r| r.error_code.is_some()).count());
-            outcome = outcome.with_failures(failed, count);
+            // Records without a `create` span (the data field off) are counted under this.
+            let first_code = results.iter().find_map(|r| r.error_code.as_deref());
+            outcome = outcome
+                .with_failures(failed, count)
+                .with_error_code(first_code);
         }
         self.spans
             .finish(Ok(outcome), |index| match results.get(*index) {
@@ -197,32 +233,20 @@ fn record_size(record: &PutRecordsRequestEntry) -> usize {
     record.data.as_ref().len() + record.partition_key.as_deref().map_or(0, str::len)
 }
 
-/// Writes the trace header of `cx` into `data` as the data field, when the data is a JSON
-/// object without it and the record stays within the size limit and the request within
-/// `budget` more bytes (what is added is taken from it). Otherwise `data` is left as it was.
-fn inject(
+/// `document` (a record's data, a JSON object without the field; `empty` if it has no
+/// members) with the trace header of `cx` as the data field, when the record stays within the
+/// size limit and the request within `budget` more bytes (what is added is taken from it);
+/// `None` (with a `tracing` event) otherwise.
+fn insert(
     config: &KinesisPropagation,
     cx: &Context,
-    data: &mut Blob,
+    lineage: Option<&str>,
+    document: &str,
+    empty: bool,
     partition_key: Option<&str>,
     budget: &mut usize,
-) {
-    let (document, empty) = match read_data(data.as_ref(), &config.data_field) {
-        Data::Open { document, empty } => (document, empty),
-        Data::HasField => return kept(),
-        Data::Untouchable(reason) => {
-            tracing::debug!(
-                target: "baton::kinesis",
-                reason,
-                "trace context not added to the record; its data is sent exactly as given"
-            );
-            return;
-        }
-    };
-    let lineage = config.common.lineage_in(cx);
-    let Some(header) = aws_header_for_context(cx, lineage.as_deref()) else {
-        return;
-    };
+) -> Option<String> {
+    let header = aws_header_for_context(cx, lineage)?;
     let key = partition_key.map_or(0, str::len);
     let max = config
         .common
@@ -231,21 +255,34 @@ fn inject(
     match insert_string_field(document, empty, &config.data_field, &header, key, max) {
         Ok(traced) => {
             *budget = budget.saturating_sub(traced.len() - document.len());
-            *data = Blob::new(traced.into_bytes());
+            Some(traced)
         }
-        Err(reason) => tracing::warn!(
-            target: "baton::kinesis",
-            %reason,
-            "trace context not added to the record; its data is sent exactly as given"
-        ),
+        Err(reason) => {
+            tracing::warn!(
+                target: "baton::kinesis",
+                %reason,
+                "trace context not added to the record; its data is sent exactly as given"
+            );
+            None
+        }
     }
 }
 
-fn kept() {
-    tracing::debug!(
-        target: "baton::kinesis",
-        "the record's data has the trace field already; the caller's trace is kept"
-    );
+/// Says why a record's data is sent as given: the caller's own trace is in it (kept), or it is
+/// not a JSON object (binary records are common on Kinesis: a `debug` event, not a warning).
+fn untouched(data: &Data<'_>) {
+    match data {
+        Data::HasField => tracing::debug!(
+            target: "baton::kinesis",
+            "the record's data has the trace field already; the caller's trace is kept"
+        ),
+        Data::Untouchable(reason) => tracing::debug!(
+            target: "baton::kinesis",
+            reason,
+            "trace context not added to the record; its data is sent exactly as given"
+        ),
+        Data::Open { .. } => {}
+    }
 }
 
 #[cfg(test)]

@@ -297,8 +297,9 @@ async fn put_records_gives_each_record_its_own_context_and_keeps_what_it_cannot_
         let sent = sent_data(&stub, 0);
         let send_span = spans.one("send clicks");
         let creates = spans.named("create clicks");
-        // One create span per record the caller did not trace, in order: 0, 1, 2, 4, 5.
-        assert_eq!(creates.len(), 5);
+        // A create span per record that carries it, in order: 0, 2, 5 (not the caller's own
+        // trace, not data that cannot carry one).
+        assert_eq!(creates.len(), 3);
         for create in &creates {
             assert_eq!(create.parent_span_id, send_span.span_context.span_id());
             assert_eq!(create.span_kind, SpanKind::Producer);
@@ -310,18 +311,18 @@ async fn put_records_gives_each_record_its_own_context_and_keeps_what_it_cannot_
         assert_eq!(sent[1], b"plain text");
         assert_eq!(
             text(&sent[2]),
-            format!(r#"{{"traceHeader":"{}","n":2}}"#, header_of(&creates[2]))
+            format!(r#"{{"traceHeader":"{}","n":2}}"#, header_of(&creates[1]))
         );
         assert_eq!(text(&sent[3]), theirs, "the caller's own trace is kept");
         assert_eq!(sent[4], binary);
         assert_eq!(
             text(&sent[5]),
-            format!(r#"{{"traceHeader":"{}"}}"#, header_of(&creates[4]))
+            format!(r#"{{"traceHeader":"{}"}}"#, header_of(&creates[2]))
         );
         // The refused record's span says why; the send span counts it.
-        assert_eq!(creates[2].status, Status::error("Rate exceeded"));
+        assert_eq!(creates[1].status, Status::error("Rate exceeded"));
         assert!(
-            creates[2]
+            creates[1]
                 .attributes
                 .iter()
                 .any(|kv| kv.key.as_str() == "error.type"
@@ -330,6 +331,102 @@ async fn put_records_gives_each_record_its_own_context_and_keeps_what_it_cannot_
         assert!(creates[0].attributes.iter().any(|kv| kv.key.as_str() == "messaging.message.id"
             && kv.value.as_str() == "seq-0"));
         assert_eq!(send_span.status, Status::error("1 of 6 entries failed"));
+    }
+}
+
+#[tokio::test]
+async fn refused_records_are_recorded_by_their_codes_without_create_spans() {
+    // The data field off: no create spans, and the send span still names the refusal.
+    let stub = Stub::default();
+    stub.responder().fail.lock().unwrap().replace(1);
+    let spans = Spans::new();
+    let data: &[u8] = br#"{"n":1}"#;
+    let input = put_records(&[data, data, data]);
+    send(
+        &stub,
+        &propagation(&spans),
+        input.into(),
+        false,
+        spans.caller(true),
+    )
+    .await;
+    let send_span = spans.one("send clicks");
+    assert_eq!(send_span.status, Status::error("1 of 3 entries failed"));
+    assert!(
+        send_span
+            .attributes
+            .iter()
+            .any(|kv| kv.key.as_str() == "error.type"
+                && kv.value.as_str() == "ProvisionedThroughputExceededException")
+    );
+
+    // A lone refused record: the send span is its span, with the service's message.
+    let stub = Stub::default();
+    stub.responder().fail.lock().unwrap().replace(0);
+    let spans = Spans::new();
+    let config = propagation(&spans).with_data_field("traceHeader");
+    send(
+        &stub,
+        &config,
+        put_records(&[data]).into(),
+        false,
+        spans.caller(true),
+    )
+    .await;
+    let send_span = spans.one("send clicks");
+    assert_eq!(send_span.status, Status::error("Rate exceeded"));
+    assert!(
+        send_span
+            .attributes
+            .iter()
+            .any(|kv| kv.key.as_str() == "error.type"
+                && kv.value.as_str() == "ProvisionedThroughputExceededException")
+    );
+    assert!(
+        !send_span
+            .attributes
+            .iter()
+            .any(|kv| kv.key.as_str() == "messaging.message.id")
+    );
+}
+
+#[tokio::test]
+async fn the_partition_key_counts_against_the_record_limit() {
+    let stub = Stub::default();
+    let spans = Spans::new();
+    let config = propagation(&spans).with_data_field("traceHeader");
+    let key = "user-7".len();
+    // Learn how much the field adds, from a small record.
+    send(
+        &stub,
+        &config,
+        put_record(br#"{"n":1}"#),
+        false,
+        spans.caller(true),
+    )
+    .await;
+    let added = sent_data(&stub, 0)[0].len() - br#"{"n":1}"#.len();
+    // Data that fits with the field but not with the field and the key, and one byte less.
+    for (data_len, fits) in [
+        (1024 * 1024 - added - key + 1, false),
+        (1024 * 1024 - added - key, true),
+    ] {
+        let stub = Stub::default();
+        let data = format!(r#"{{"pad":"{}"}}"#, "x".repeat(data_len - 10));
+        assert_eq!(data.len(), data_len);
+        send(
+            &stub,
+            &config,
+            put_record(data.as_bytes()),
+            false,
+            spans.caller(true),
+        )
+        .await;
+        let sent = &sent_data(&stub, 0)[0];
+        assert_eq!(sent.len() == data_len, !fits, "{data_len}");
+        if fits {
+            assert_eq!(sent.len() + key, 1024 * 1024);
+        }
     }
 }
 

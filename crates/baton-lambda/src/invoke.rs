@@ -3,6 +3,7 @@
 
 use aws_sdk_lambda::operation::RequestId;
 use aws_sdk_lambda::operation::invoke::{InvokeInput, InvokeOutput};
+use aws_sdk_lambda::types::InvocationType;
 use aws_smithy_types::base64;
 use baton::driver::Start;
 use baton::{CallError, aws_header_for_context};
@@ -25,8 +26,9 @@ const TRACE_KEYS: [&str; 3] = [CLIENT_CONTEXT_KEY, "traceparent", "AWSTraceHeade
 /// Why the trace was not put into a `ClientContext`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Skip {
-    /// The caller's own trace is there already.
-    Kept,
+    /// The caller's own trace is there already: its X-Ray header, for the request header to
+    /// say the same (`None` if it does not parse).
+    Kept(Option<String>),
     /// The caller's `ClientContext` is not base64 of a JSON object (with an object `custom`).
     Unreadable(&'static str),
     /// With the trace it would be longer than Lambda takes.
@@ -38,7 +40,20 @@ pub(crate) enum Skip {
 /// stays (re-encoded: member order may change, values do not).
 pub(crate) fn client_context_with(existing: Option<&str>, header: &str) -> Result<String, Skip> {
     let mut document = match existing {
-        None => Map::new(),
+        // The common case, written straight out.
+        None => {
+            let mut json = String::with_capacity(header.len() + 40);
+            json.push_str(r#"{"custom":{""#);
+            json.push_str(CLIENT_CONTEXT_KEY);
+            json.push_str(r#"":"#);
+            json.push_str(&Value::String(header.to_owned()).to_string());
+            json.push_str("}}");
+            let encoded = base64::encode(json);
+            if encoded.len() > MAX_CLIENT_CONTEXT_BYTES {
+                return Err(Skip::TooLarge(encoded.len()));
+            }
+            return Ok(encoded);
+        }
         Some(encoded) => {
             let bytes = base64::decode(encoded.trim())
                 .map_err(|_| Skip::Unreadable("the ClientContext is not base64"))?;
@@ -61,7 +76,14 @@ pub(crate) fn client_context_with(existing: Option<&str>, header: &str) -> Resul
         .keys()
         .any(|key| TRACE_KEYS.iter().any(|k| key.eq_ignore_ascii_case(k)))
     {
-        return Err(Skip::Kept);
+        // Read as the function's side reads it.
+        let strings: std::collections::HashMap<String, String> = custom
+            .iter()
+            .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
+            .collect();
+        let theirs = baton::carrier::extract_from_attributes(&strings)
+            .and_then(|(cx, _)| aws_header_for_context(&cx, None));
+        return Err(Skip::Kept(theirs));
     }
     custom.insert(
         CLIENT_CONTEXT_KEY.to_owned(),
@@ -102,6 +124,7 @@ pub(crate) fn function_of(function_name: Option<&str>) -> (String, Option<String
 #[derive(Clone, Debug)]
 pub struct InvokeCall {
     cx: Context,
+    on_send: Option<baton::OnSend>,
     /// The trace header the request carries (the `X-Amzn-Trace-Id` request header too).
     pub(crate) header: Option<String>,
 }
@@ -137,6 +160,7 @@ impl InvokeCall {
         });
         let mut call = InvokeCall {
             cx: start.parent.with_span(span),
+            on_send: config.common.on_send().cloned(),
             header: None,
         };
         call.inject(config, input);
@@ -153,13 +177,25 @@ impl InvokeCall {
         let Some(header) = aws_header_for_context(&self.cx, lineage.as_deref()) else {
             return;
         };
-        if config.client_context {
+        // Lambda hands the `ClientContext` only to synchronous invocations.
+        let synchronous = matches!(
+            input.invocation_type,
+            None | Some(InvocationType::RequestResponse)
+        );
+        let mut header = header;
+        if config.client_context && synchronous {
             match client_context_with(input.client_context.as_deref(), &header) {
                 Ok(encoded) => input.client_context = Some(encoded),
-                Err(Skip::Kept) => tracing::debug!(
-                    target: "baton::lambda",
-                    "the ClientContext carries the caller's own trace; it is kept"
-                ),
+                Err(Skip::Kept(theirs)) => {
+                    tracing::debug!(
+                        target: "baton::lambda",
+                        "the ClientContext carries the caller's own trace; it is kept, and the \
+                         request header says the same"
+                    );
+                    if let Some(theirs) = theirs {
+                        header = theirs;
+                    }
+                }
                 Err(Skip::Unreadable(reason)) => tracing::warn!(
                     target: "baton::lambda",
                     reason,
@@ -196,6 +232,10 @@ impl InvokeCall {
                 }
             }
             Err(error) => error.record(&span),
+        }
+        if let Some(hook) = &self.on_send {
+            let _current = self.cx.clone().attach();
+            hook.call(&span);
         }
         span.end();
     }
@@ -263,11 +303,11 @@ mod tests {
             ),
             (
                 base64::encode(r#"{"custom":{"traceparent":"00-…"}}"#),
-                Skip::Kept,
+                Skip::Kept(None),
             ),
             (
-                base64::encode(r#"{"custom":{"x-amzn-trace-id":"Root=…"}}"#),
-                Skip::Kept,
+                base64::encode(format!(r#"{{"custom":{{"x-amzn-trace-id":"{HEADER}"}}}}"#)),
+                Skip::Kept(Some(HEADER.to_owned())),
             ),
         ] {
             assert_eq!(

@@ -171,17 +171,19 @@ async fn the_callers_client_context_is_merged_into_or_left_alone() {
         ));
         assert!(full.len() <= MAX_CLIENT_CONTEXT_BYTES);
         for (i, given) in [own, garbage, full].into_iter().enumerate() {
-            invoke(
-                &stub,
-                &config,
-                input(Some(given.clone()), "{}"),
-                tower,
-                spans.caller(true),
-            )
-            .await;
+            spans.reset();
+            let request = input(Some(given.clone()), "{}");
+            invoke(&stub, &config, request, tower, spans.caller(true)).await;
             let request = stub.request(i + 1);
             assert_eq!(request.header("x-amz-client-context"), Some(given.as_str()));
-            assert!(request.trace_header().unwrap().starts_with("Root=1-"));
+            let expected = if i == 0 {
+                // The caller's own trace goes into the header too: one trace per request.
+                "Root=1-4bf92f35-77b34da6a3ce929d0e0e4736;Parent=00f067aa0ba902b7;Sampled=1"
+                    .to_owned()
+            } else {
+                header_of(&spans.one("Lambda.Invoke"))
+            };
+            assert_eq!(request.trace_header(), Some(expected.as_str()), "case {i}");
         }
     }
 }
@@ -213,6 +215,60 @@ async fn a_function_error_fails_the_span_and_the_client_context_can_be_turned_of
         span.attributes
             .iter()
             .any(|kv| kv.key.as_str() == "error.type" && kv.value.as_str() == "Unhandled")
+    );
+}
+
+#[tokio::test]
+async fn an_asynchronous_invoke_gets_the_header_only() {
+    // Lambda hands the ClientContext to synchronous invocations only.
+    for tower in [false, true] {
+        let stub = stub();
+        let spans = Spans::new();
+        let config = LambdaPropagation::new().with_tracer(spans.handle());
+        let mut event = input(None, "{}");
+        event.invocation_type = Some(aws_sdk_lambda::types::InvocationType::Event);
+        if tower {
+            invoke(&stub, &config, event, true, spans.caller(true)).await;
+        } else {
+            let client = aws_sdk_lambda::Client::from_conf(
+                sdk_config!(aws_sdk_lambda, stub)
+                    .interceptor(config.interceptor())
+                    .build(),
+            );
+            client
+                .invoke()
+                .function_name("fulfil")
+                .invocation_type(aws_sdk_lambda::types::InvocationType::Event)
+                .payload(Blob::new("{}"))
+                .send()
+                .with_context(spans.caller(true))
+                .await
+                .unwrap();
+        }
+        let request = stub.request(0);
+        assert_eq!(request.header("x-amz-client-context"), None);
+        assert_eq!(
+            request.trace_header(),
+            Some(header_of(&spans.one("Lambda.Invoke")).as_str())
+        );
+    }
+}
+
+#[tokio::test]
+async fn on_send_learns_the_invoke_span() {
+    let stub = stub();
+    let spans = Spans::new();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let config = {
+        let seen = seen.clone();
+        LambdaPropagation::new()
+            .with_tracer(spans.handle())
+            .with_on_send(move |span| seen.lock().unwrap().push(span.span_context().span_id()))
+    };
+    invoke(&stub, &config, input(None, "{}"), false, spans.caller(true)).await;
+    assert_eq!(
+        *seen.lock().unwrap(),
+        [spans.one("Lambda.Invoke").span_context.span_id()]
     );
 }
 

@@ -1,5 +1,6 @@
 //! Adding the trace header to a JSON document (an EventBridge detail, a Step Functions
-//! execution input) without touching anything else in it.
+//! execution input, a Kinesis record) without touching anything else in it, and taking it out
+//! again.
 
 use std::fmt;
 
@@ -314,8 +315,20 @@ pub fn insert_string_field(
 /// assert_eq!(remove_string_field(r#"{"traceHeader":1}"#, "traceHeader"), None);
 /// ```
 pub fn remove_string_field(document: &str, field: &str) -> Option<String> {
-    // Checked as a whole first: the scan below may then take the document for valid JSON.
+    // Checked as a whole first: the scan below may then take the document for valid JSON
+    // (and stays valid JSON with a member and its comma taken out).
     probe_object(document, field).ok()?.field.flatten()?;
+    // Every string member of that name goes (a reader takes the last of duplicates; the
+    // data handed on must carry none).
+    let mut out = remove_first_string_member(document, field)?;
+    while let Some(next) = remove_first_string_member(&out, field) {
+        out = next;
+    }
+    Some(out)
+}
+
+/// `document` (a valid JSON object) without its first top-level string member `field`.
+fn remove_first_string_member(document: &str, field: &str) -> Option<String> {
     let b = document.as_bytes();
     // After the top-level `{`.
     let mut i = skip_whitespace(b, 0) + 1;
@@ -331,7 +344,7 @@ pub fn remove_string_field(document: &str, field: &str) -> Option<String> {
         let value_end = skip_value(b, value_start)?;
         i = skip_whitespace(b, value_end);
         let next = *b.get(i)?;
-        if b[value_start] == b'"' && key_is(&document[key_start..key_end], field) {
+        if b.get(value_start) == Some(&b'"') && key_is(document.get(key_start..key_end)?, field) {
             let (from, to) = match (next, comma_before) {
                 // Its comma goes with it; what followed the comma stays.
                 (b',', _) => (key_start, i + 1),
@@ -339,8 +352,8 @@ pub fn remove_string_field(document: &str, field: &str) -> Option<String> {
                 (_, None) => (key_start, value_end),
             };
             let mut out = String::with_capacity(document.len() - (to - from));
-            out.push_str(&document[..from]);
-            out.push_str(&document[to..]);
+            out.push_str(document.get(..from)?);
+            out.push_str(document.get(to..)?);
             return Some(out);
         }
         if next != b',' {
@@ -384,7 +397,7 @@ fn skip_value(b: &[u8], i: usize) -> Option<usize> {
                     }
                     b'{' | b'[' => depth += 1,
                     b'}' | b']' => {
-                        depth -= 1;
+                        depth = depth.checked_sub(1)?;
                         if depth == 0 {
                             return Some(i + 1);
                         }
@@ -412,7 +425,7 @@ fn key_is(literal: &str, field: &str) -> bool {
     if literal.contains('\\') {
         serde_json::from_str::<String>(literal).is_ok_and(|key| key == field)
     } else {
-        &literal[1..literal.len() - 1] == field
+        literal.get(1..literal.len().saturating_sub(1)) == Some(field)
     }
 }
 
@@ -462,6 +475,36 @@ mod tests {
         assert_eq!(probe_object(&deep, "t"), Err(JsonFieldSkip::InvalidJson));
     }
 
+    /// What removing must give: nothing where a reader finds no string field; otherwise a
+    /// JSON object where a reader finds none, with every other member as before.
+    fn check_removal(document: &str) -> Result<(), proptest::test_runner::TestCaseError> {
+        let read = probe_object(document, "t")
+            .ok()
+            .and_then(|p| p.field.flatten());
+        let out = remove_string_field(document, "t");
+        prop_assert_eq!(out.is_some(), read.is_some(), "{}", document);
+        if let Some(out) = out {
+            prop_assert!(
+                matches!(
+                    probe_object(&out, "t"),
+                    Ok(ObjectProbe {
+                        field: None | Some(None),
+                        ..
+                    })
+                ),
+                "{} -> {}",
+                document,
+                out
+            );
+            let mut before: serde_json::Value = serde_json::from_str(document).unwrap();
+            let mut after: serde_json::Value = serde_json::from_str(&out).unwrap();
+            before.as_object_mut().unwrap().remove("t");
+            after.as_object_mut().unwrap().remove("t");
+            prop_assert_eq!(before, after);
+        }
+        Ok(())
+    }
+
     #[test]
     fn removing_the_field_gives_back_the_document() {
         for (traced, field, plain) in [
@@ -483,6 +526,9 @@ mod tests {
             (r#"{"a":{"t":"v"}}"#, "t", None),
             (r#"["t"]"#, "t", None),
             (r#"{"t":"v""#, "t", None),
+            (r#"{"t":"A","a":1,"t":"B"}"#, "t", Some(r#"{"a":1}"#)),
+            (r#"{"t":"A","t":"B"}"#, "t", Some("{}")),
+            (r#"{"t":"A","t":2}"#, "t", None),
         ] {
             assert_eq!(
                 remove_string_field(traced, field).as_deref(),
@@ -496,6 +542,28 @@ mod tests {
         #[test]
         fn probe_agrees_with_a_full_parse(document in r#"[{}\[\]",:0-9a-t eE.+\-\\u]{0,40}"#) {
             prop_assert_eq!(probe_object(&document, "t"), by_value(&document, "t"));
+        }
+
+        #[test]
+        fn removing_never_panics_and_leaves_json_without_the_field(
+            document in r#"[{}\[\]",:0-9a-t eE.+\-\\u]{0,40}"#
+        ) {
+            check_removal(&document)?;
+        }
+
+        #[test]
+        fn removing_from_objects_with_duplicates(
+            members in proptest::collection::vec(
+                (prop_oneof![Just("t".to_string()), "[a-c]"], prop_oneof![
+                    Just("1".to_string()), Just("[1,{\"t\":\"}\"}]".to_string()),
+                    "\"[a-z,{}\\]]{0,4}\"",
+                ]),
+                0..6,
+            ),
+            space in "[ \n]{0,2}",
+        ) {
+            let body: Vec<String> = members.iter().map(|(k, v)| format!("\"{k}\"{space}:{space}{v}")).collect();
+            check_removal(&format!("{{{space}{}{space}}}", body.join(&format!("{space},{space}"))))?;
         }
 
         #[test]

@@ -43,7 +43,9 @@ impl OnSend {
         OnSend(Arc::new(hook))
     }
 
-    fn call(&self, span: &SpanRef<'_>) {
+    /// Runs the hook on `span` (a panic in it is caught and logged). Baton's send paths call
+    /// it; so can a service crate of another kind of call (Lambda's Invoke).
+    pub fn call(&self, span: &SpanRef<'_>) {
         if std::panic::catch_unwind(AssertUnwindSafe(|| (self.0)(span))).is_err() {
             tracing::warn!(
                 target: "baton",
@@ -101,6 +103,10 @@ pub struct SendOutcome<'a> {
     request_id: Option<&'a str>,
     failed: usize,
     total: usize,
+    /// `error.type` of refused entries that have no span of their own to say it.
+    error_code: Option<&'a str>,
+    /// The status of a lone refused send (its service's message).
+    error_message: Option<&'a str>,
 }
 
 impl<'a> SendOutcome<'a> {
@@ -127,6 +133,34 @@ impl<'a> SendOutcome<'a> {
     pub fn with_failures(mut self, failed: usize, total: usize) -> Self {
         self.failed = failed;
         self.total = total;
+        self
+    }
+
+    /// The code refused entries without a `create` span of their own are recorded and
+    /// counted under (the first refused entry's, say); without one they are `_OTHER`.
+    #[must_use]
+    pub fn with_error_code(mut self, code: Option<&'a str>) -> Self {
+        self.error_code = code;
+        self
+    }
+
+    /// A lone message the service refused in an otherwise successful response (a batch API
+    /// called with one entry): the send span records `code` as `error.type` and `message` as
+    /// its status, as a failed call would, and the metrics count the message as refused.
+    ///
+    /// ```
+    /// use baton::SendOutcome;
+    ///
+    /// let refused = SendOutcome::new(Some("req-1"))
+    ///     .with_refusal("ProvisionedThroughputExceededException", Some("Rate exceeded"));
+    /// # drop(refused);
+    /// ```
+    #[must_use]
+    pub fn with_refusal(mut self, code: &'a str, message: Option<&'a str>) -> Self {
+        self.failed = 1;
+        self.total = 1;
+        self.error_code = Some(code);
+        self.error_message = Some(message.unwrap_or(code));
         self
     }
 }
@@ -314,13 +348,14 @@ impl<K> SendSpans<K> {
                 }
                 if outcome.failed > 0 {
                     // `error.type` goes with an error status: the first refused entry's
-                    // code, `_OTHER` when no entry span says which.
-                    let code = first_code.unwrap_or("_OTHER");
+                    // code, the one the outcome names when no entry span says which, or
+                    // `_OTHER`.
+                    let code = first_code.or(outcome.error_code).unwrap_or("_OTHER");
                     span.set_attribute(KeyValue::new(attr::ERROR_TYPE, code.to_owned()));
-                    span.set_status(Status::error(format!(
-                        "{} of {} entries failed",
-                        outcome.failed, outcome.total
-                    )));
+                    span.set_status(Status::error(match outcome.error_message {
+                        Some(message) => message.to_owned(),
+                        None => format!("{} of {} entries failed", outcome.failed, outcome.total),
+                    }));
                     if let Some(measure) = self.measure {
                         let refused = outcome.failed.min(messages);
                         // Entries with no span of their own are counted under the first code.
