@@ -257,7 +257,6 @@ async fn data_that_cannot_carry_the_field_comes_back_untouched() {
             .await
             .expect("PutRecord");
     }
-    // And a record without the option: also untouched.
     let records = stream.records(None, Context::new()).await;
     let got: Vec<&[u8]> = records.iter().map(|r| r.data.as_ref()).collect();
     let want: Vec<&[u8]> = datas.iter().map(Vec::as_slice).collect();

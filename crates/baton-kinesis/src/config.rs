@@ -117,6 +117,14 @@ impl KinesisPropagation {
     /// Starts the processing span of a record read from `stream` (GetRecords) under the
     /// configured link policy, continuing the producer's trace from the record's data, and
     /// returns the context with that span active. End the span when the record is handled.
+    pub fn start_process_span(&self, record: &Record, stream: &str) -> Context {
+        self.common
+            .start_delivery(&self.record(record, stream), stream)
+    }
+
+    /// [`start_process_span`](Self::start_process_span), then, with
+    /// [`with_strip_data_field`](Self::with_strip_data_field), the data field taken out of
+    /// `record` (see [`KinesisRecord::data_without_field`]).
     ///
     /// ```no_run
     /// # async fn example(kinesis: aws_sdk_kinesis::Client, iterator: String) -> Result<(), aws_sdk_kinesis::Error> {
@@ -133,14 +141,6 @@ impl KinesisPropagation {
     /// # Ok(())
     /// # }
     /// ```
-    pub fn start_process_span(&self, record: &Record, stream: &str) -> Context {
-        self.common
-            .start_delivery(&self.record(record, stream), stream)
-    }
-
-    /// [`start_process_span`](Self::start_process_span), then, with
-    /// [`with_strip_data_field`](Self::with_strip_data_field), the data field taken out of
-    /// `record` (see [`KinesisRecord::data_without_field`]).
     pub fn process(&self, record: &mut Record, stream: &str) -> Context {
         let read = self.record(record, stream);
         let cx = self.common.start_delivery(&read, stream);

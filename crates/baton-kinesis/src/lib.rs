@@ -1,14 +1,18 @@
 //! Trace context through Amazon Kinesis Data Streams.
 //!
 //! **PutRecord** and **PutRecords** get a PRODUCER span `send {stream}`
-//! (`messaging.system = aws_kinesis`, `aws.kinesis.stream_name`); with several records, each
-//! gets a `create` span of its own under it. Kinesis records carry no metadata, so the trace
+//! (`messaging.system = aws_kinesis`, `aws.kinesis.stream_name`); with several records and the
+//! data field on, each record that carries the trace gets a `create` span of its own under it. Kinesis records carry no metadata, so the trace
 //! can travel only inside the data: with
 //! `KinesisPropagation::with_data_field`, each record whose data is a JSON object gets the
 //! trace header as a string member (inserted first; every other byte stays as written). Data
-//! that is not a JSON object, a record that would outgrow the 1 MiB record limit (or the
-//! request its 5 MiB), and data that has the field already are sent exactly as given, with a
-//! `tracing` event. Without the option the data is never touched.
+//! that is not a JSON object, a record that would outgrow 1 MiB (or the request 5 MiB), and
+//! data that has the field already are sent exactly as given, with a `tracing` event. Without
+//! the option the data is never touched. (1 MiB and 5 MiB are Kinesis' default limits; streams
+//! configured for larger records take them too, Baton just does not grow a record past 1 MiB.)
+//!
+//! A `receive` span links at most as many producers as the tracer provider keeps links per
+//! span (OpenTelemetry's SDK: 128 by default); a GetRecords of more records drops the rest.
 //!
 //! On the **consumer** side, [`KinesisRecord`] reads the producer's context back from a
 //! record's data (GetRecords, a Lambda Kinesis event, anything that holds the bytes), and can

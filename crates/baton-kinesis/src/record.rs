@@ -19,15 +19,16 @@ pub const KINESIS: MessagingSystem = MessagingSystem::Other("aws_kinesis");
 /// `aws.kinesis.stream_name`: the stream a span's call or record concerns.
 pub const STREAM_NAME_ATTRIBUTE: &str = "aws.kinesis.stream_name";
 
-/// The largest record Kinesis accepts: data and partition key together, in bytes (1 MiB).
+/// The largest record Baton lets a record grow to: data and partition key together, in bytes
+/// (1 MiB, Kinesis' default record limit; a stream may be configured for more).
 pub const MAX_RECORD_BYTES: usize = 1024 * 1024;
 
-/// The largest PutRecords request Kinesis accepts: every record's data and partition key
-/// together, in bytes (5 MiB).
+/// The largest PutRecords request Baton lets a request grow to: every record's data and
+/// partition key together, in bytes (5 MiB, within every stream's request limit).
 pub const MAX_PUT_RECORDS_BYTES: usize = 5 * 1024 * 1024;
 
 /// One Kinesis record as a consumer holds it, from wherever it came: GetRecords
-/// (`baton_kinesis::KinesisPropagation::start_process_span` builds one from the SDK's record),
+/// (`baton_kinesis::KinesisPropagation::record` makes one of the SDK's record),
 /// a Lambda Kinesis event (whose `data` arrives decoded), a library of one's own.
 ///
 /// Kinesis records have no metadata: a producer's context travels inside the data, as a string

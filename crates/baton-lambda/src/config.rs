@@ -11,11 +11,16 @@ use crate::{LambdaInterceptor, LambdaLayer, LambdaService, TracedLambda};
 /// `faas.invoked_provider`, `faas.invoked_region`) whose context goes twice into the request:
 /// as its `X-Amzn-Trace-Id` header, which Lambda continues when the function traces (its
 /// segment becomes a child of the span, and the `Lineage` passed on keeps Lambda's recursive-
-/// loop detection working), and as `X-Amzn-Trace-Id` in the `ClientContext`'s `custom` map,
-/// which reaches the function whatever its tracing mode — `baton_worker::lambda::InvocationLayer`
-/// reads it back. A `ClientContext` the caller set is merged into (the caller's own trace there
-/// is kept); one that cannot take it (not base64 JSON, or over Lambda's 3,583 encoded bytes) is
-/// sent as given, with a `tracing` event.
+/// loop detection working), and, on a synchronous invocation (Lambda hands the client context
+/// to those only), as `X-Amzn-Trace-Id` in the `ClientContext`'s `custom` map, which reaches
+/// the function whatever its tracing mode — `baton_worker::lambda::InvocationLayer` reads it
+/// back. A `ClientContext` the caller set is merged into (a trace of the caller's own there is
+/// kept, and sent as the header too); one that cannot take it (not base64 JSON, or over
+/// Lambda's 3,583 encoded bytes) is sent as given, with a `tracing` event.
+///
+/// Invoke is a call, not a message: its span is CLIENT and gets no messaging metrics, so
+/// `with_meter`, `with_on_process` and `with_link_policy` change nothing here; `with_on_send`
+/// is called with the `Lambda.Invoke` span.
 #[derive(Clone, Debug)]
 pub struct LambdaPropagation {
     pub(crate) common: Common,

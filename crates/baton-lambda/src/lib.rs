@@ -2,10 +2,11 @@
 //!
 //! **Invoke** gets a CLIENT span `Lambda.Invoke` whose context goes into the request twice: the
 //! `X-Amzn-Trace-Id` header (Lambda continues it when the function traces, and its `Lineage`
-//! keeps Lambda's recursive-loop detection working) and `X-Amzn-Trace-Id` in the
-//! `ClientContext`'s `custom` map (base64 JSON, which reaches the function's code whatever its
-//! tracing mode; a `ClientContext` the caller set is merged into; one that cannot take it is
-//! sent as given). On the function's side, `baton_worker::lambda::InvocationLayer` reads it
+//! keeps Lambda's recursive-loop detection working) and, for synchronous invocations (the only
+//! ones Lambda hands it to), `X-Amzn-Trace-Id` in the `ClientContext`'s `custom` map (base64
+//! JSON, which reaches the function's code whatever its tracing mode; a `ClientContext` the
+//! caller set is merged into, and a trace of the caller's own there is kept and also sent as
+//! the header; one that cannot take it is sent as given). On the function's side, `baton_worker::lambda::InvocationLayer` reads it
 //! back: the invocation span continues the caller's trace.
 //!
 //! ```no_run

@@ -19,6 +19,11 @@ if [[ -z ${BIN:-} ]]; then
     # The binary cargo names (each crate's bench is called `instructions`).
     BIN=$(cargo bench -p "$crate" --bench instructions --no-run 2>&1 |
         sed -n 's/.*Executable .*(\(.*\))$/\1/p' | tail -n 1)
+    if [[ -z $BIN ]]; then
+        echo "building the $crate instructions bench failed:" >&2
+        cargo bench -p "$crate" --bench instructions --no-run >&2
+        exit 1
+    fi
 fi
 bin=$BIN
 if [[ $crate != baton-sqs && -z ${VARIANTS:-} ]]; then

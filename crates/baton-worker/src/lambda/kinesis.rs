@@ -5,7 +5,7 @@ use std::task::{Context as TaskContext, Poll};
 use std::time::SystemTime;
 
 use aws_lambda_events::event::kinesis::{KinesisEvent, KinesisEventRecord};
-use aws_lambda_events::event::streams::{KinesisBatchItemFailure, KinesisEventResponse};
+use aws_lambda_events::event::streams::KinesisEventResponse;
 use baton::driver::Common;
 use baton::{LinkPolicy, TracerHandle};
 use baton_kinesis::{DATA_TRACE_FIELD, KINESIS, KinesisRecord};
@@ -52,11 +52,15 @@ pub(crate) fn read<'a>(record: &'a KinesisEventRecord, field: &'a str) -> Kinesi
 /// a new trace. With [`with_strip_data_field`](Self::with_strip_data_field) the handler gets
 /// the record's data without the field, byte for byte as the producer's application wrote it.
 ///
+/// **Event source mapping.** Failures reach Lambda only when the mapping has
+/// `ReportBatchItemFailures` in its `FunctionResponseTypes`. Without it Lambda ignores the
+/// response: the invocation succeeded, the whole batch is checkpointed, and the failed record
+/// and every record after it are never handled again.
+///
 /// **Order and failures.** A shard's records are ordered, so they are handled one after
 /// another. The first failure (an `Err` or a panic of the handler) stops the batch: its
 /// sequence number is the response's one batch item failure, and the records after it are not
-/// handled. With `ReportBatchItemFailures` on the event source mapping Lambda then retries from
-/// that record (the ones before it are checkpointed); without it the whole batch is retried.
+/// handled; Lambda checkpoints the records before it and retries from it.
 ///
 /// ```no_run
 /// use aws_lambda_events::event::kinesis::KinesisEventRecord;
@@ -126,7 +130,9 @@ impl<S> KinesisBatchHandler<S> {
     }
 
     /// Reads the trace header from `field` of the records' JSON data (the producer's
-    /// `with_data_field`); default `traceHeader`.
+    /// `with_data_field`); default `traceHeader`. The invocation span of
+    /// [`InvocationLayer`](super::InvocationLayer) reads `traceHeader` only: with another
+    /// field it has no links.
     pub fn with_data_field(mut self, field: impl Into<String>) -> Self {
         self.field = field.into();
         self
@@ -218,9 +224,7 @@ where
                     );
                 }
                 fail_span(&cx, kind, error);
-                let mut failure = KinesisBatchItemFailure::default();
-                failure.item_identifier = Some(sequence_number);
-                response.batch_item_failures.push(failure);
+                response.add_failure(sequence_number);
                 break;
             }
             Ok(response)

@@ -455,8 +455,9 @@ macro_rules! common_builders {
         #[doc = concat!("The size limit Baton keeps its additions within: ", $limit, ".")]
         /// Baton never adds a carrier that would push past it (it skips the carrier and says
         /// so in a `tracing` event). Default 256 KiB
-        /// ([`DEFAULT_SIZE_LIMIT`]($crate::driver::DEFAULT_SIZE_LIMIT)); clamped to
-        /// 1 KiB ..= 1 MiB, the same in every Baton service crate.
+        /// ([`DEFAULT_SIZE_LIMIT`]($crate::driver::DEFAULT_SIZE_LIMIT)) unless the sentence
+        /// above says otherwise; clamped to 1 KiB ..= 1 MiB, the same in every Baton service
+        /// crate.
         #[must_use]
         pub fn with_size_limit(mut self, bytes: usize) -> Self {
             self.$field = self.$field.with_size_limit(bytes);
