@@ -15,7 +15,7 @@ use opentelemetry::trace::{FutureExt, SpanKind, TraceContextExt, Tracer, TracerP
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use tower::{Layer, Service, ServiceExt};
 
-const VARIANTS: &str = "put-raw put-hand put-interceptor put-interceptor-data put-tower-bare put-tower put-records-raw put-records-interceptor-data get-raw get-interceptor";
+const VARIANTS: &str = "put-raw put-any-client put-any-client-spans put-hand put-interceptor put-interceptor-data put-tower-bare put-tower put-records-raw put-records-raw-traced put-records-interceptor-data get-raw get-interceptor";
 
 const DATA: &str = r#"{"page":"/cart","user":7,"at":"2026-12-06T12:00:00Z"}"#;
 
@@ -78,6 +78,22 @@ fn main() {
         aws_sdk_kinesis::Client::from_conf(base().interceptor(plain.interceptor()).build());
     let with_data =
         aws_sdk_kinesis::Client::from_conf(base().interceptor(data.interceptor()).build());
+    // `baton::TraceHeaderInterceptor` (the header on any SDK client), without and with its
+    // CLIENT span.
+    let any_client = aws_sdk_kinesis::Client::from_conf(
+        base()
+            .interceptor(baton::TraceHeaderInterceptor::new())
+            .build(),
+    );
+    let any_client_spans = aws_sdk_kinesis::Client::from_conf(
+        base()
+            .interceptor(
+                baton::TraceHeaderInterceptor::new()
+                    .with_client_spans(true)
+                    .with_tracer(TracerHandle::new(provider.tracer("bench"))),
+            )
+            .build(),
+    );
     let mut bare = KinesisService::new(raw.clone());
     let mut tower = plain.layer().layer(KinesisService::new(raw.clone()));
     let caller = Context::new().with_span(provider.tracer("app").start("request"));
@@ -86,6 +102,19 @@ fn main() {
         .map(|i| {
             PutRecordsRequestEntry::builder()
                 .data(Blob::new(DATA))
+                .partition_key(format!("user-{i}"))
+                .build()
+                .unwrap()
+        })
+        .collect();
+    let traced_data = format!(
+        r#"{{"traceHeader":"Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1",{}"#,
+        &DATA[1..]
+    );
+    let traced_entries: Vec<PutRecordsRequestEntry> = (0..10)
+        .map(|i| {
+            PutRecordsRequestEntry::builder()
+                .data(Blob::new(traced_data.as_bytes()))
                 .partition_key(format!("user-{i}"))
                 .build()
                 .unwrap()
@@ -102,10 +131,16 @@ fn main() {
     for _ in 0..count {
         runtime.block_on(async {
             match variant.as_str() {
-                "put-raw" | "put-interceptor" | "put-interceptor-data" => {
+                "put-raw"
+                | "put-interceptor"
+                | "put-interceptor-data"
+                | "put-any-client"
+                | "put-any-client-spans" => {
                     let client = match variant.as_str() {
                         "put-raw" => &raw,
                         "put-interceptor" => &intercepted,
+                        "put-any-client" => &any_client,
+                        "put-any-client-spans" => &any_client_spans,
                         _ => &with_data,
                     };
                     client
@@ -151,6 +186,17 @@ fn main() {
                         ready.call(KinesisRequest::from(input()))
                     };
                     call.await.unwrap();
+                }
+                "put-records-raw-traced" => {
+                    // The raw client with data that already carries a trace header of the
+                    // size Baton writes: what the longer records cost the SDK.
+                    raw.put_records()
+                        .stream_name("clicks")
+                        .set_records(Some(traced_entries.clone()))
+                        .send()
+                        .with_context(caller.clone())
+                        .await
+                        .unwrap();
                 }
                 "put-records-raw" | "put-records-interceptor-data" => {
                     let client = if variant == "put-records-raw" {

@@ -14,7 +14,7 @@ use opentelemetry::trace::{FutureExt, SpanKind, TraceContextExt, Tracer, TracerP
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use tower::{Layer, Service, ServiceExt};
 
-const VARIANTS: &str = "invoke-raw invoke-hand invoke-interceptor invoke-interceptor-no-context invoke-tower-bare invoke-tower";
+const VARIANTS: &str = "invoke-raw invoke-raw-context invoke-hand invoke-interceptor invoke-interceptor-no-context invoke-tower-bare invoke-tower";
 
 const PAYLOAD: &str = r#"{"order":42,"items":[1,2,3]}"#;
 
@@ -59,6 +59,9 @@ fn main() {
     let mut bare = LambdaService::new(raw.clone());
     let mut tower = settings.layer().layer(LambdaService::new(raw.clone()));
     let caller = Context::new().with_span(provider.tracer("app").start("request"));
+    let context = aws_smithy_types::base64::encode(
+        r#"{"custom":{"X-Amzn-Trace-Id":"Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1"}}"#,
+    );
     let tracer = provider.tracer("app");
     let input = || {
         InvokeInput::builder()
@@ -79,6 +82,18 @@ fn main() {
                     client
                         .invoke()
                         .function_name("fulfil")
+                        .payload(Blob::new(PAYLOAD))
+                        .send()
+                        .with_context(caller.clone())
+                        .await
+                        .unwrap();
+                }
+                "invoke-raw-context" => {
+                    // The raw client with a ClientContext of the size Baton writes, set by
+                    // hand: what carrying one costs the SDK (a signed header), whoever sets it.
+                    raw.invoke()
+                        .function_name("fulfil")
+                        .client_context(&context)
                         .payload(Blob::new(PAYLOAD))
                         .send()
                         .with_context(caller.clone())
