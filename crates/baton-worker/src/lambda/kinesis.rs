@@ -10,12 +10,10 @@ use baton::driver::Common;
 use baton::{LinkPolicy, TracerHandle};
 use baton_kinesis::{DATA_TRACE_FIELD, KINESIS, KinesisRecord};
 use lambda_runtime::LambdaEvent;
-use opentelemetry::trace::TraceContextExt;
-use opentelemetry::{Context, KeyValue};
+use opentelemetry::Context;
 use tower::{BoxError, Service};
 
-use super::{BoxFuture, fail_span};
-use crate::worker::process::{Outcome, call_handler};
+use super::{BoxFuture, process_record};
 
 /// The destination name of a process span whose record names no stream.
 const UNKNOWN_STREAM: &str = "unknown";
@@ -196,25 +194,8 @@ where
                     record.kinesis.data.0 = data;
                 }
                 let measure = process.measure_process(KINESIS, &stream);
-                cx.span()
-                    .set_attribute(KeyValue::new("faas.trigger", "pubsub"));
                 let sequence_number = record.kinesis.sequence_number.clone();
-                let (error, kind) = match call_handler(&mut service, record, &cx).await {
-                    Outcome::Succeeded => {
-                        cx.span().end();
-                        if let Some(measure) = measure {
-                            measure.finish_pushed(None);
-                        }
-                        continue;
-                    }
-                    Outcome::Failed(error) => (error, "handler_error"),
-                    Outcome::Panicked(panic) => (format!("handler panicked: {panic}"), "panic"),
-                };
-                if let Some(measure) = measure {
-                    measure.finish_pushed(Some(kind));
-                }
-                {
-                    let _in_record_context = cx.clone().attach();
+                let log = |error: &str| {
                     tracing::warn!(
                         target: "baton_worker",
                         stream = %stream,
@@ -222,10 +203,14 @@ where
                         %error,
                         "handler failed; the batch is checkpointed before this record"
                     );
+                };
+                if process_record(&mut service, record, &cx, measure, log)
+                    .await
+                    .is_err()
+                {
+                    response.add_failure(sequence_number);
+                    break;
                 }
-                fail_span(&cx, kind, error);
-                response.add_failure(sequence_number);
-                break;
             }
             Ok(response)
         })

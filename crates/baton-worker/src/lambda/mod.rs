@@ -309,27 +309,8 @@ where
             .common()
             .measure_process(baton::MessagingSystem::Sqs, &queue)
     };
-    // The conventions' SQS message span in Lambda: a pub/sub trigger.
-    cx.span()
-        .set_attribute(KeyValue::new("faas.trigger", "pubsub"));
     let id = message.message_id.clone().unwrap_or_default();
-    let (error, kind) = match call_handler(service, message, &cx).await {
-        Outcome::Succeeded => {
-            cx.span().end();
-            if let Some(measure) = measure {
-                measure.finish_pushed(None);
-            }
-            return true;
-        }
-        Outcome::Failed(error) => (error, "handler_error"),
-        Outcome::Panicked(panic) => (format!("handler panicked: {panic}"), "panic"),
-    };
-    if let Some(measure) = measure {
-        measure.finish_pushed(Some(kind));
-    }
-    {
-        // In the record's context: a trace-id log layer ties the line to its trace.
-        let _in_record_context = cx.clone().attach();
+    let log = |error: &str| {
         tracing::warn!(
             target: "baton_worker",
             queue = %queue,
@@ -337,9 +318,10 @@ where
             %error,
             "handler failed; the record is reported as a batch item failure"
         );
-    }
-    fail_span(&cx, kind, error);
-    false
+    };
+    process_record(service, message, &cx, measure, log)
+        .await
+        .is_ok()
 }
 
 impl<S> Service<LambdaEvent<SqsEvent>> for SqsBatchHandler<S>
@@ -428,6 +410,45 @@ fn to_attribute_value(attribute: SqsMessageAttribute) -> Option<MessageAttribute
         .set_binary_value(binary_value.map(|b| Blob::new(b.0)))
         .build()
         .ok()
+}
+
+/// Calls `service` with one record inside its process span `cx` (`faas.trigger` `pubsub`) and
+/// ends the span and the record's `measure` with the outcome. On a failure (an `Err` or a
+/// panic) `log` is called with the error, in the record's context so a trace-id log layer ties
+/// the line to its trace, before the span ends in error; the error is returned.
+async fn process_record<S, R>(
+    service: &mut S,
+    record: R,
+    cx: &Context,
+    measure: Option<baton::metrics::Measure>,
+    log: impl FnOnce(&str),
+) -> Result<(), String>
+where
+    S: Service<R>,
+    S::Error: Into<BoxError>,
+{
+    cx.span()
+        .set_attribute(KeyValue::new("faas.trigger", "pubsub"));
+    let (error, kind) = match call_handler(service, record, cx).await {
+        Outcome::Succeeded => {
+            cx.span().end();
+            if let Some(measure) = measure {
+                measure.finish_pushed(None);
+            }
+            return Ok(());
+        }
+        Outcome::Failed(error) => (error, "handler_error"),
+        Outcome::Panicked(panic) => (format!("handler panicked: {panic}"), "panic"),
+    };
+    if let Some(measure) = measure {
+        measure.finish_pushed(Some(kind));
+    }
+    {
+        let _in_record_context = cx.clone().attach();
+        log(&error);
+    }
+    fail_span(cx, kind, error.clone());
+    Err(error)
 }
 
 /// Ends the span of `cx` as failed.

@@ -7,13 +7,11 @@ use baton::driver::Common;
 use baton::{LinkPolicy, TracerHandle};
 use baton_sns::Notification;
 use lambda_runtime::LambdaEvent;
-use opentelemetry::trace::TraceContextExt;
-use opentelemetry::{Context, KeyValue};
+use opentelemetry::Context;
 use serde::Deserialize;
 use tower::{BoxError, Service};
 
-use super::{BoxFuture, fail_span};
-use crate::worker::process::{Outcome, call_handler};
+use super::{BoxFuture, process_record};
 
 /// The destination name of a process span whose notification names no topic.
 const UNKNOWN_TOPIC: &str = "unknown";
@@ -152,33 +150,17 @@ where
                     .to_owned();
                 let cx = process.start_delivery_within(&envelope, &topic, &enclosing);
                 let measure = process.measure_process(baton::MessagingSystem::Sns, &topic);
-                cx.span()
-                    .set_attribute(KeyValue::new("faas.trigger", "pubsub"));
-                let (error, kind) = match call_handler(&mut service, record.sns, &cx).await {
-                    Outcome::Succeeded => {
-                        cx.span().end();
-                        if let Some(measure) = measure {
-                            measure.finish_pushed(None);
-                        }
-                        continue;
-                    }
-                    Outcome::Failed(error) => (error, "handler_error"),
-                    Outcome::Panicked(panic) => (format!("handler panicked: {panic}"), "panic"),
-                };
-                if let Some(measure) = measure {
-                    measure.finish_pushed(Some(kind));
-                }
-                {
-                    let _in_record_context = cx.clone().attach();
+                let log = |error: &str| {
                     tracing::warn!(
                         target: "baton_worker",
                         topic = %topic,
                         %error,
                         "handler failed; the event goes back to Lambda as the function error"
                     );
-                }
-                fail_span(&cx, kind, error.clone());
-                return Err(BoxError::from(error));
+                };
+                process_record(&mut service, record.sns, &cx, measure, log)
+                    .await
+                    .map_err(BoxError::from)?;
             }
             Ok(())
         })
