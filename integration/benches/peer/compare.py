@@ -20,6 +20,7 @@ import os
 import random
 import shutil
 import signal
+import math
 import statistics
 import subprocess
 import sys
@@ -701,6 +702,21 @@ def summarize(results, scenarios):
         if med.get("sqs-consumer") and med.get("node-raw"):
             ratios["sqs-consumer / node-raw"] = med["sqs-consumer"] / med["node-raw"]
         entry["ratios"] = ratios
+        # Paired by round (both ran on the same LocalStack within minutes): how often the worker
+        # was ahead, and how likely that many wins would be if neither were faster (one-sided
+        # sign test).
+        by_round = {}
+        for r in results:
+            if r["scenario"] == sc["name"] and r["ok"] and r["runner"] in ("baton-defaults", "sqs-consumer"):
+                by_round.setdefault(r["round"], {})[r["runner"]] = r["rate"]
+        pairs = [v["baton-defaults"] / v["sqs-consumer"] for v in by_round.values() if len(v) == 2]
+        if pairs:
+            wins = sum(1 for x in pairs if x > 1)
+            n = len(pairs)
+            p_value = sum(math.comb(n, i) for i in range(wins, n + 1)) / 2 ** n
+            entry["paired"] = {"rounds": n, "baton_ahead": wins, "sign_test_p": p_value,
+                               "ratio_geomean": math.exp(sum(math.log(x) for x in pairs) / n),
+                               "ratios": pairs}
         rows.append(entry)
     return rows
 
@@ -734,6 +750,13 @@ def markdown(summary, meta):
                      "baton-tuned": "Baton tuned"}
             out.append("Ratios of medians: " + "; ".join(
                 f"{names[k.split(' / ')[0]]} / {names[k.split(' / ')[1]]} = {v:.2f}" for k, v in e["ratios"].items()))
+        if e.get("paired"):
+            pr = e["paired"]
+            out.append("")
+            out.append(f"Paired by round: Baton defaults ahead of sqs-consumer in {pr['baton_ahead']} of "
+                       f"{pr['rounds']} rounds (one-sided sign test p = {pr['sign_test_p']:.2g}); geometric mean "
+                       f"of the per-round ratios {pr['ratio_geomean']:.2f} ("
+                       + ", ".join(f"{x:.2f}" for x in pr["ratios"]) + ").")
         out.append("")
     return "\n".join(out)
 
@@ -821,7 +844,11 @@ def main():
                             direct_rtt_ms=latency.direct_rtt_ms)
             for sc in group:
                 for rnd in range(1, rounds + 1):
-                    for runner in sc["runners"]:
+                    # Odd rounds in the listed order, even rounds reversed: LocalStack slows down
+                    # as a run goes on (queues come and go), and a fixed order would always
+                    # hand the same runner the slower half of each round.
+                    order = sc["runners"] if rnd % 2 else list(reversed(sc["runners"]))
+                    for runner in order:
                         r = run_one(queues, sc, runner, rnd, latency)
                         results.append(r)
                         if r["ok"]:
