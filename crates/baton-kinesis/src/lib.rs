@@ -2,8 +2,8 @@
 //!
 //! **PutRecord** and **PutRecords** get a PRODUCER span `send {stream}`
 //! (`messaging.system = aws_kinesis`, `aws.kinesis.stream_name`); with several records and the
-//! data field on, each record that carries the trace gets a `create` span of its own under it. Kinesis records carry no metadata, so the trace
-//! can travel only inside the data: with
+//! data field on, each record whose data is a JSON object gets a `create` span of its own under
+//! it. Kinesis records carry no metadata, so the trace can travel only inside the data: with
 //! `KinesisPropagation::with_data_field`, each record whose data is a JSON object gets the
 //! trace header as a string member (inserted first; every other byte stays as written). Data
 //! that is not a JSON object, a record that would outgrow 1 MiB (or the request 5 MiB), and
