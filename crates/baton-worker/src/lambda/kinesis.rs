@@ -7,7 +7,6 @@ use std::time::SystemTime;
 use aws_lambda_events::event::kinesis::{KinesisEvent, KinesisEventRecord};
 use aws_lambda_events::event::streams::KinesisEventResponse;
 use baton::driver::Common;
-use baton::{LinkPolicy, TracerHandle};
 use baton_kinesis::{DATA_TRACE_FIELD, KINESIS, KinesisRecord};
 use lambda_runtime::LambdaEvent;
 use opentelemetry::Context;
@@ -45,7 +44,7 @@ pub(crate) fn read<'a>(record: &'a KinesisEventRecord, field: &'a str) -> Kinesi
 /// producer's trace, read from the record's JSON data where Baton's Kinesis middleware puts it
 /// (`KinesisPropagation::with_data_field`; field `traceHeader` unless
 /// [`with_data_field`](Self::with_data_field) names another), or links to it under
-/// [`LinkPolicy::Link`], as a child of the span current when the handler is called (an
+/// [`LinkPolicy::Link`](baton::LinkPolicy::Link), as a child of the span current when the handler is called (an
 /// [`InvocationLayer`](super::InvocationLayer)'s invocation span). A record without one starts
 /// a new trace. With [`with_strip_data_field`](Self::with_strip_data_field) the handler gets
 /// the record's data without the field, byte for byte as the producer's application wrote it.
@@ -95,37 +94,7 @@ impl<S> KinesisBatchHandler<S> {
         }
     }
 
-    /// Starts the process spans with `tracer` instead of the global tracer provider's.
-    pub fn with_tracer(mut self, tracer: TracerHandle) -> Self {
-        self.process = self.process.with_tracer(tracer);
-        self
-    }
-
-    /// Continue each producer's trace ([`LinkPolicy::Parent`], the default) or link to it.
-    pub fn with_link_policy(mut self, policy: LinkPolicy) -> Self {
-        self.process = self.process.with_link_policy(policy);
-        self
-    }
-
-    /// Records the semantic conventions' messaging metrics on `meter` (see
-    /// [`baton::metrics`]): each record's handling and delivery. Off by default. Flush the
-    /// meter provider before each invocation ends (see
-    /// [`InvocationLayer::with_flush`](crate::lambda::InvocationLayer::with_flush)).
-    pub fn with_meter(mut self, meter: &opentelemetry::metrics::Meter) -> Self {
-        self.process = self.process.with_meter(meter);
-        self
-    }
-
-    /// Calls `hook` with each record's process span just after it starts.
-    pub fn with_on_process(
-        mut self,
-        hook: impl Fn(&baton::driver::SpanRef<'_>) + Send + Sync + 'static,
-    ) -> Self {
-        self.process = self
-            .process
-            .with_on_process(baton::driver::OnProcess::new(hook));
-        self
-    }
+    process_builders!(process, "record");
 
     /// Reads the trace header from `field` of the records' JSON data (the producer's
     /// `with_data_field`); default `traceHeader`. The invocation span of

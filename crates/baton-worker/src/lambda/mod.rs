@@ -65,6 +65,50 @@ use tower::{BoxError, Service};
 
 use crate::worker::process::{Outcome, call_handler, error_text, panic_text};
 
+/// The process-span builders every push adapter shares (`SnsHandler`, `EventBridgeHandler`,
+/// `KinesisBatchHandler`), over its `Common` field `$field`; `$what` names what it handles
+/// ("notification", "event", "record") in the docs.
+macro_rules! process_builders {
+    ($field:ident, $what:literal) => {
+        /// Starts the process spans with `tracer` instead of the global tracer provider's.
+        pub fn with_tracer(mut self, tracer: baton::TracerHandle) -> Self {
+            self.$field = self.$field.with_tracer(tracer);
+            self
+        }
+
+        /// Continue each producer's trace ([`LinkPolicy::Parent`](baton::LinkPolicy::Parent),
+        /// the default) or link to it.
+        pub fn with_link_policy(mut self, policy: baton::LinkPolicy) -> Self {
+            self.$field = self.$field.with_link_policy(policy);
+            self
+        }
+
+        #[doc = concat!("Records the semantic conventions' messaging metrics on `meter` (see \
+            [`baton::metrics`]): each ", $what, "'s handling (`messaging.process.duration`, with \
+            `error.type` on failure) and delivery (`messaging.client.consumed.messages`). Off by \
+            default.")]
+        /// Lambda freezes the process between invocations: flush the meter provider before each
+        /// one ends, for instance with
+        /// [`InvocationLayer::with_flush`](crate::lambda::InvocationLayer::with_flush).
+        pub fn with_meter(mut self, meter: &opentelemetry::metrics::Meter) -> Self {
+            self.$field = self.$field.with_meter(meter);
+            self
+        }
+
+        #[doc = concat!("Calls `hook` with each ", $what, "'s process span just after it \
+            starts: add attributes of your own or read its ids.")]
+        pub fn with_on_process(
+            mut self,
+            hook: impl Fn(&baton::driver::SpanRef<'_>) + Send + Sync + 'static,
+        ) -> Self {
+            self.$field = self
+                .$field
+                .with_on_process(baton::driver::OnProcess::new(hook));
+            self
+        }
+    };
+}
+
 mod invocation;
 mod kinesis;
 mod sns;
@@ -508,41 +552,7 @@ impl EventBridgeHandler {
         }
     }
 
-    /// The tracer process spans are made with. Default: the global tracer provider's.
-    pub fn with_tracer(mut self, tracer: TracerHandle) -> Self {
-        self.process = self.process.with_tracer(tracer);
-        self
-    }
-
-    /// How process spans relate to their producers. Default [`LinkPolicy::Parent`].
-    pub fn with_link_policy(mut self, policy: LinkPolicy) -> Self {
-        self.process = self.process.with_link_policy(policy);
-        self
-    }
-
-    /// Records the semantic conventions' messaging metrics on `meter` (see
-    /// [`baton::metrics`]): each event's handling (`messaging.process.duration`, with
-    /// `error.type` on failure) and delivery (`messaging.client.consumed.messages`). Off by
-    /// default.
-    /// Lambda freezes the process between invocations: flush the meter provider before each
-    /// one ends, for instance with
-    /// [`InvocationLayer::with_flush`](crate::lambda::InvocationLayer::with_flush).
-    pub fn with_meter(mut self, meter: &opentelemetry::metrics::Meter) -> Self {
-        self.process = self.process.with_meter(meter);
-        self
-    }
-
-    /// Calls `hook` with each event's process span just after it starts: add attributes of
-    /// your own or read its ids.
-    pub fn with_on_process(
-        mut self,
-        hook: impl Fn(&baton::driver::SpanRef<'_>) + Send + Sync + 'static,
-    ) -> Self {
-        self.process = self
-            .process
-            .with_on_process(baton::driver::OnProcess::new(hook));
-        self
-    }
+    process_builders!(process, "event");
 
     /// Names the process spans' destination (`process {destination}`,
     /// `messaging.destination.name`), such as the bus. Default: each event's `source`.

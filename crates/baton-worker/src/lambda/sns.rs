@@ -4,7 +4,6 @@ use std::task::{Context as TaskContext, Poll};
 
 use aws_lambda_events::event::sns::{SnsEvent, SnsMessage};
 use baton::driver::Common;
-use baton::{LinkPolicy, TracerHandle};
 use baton_sns::Notification;
 use lambda_runtime::LambdaEvent;
 use opentelemetry::Context;
@@ -22,7 +21,7 @@ const UNKNOWN_TOPIC: &str = "unknown";
 /// Each notification is handled inside a `process {topic}` CONSUMER span (`faas.trigger` =
 /// `pubsub`) that continues its producer's trace, read from its message attributes as Baton's
 /// SNS interceptor and OpenTelemetry SDKs write them (`traceparent`, then `X-Amzn-Trace-Id`),
-/// or links to it under [`LinkPolicy::Link`], as a child of the span current when the handler
+/// or links to it under [`LinkPolicy::Link`](baton::LinkPolicy::Link), as a child of the span current when the handler
 /// is called (an [`InvocationLayer`](super::InvocationLayer)'s invocation span). The span's
 /// context is current while the handler's future runs, so what the handler sends through
 /// Baton's interceptors goes on in the same trace.
@@ -63,41 +62,7 @@ impl<S> SnsHandler<S> {
         }
     }
 
-    /// Starts the process spans with `tracer` instead of the global tracer provider's.
-    pub fn with_tracer(mut self, tracer: TracerHandle) -> Self {
-        self.process = self.process.with_tracer(tracer);
-        self
-    }
-
-    /// Continue each producer's trace ([`LinkPolicy::Parent`], the default) or link to it.
-    pub fn with_link_policy(mut self, policy: LinkPolicy) -> Self {
-        self.process = self.process.with_link_policy(policy);
-        self
-    }
-
-    /// Records the semantic conventions' messaging metrics on `meter` (see
-    /// [`baton::metrics`]): each notification's handling (`messaging.process.duration`, with
-    /// `error.type` on failure) and delivery (`messaging.client.consumed.messages`). Off by
-    /// default.
-    /// Lambda freezes the process between invocations: flush the meter provider before each
-    /// one ends, for instance with
-    /// [`InvocationLayer::with_flush`](crate::lambda::InvocationLayer::with_flush).
-    pub fn with_meter(mut self, meter: &opentelemetry::metrics::Meter) -> Self {
-        self.process = self.process.with_meter(meter);
-        self
-    }
-
-    /// Calls `hook` with each notification's process span just after it starts: add
-    /// attributes of your own or read its ids.
-    pub fn with_on_process(
-        mut self,
-        hook: impl Fn(&baton::driver::SpanRef<'_>) + Send + Sync + 'static,
-    ) -> Self {
-        self.process = self
-            .process
-            .with_on_process(baton::driver::OnProcess::new(hook));
-        self
-    }
+    process_builders!(process, "notification");
 
     /// The wrapped handler.
     pub fn get_ref(&self) -> &S {
