@@ -34,7 +34,7 @@ count() {
         sed -n 's/.*Collected : \([0-9]*\).*/\1/p'
 }
 printf '%-22s %14s\n' variant instructions/call
-for variant in ${VARIANTS:-send-raw send-raw-header send-hand send-noop-interceptor send-interceptor send-tower-bare send-tower send-tower-service receive-raw receive-hand receive-interceptor receive-tower}; do
+for variant in ${VARIANTS:-send-raw send-raw-header send-hand send-hand-conventions send-noop-interceptor send-interceptor send-interceptor-shared send-tower-bare send-tower send-tower-service receive-raw receive-hand receive-hand-conventions receive-interceptor receive-interceptor-shared receive-tower}; do
     for _ in $(seq "$repeat"); do
         low=$(count "$variant" 20)
         high=$(count "$variant" 120)

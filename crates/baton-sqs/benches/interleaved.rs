@@ -62,7 +62,7 @@ fn compare(
         ratios.push(w / b);
     }
     println!(
-        "{label:<48} base {:>6.1} µs   added {:>+5.2} µs   {:>+5.1} %",
+        "{label:<64} base {:>6.1} µs   added {:>+5.2} µs   {:>+5.1} %",
         median(bases),
         median(diffs),
         (median(ratios) - 1.0) * 100.0
@@ -163,6 +163,31 @@ fn run(clients: support::Clients, provider: &opentelemetry_sdk::trace::SdkTracer
         &mut |rt| send(&raw, rt),
         &mut |rt| rt.block_on(hand::send(&raw, &url, &caller, &tracer)),
     );
+    // The same span written by hand with the attributes Baton records (the conventions'):
+    // what the baseline costs once it records what Baton's span does.
+    compare(
+        &runtime,
+        "SendMessage: hand-written, conventions' span vs raw",
+        &mut |rt| send(&raw, rt),
+        &mut |rt| rt.block_on(hand::send_conventions(&raw, &url, &caller, &tracer)),
+    );
+    // The interceptor installed for good (`into_shared`).
+    let shared = {
+        let mut builder = raw.config().to_builder();
+        builder.push_interceptor(
+            baton_sqs::SqsPropagation::new()
+                .with_tracer(baton::TracerHandle::new(provider.tracer("bench")))
+                .interceptor()
+                .into_shared(),
+        );
+        aws_sdk_sqs::Client::from_conf(builder.build())
+    };
+    compare(
+        &runtime,
+        "SendMessage: interceptor (into_shared) vs raw",
+        &mut |rt| send(&raw, rt),
+        &mut |rt| send(&shared, rt),
+    );
     compare(
         &runtime,
         "SendMessage: interceptor vs no-op interceptor",
@@ -218,6 +243,18 @@ fn run(clients: support::Clients, provider: &opentelemetry_sdk::trace::SdkTracer
         "ReceiveMessage(10): hand-written span + links vs raw",
         &mut |rt| receive(&raw, rt),
         &mut |rt| rt.block_on(hand::receive(&raw, &url, &caller, &tracer)),
+    );
+    compare(
+        &runtime,
+        "ReceiveMessage(10): hand-written, Baton's carriers and span vs raw",
+        &mut |rt| receive(&raw, rt),
+        &mut |rt| rt.block_on(hand::receive_conventions(&raw, &url, &caller, &tracer)),
+    );
+    compare(
+        &runtime,
+        "ReceiveMessage(10): interceptor (into_shared) vs raw",
+        &mut |rt| receive(&raw, rt),
+        &mut |rt| receive(&shared, rt),
     );
     let receive_tower = |service: &mut dyn FnMut(SqsRequest, &Runtime), rt: &Runtime| {
         let input = ReceiveMessageInput::builder()

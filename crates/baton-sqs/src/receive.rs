@@ -86,25 +86,30 @@ impl ReceiveCall {
             .message_system_attribute_names
             .get_or_insert_with(Vec::new);
         if !system.contains(&MessageSystemAttributeName::All) {
-            let mut wanted = vec![MessageSystemAttributeName::AwsTraceHeader];
-            if facts {
-                // What the process spans' delivery facts are read from.
-                wanted.extend([
+            // What the process spans' delivery facts are read from, when asked for.
+            let facts_wanted: &[MessageSystemAttributeName] = if facts {
+                &[
                     MessageSystemAttributeName::SentTimestamp,
                     MessageSystemAttributeName::ApproximateReceiveCount,
                     MessageSystemAttributeName::MessageGroupId,
-                ]);
-            }
-            for name in wanted {
-                if !system.contains(&name) {
-                    system.push(name);
+                ]
+            } else {
+                &[]
+            };
+            for name in
+                std::iter::once(&MessageSystemAttributeName::AwsTraceHeader).chain(facts_wanted)
+            {
+                if !system.contains(name) {
+                    system.push(name.clone());
                 }
             }
         }
         let names = input.message_attribute_names.get_or_insert_with(Vec::new);
         if !names.iter().any(|n| n == "All" || n == ".*") {
+            names.reserve(TRACE_ATTRIBUTE_NAMES.len());
+            let asked = names.len();
             for wanted in TRACE_ATTRIBUTE_NAMES {
-                if !names.iter().any(|n| n == wanted) {
+                if !names[..asked].iter().any(|n| n == wanted) {
                     names.push(wanted.to_owned());
                 }
             }

@@ -1014,3 +1014,117 @@ async fn on_send_learns_the_span_whose_context_was_sent_in_both_forms() {
         assert!(sends.iter().any(|s| header_of(s) == header), "{header}");
     }
 }
+
+#[tokio::test]
+async fn an_interceptor_installed_for_good_propagates_and_traces_once() {
+    let stub = StubSqs::default();
+    let spans = Spans::new();
+    let config = SqsPropagation::new().with_tracer(spans.handle());
+    let mut builder = sdk_config!(aws_sdk_sqs, stub);
+    builder.push_interceptor(config.interceptor().into_shared());
+    let client = aws_sdk_sqs::Client::from_conf(builder.build());
+
+    let root = spans.tracer().start("checkout");
+    let cx = Context::new().with_span(root);
+    client
+        .send_message()
+        .queue_url(QUEUE)
+        .message_body("x")
+        .send()
+        .with_context(cx.clone())
+        .await
+        .unwrap();
+    cx.span().end();
+
+    let send = spans.one("send orders");
+    assert_eq!(
+        send.parent_span_id,
+        spans.one("checkout").span_context.span_id()
+    );
+    assert_eq!(
+        body(&stub, 0)["MessageSystemAttributes"]["AWSTraceHeader"]["StringValue"],
+        header_of(&send)
+    );
+    assert!(
+        send.attributes
+            .contains(&KeyValue::new(attr::SERVER_ADDRESS, "stub.invalid"))
+    );
+
+    // Beside a second copy installed the usual way: still one span and one header.
+    let mut builder = sdk_config!(aws_sdk_sqs, stub).interceptor(config.interceptor());
+    builder.push_interceptor(config.interceptor().into_shared());
+    aws_sdk_sqs::Client::from_conf(builder.build())
+        .send_message()
+        .queue_url(QUEUE)
+        .message_body("y")
+        .send()
+        .await
+        .unwrap();
+    let sends = spans.named("send orders");
+    assert_eq!(sends.len(), 2);
+    assert_eq!(
+        body(&stub, 1)["MessageSystemAttributes"]["AWSTraceHeader"]["StringValue"],
+        header_of(&sends[1])
+    );
+}
+
+#[tokio::test]
+async fn one_interceptor_on_clients_with_different_endpoints_records_each_server() {
+    // The interceptor keeps the first endpoint it sees taken apart; a client of another
+    // endpoint sharing it must still get its own address.
+    let stub = StubSqs::default();
+    let spans = Spans::new();
+    let interceptor = SqsPropagation::new()
+        .with_tracer(spans.handle())
+        .interceptor();
+    let first = aws_sdk_sqs::Client::from_conf(
+        sdk_config!(aws_sdk_sqs, stub)
+            .interceptor(interceptor.clone())
+            .build(),
+    );
+    let second = aws_sdk_sqs::Client::from_conf(
+        sdk_config!(aws_sdk_sqs, stub)
+            .endpoint_url("http://other.invalid:4566")
+            .interceptor(interceptor)
+            .build(),
+    );
+    for (client, body) in [(&first, "a"), (&second, "b"), (&first, "c"), (&second, "d")] {
+        client
+            .send_message()
+            .queue_url(QUEUE)
+            .message_body(body)
+            .send()
+            .await
+            .unwrap();
+    }
+    let servers: Vec<(Option<String>, Option<i64>)> = spans
+        .named("send orders")
+        .iter()
+        .map(|span| {
+            let value = |key: &str| {
+                span.attributes
+                    .iter()
+                    .find(|kv| kv.key.as_str() == key)
+                    .map(|kv| kv.value.clone())
+            };
+            (
+                value(attr::SERVER_ADDRESS).map(|v| v.as_str().into_owned()),
+                value(attr::SERVER_PORT).and_then(|v| match v {
+                    opentelemetry::Value::I64(port) => Some(port),
+                    _ => None,
+                }),
+            )
+        })
+        .collect();
+    let first_server = (Some("stub.invalid".to_owned()), None);
+    let second_server = (Some("other.invalid".to_owned()), Some(4566));
+    assert_eq!(
+        servers,
+        vec![
+            first_server.clone(),
+            second_server.clone(),
+            first_server,
+            second_server
+        ]
+    );
+}

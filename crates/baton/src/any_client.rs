@@ -1,6 +1,7 @@
 //! The trace header on any AWS SDK client (feature `smithy`): [`TraceHeaderInterceptor`].
 
 use std::fmt;
+use std::sync::Arc;
 
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::context::{
@@ -57,6 +58,7 @@ pub struct TraceHeaderInterceptor {
     spans: bool,
     tracer: TracerHandle,
     env: Option<fn(&str) -> Option<String>>,
+    server: Arc<crate::sdk::ServerMemo>,
 }
 
 impl TraceHeaderInterceptor {
@@ -213,7 +215,7 @@ impl Intercept for TraceHeaderInterceptor {
             return Ok(());
         };
         let span = call.cx.span();
-        crate::sdk::with_server(cfg, |address, port| {
+        crate::sdk::with_server(cfg, &self.server, |address, port| {
             crate::send::set_server_attributes(&call.cx, address, port);
         });
         let response = context.response();

@@ -5,6 +5,7 @@
 use std::fmt::{self, Debug, Display};
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::OnceLock;
 use std::task::{Context as TaskContext, Poll};
 
 use aws_smithy_runtime_api::client::interceptors::context::{
@@ -220,7 +221,9 @@ where
 
 /// The host and the port (`None` when it is the scheme's default) of a request URI.
 pub(crate) fn server_of(uri: &str) -> Option<(&str, Option<u16>)> {
-    let (scheme, rest) = uri.split_once("://")?;
+    // A one-character search: a string pattern would set up a substring searcher every call.
+    let colon = uri.find(':')?;
+    let (scheme, rest) = (&uri[..colon], uri[colon + 1..].strip_prefix("//")?);
     let authority = rest.split(['/', '?', '#']).next()?;
     let authority = authority
         .rsplit_once('@')
@@ -252,11 +255,15 @@ pub(crate) fn server_of(uri: &str) -> Option<(&str, Option<u16>)> {
 /// Calls `record` with where an operation's request went: the endpoint the SDK resolved for it
 /// (kept in the configuration bag for interceptors), with the operation's host prefix as the
 /// SDK applied it (Step Functions' `sync-`). Nothing when no endpoint was resolved.
-pub(crate) fn with_server(cfg: &ConfigBag, record: impl FnOnce(&str, Option<u16>)) {
+pub(crate) fn with_server(
+    cfg: &ConfigBag,
+    memo: &ServerMemo,
+    record: impl FnOnce(&str, Option<u16>),
+) {
     use aws_smithy_runtime_api::client::endpoint::EndpointPrefix;
     use aws_smithy_types::endpoint::Endpoint;
 
-    let Some((address, port)) = cfg.load::<Endpoint>().and_then(|e| server_of(e.url())) else {
+    let Some((address, port)) = cfg.load::<Endpoint>().and_then(|e| memo.server_of(e.url())) else {
         return;
     };
     match cfg
@@ -266,6 +273,28 @@ pub(crate) fn with_server(cfg: &ConfigBag, record: impl FnOnce(&str, Option<u16>
     {
         Some(prefix) => record(&format!("{prefix}{address}"), port),
         None => record(address, port),
+    }
+}
+
+/// The host and port of the first endpoint an interceptor saw, kept: a client sends nearly
+/// every call to the same endpoint, so most calls compare the endpoint's URL with the one kept
+/// instead of taking it apart again. Another endpoint is taken apart each time.
+#[derive(Debug, Default)]
+pub(crate) struct ServerMemo(OnceLock<(Box<str>, Box<str>, Option<u16>)>);
+
+impl ServerMemo {
+    /// [`server_of`] `uri`, remembered for the first URI seen.
+    pub(crate) fn server_of<'a>(&'a self, uri: &'a str) -> Option<(&'a str, Option<u16>)> {
+        if let Some((seen, host, port)) = self.0.get() {
+            return if **seen == *uri {
+                Some((host, *port))
+            } else {
+                server_of(uri)
+            };
+        }
+        let (host, port) = server_of(uri)?;
+        let _ = self.0.set((uri.into(), host.into(), port));
+        Some((host, port))
     }
 }
 

@@ -1,17 +1,19 @@
 //! The SDK interceptor form.
 
+use std::sync::Arc;
+
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::context::{
     BeforeSerializationInterceptorContextMut, BeforeTransmitInterceptorContextMut,
     FinalizerInterceptorContextRef,
 };
-use aws_smithy_runtime_api::client::interceptors::{Intercept, OverriddenHooks};
+use aws_smithy_runtime_api::client::interceptors::{Intercept, OverriddenHooks, SharedInterceptor};
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
 use aws_types::region::Region;
 
 use super::{Call, Start, TracedService};
-use crate::sdk;
+use crate::sdk::{self, ServerMemo};
 
 /// A service's propagation as an AWS SDK interceptor: install it once on the client's
 /// configuration and every unchanged fluent call site (`client.send_message()….send()`)
@@ -33,17 +35,55 @@ use crate::sdk;
 #[derive(Clone, Debug, Default)]
 pub struct Interceptor<S> {
     service: S,
+    /// Where the client's calls go, taken apart once.
+    server: Arc<ServerMemo>,
 }
 
 impl<S: TracedService> Interceptor<S> {
     /// An interceptor with `settings`.
     pub fn new(settings: S) -> Self {
-        Interceptor { service: settings }
+        Interceptor {
+            service: settings,
+            server: Arc::default(),
+        }
     }
 
     /// The settings.
     pub fn settings(&self) -> &S {
         &self.service
+    }
+
+    /// This interceptor as the SDK keeps it, installed for good: for the configuration
+    /// builder's `push_interceptor`, in place of `.interceptor(…)`.
+    ///
+    /// The SDK asks, before each hook of an interceptor installed with `.interceptor(…)`,
+    /// whether the operation disabled it (`disable_interceptor`), a look-up in the
+    /// configuration bag; one installed this way is never disabled and skips the look-ups
+    /// (about 500 instructions a call, see `docs/BENCHMARKS.md`). Disabling it anyway is a
+    /// mistake the SDK reports with a panic in debug builds.
+    ///
+    /// ```
+    /// # use baton::driver::{Common, Interceptor, Operation, Start, TracedService};
+    /// # #[derive(Clone, Debug, Default)] struct Settings { common: Common }
+    /// # impl TracedService for Settings {
+    /// #     const INTERCEPTOR_NAME: &'static str = "Example";
+    /// #     const OPERATIONS: &'static [Operation<Self>] = &[];
+    /// #     type Call = ();
+    /// #     type Request = ();
+    /// #     type Response = ();
+    /// #     type SdkError = aws_smithy_types::error::ErrorMetadata;
+    /// #     fn common(&self) -> &Common { &self.common }
+    /// #     fn active_context(_: &()) -> Option<&opentelemetry::Context> { None }
+    /// #     fn request_input(r: &mut ()) -> &mut dyn std::any::Any { r }
+    /// #     fn response_output(r: &()) -> &dyn std::any::Any { r }
+    /// # }
+    /// let shared = Interceptor::new(Settings::default()).into_shared();
+    /// // With an SDK client's configuration builder (`aws_sdk_sqs::config::Builder`, …):
+    /// // builder.push_interceptor(shared);
+    /// # let _ = shared;
+    /// ```
+    pub fn into_shared(self) -> SharedInterceptor {
+        SharedInterceptor::permanent(self)
     }
 }
 
@@ -115,7 +155,7 @@ impl<S: TracedService> Intercept for Interceptor<S> {
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
         if let Some(call) = sdk::take_call::<Call<S>>(cfg) {
-            call.finish_sdk(context, cfg);
+            call.finish_sdk(context, cfg, &self.server);
         }
         Ok(())
     }

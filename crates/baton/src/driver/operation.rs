@@ -286,8 +286,9 @@ impl<S: TracedService> Call<S> {
         mut self,
         context: &FinalizerInterceptorContextRef<'_>,
         cfg: &aws_smithy_types::config_bag::ConfigBag,
+        server: &crate::sdk::ServerMemo,
     ) {
-        crate::sdk::with_server(cfg, |address, port| {
+        crate::sdk::with_server(cfg, server, |address, port| {
             S::record_server(&mut self.call, address, port);
         });
         (self.operation.finish_sdk)(self.call, context);
