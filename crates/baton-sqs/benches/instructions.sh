@@ -15,13 +15,16 @@ repeat=${REPEAT:-5}
 # CRATE=baton-kinesis (or baton-lambda) counts that crate's `instructions` bench instead; its
 # binary lists its own variants.
 crate=${CRATE:-baton-sqs}
+# BENCH=service_instructions (with CRATE=baton-integration) counts SNS, EventBridge and Step
+# Functions calls.
+bench=${BENCH:-instructions}
 if [[ -z ${BIN:-} ]]; then
     # The binary cargo names (each crate's bench is called `instructions`).
-    BIN=$(cargo bench -p "$crate" --bench instructions --no-run 2>&1 |
+    BIN=$(cargo bench -p "$crate" --bench "$bench" --no-run 2>&1 |
         sed -n 's/.*Executable .*(\(.*\))$/\1/p' | tail -n 1)
     if [[ -z $BIN ]]; then
-        echo "building the $crate instructions bench failed:" >&2
-        cargo bench -p "$crate" --bench instructions --no-run >&2
+        echo "building the $crate $bench bench failed:" >&2
+        cargo bench -p "$crate" --bench "$bench" --no-run >&2
         exit 1
     fi
 fi
