@@ -13,6 +13,8 @@ use crate::put::PutCall;
 
 impl TracedService for EventBridgePropagation {
     const INTERCEPTOR_NAME: &'static str = "BatonEventBridgeInterceptor";
+    // No EventBridge operation has a host prefix.
+    const HOST_PREFIXES: bool = false;
     const OPERATIONS: &'static [Operation<Self>] = &[Operation::of::<PutEventsInput>()];
     type Call = PutCall;
     type Request = PutEventsInput;

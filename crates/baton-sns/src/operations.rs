@@ -17,6 +17,8 @@ use crate::service::{SnsOperation, SnsRequest, SnsResponse, is_header_value};
 
 impl TracedService for SnsPropagation {
     const INTERCEPTOR_NAME: &'static str = "BatonSnsInterceptor";
+    // No SNS operation has a host prefix.
+    const HOST_PREFIXES: bool = false;
     const OPERATIONS: &'static [Operation<Self>] = &[
         Operation::of::<PublishInput>(),
         Operation::of::<PublishBatchInput>(),

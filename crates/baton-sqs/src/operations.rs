@@ -49,6 +49,8 @@ enum Call {
 
 impl TracedService for SqsPropagation {
     const INTERCEPTOR_NAME: &'static str = "BatonSqsInterceptor";
+    // No SQS operation has a host prefix.
+    const HOST_PREFIXES: bool = false;
     const OPERATIONS: &'static [Operation<Self>] = &[
         Operation::of::<SendMessageInput>(),
         Operation::of::<SendMessageBatchInput>(),
@@ -119,14 +121,7 @@ impl TracedOperation<SqsPropagation> for SendMessageInput {
     type Error = SendMessageError;
 
     fn start(&mut self, sqs: &SqsPropagation, start: &Start<'_>) -> SqsCall {
-        let call = SendCall::start(
-            sqs,
-            "SendMessage",
-            self.queue_url.as_deref(),
-            None,
-            self.message_body.as_deref(),
-            start,
-        );
+        let call = SendCall::start(sqs, "SendMessage", self.queue_url.as_deref(), None, start);
         call.inject_message(sqs, self);
         SqsCall(Call::Send(call))
     }
@@ -149,7 +144,6 @@ impl TracedOperation<SqsPropagation> for SendMessageBatchInput {
             "SendMessageBatch",
             self.queue_url.as_deref(),
             Some(entries),
-            None,
             start,
         );
         call.inject_batch(sqs, self);

@@ -45,28 +45,26 @@ pub(crate) struct SendCall {
 
 impl SendCall {
     /// Starts the `send {queue}` span for `operation` under `parent`.
-    /// `body` is the message body of a single send (a batch's go on its entries' spans).
     pub(crate) fn start(
         config: &SqsPropagation,
         operation: &'static str,
         queue_url: Option<&str>,
         batch_len: Option<usize>,
-        body: Option<&str>,
         start: &Start<'_>,
     ) -> Self {
-        let spans = config.common.send_spans_with(
+        let spans = config.common.send_spans(
             MessagingSystem::Sqs,
             queue_name(queue_url),
             operation,
             batch_len,
             start,
-            [
-                queue_url.map(|url| KeyValue::new(attr::AWS_SQS_QUEUE_URL, url.to_owned())),
-                body.map(body_size),
-            ]
-            .into_iter()
-            .flatten(),
         );
+        if let Some(url) = queue_url {
+            spans
+                .cx()
+                .span()
+                .set_attribute(KeyValue::new(attr::AWS_SQS_QUEUE_URL, url.to_owned()));
+        }
         SendCall { spans }
     }
 
@@ -82,6 +80,9 @@ impl SendCall {
 
     /// Writes the send span's context into a SendMessage input.
     pub(crate) fn inject_message(&self, config: &SqsPropagation, input: &mut SendMessageInput) {
+        if let Some(body) = &input.message_body {
+            self.spans.cx().span().set_attribute(body_size(body));
+        }
         let size = message_size(
             input.message_body.as_deref(),
             input.message_attributes.as_ref(),

@@ -215,7 +215,7 @@ impl Intercept for TraceHeaderInterceptor {
             return Ok(());
         };
         let span = call.cx.span();
-        crate::sdk::with_server(cfg, &self.server, |address, port| {
+        crate::sdk::with_server(cfg, &self.server, true, |address, port| {
             crate::send::set_server_attributes(&call.cx, address, port);
         });
         let response = context.response();

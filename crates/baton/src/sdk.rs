@@ -258,6 +258,7 @@ pub(crate) fn server_of(uri: &str) -> Option<(&str, Option<u16>)> {
 pub(crate) fn with_server(
     cfg: &ConfigBag,
     memo: &ServerMemo,
+    host_prefixes: bool,
     record: impl FnOnce(&str, Option<u16>),
 ) {
     use aws_smithy_runtime_api::client::endpoint::EndpointPrefix;
@@ -266,11 +267,12 @@ pub(crate) fn with_server(
     let Some((address, port)) = cfg.load::<Endpoint>().and_then(|e| memo.server_of(e.url())) else {
         return;
     };
-    match cfg
-        .load::<EndpointPrefix>()
-        .map(EndpointPrefix::as_str)
-        .filter(|p| !p.is_empty())
-    {
+    let prefix = if host_prefixes {
+        cfg.load::<EndpointPrefix>()
+    } else {
+        None
+    };
+    match prefix.map(EndpointPrefix::as_str).filter(|p| !p.is_empty()) {
         Some(prefix) => record(&format!("{prefix}{address}"), port),
         None => record(address, port),
     }

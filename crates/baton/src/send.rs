@@ -205,9 +205,6 @@ pub struct SendSpans<K> {
     /// The messages the call sends (1, or the batch's entries).
     messages: usize,
     measure: Option<Measure>,
-    /// Where the call went, kept for the end: the span's attributes are then set in one go
-    /// (each `set_attribute` on a started span takes its lock).
-    server: Option<(String, Option<u16>)>,
 }
 
 impl<K> SendSpans<K> {
@@ -222,31 +219,6 @@ impl<K> SendSpans<K> {
         region: Option<&str>,
         parent: &Context,
     ) -> Self {
-        Self::start_with(
-            tracer,
-            system,
-            destination,
-            operation,
-            batch_len,
-            region,
-            parent,
-            [],
-        )
-    }
-
-    /// [`start`](Self::start), with more `attributes` on the send span from the start (what
-    /// the service knows of the call before sending it: the queue URL, the body size).
-    #[allow(clippy::too_many_arguments)] // `start`'s, plus the attributes
-    pub fn start_with(
-        tracer: &TracerHandle,
-        system: MessagingSystem,
-        destination: String,
-        operation: &'static str,
-        batch_len: Option<usize>,
-        region: Option<&str>,
-        parent: &Context,
-        attributes: impl IntoIterator<Item = KeyValue>,
-    ) -> Self {
         let mut span = MessagingSpan::send(system, destination).operation_name(operation);
         if let Some(len) = batch_len {
             span = span.batch_count(len);
@@ -255,13 +227,12 @@ impl<K> SendSpans<K> {
             span = span.region(region.to_owned());
         }
         SendSpans {
-            cx: tracer.start(span.attributes(attributes), parent),
+            cx: tracer.start(span, parent),
             operation,
             entries: Vec::new(),
             on_send: None,
             messages: batch_len.unwrap_or(1),
             measure: None,
-            server: None,
         }
     }
 
@@ -279,9 +250,8 @@ impl<K> SendSpans<K> {
 
     /// Records where the call went (`server.address`, and `server.port` when not the scheme's
     /// default) on the send span and in its metrics.
-    /// They go on the span when it ends.
     pub fn set_server(&mut self, address: &str, port: Option<u16>) {
-        self.server = Some((address.to_owned(), port));
+        set_server_attributes(&self.cx, address, port);
         if let Some(measure) = &mut self.measure {
             measure.set_server(address, port);
         }
@@ -333,18 +303,11 @@ impl<K> SendSpans<K> {
     /// (its message id, or its error); the send span records the message id and request id,
     /// and is in error if any entry was refused. On an error, every span records it.
     pub fn finish<'a>(
-        mut self,
+        self,
         result: Result<SendOutcome<'a>, &CallError>,
         mut entry: impl FnMut(&K) -> EntryOutcome<'a>,
     ) {
         let span = self.cx.span();
-        let server = self.server.take().map(|(address, port)| {
-            [
-                Some(KeyValue::new(attr::SERVER_ADDRESS, address)),
-                port.map(|port| KeyValue::new(attr::SERVER_PORT, i64::from(port))),
-            ]
-        });
-        let server = server.into_iter().flatten().flatten();
         let messages = self.messages;
         match result {
             Ok(outcome) => {
@@ -377,20 +340,12 @@ impl<K> SendSpans<K> {
                     }
                     entry_span.end();
                 }
-                // One lock of the span for everything learned since it started.
-                span.set_attributes(
-                    server
-                        .chain(
-                            outcome
-                                .message_id
-                                .map(|id| KeyValue::new(attr::MESSAGING_MESSAGE_ID, id.to_owned())),
-                        )
-                        .chain(
-                            outcome
-                                .request_id
-                                .map(|id| KeyValue::new(attr::AWS_REQUEST_ID, id.to_owned())),
-                        ),
-                );
+                if let Some(id) = outcome.message_id {
+                    span.set_attribute(KeyValue::new(attr::MESSAGING_MESSAGE_ID, id.to_owned()));
+                }
+                if let Some(id) = outcome.request_id {
+                    span.set_attribute(KeyValue::new(attr::AWS_REQUEST_ID, id.to_owned()));
+                }
                 if outcome.failed > 0 {
                     // `error.type` goes with an error status: the first refused entry's
                     // code, the one the outcome names when no entry span says which, or
@@ -418,7 +373,6 @@ impl<K> SendSpans<K> {
                 }
             }
             Err(error) => {
-                span.set_attributes(server);
                 if let Some(measure) = self.measure {
                     measure.finish(Some(error.error_type()), messages);
                 }

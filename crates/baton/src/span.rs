@@ -105,7 +105,7 @@ pub enum LinkPolicy {
 }
 
 /// The attributes a messaging span is made with room for.
-const ATTRIBUTE_CAPACITY: usize = 12;
+const ATTRIBUTE_CAPACITY: usize = 8;
 
 /// A messaging span about to start.
 ///
@@ -138,9 +138,8 @@ impl MessagingSpan {
         destination: impl Into<Cow<'static, str>>,
     ) -> Self {
         let destination = destination.into();
-        // Room for what the middleware adds (operation name, region, batch size, queue URL,
-        // body size, and after the start the server, message id and request id) without
-        // growing the vector on the way: the span keeps this one.
+        // Room for what the middleware adds (operation name, region, batch size, message id)
+        // without growing the vector on the way.
         let mut attributes = Vec::with_capacity(ATTRIBUTE_CAPACITY);
         attributes.extend([
             KeyValue::new(attr::MESSAGING_SYSTEM, system.as_str()),
@@ -189,12 +188,6 @@ impl MessagingSpan {
     /// Adds an attribute.
     pub fn attribute(mut self, key: &'static str, value: impl Into<Value>) -> Self {
         self.attributes.push(KeyValue::new(key, value));
-        self
-    }
-
-    /// Adds `attributes`.
-    pub fn attributes(mut self, attributes: impl IntoIterator<Item = KeyValue>) -> Self {
-        self.attributes.extend(attributes);
         self
     }
 

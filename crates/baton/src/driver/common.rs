@@ -4,8 +4,8 @@ use std::fmt;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
+use opentelemetry::Context;
 use opentelemetry::trace::{SpanRef, TraceContextExt};
-use opentelemetry::{Context, KeyValue};
 
 use opentelemetry::metrics::Meter;
 
@@ -285,22 +285,8 @@ impl Common {
         batch_len: Option<usize>,
         start: &Start<'_>,
     ) -> SendSpans<K> {
-        self.send_spans_with(system, destination, operation, batch_len, start, [])
-    }
-
-    /// [`send_spans`](Self::send_spans), with more `attributes` on the send span from the
-    /// start (cheaper than setting them on the started span).
-    pub fn send_spans_with<K>(
-        &self,
-        system: MessagingSystem,
-        destination: String,
-        operation: &'static str,
-        batch_len: Option<usize>,
-        start: &Start<'_>,
-        attributes: impl IntoIterator<Item = KeyValue>,
-    ) -> SendSpans<K> {
         let measure = self.measure(system, crate::Operation::Send, operation, &destination);
-        SendSpans::start_with(
+        SendSpans::start(
             &self.tracer,
             system,
             destination,
@@ -308,7 +294,6 @@ impl Common {
             batch_len,
             start.region,
             start.parent,
-            attributes,
         )
         .with_on_send(self.on_send.clone())
         .with_measure(measure)

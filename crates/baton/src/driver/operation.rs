@@ -113,6 +113,12 @@ pub trait TracedService: Clone + Debug + Send + Sync + 'static {
     /// Whether [`request_header`](Self::request_header) may return a header (default: no).
     const SETS_REQUEST_HEADER: bool = false;
 
+    /// Whether an operation of the service may go to a host with a prefix the SDK adds (its
+    /// `EndpointPrefix`, as Step Functions' `sync-`), which `server.address` then includes.
+    /// Default: yes; a service with no such operation says no, and its interceptor skips the
+    /// look-up on every call.
+    const HOST_PREFIXES: bool = true;
+
     /// Lets the Tower form put into `request` what the interceptor sets on the HTTP request
     /// (the request header, for SNS). Called once the call has started. Default: nothing.
     fn prepare_request(&self, request: &mut Self::Request, call: &mut Self::Call) {
@@ -288,7 +294,7 @@ impl<S: TracedService> Call<S> {
         cfg: &aws_smithy_types::config_bag::ConfigBag,
         server: &crate::sdk::ServerMemo,
     ) {
-        crate::sdk::with_server(cfg, server, |address, port| {
+        crate::sdk::with_server(cfg, server, S::HOST_PREFIXES, |address, port| {
             S::record_server(&mut self.call, address, port);
         });
         (self.operation.finish_sdk)(self.call, context);
