@@ -52,17 +52,7 @@ fn main() {
     let mut probed = baton_sqs::SqsPropagation::new()
         .with_tracer(baton::TracerHandle::new(provider.tracer("bench")))
         .service(raw.clone());
-    // The interceptor installed for good (`into_shared`): no per-hook "disabled?" look-up.
-    let shared = {
-        let mut builder = raw.config().to_builder();
-        builder.push_interceptor(
-            baton_sqs::SqsPropagation::new()
-                .with_tracer(baton::TracerHandle::new(provider.tracer("bench")))
-                .interceptor()
-                .into_shared(),
-        );
-        aws_sdk_sqs::Client::from_conf(builder.build())
-    };
+    let shared = support::shared_interceptor_client(&raw, &provider);
     let noop = aws_sdk_sqs::Client::from_conf(
         raw.config().to_builder().interceptor(support::Noop).build(),
     );

@@ -171,17 +171,7 @@ fn run(clients: support::Clients, provider: &opentelemetry_sdk::trace::SdkTracer
         &mut |rt| send(&raw, rt),
         &mut |rt| rt.block_on(hand::send_conventions(&raw, &url, &caller, &tracer)),
     );
-    // The interceptor installed for good (`into_shared`).
-    let shared = {
-        let mut builder = raw.config().to_builder();
-        builder.push_interceptor(
-            baton_sqs::SqsPropagation::new()
-                .with_tracer(baton::TracerHandle::new(provider.tracer("bench")))
-                .interceptor()
-                .into_shared(),
-        );
-        aws_sdk_sqs::Client::from_conf(builder.build())
-    };
+    let shared = support::shared_interceptor_client(&raw, provider);
     compare(
         &runtime,
         "SendMessage: interceptor (into_shared) vs raw",

@@ -140,6 +140,22 @@ impl aws_sdk_sqs::config::Intercept for Noop {
     }
 }
 
+/// `raw` with Baton's interceptor installed for good (`into_shared`: no per-hook "disabled?"
+/// look-up in the SDK).
+pub fn shared_interceptor_client(
+    raw: &aws_sdk_sqs::Client,
+    provider: &SdkTracerProvider,
+) -> aws_sdk_sqs::Client {
+    let mut builder = raw.config().to_builder();
+    builder.push_interceptor(
+        SqsPropagation::new()
+            .with_tracer(TracerHandle::new(provider.tracer("bench")))
+            .interceptor()
+            .into_shared(),
+    );
+    aws_sdk_sqs::Client::from_conf(builder.build())
+}
+
 /// Clients whose HTTP client is [`InMemory`].
 pub fn in_memory_clients(provider: &SdkTracerProvider) -> Clients {
     let addr: SocketAddr = "127.0.0.1:9".parse().unwrap();
