@@ -3,10 +3,10 @@
 # with callgrind (repeatable whatever else the machine is doing). Each variant runs at 20 and
 # 120 calls; per call = (I(120) - I(20)) / 100, so start-up and warm-up cancel out.
 #
-# One run still varies by about ±2,000 instructions per call: hash seeds (the SDK's and the
-# standard library's `HashMap`s) change from process to process and every call pays for the
-# probe pattern they give. So each variant is run REPEAT times (default 5) and the median of
-# the per-call figures is printed.
+# The benches count under mimalloc (glibc's allocator moved a call by up to ±4,000 from one
+# process to the next); processes of one binary then agree within about ±100, and two builds
+# of the same bench code within about ±450 on rows whose code did not change (code layout).
+# Each variant is run REPEAT times (default 5) and the median of the per-call figures printed.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../../.."
 repeat=${REPEAT:-5}

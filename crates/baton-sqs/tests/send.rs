@@ -1020,8 +1020,14 @@ async fn an_interceptor_installed_for_good_propagates_and_traces_once() {
     let stub = StubSqs::default();
     let spans = Spans::new();
     let config = SqsPropagation::new().with_tracer(spans.handle());
+    let shared = config.interceptor().into_shared();
+    // Installed for good: the SDK's `Debug` says so (and skips the "disabled?" look-ups).
+    assert!(
+        format!("{shared:?}").contains("permanent: true"),
+        "{shared:?}"
+    );
     let mut builder = sdk_config!(aws_sdk_sqs, stub);
-    builder.push_interceptor(config.interceptor().into_shared());
+    builder.push_interceptor(shared);
     let client = aws_sdk_sqs::Client::from_conf(builder.build());
 
     let root = spans.tracer().start("checkout");

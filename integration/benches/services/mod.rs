@@ -142,17 +142,22 @@ fn conventions_span(
     system: &'static str,
     operation: &'static str,
     destination: &str,
+    more: impl IntoIterator<Item = KeyValue>,
 ) -> (Context, String) {
     let span = tracer
         .span_builder(format!("send {destination}"))
         .with_kind(SpanKind::Producer)
-        .with_attributes([
-            KeyValue::new("messaging.system", system),
-            KeyValue::new("messaging.operation.type", "send"),
-            KeyValue::new("messaging.operation.name", operation),
-            KeyValue::new("messaging.destination.name", destination.to_owned()),
-            KeyValue::new("cloud.region", "eu-west-1".to_owned()),
-        ])
+        .with_attributes(
+            [
+                KeyValue::new("messaging.system", system),
+                KeyValue::new("messaging.operation.type", "send"),
+                KeyValue::new("messaging.operation.name", operation),
+                KeyValue::new("messaging.destination.name", destination.to_owned()),
+                KeyValue::new("cloud.region", "eu-west-1".to_owned()),
+            ]
+            .into_iter()
+            .chain(more),
+        )
         .start_with_context(tracer, caller);
     let header = baton::format_header(span.span_context())
         .map(|h| h.to_string())
@@ -330,7 +335,18 @@ pub fn variants<'a>(
             name,
             Box::new(move |rt| {
                 let (cx, header) = if conventions {
-                    conventions_span(&tracer, caller, "aws.sns", "Publish", "orders")
+                    conventions_span(
+                        &tracer,
+                        caller,
+                        "aws.sns",
+                        "Publish",
+                        "orders",
+                        // Baton's SNS span also records the topic ARN and the body size.
+                        [
+                            KeyValue::new("aws.sns.topic.arn", TOPIC.to_owned()),
+                            KeyValue::new("messaging.message.body.size", 5_i64),
+                        ],
+                    )
                 } else {
                     hand_span(&tracer, caller)
                 };
@@ -464,7 +480,7 @@ pub fn variants<'a>(
             name,
             Box::new(move |rt| {
                 let (cx, header) = if conventions {
-                    conventions_span(&tracer, caller, "aws_eventbridge", "PutEvents", "shop")
+                    conventions_span(&tracer, caller, "aws_eventbridge", "PutEvents", "shop", [])
                 } else {
                     hand_span(&tracer, caller)
                 };
@@ -577,6 +593,7 @@ pub fn variants<'a>(
                         "aws_stepfunctions",
                         "StartExecution",
                         "orders",
+                        [],
                     )
                 } else {
                     hand_span(&tracer, caller)

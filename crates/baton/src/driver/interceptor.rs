@@ -59,7 +59,7 @@ impl<S: TracedService> Interceptor<S> {
     /// The SDK asks, before each hook of an interceptor installed with `.interceptor(…)`,
     /// whether the operation disabled it (`disable_interceptor`), a look-up in the
     /// configuration bag; one installed this way is never disabled and skips the look-ups
-    /// (500 to 600 instructions a call, see `docs/BENCHMARKS.md`). Disabling it anyway is a
+    /// (500 to 1,000 instructions a call, see `docs/BENCHMARKS.md`). Disabling it anyway is a
     /// mistake the SDK reports with a panic in debug builds.
     ///
     /// ```
