@@ -233,6 +233,22 @@ enum Install {
     Shared,
 }
 
+/// A client of SDK crate `$sdk` answering from `$stub`, with `$propagation`'s interceptor
+/// installed as `$install` says.
+macro_rules! client {
+    ($sdk:ident, $shared:expr, $stub:expr, $propagation:expr, $install:expr) => {{
+        let mut config = $sdk::config::Builder::from($shared).http_client($stub.clone());
+        match $install {
+            Install::None => {}
+            Install::Interceptor => config = config.interceptor($propagation.interceptor()),
+            Install::Shared => {
+                config.push_interceptor($propagation.interceptor().into_shared());
+            }
+        }
+        $sdk::Client::from_conf(config.build())
+    }};
+}
+
 const TOPIC: &str = "arn:aws:sns:eu-west-1:123456789012:orders";
 const STATE_MACHINE: &str = "arn:aws:states:eu-west-1:123456789012:stateMachine:orders";
 
@@ -254,16 +270,8 @@ pub fn variants<'a>(
         content_type: "text/xml",
     };
     let sns = |install: Install| {
-        let mut config = aws_sdk_sns::config::Builder::from(&shared).http_client(sns_stub.clone());
         let propagation = baton_sns::SnsPropagation::new().with_tracer(handle());
-        match install {
-            Install::None => {}
-            Install::Interceptor => config = config.interceptor(propagation.interceptor()),
-            Install::Shared => {
-                config.push_interceptor(propagation.interceptor().into_shared());
-            }
-        }
-        aws_sdk_sns::Client::from_conf(config.build())
+        client!(aws_sdk_sns, &shared, sns_stub, propagation, install)
     };
     let sns_raw = sns(Install::None);
     // The carriers set by hand: the message attribute, and the request header by an
@@ -403,17 +411,8 @@ pub fn variants<'a>(
         content_type: "application/x-amz-json-1.1",
     };
     let eb = |install: Install| {
-        let mut config =
-            aws_sdk_eventbridge::config::Builder::from(&shared).http_client(eb_stub.clone());
         let propagation = baton_eventbridge::EventBridgePropagation::new().with_tracer(handle());
-        match install {
-            Install::None => {}
-            Install::Interceptor => config = config.interceptor(propagation.interceptor()),
-            Install::Shared => {
-                config.push_interceptor(propagation.interceptor().into_shared());
-            }
-        }
-        aws_sdk_eventbridge::Client::from_conf(config.build())
+        client!(aws_sdk_eventbridge, &shared, eb_stub, propagation, install)
     };
     let eb_raw = eb(Install::None);
     let entry = |header: Option<&str>| {
@@ -522,16 +521,8 @@ pub fn variants<'a>(
         content_type: "application/x-amz-json-1.0",
     };
     let sfn = |install: Install| {
-        let mut config = aws_sdk_sfn::config::Builder::from(&shared).http_client(sfn_stub.clone());
         let propagation = baton_sfn::SfnPropagation::new().with_tracer(handle());
-        match install {
-            Install::None => {}
-            Install::Interceptor => config = config.interceptor(propagation.interceptor()),
-            Install::Shared => {
-                config.push_interceptor(propagation.interceptor().into_shared());
-            }
-        }
-        aws_sdk_sfn::Client::from_conf(config.build())
+        client!(aws_sdk_sfn, &shared, sfn_stub, propagation, install)
     };
     let sfn_raw = sfn(Install::None);
     let sfn_hand = aws_sdk_sfn::Client::from_conf(
