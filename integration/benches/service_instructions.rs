@@ -36,6 +36,14 @@ fn main() {
                 variant(&runtime);
             }
         }
+        (Some(pairs), None) if pairs == "pairs" => {
+            // `pairs`: what `walltime.sh` compares, as `base:variant`.
+            let pairs: Vec<String> = services::COMPARISONS
+                .iter()
+                .map(|(_, base, with)| format!("{base}:{with}"))
+                .collect();
+            println!("{}", pairs.join(" "));
+        }
         _ => {
             // `variants` (or anything else): the names, in a sensible order.
             let mut names: Vec<&str> = variants.iter().map(|(n, _)| *n).collect();

@@ -261,6 +261,110 @@ async fn a_header_that_cannot_be_sent_is_replaced_or_dropped() {
     assert_eq!(stub.requests().len(), 2, "both were published");
 }
 
+/// The Tower form retried by the SDK: the client service hands the header to the SDK while
+/// the call is polled, and every attempt (each after a back-off sleep, so a later poll) carries
+/// it.
+#[tokio::test]
+async fn a_retried_tower_publish_carries_the_header_on_every_attempt() {
+    let stub = Stub::default();
+    stub.fail_first(2);
+    let spans = Spans::new();
+    let client = aws_sdk_sns::Client::from_conf(
+        sdk_config!(aws_sdk_sns, stub)
+            .retry_config(
+                aws_sdk_sns::config::retry::RetryConfig::standard()
+                    .with_max_attempts(3)
+                    .with_initial_backoff(std::time::Duration::from_millis(1)),
+            )
+            .build(),
+    );
+    let mut service = tower::ServiceBuilder::new()
+        .layer(propagation(&spans).layer())
+        .service(SnsService::new(client));
+    let input = PublishInput::builder()
+        .topic_arn(TOPIC)
+        .message("hello")
+        .build()
+        .unwrap();
+    service
+        .ready()
+        .await
+        .unwrap()
+        .call(input.into())
+        .await
+        .unwrap();
+    let send = spans.one("send orders");
+    assert_eq!(stub.requests().len(), 3);
+    for attempt in 0..3 {
+        assert_eq!(
+            sent(&stub, attempt).0,
+            Some(header_of(&send)),
+            "attempt {attempt}"
+        );
+    }
+}
+
+/// Two calls of one client service polled in turn on one thread, each retried once after a
+/// back-off: each attempt carries its own call's header, never the other's.
+#[tokio::test]
+async fn calls_polled_in_turn_each_send_their_own_header() {
+    let stub = Stub::default();
+    stub.fail_first(2);
+    let client = aws_sdk_sns::Client::from_conf(
+        sdk_config!(aws_sdk_sns, stub)
+            .retry_config(
+                aws_sdk_sns::config::retry::RetryConfig::standard()
+                    .with_max_attempts(2)
+                    .with_initial_backoff(std::time::Duration::from_millis(1)),
+            )
+            .build(),
+    );
+    let service = SnsService::new(client);
+    let call = |header: &str| {
+        let input = PublishInput::builder()
+            .topic_arn(TOPIC)
+            .message("hello")
+            .build()
+            .unwrap();
+        let request = baton_sns::SnsRequest::from(input).with_trace_header(Some(header.to_owned()));
+        service.clone().call(request)
+    };
+    let first = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1";
+    let second = "Root=1-5759e988-bd862e3fe1be46a994272794;Parent=53995c3f42cd8ad9;Sampled=1";
+    let (a, b) = tokio::join!(call(first), call(second));
+    a.unwrap();
+    b.unwrap();
+    let headers: Vec<String> = (0..4).map(|i| sent(&stub, i).0.unwrap()).collect();
+    // Both first attempts fail before either retries: the calls interleave.
+    let mut firsts = headers[..2].to_vec();
+    firsts.sort();
+    assert_eq!(firsts, [first, second]);
+    let mut retries = headers[2..].to_vec();
+    retries.sort();
+    assert_eq!(retries, [first, second]);
+}
+
+/// With no header on the request and no span current, the client service publishes without
+/// `X-Amzn-Trace-Id`.
+#[tokio::test]
+async fn the_client_service_alone_outside_a_trace_sends_no_header() {
+    let stub = Stub::default();
+    let client = aws_sdk_sns::Client::from_conf(sdk_config!(aws_sdk_sns, stub).build());
+    let input = PublishInput::builder()
+        .topic_arn(TOPIC)
+        .message("hello")
+        .build()
+        .unwrap();
+    SnsService::new(client)
+        .ready()
+        .await
+        .unwrap()
+        .call(input.into())
+        .await
+        .unwrap();
+    assert_eq!(sent(&stub, 0).0, None);
+}
+
 /// A publish the SDK retries (a 500, then a 200) is one send span: every attempt carries
 /// its header, and the message attribute was written once, before the first attempt.
 #[tokio::test]

@@ -32,7 +32,7 @@ fn main() {
         args.get(2).and_then(|n| n.parse::<usize>().ok()),
     ) else {
         eprintln!(
-            "usage: instructions VARIANT COUNT (variants: send-raw, send-raw-header, send-noop-interceptor, send-interceptor, send-interceptor-shared, send-tower, send-tower-bare, send-hand, send-hand-conventions, receive-raw, receive-interceptor, receive-interceptor-shared, receive-tower, receive-hand, receive-hand-conventions)"
+            "usage: instructions VARIANT COUNT (variants: send-raw, send-raw-header, send-noop-interceptor, send-interceptor, send-interceptor-shared, send-tower, send-tower-bare, send-hand, send-hand-conventions, receive-raw, receive-interceptor, receive-interceptor-shared, receive-tower, receive-tower-bare, receive-hand, receive-hand-conventions)"
         );
         return;
     };
@@ -200,6 +200,21 @@ fn main() {
                         ready.call(SqsRequest::from(input))
                     };
                     call.await.unwrap();
+                }
+                "receive-tower-bare" => {
+                    // What the raw client's receive asks for, through the bare service.
+                    let input = ReceiveMessageInput::builder()
+                        .queue_url(&url)
+                        .max_number_of_messages(10)
+                        .message_system_attribute_names(MessageSystemAttributeName::AwsTraceHeader)
+                        .build()
+                        .unwrap();
+                    bare.ready()
+                        .await
+                        .unwrap()
+                        .call(SqsRequest::from(input))
+                        .await
+                        .unwrap();
                 }
                 "send-hand" => hand::send(&raw, &url, &caller, &tracer).await,
                 "receive-hand" => hand::receive(&raw, &url, &caller, &tracer).await,

@@ -60,6 +60,11 @@ pub const COMPARISONS: &[(&str, &str, &str)] = &[
         "sns-tower",
     ),
     (
+        "SNS Publish: Tower layer over SnsService vs raw",
+        "sns-raw",
+        "sns-tower",
+    ),
+    (
         "EventBridge PutEvents: interceptor vs raw",
         "eb-raw",
         "eb-interceptor",
