@@ -26,7 +26,6 @@ use std::task::{Context as TaskContext, Poll};
 use aws_sdk_lambda::Client;
 use aws_sdk_lambda::operation::invoke::builders::InvokeFluentBuilder;
 use aws_sdk_lambda::operation::invoke::{InvokeInput, InvokeOutput};
-use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
 use tower::Service;
 
 use crate::config::LambdaPropagation;
@@ -82,21 +81,13 @@ fn invoke_builder(client: &Client, i: InvokeInput) -> InvokeFluentBuilder {
         .set_tenant_id(i.tenant_id)
 }
 
-/// Sets `X-Amzn-Trace-Id` on the request: Lambda reads the trace there.
-fn with_header(header: Option<String>) -> impl Fn(&mut HttpRequest) + Send + Sync + 'static {
-    move |request: &mut HttpRequest| {
-        if let Some(header) = &header
-            && let Err(error) = request
-                .headers_mut()
-                .try_insert(baton::driver::TRACE_HEADER, header.clone())
-        {
-            tracing::debug!(target: "baton::lambda", %error, "trace header not set on the request");
-        }
-    }
-}
-
 /// A Lambda client as a `tower::Service<LambdaRequest>` (Invoke); errors are the SDK's, as
 /// [`aws_sdk_lambda::Error`]. Always ready.
+///
+/// Lambda reads the trace in the request's `X-Amzn-Trace-Id` header: the service calls a copy of
+/// the client that carries one more interceptor, which sets it (see
+/// [`call_header_interceptor`](baton::driver::call_header_interceptor)); unless the client's
+/// configuration names an HTTP client, the copy has a connection pool of its own.
 #[derive(Clone, Debug)]
 pub struct LambdaService {
     client: Client,
@@ -105,7 +96,11 @@ pub struct LambdaService {
 impl LambdaService {
     /// Wraps `client`.
     pub fn new(client: Client) -> Self {
-        LambdaService { client }
+        let mut config = client.config().to_builder();
+        config.push_interceptor(baton::driver::call_header_interceptor());
+        LambdaService {
+            client: Client::from_conf(config.build()),
+        }
     }
 }
 
@@ -124,14 +119,13 @@ impl Service<LambdaRequest> for LambdaService {
 
     fn call(&mut self, request: LambdaRequest) -> Self::Future {
         let client = self.client.clone();
-        Box::pin(async move {
-            let header = with_header(request.trace_header);
-            Ok(invoke_builder(&client, request.input)
-                .customize()
-                .mutate_request(header)
-                .send()
-                .await?)
-        })
+        let LambdaRequest {
+            input,
+            trace_header,
+        } = request;
+        Box::pin(baton::driver::with_call_header(trace_header, async move {
+            Ok(invoke_builder(&client, input).send().await?)
+        }))
     }
 }
 

@@ -31,7 +31,6 @@ use aws_sdk_sfn::operation::start_sync_execution::builders::StartSyncExecutionFl
 use aws_sdk_sfn::operation::start_sync_execution::{
     StartSyncExecutionInput, StartSyncExecutionOutput,
 };
-use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
 use tower::Service;
 
 use crate::config::SfnPropagation;
@@ -96,22 +95,14 @@ pub(crate) fn start_sync_execution_builder(
         .set_included_data(i.included_data)
 }
 
-/// Sets the `X-Amzn-Trace-Id` request header to the body's `traceHeader`: Step Functions
-/// prefers the header, and inside Lambda the SDK sets it to the invocation's trace.
-fn same_header(header: Option<String>) -> impl Fn(&mut HttpRequest) + Send + Sync + 'static {
-    move |request: &mut HttpRequest| {
-        if let Some(header) = &header
-            && let Err(error) = request
-                .headers_mut()
-                .try_insert(baton::driver::TRACE_HEADER, header.clone())
-        {
-            tracing::debug!(target: "baton::sfn", %error, "trace header not set on the request");
-        }
-    }
-}
-
 /// A Step Functions client as a `tower::Service<SfnRequest>`; errors are the SDK's, as
 /// [`aws_sdk_sfn::Error`]. Always ready.
+///
+/// Each request also carries its input's `traceHeader` as its `X-Amzn-Trace-Id` header: Step
+/// Functions prefers the header, and inside Lambda the SDK sets that header to the invocation's
+/// trace. It calls a copy of the client that carries one more interceptor, which sets the
+/// header (see [`call_header_interceptor`](baton::driver::call_header_interceptor)); unless the
+/// client's configuration names an HTTP client, the copy has a connection pool of its own.
 #[derive(Clone, Debug)]
 pub struct SfnService {
     client: Client,
@@ -120,7 +111,11 @@ pub struct SfnService {
 impl SfnService {
     /// Wraps `client`.
     pub fn new(client: Client) -> Self {
-        SfnService { client }
+        let mut config = client.config().to_builder();
+        config.push_interceptor(baton::driver::call_header_interceptor());
+        SfnService {
+            client: Client::from_conf(config.build()),
+        }
     }
 }
 
@@ -138,30 +133,20 @@ impl Service<SfnRequest> for SfnService {
 
     fn call(&mut self, request: SfnRequest) -> Self::Future {
         let client = self.client.clone();
-        Box::pin(async move {
+        let header = match &request {
+            SfnRequest::StartExecution(i) => i.trace_header.clone(),
+            SfnRequest::StartSyncExecution(i) => i.trace_header.clone(),
+        };
+        Box::pin(baton::driver::with_call_header(header, async move {
             Ok(match request {
                 SfnRequest::StartExecution(i) => {
-                    let header = same_header(i.trace_header.clone());
-                    SfnResponse::StartExecution(
-                        start_execution_builder(&client, i)
-                            .customize()
-                            .mutate_request(header)
-                            .send()
-                            .await?,
-                    )
+                    SfnResponse::StartExecution(start_execution_builder(&client, i).send().await?)
                 }
-                SfnRequest::StartSyncExecution(i) => {
-                    let header = same_header(i.trace_header.clone());
-                    SfnResponse::StartSyncExecution(Box::new(
-                        start_sync_execution_builder(&client, i)
-                            .customize()
-                            .mutate_request(header)
-                            .send()
-                            .await?,
-                    ))
-                }
+                SfnRequest::StartSyncExecution(i) => SfnResponse::StartSyncExecution(Box::new(
+                    start_sync_execution_builder(&client, i).send().await?,
+                )),
             })
-        })
+        }))
     }
 }
 

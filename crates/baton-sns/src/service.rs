@@ -27,7 +27,6 @@
 //! # }
 //! ```
 
-use std::cell::RefCell;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context as TaskContext, Poll};
@@ -37,13 +36,6 @@ use aws_sdk_sns::operation::publish::builders::PublishFluentBuilder;
 use aws_sdk_sns::operation::publish::{PublishInput, PublishOutput};
 use aws_sdk_sns::operation::publish_batch::builders::PublishBatchFluentBuilder;
 use aws_sdk_sns::operation::publish_batch::{PublishBatchInput, PublishBatchOutput};
-use aws_smithy_runtime_api::box_error::BoxError;
-use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextMut;
-use aws_smithy_runtime_api::client::interceptors::{Intercept, OverriddenHooks, SharedInterceptor};
-use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
-use aws_smithy_types::config_bag::ConfigBag;
-use baton::driver::TRACE_HEADER;
-use pin_project_lite::pin_project;
 use tower::Service;
 
 use crate::config::SnsPropagation;
@@ -177,7 +169,7 @@ impl SnsService {
     /// Wraps `client`.
     pub fn new(client: Client) -> Self {
         let mut config = client.config().to_builder();
-        config.push_interceptor(SharedInterceptor::permanent(HeaderOfCall));
+        config.push_interceptor(baton::driver::call_header_interceptor());
         SnsService {
             client: Client::from_conf(config.build()),
             env: baton::process_env,
@@ -208,10 +200,9 @@ impl Service<SnsRequest> for SnsService {
             baton::aws_header_for_context(&cx, lineage.as_deref())
         });
         let client = self.client.clone();
-        Box::pin(WithHeader {
-            header,
-            call: async move { send(&client, operation).await },
-        })
+        Box::pin(baton::driver::with_call_header(header, async move {
+            send(&client, operation).await
+        }))
     }
 }
 
@@ -222,74 +213,6 @@ async fn send(client: &Client, operation: SnsOperation) -> Result<SnsResponse, a
             SnsResponse::PublishBatch(publish_batch_builder(client, i).send().await?)
         }
     })
-}
-
-thread_local! {
-    /// The `X-Amzn-Trace-Id` of the [`SnsService`] call being polled on this thread, for
-    /// [`HeaderOfCall`] to put on its request.
-    static CALL_HEADER: RefCell<Option<String>> = const { RefCell::new(None) };
-}
-
-pin_project! {
-    /// A call of [`SnsService`] with its header: the header is this thread's
-    /// [`CALL_HEADER`] while the call is polled (the SDK runs its interceptors inside the
-    /// poll), and goes back into the future in between, so calls polled in turn on one thread
-    /// each see their own.
-    struct WithHeader<F> {
-        header: Option<String>,
-        #[pin]
-        call: F,
-    }
-}
-
-impl<F: Future> Future for WithHeader<F> {
-    type Output = F::Output;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<F::Output> {
-        let this = self.project();
-        let outer = CALL_HEADER.with(|slot| slot.replace(this.header.take()));
-        let result = this.call.poll(cx);
-        *this.header = CALL_HEADER.with(|slot| slot.replace(outer));
-        result
-    }
-}
-
-/// The interceptor on [`SnsService`]'s copy of the client: sets the call's header (see
-/// [`WithHeader`]), if it has one, on each attempt's request before it is signed.
-#[derive(Debug)]
-struct HeaderOfCall;
-
-impl Intercept for HeaderOfCall {
-    fn name(&self) -> &'static str {
-        "BatonSnsServiceHeader"
-    }
-
-    fn overridden_hooks(&self) -> OverriddenHooks {
-        OverriddenHooks::MODIFY_BEFORE_SIGNING
-    }
-
-    fn modify_before_signing(
-        &self,
-        context: &mut BeforeTransmitInterceptorContextMut<'_>,
-        _runtime_components: &RuntimeComponents,
-        _cfg: &mut ConfigBag,
-    ) -> Result<(), BoxError> {
-        CALL_HEADER.with(|slot| {
-            if let Some(header) = slot.borrow().as_deref()
-                && let Err(error) = context
-                    .request_mut()
-                    .headers_mut()
-                    .try_insert(TRACE_HEADER, header.to_owned())
-            {
-                tracing::warn!(
-                    target: "baton::sns",
-                    %error,
-                    "X-Amzn-Trace-Id not set: not a valid header value; publishing without it"
-                );
-            }
-        });
-        Ok(())
-    }
 }
 
 /// Whether `value` can be sent as an HTTP header value: no control characters but tab.

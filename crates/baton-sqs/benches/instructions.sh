@@ -36,8 +36,42 @@ count() {
     valgrind --tool=callgrind --callgrind-out-file=/dev/null "$bin" "$1" "$2" 2>&1 |
         sed -n 's/.*Collected : \([0-9]*\).*/\1/p'
 }
+# SIM=cache: cachegrind instead, with caches like this machine's (AMD EPYC: 32 KiB 8-way L1s,
+# 512 KiB 8-way L2 simulated as the last level). Prints, per call, the instructions, the
+# instruction fetches that miss L1 and those that miss L2. The SDK's code touched in one call
+# is larger than L2, so every line of code a call adds evicts others: wall time follows the L2
+# misses much more than the instruction count (see docs/BENCHMARKS.md).
+sim() {
+    local out
+    out=$(mktemp)
+    valgrind --tool=cachegrind --cache-sim=yes --I1=32768,8,64 --D1=32768,8,64 \
+        --LL=524288,8,64 --cachegrind-out-file="$out" "$bin" "$1" "$2" >/dev/null 2>&1
+    awk '/^events:/ { for (i = 2; i <= NF; i++) e[$i] = i - 1 }
+         /^summary:/ { print $(e["Ir"] + 1), $(e["I1mr"] + 1), $(e["ILmr"] + 1) }' "$out"
+    rm -f "$out"
+}
+default="send-raw send-raw-header send-hand send-hand-conventions send-noop-interceptor send-interceptor send-interceptor-shared send-tower-bare send-tower send-tower-service receive-raw receive-hand receive-hand-conventions receive-interceptor receive-interceptor-shared receive-tower-bare receive-tower"
+if [[ ${SIM:-} == cache ]]; then
+    printf '%-22s %14s %10s %10s\n' variant instructions "L1i miss" "L2i miss"
+    for variant in ${VARIANTS:-$default}; do
+        for _ in $(seq "$repeat"); do
+            read -r -a low <<<"$(sim "$variant" 20)"
+            read -r -a high <<<"$(sim "$variant" 120)"
+            echo $(((high[0] - low[0]) / 100)) $(((high[1] - low[1]) / 100)) $(((high[2] - low[2]) / 100))
+        done | awk -v v="$variant" '
+            function median(a, n,    i, j, t) {
+                for (i = 2; i <= n; i++) for (j = i; j > 1 && a[j - 1] > a[j]; j--) {
+                    t = a[j]; a[j] = a[j - 1]; a[j - 1] = t
+                }
+                return a[int((n + 1) / 2)]
+            }
+            { ir[NR] = $1; i1[NR] = $2; il[NR] = $3 }
+            END { printf "%-22s %14d %10d %10d\n", v, median(ir, NR), median(i1, NR), median(il, NR) }'
+    done
+    exit 0
+fi
 printf '%-22s %14s\n' variant instructions/call
-for variant in ${VARIANTS:-send-raw send-raw-header send-hand send-hand-conventions send-noop-interceptor send-interceptor send-interceptor-shared send-tower-bare send-tower send-tower-service receive-raw receive-hand receive-hand-conventions receive-interceptor receive-interceptor-shared receive-tower}; do
+for variant in ${VARIANTS:-$default}; do
     for _ in $(seq "$repeat"); do
         low=$(count "$variant" 20)
         high=$(count "$variant" 120)

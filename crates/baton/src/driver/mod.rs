@@ -82,11 +82,13 @@
 //! # drop(interceptor);
 //! ```
 
+mod call_header;
 mod common;
 mod interceptor;
 mod operation;
 mod tower;
 
+pub use call_header::{WithCallHeader, call_header_interceptor, with_call_header};
 pub use common::{Common, DEFAULT_SIZE_LIMIT, MAX_SIZE_LIMIT, MIN_SIZE_LIMIT, OnProcess};
 pub use interceptor::Interceptor;
 pub use operation::{Call, Operation, Start, TracedOperation, TracedService, set_server};
