@@ -124,6 +124,11 @@ pub const COMPARISONS: &[(&str, &str, &str)] = &[
         "sfn-tower-bare",
         "sfn-tower",
     ),
+    (
+        "Step Functions StartExecution: Tower layer over SfnService vs raw",
+        "sfn-raw",
+        "sfn-tower",
+    ),
 ];
 
 /// The hand-written baseline's span: a PRODUCER `send` span started under `caller`, and its
