@@ -136,6 +136,57 @@ async fn raw_delivery_continues_the_trace() {
         .await;
 }
 
+/// The Tower form, with the message attribute off: the only carrier is the request header the
+/// client service puts on through its interceptor, and SNS hands it on as `AWSTraceHeader`.
+#[tokio::test]
+async fn the_tower_forms_request_header_reaches_the_subscriber() {
+    use tower::{Service, ServiceExt};
+
+    let queue = TestQueue::create(&sqs().await, "sns-tower").await;
+    queue
+        .run(|queue| async move {
+            let topic = Topic::with_subscriber(&queue, true).await;
+            let tracer = TestTracer::new();
+            let mut service = SnsPropagation::new()
+                .with_tracer(TracerHandle::new(tracer.tracer()))
+                .with_message_attribute(false)
+                .service(sns().await);
+            let checkout = Context::new().with_span(tracer.tracer().start("checkout"));
+            let input = aws_sdk_sns::operation::publish::PublishInput::builder()
+                .topic_arn(&topic.arn)
+                .message("order 43")
+                .build()
+                .unwrap();
+            let ready = service.ready().await.unwrap();
+            let call = {
+                let _active = checkout.clone().attach();
+                ready.call(input.into())
+            };
+            call.await.expect("Publish through the Tower form");
+            checkout.span().end();
+            let messages = receive(&queue.url, 1).await;
+            let send = send_span(
+                &tracer,
+                &topic.arn,
+                checkout.span().span_context().span_id(),
+            );
+            assert_eq!(messages[0].body(), Some("order 43"));
+            assert!(
+                messages[0].message_attributes.is_none()
+                    || messages[0].message_attributes().unwrap().is_empty(),
+                "no message attribute was written"
+            );
+            assert_eq!(messages[0].trace_carrier(), Some(Carrier::AwsTraceHeader));
+            let producer = messages[0].producer_context();
+            assert_eq!(
+                producer.span().span_context().span_id(),
+                send.span_context.span_id()
+            );
+            topic.delete().await;
+        })
+        .await;
+}
+
 #[tokio::test]
 async fn envelope_delivery_and_batches_keep_each_entrys_context() {
     let queue = TestQueue::create(&sqs().await, "sns-envelope").await;
