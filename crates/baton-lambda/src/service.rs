@@ -86,8 +86,9 @@ fn invoke_builder(client: &Client, i: InvokeInput) -> InvokeFluentBuilder {
 ///
 /// Lambda reads the trace in the request's `X-Amzn-Trace-Id` header: the service calls a copy of
 /// the client that carries one more interceptor, which sets it (see
-/// [`call_header_interceptor`](baton::driver::call_header_interceptor)); unless the client's
-/// configuration names an HTTP client, the copy has a connection pool of its own.
+/// [`call_header_interceptor`](baton::driver::call_header_interceptor)). Unless the client's
+/// configuration names an HTTP client and an identity cache, the copy has a connection pool
+/// and a credentials cache of its own (its first call resolves credentials once more).
 #[derive(Clone, Debug)]
 pub struct LambdaService {
     client: Client,

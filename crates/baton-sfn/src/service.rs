@@ -101,8 +101,9 @@ pub(crate) fn start_sync_execution_builder(
 /// Each request also carries its input's `traceHeader` as its `X-Amzn-Trace-Id` header: Step
 /// Functions prefers the header, and inside Lambda the SDK sets that header to the invocation's
 /// trace. It calls a copy of the client that carries one more interceptor, which sets the
-/// header (see [`call_header_interceptor`](baton::driver::call_header_interceptor)); unless the
-/// client's configuration names an HTTP client, the copy has a connection pool of its own.
+/// header (see [`call_header_interceptor`](baton::driver::call_header_interceptor)). Unless the
+/// client's configuration names an HTTP client and an identity cache, the copy has a connection
+/// pool and a credentials cache of its own (its first call resolves credentials once more).
 #[derive(Clone, Debug)]
 pub struct SfnService {
     client: Client,

@@ -158,7 +158,8 @@ pub(crate) fn publish_batch_builder(
 ///
 /// It calls a copy of the client that carries one more interceptor, which puts each call's
 /// header on the wire (cheaper than a per-call `customize()`). Unless the client's
-/// configuration names an HTTP client, the copy has a connection pool of its own.
+/// configuration names an HTTP client and an identity cache, the copy has a connection pool
+/// and a credentials cache of its own (its first call resolves credentials once more).
 #[derive(Clone, Debug)]
 pub struct SnsService {
     client: Client,
