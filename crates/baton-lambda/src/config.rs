@@ -60,8 +60,13 @@ impl LambdaPropagation {
     /// `server.address` from where its calls go (see [`baton::driver::ServerProbe`]).
     pub fn service(&self, client: aws_sdk_lambda::Client) -> TracedLambda<Probed<LambdaService>> {
         let mut settings = self.clone();
-        let service =
-            baton::tower_service!(aws_sdk_lambda, client, settings.common, LambdaService::new);
+        let client = LambdaService::header_client(&client);
+        let service = baton::tower_service!(
+            aws_sdk_lambda,
+            client,
+            settings.common,
+            LambdaService::prepared
+        );
         TracedLambda::new(service, settings)
     }
 

@@ -52,7 +52,9 @@ impl SfnPropagation {
     /// where its calls go (see [`baton::driver::ServerProbe`]).
     pub fn service(&self, client: aws_sdk_sfn::Client) -> TracedSfn<Probed<SfnService>> {
         let mut settings = self.clone();
-        let service = baton::tower_service!(aws_sdk_sfn, client, settings.common, SfnService::new);
+        let client = SfnService::header_client(&client);
+        let service =
+            baton::tower_service!(aws_sdk_sfn, client, settings.common, SfnService::prepared);
         TracedSfn::new(service, settings)
     }
 

@@ -101,22 +101,33 @@ pub(crate) fn start_sync_execution_builder(
 /// Each request also carries its input's `traceHeader` as its `X-Amzn-Trace-Id` header: Step
 /// Functions prefers the header, and inside Lambda the SDK sets that header to the invocation's
 /// trace. It calls a copy of the client that carries one more interceptor, which sets the
-/// header (see [`call_header_interceptor`](baton::driver::call_header_interceptor)). Unless the
-/// client's configuration names an HTTP client and an identity cache, the copy has a connection
-/// pool and a credentials cache of its own (its first call resolves credentials once more).
+/// header (see [`call_header_interceptor`](baton::driver::call_header_interceptor)). The copy
+/// has a connection pool of its own unless the client's configuration names an HTTP client, and
+/// a credentials cache of its own unless it names an identity cache (one made from aws-config's
+/// `SdkConfig` does: credentials are then shared).
 #[derive(Clone, Debug)]
 pub struct SfnService {
     client: Client,
 }
 
 impl SfnService {
-    /// Wraps `client`.
+    /// Wraps a copy of `client` (see above): make one and clone it, rather than one per call,
+    /// which would build a client each time.
     pub fn new(client: Client) -> Self {
+        Self::prepared(Self::header_client(&client))
+    }
+
+    /// `client` with the interceptor that sets each call's header.
+    pub(crate) fn header_client(client: &Client) -> Client {
         let mut config = client.config().to_builder();
         config.push_interceptor(baton::driver::call_header_interceptor());
-        SfnService {
-            client: Client::from_conf(config.build()),
-        }
+        Client::from_conf(config.build())
+    }
+
+    /// Wraps `client` as it is: one that [`header_client`](Self::header_client) made, or a copy
+    /// of one (the copy `service(client)` gives its server probe).
+    pub(crate) fn prepared(client: Client) -> Self {
+        SfnService { client }
     }
 }
 

@@ -54,7 +54,9 @@ impl SnsPropagation {
     /// where its calls go (see [`baton::driver::ServerProbe`]).
     pub fn service(&self, client: aws_sdk_sns::Client) -> TracedSns<Probed<SnsService>> {
         let mut settings = self.clone();
-        let service = baton::tower_service!(aws_sdk_sns, client, settings.common, SnsService::new);
+        let client = SnsService::header_client(&client);
+        let service =
+            baton::tower_service!(aws_sdk_sns, client, settings.common, SnsService::prepared);
         TracedSns::new(service, settings)
     }
 

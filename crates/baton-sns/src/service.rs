@@ -157,9 +157,10 @@ pub(crate) fn publish_batch_builder(
 /// has none, with the header of the span current when it is called. Always ready.
 ///
 /// It calls a copy of the client that carries one more interceptor, which puts each call's
-/// header on the wire (cheaper than a per-call `customize()`). Unless the client's
-/// configuration names an HTTP client and an identity cache, the copy has a connection pool
-/// and a credentials cache of its own (its first call resolves credentials once more).
+/// header on the wire (cheaper than a per-call `customize()`). The copy has a connection pool
+/// of its own unless the client's configuration names an HTTP client, and a credentials cache
+/// of its own unless it names an identity cache (one made from aws-config's `SdkConfig` does:
+/// credentials are then shared).
 #[derive(Clone, Debug)]
 pub struct SnsService {
     client: Client,
@@ -167,12 +168,24 @@ pub struct SnsService {
 }
 
 impl SnsService {
-    /// Wraps `client`.
+    /// Wraps a copy of `client` (see above): make one and clone it, rather than one per call,
+    /// which would build a client each time.
     pub fn new(client: Client) -> Self {
+        Self::prepared(Self::header_client(&client))
+    }
+
+    /// `client` with the interceptor that sets each call's header.
+    pub(crate) fn header_client(client: &Client) -> Client {
         let mut config = client.config().to_builder();
         config.push_interceptor(baton::driver::call_header_interceptor());
+        Client::from_conf(config.build())
+    }
+
+    /// Wraps `client` as it is: one that [`header_client`](Self::header_client) made, or a copy
+    /// of one (the copy `service(client)` gives its server probe).
+    pub(crate) fn prepared(client: Client) -> Self {
         SnsService {
-            client: Client::from_conf(config.build()),
+            client,
             env: baton::process_env,
         }
     }

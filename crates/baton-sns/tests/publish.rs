@@ -304,6 +304,37 @@ async fn a_retried_tower_publish_carries_the_header_on_every_attempt() {
     }
 }
 
+/// `service(client)`: the first call (through the copy that learns the endpoint) and the
+/// later ones (through the client service's own copy) each carry their send span's header.
+#[tokio::test]
+async fn service_of_a_client_sets_the_header_before_and_after_learning_the_server() {
+    let stub = Stub::default();
+    let spans = Spans::new();
+    let client = aws_sdk_sns::Client::from_conf(sdk_config!(aws_sdk_sns, stub).build());
+    let mut service = propagation(&spans)
+        .with_message_attribute(false)
+        .service(client);
+    for _ in 0..3 {
+        let input = PublishInput::builder()
+            .topic_arn(TOPIC)
+            .message("hello")
+            .build()
+            .unwrap();
+        service
+            .ready()
+            .await
+            .unwrap()
+            .call(input.into())
+            .await
+            .unwrap();
+    }
+    let sends = spans.named("send orders");
+    assert_eq!(sends.len(), 3);
+    for (index, send) in sends.iter().enumerate() {
+        assert_eq!(sent(&stub, index).0, Some(header_of(send)), "call {index}");
+    }
+}
+
 /// Two calls of one client service polled in turn on one thread, each retried once after a
 /// back-off: each attempt carries its own call's header, never the other's.
 #[tokio::test]

@@ -42,21 +42,31 @@ count() {
 # is larger than L2, so every line of code a call adds evicts others: wall time follows the L2
 # misses much more than the instruction count (see docs/BENCHMARKS.md).
 sim() {
-    local out
+    local out line
     out=$(mktemp)
-    valgrind --tool=cachegrind --cache-sim=yes --I1=32768,8,64 --D1=32768,8,64 \
-        --LL=524288,8,64 --cachegrind-out-file="$out" "$bin" "$1" "$2" >/dev/null 2>&1
-    awk '/^events:/ { for (i = 2; i <= NF; i++) e[$i] = i - 1 }
-         /^summary:/ { print $(e["Ir"] + 1), $(e["I1mr"] + 1), $(e["ILmr"] + 1) }' "$out"
-    rm -f "$out"
+    if ! valgrind --tool=cachegrind --cache-sim=yes --I1=32768,8,64 --D1=32768,8,64 \
+        --LL=524288,8,64 --error-exitcode=3 --cachegrind-out-file="$out" \
+        "$bin" "$1" "$2" >/dev/null 2>"$out.log"; then
+        echo "cachegrind of $1 failed:" >&2
+        tail -n 5 "$out.log" >&2
+        rm -f "$out" "$out.log"
+        return 1
+    fi
+    line=$(awk '/^events:/ { for (i = 2; i <= NF; i++) e[$i] = i - 1 }
+         /^summary:/ { print $(e["Ir"] + 1), $(e["I1mr"] + 1), $(e["ILmr"] + 1) }' "$out")
+    rm -f "$out" "$out.log"
+    [[ -n $line ]] || { echo "no cachegrind summary for $1" >&2; return 1; }
+    echo "$line"
 }
 default="send-raw send-raw-header send-hand send-hand-conventions send-noop-interceptor send-interceptor send-interceptor-shared send-tower-bare send-tower send-tower-service receive-raw receive-hand receive-hand-conventions receive-interceptor receive-interceptor-shared receive-tower-bare receive-tower"
 if [[ ${SIM:-} == cache ]]; then
     printf '%-22s %14s %10s %10s\n' variant instructions "L1i miss" "L2i miss"
     for variant in ${VARIANTS:-$default}; do
         for _ in $(seq "$repeat"); do
-            read -r -a low <<<"$(sim "$variant" 20)"
-            read -r -a high <<<"$(sim "$variant" 120)"
+            lows=$(sim "$variant" 20) || exit 1
+            highs=$(sim "$variant" 120) || exit 1
+            read -r -a low <<<"$lows"
+            read -r -a high <<<"$highs"
             echo $(((high[0] - low[0]) / 100)) $(((high[1] - low[1]) / 100)) $(((high[2] - low[2]) / 100))
         done | awk -v v="$variant" '
             function median(a, n,    i, j, t) {

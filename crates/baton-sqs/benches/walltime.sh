@@ -3,7 +3,9 @@
 # run natively (no valgrind), at two counts, so start-up cancels out: per call =
 # (T(HIGH) - T(LOW)) / (HIGH - LOW). Each round runs every variant once, in an order rotated
 # from round to round; a pair's added time is taken within a round (variant minus its base),
-# so drift on a shared machine hits both alike, and the median over ROUNDS rounds is printed.
+# so slow drift on a shared machine mostly cancels, and the median over ROUNDS rounds is
+# printed with the interquartile range of the added time (one wall-time ratio can still move
+# by half from one run of the script to the next: see docs/BENCHMARKS.md).
 #
 #   bash crates/baton-sqs/benches/walltime.sh                       # SQS
 #   CRATE=baton-integration BENCH=service_instructions bash crates/baton-sqs/benches/walltime.sh
@@ -13,6 +15,8 @@
 # BIN=path times another build. The binaries allocate through mimalloc, as for the instruction
 # counts; `cargo bench --bench interleaved` times the same calls with glibc's allocator.
 set -euo pipefail
+# EPOCHREALTIME and awk must agree on the decimal point.
+export LC_ALL=C
 cd "$(dirname "${BASH_SOURCE[0]}")/../../.."
 crate=${CRATE:-baton-sqs}
 bench=${BENCH:-instructions}
@@ -37,8 +41,12 @@ if [[ -z ${PAIRS:-} ]]; then
             receive-raw:receive-interceptor receive-raw:receive-interceptor-shared
             receive-tower-bare:receive-tower"
     else
-        PAIRS=$("$BIN" pairs)
+        PAIRS=$("$BIN" pairs 2>/dev/null || true)
     fi
+fi
+if [[ -z ${PAIRS// /} ]]; then
+    echo "no pairs to compare: this bench lists none; give PAIRS=\"base:variant ...\"" >&2
+    exit 1
 fi
 read -r -a pairs <<<"$(echo $PAIRS)"
 # Every variant named by a pair, once.
@@ -49,12 +57,13 @@ for pair in "${pairs[@]}"; do
     done
 done
 # µs per call of one variant, in one process pair.
+# A run that fails stops the script (a panicking or unknown variant would otherwise be timed).
 per_call() {
     local start mid end
     start=$EPOCHREALTIME
-    "$BIN" "$1" "$low" >/dev/null
+    "$BIN" "$1" "$low" >/dev/null || return 1
     mid=$EPOCHREALTIME
-    "$BIN" "$1" "$high" >/dev/null
+    "$BIN" "$1" "$high" >/dev/null || return 1
     end=$EPOCHREALTIME
     awk -v a="$start" -v b="$mid" -v c="$end" -v n=$((high - low)) \
         'BEGIN { printf "%.3f", ((c - b) - (b - a)) * 1e6 / n }'
@@ -65,7 +74,11 @@ count=${#variants[@]}
 for round in $(seq 0 $((rounds - 1))); do
     for i in $(seq 0 $((count - 1))); do
         v=${variants[$(((i + round) % count))]}
-        echo "$round $v $(per_call "$v")" >>"$results"
+        if ! t=$(per_call "$v"); then
+            echo "variant $v failed (run \"$BIN $v 1\" to see why)" >&2
+            exit 1
+        fi
+        echo "$round $v $t" >>"$results"
     done
 done
 printf '%-48s %10s %10s %8s\n' "variant vs base" "base µs" "added µs" "spread"

@@ -244,9 +244,10 @@ impl Intercept for ServerProbe {
 
 /// The client service below a Tower form that `service(client)` built: calls go to `learning`
 /// (the service over a copy of the client that carries a [`ServerProbe`]) until the probe has
-/// seen where they go, then to `plain` (the service over the client as given), so the probe's
-/// hook costs nothing after the first call. Readiness is asked of both, so that either may take
-/// the call. Made by the service crates; only its type shows in theirs.
+/// seen where they go, then to `plain` (the service over the client as given, or over the copy
+/// a client service that sets a request header makes of it), so the probe's hook costs nothing
+/// after the first call. Readiness is asked of both, so that either may take the call. Made by
+/// the service crates; only its type shows in theirs.
 #[derive(Clone, Debug)]
 pub struct Probed<S> {
     learning: Option<(S, ServerProbe)>,
