@@ -4,10 +4,10 @@
 //!
 //! A per-call `customize().mutate_request(..)` builds a runtime plugin and a configuration layer
 //! on every call: 5,000 to 7,000 instructions more a call (SNS Publish, Step Functions
-//! StartExecution, Lambda Invoke). Here the client
-//! service keeps a copy of its client with [`call_header_interceptor`] on it, and wraps each call
-//! in [`with_call_header`]: while the call is polled the header is this thread's, and the
-//! interceptor, which the SDK runs inside that poll, puts it on every attempt's request.
+//! StartExecution, Lambda Invoke). Here the client service keeps a copy of its client with
+//! [`call_header_interceptor`] on it, and wraps each call in [`with_call_header`]: while the
+//! call is polled the header is this thread's, and the interceptor, which the SDK runs inside
+//! that poll, puts it on every attempt's request.
 
 use std::cell::RefCell;
 use std::future::Future;
