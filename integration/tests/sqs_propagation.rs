@@ -472,6 +472,84 @@ async fn foreign_carriers_are_read() {
         .await;
 }
 
+/// With the message attribute carriers turned off, ReceiveMessage asks SQS for
+/// `AWSTraceHeader` only: a W3C-only producer is then not seen, unless the caller asks for
+/// its attribute.
+#[tokio::test]
+async fn lean_receive_reads_aws_trace_header_only() {
+    let queue = TestQueue::create(&sqs().await, "lean").await;
+    queue
+        .run(|queue| async move {
+            let raw = sqs().await;
+            let x_ray =
+                "Root=1-6b071cbb-6a0ee8ca1d2c0e3fddaa1870;Parent=20f79632532992fd;Sampled=1";
+            let traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+            let send_both = || async {
+                raw.send_message()
+                    .queue_url(&queue.url)
+                    .message_body("system")
+                    .message_system_attributes(
+                        MessageSystemAttributeNameForSends::AwsTraceHeader,
+                        MessageSystemAttributeValue::builder()
+                            .data_type("String")
+                            .string_value(x_ray)
+                            .build()
+                            .unwrap(),
+                    )
+                    .send()
+                    .await
+                    .expect("raw SendMessage");
+                raw.send_message()
+                    .queue_url(&queue.url)
+                    .message_body("w3c")
+                    .message_attributes("traceparent", attribute(traceparent))
+                    .send()
+                    .await
+                    .expect("raw SendMessage");
+            };
+            let tracer = TestTracer::new();
+            let lean = SqsPropagation::new().with_message_attribute_carriers(false);
+            let client = traced_client(&tracer, lean).await;
+            let carriers = |messages: Vec<Message>| -> HashMap<String, Option<Carrier>> {
+                messages
+                    .iter()
+                    .map(|m| (m.body().unwrap().to_string(), m.trace_carrier()))
+                    .collect()
+            };
+
+            send_both().await;
+            let found = carriers(receive_all(&client, &queue.url, 2).await);
+            assert_eq!(found["system"], Some(Carrier::AwsTraceHeader));
+            assert_eq!(
+                found["w3c"], None,
+                "not asked for, so SQS did not return it"
+            );
+
+            send_both().await;
+            let found =
+                carriers(receive_all_with(&client, &queue.url, 2, Some("traceparent")).await);
+            assert_eq!(found["system"], Some(Carrier::AwsTraceHeader));
+            assert_eq!(
+                found["w3c"],
+                Some(Carrier::TraceParent),
+                "the caller asked for it"
+            );
+
+            // Every receive span linked the AWSTraceHeader producer.
+            let linked = tracer
+                .finished_spans()
+                .iter()
+                .filter(|s| s.name.starts_with("receive "))
+                .flat_map(|s| s.links.iter())
+                .filter(|l| {
+                    l.span_context.trace_id().to_string() == "6b071cbb6a0ee8ca1d2c0e3fddaa1870"
+                })
+                .count();
+            assert_eq!(linked, 2);
+        })
+        .await;
+}
+
 #[tokio::test]
 async fn ten_attributes_still_send_with_the_w3c_option() {
     let queue = TestQueue::create(&sqs().await, "attrs").await;

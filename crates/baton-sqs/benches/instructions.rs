@@ -49,9 +49,7 @@ fn main() {
     } = support::in_memory_clients(&provider);
     let mut bare = baton_sqs::SqsService::new(raw.clone());
     // The Tower form as `service(client)` builds it: the layer, and a server probe on the client.
-    let mut probed = baton_sqs::SqsPropagation::new()
-        .with_tracer(baton::TracerHandle::new(provider.tracer("bench")))
-        .service(raw.clone());
+    let mut probed = support::propagation(&provider).service(raw.clone());
     let shared = support::shared_interceptor_client(&raw, &provider);
     let noop = aws_sdk_sqs::Client::from_conf(
         raw.config().to_builder().interceptor(support::Noop).build(),

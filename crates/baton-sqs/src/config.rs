@@ -32,6 +32,7 @@ pub struct SqsPropagation {
     pub(crate) envelopes: bool,
     pub(crate) settle: bool,
     pub(crate) facts: bool,
+    pub(crate) attribute_carriers: bool,
 }
 
 impl Default for SqsPropagation {
@@ -42,6 +43,7 @@ impl Default for SqsPropagation {
             envelopes: true,
             settle: true,
             facts: false,
+            attribute_carriers: true,
         }
     }
 }
@@ -74,6 +76,29 @@ impl SqsPropagation {
     /// for those three system attributes, so a default receive stays as lean as before.
     pub fn with_delivery_facts(mut self, enabled: bool) -> Self {
         self.facts = enabled;
+        self
+    }
+
+    /// Whether ReceiveMessage also asks SQS for the message attributes producers carry a trace
+    /// in ([`TRACE_ATTRIBUTE_NAMES`](crate::TRACE_ATTRIBUTE_NAMES): W3C `traceparent` and
+    /// `tracestate`, `X-Amzn-Trace-Id` in two spellings, `AWSTraceHeader`) besides the
+    /// `AWSTraceHeader` system attribute (default: yes).
+    ///
+    /// Turn it off when every producer writes `AWSTraceHeader`, as AWS services, the X-Ray
+    /// SDKs, OpenTelemetry Python and Baton itself do. Each ReceiveMessage request is then about 100 bytes shorter, bytes the SDK would
+    /// serialize and hash to sign the request: in `docs/BENCHMARKS.md` that is about a quarter
+    /// of what Baton adds to a receive. A message whose producer wrote only message attributes
+    /// (OpenTelemetry JS with its default propagator, for one) then gets no link to it, and its
+    /// process span starts a new trace, unless the call asked for those attributes itself or an
+    /// SNS or EventBridge envelope in the body carries the trace.
+    ///
+    /// ```
+    /// // Every producer of these queues writes AWSTraceHeader.
+    /// let propagation = baton_sqs::SqsPropagation::new().with_message_attribute_carriers(false);
+    /// # drop(propagation);
+    /// ```
+    pub fn with_message_attribute_carriers(mut self, enabled: bool) -> Self {
+        self.attribute_carriers = enabled;
         self
     }
 

@@ -162,7 +162,7 @@ impl TracedOperation<SqsPropagation> for ReceiveMessageInput {
     type Error = ReceiveMessageError;
 
     fn start(&mut self, sqs: &SqsPropagation, start: &Start<'_>) -> SqsCall {
-        ReceiveCall::request_carriers(self, sqs.facts);
+        ReceiveCall::request_carriers(self, sqs.facts, sqs.attribute_carriers);
         SqsCall(Call::Receive(ReceiveCall::start(
             sqs,
             self.queue_url.as_deref(),

@@ -64,10 +64,11 @@ impl ReceiveCall {
         }
     }
 
-    /// Makes the call return the trace carriers, keeping everything the caller asked for.
-    /// (SQS returns no attribute that was not requested.)
+    /// Makes the call return the trace carriers (the message attribute ones only if
+    /// `attributes`), keeping everything the caller asked for. (SQS returns no attribute that
+    /// was not requested.)
     #[allow(deprecated)] // `attribute_names` is deprecated, but callers still use it
-    pub(crate) fn request_carriers(input: &mut ReceiveMessageInput, facts: bool) {
+    pub(crate) fn request_carriers(input: &mut ReceiveMessageInput, facts: bool, attributes: bool) {
         // SQS reads `MessageSystemAttributeNames` *instead of* the older `AttributeNames` when
         // both are present: carry the caller's older names over, or adding ours would make
         // SQS drop what they asked for.
@@ -103,6 +104,9 @@ impl ReceiveCall {
                     system.push(name.clone());
                 }
             }
+        }
+        if !attributes {
+            return;
         }
         let names = input.message_attribute_names.get_or_insert_with(Vec::new);
         if !names.iter().any(|n| n == "All" || n == ".*") {

@@ -420,6 +420,86 @@ async fn delivery_facts_ask_sqs_for_their_attributes_only_when_on() {
     );
 }
 
+#[tokio::test]
+async fn message_attribute_carriers_can_be_left_out_of_the_request() {
+    use aws_sdk_sqs::operation::receive_message::ReceiveMessageInput;
+    use baton_sqs::{SqsRequest, SqsService};
+    use tower::{Layer, Service, ServiceExt};
+
+    let stub = StubSqs::default();
+    let spans = Spans::new();
+    stub.responder().receive_body(received(&[
+        message_json("a", Some(XRAY_A), json!({})),
+        message_json(
+            "b",
+            None,
+            json!({ "traceparent": { "DataType": "String", "StringValue": TRACEPARENT_B } }),
+        ),
+    ]));
+    let lean = SqsPropagation::new()
+        .with_tracer(spans.handle())
+        .with_message_attribute_carriers(false);
+    let client = intercepted(&stub, lean.clone());
+    client
+        .receive_message()
+        .queue_url(QUEUE)
+        .send()
+        .await
+        .unwrap();
+    // What the caller asks for itself is still asked for, and read.
+    client
+        .receive_message()
+        .queue_url(QUEUE)
+        .message_attribute_names("traceparent")
+        .send()
+        .await
+        .unwrap();
+    let mut service = lean
+        .layer()
+        .layer(SqsService::new(common::sqs_client(&stub)));
+    let input = ReceiveMessageInput::builder()
+        .queue_url(QUEUE)
+        .build()
+        .unwrap();
+    service
+        .ready()
+        .await
+        .unwrap()
+        .call(SqsRequest::from(input))
+        .await
+        .unwrap();
+    let bodies: Vec<Value> = stub
+        .requests()
+        .iter()
+        .map(|c| serde_json::from_str(c.body()).unwrap())
+        .collect();
+    let lean_body = json!({
+        "QueueUrl": QUEUE,
+        "MessageSystemAttributeNames": ["AWSTraceHeader"]
+    });
+    assert_eq!(bodies[0], lean_body, "interceptor");
+    assert_eq!(
+        bodies[1],
+        json!({
+            "QueueUrl": QUEUE,
+            "MessageSystemAttributeNames": ["AWSTraceHeader"],
+            "MessageAttributeNames": ["traceparent"]
+        })
+    );
+    assert_eq!(bodies[2], lean_body, "Tower form");
+    // The stub answers every call with both messages: the links come from what came back.
+    let receives = spans.finished();
+    assert_eq!(receives.len(), 3);
+    for span in &receives {
+        let linked: Vec<String> = span
+            .links
+            .iter()
+            .map(|link| link.span_context.trace_id().to_string())
+            .collect();
+        assert!(linked.contains(&TRACE_A.to_owned()), "{linked:?}");
+    }
+}
+
 #[test]
 fn delivery_facts_go_on_the_process_span_when_asked_for() {
     let sent = std::time::SystemTime::now()

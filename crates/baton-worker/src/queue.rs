@@ -188,7 +188,9 @@ impl Queue for SdkQueue {
             .wait_time_seconds(secs(wait))
             .set_visibility_timeout(visibility.map(secs))
             .set_message_system_attribute_names(Some(self.names.system.clone()))
-            .set_message_attribute_names(Some(self.names.message.clone()))
+            .set_message_attribute_names(
+                (!self.names.message.is_empty()).then(|| self.names.message.clone()),
+            )
             .send();
         let output = bounded(wait + CALL_TIMEOUT, call).await?;
         Ok(output.messages.unwrap_or_default())

@@ -140,6 +140,21 @@ impl aws_sdk_sqs::config::Intercept for Noop {
     }
 }
 
+/// The propagation every Baton variant of the benches uses.
+///
+/// `BATON_BENCH_CARRIERS=aws` leaves the message attribute carriers out of ReceiveMessage
+/// ([`SqsPropagation::with_message_attribute_carriers`]): Baton's receive then asks SQS for
+/// what the hand-written baseline asks for, `AWSTraceHeader` alone.
+pub fn propagation(provider: &SdkTracerProvider) -> SqsPropagation {
+    let propagation =
+        SqsPropagation::new().with_tracer(TracerHandle::new(provider.tracer("bench")));
+    match std::env::var("BATON_BENCH_CARRIERS").as_deref() {
+        Ok("aws") => propagation.with_message_attribute_carriers(false),
+        Ok(other) => panic!("BATON_BENCH_CARRIERS={other}: only `aws` is known"),
+        Err(_) => propagation,
+    }
+}
+
 /// `raw` with Baton's interceptor installed for good (`into_shared`: no per-hook "disabled?"
 /// look-up in the SDK).
 pub fn shared_interceptor_client(
@@ -147,20 +162,14 @@ pub fn shared_interceptor_client(
     provider: &SdkTracerProvider,
 ) -> aws_sdk_sqs::Client {
     let mut builder = raw.config().to_builder();
-    builder.push_interceptor(
-        SqsPropagation::new()
-            .with_tracer(TracerHandle::new(provider.tracer("bench")))
-            .interceptor()
-            .into_shared(),
-    );
+    builder.push_interceptor(propagation(provider).interceptor().into_shared());
     aws_sdk_sqs::Client::from_conf(builder.build())
 }
 
 /// Clients whose HTTP client is [`InMemory`].
 pub fn in_memory_clients(provider: &SdkTracerProvider) -> Clients {
     let addr: SocketAddr = "127.0.0.1:9".parse().unwrap();
-    let propagation =
-        SqsPropagation::new().with_tracer(TracerHandle::new(provider.tracer("bench")));
+    let propagation = propagation(provider);
     let base = || config(addr).http_client(in_memory());
     let raw = aws_sdk_sqs::Client::from_conf(base().build());
     let intercepted =
@@ -205,8 +214,7 @@ pub struct Clients {
 }
 
 pub fn clients(addr: SocketAddr, provider: &SdkTracerProvider) -> Clients {
-    let propagation =
-        SqsPropagation::new().with_tracer(TracerHandle::new(provider.tracer("bench")));
+    let propagation = propagation(provider);
     let raw = aws_sdk_sqs::Client::from_conf(config(addr).build());
     let intercepted =
         aws_sdk_sqs::Client::from_conf(config(addr).interceptor(propagation.interceptor()).build());

@@ -71,6 +71,8 @@ pub(crate) struct Settings {
     pub(crate) system_attributes: Vec<MessageSystemAttributeName>,
     /// Message attributes the user asked for beyond the trace carriers.
     pub(crate) message_attributes: Vec<String>,
+    /// Whether receives ask for the trace carriers kept in message attributes.
+    pub(crate) attribute_carriers: bool,
 }
 
 impl Default for Settings {
@@ -94,6 +96,7 @@ impl Default for Settings {
             region: None,
             system_attributes: Vec::new(),
             message_attributes: Vec::new(),
+            attribute_carriers: true,
         }
     }
 }
@@ -137,10 +140,12 @@ impl Settings {
         let message = if self.message_attributes.iter().any(every) {
             vec!["All".to_owned()]
         } else {
-            let mut names: Vec<String> = baton_sqs::TRACE_ATTRIBUTE_NAMES
-                .iter()
-                .map(|n| (*n).to_owned())
-                .collect();
+            let carriers: &[&str] = if self.attribute_carriers {
+                &baton_sqs::TRACE_ATTRIBUTE_NAMES
+            } else {
+                &[]
+            };
+            let mut names: Vec<String> = carriers.iter().map(|n| (*n).to_owned()).collect();
             for name in &self.message_attributes {
                 if !names.contains(name) {
                     names.push(name.clone());
@@ -592,8 +597,8 @@ impl<S> SqsWorker<S> {
         self
     }
 
-    /// Message attributes to receive beside the trace carriers, which the worker always asks
-    /// for. By default the handler sees only those: SQS returns no attribute that was not
+    /// Message attributes to receive beside the trace carriers, which the worker asks for
+    /// unless [told not to](Self::with_message_attribute_carriers). By default the handler sees only those: SQS returns no attribute that was not
     /// asked for, and every name asked for is work for SQS on every message. Names are exact
     /// or end in `.*` (a prefix); `"All"` asks for every attribute.
     ///
@@ -612,6 +617,22 @@ impl<S> SqsWorker<S> {
         I::Item: Into<String>,
     {
         self.runner.settings.message_attributes = names.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Whether each receive asks SQS for the message attributes producers carry a trace in,
+    /// besides the `AWSTraceHeader` system attribute (default: yes). Turn it off when every
+    /// producer writes `AWSTraceHeader`; a message whose producer wrote only message attributes
+    /// then starts a new trace unless its attribute was asked for with
+    /// [`with_message_attribute_names`](Self::with_message_attribute_names). See
+    /// [`SqsPropagation::with_message_attribute_carriers`](baton_sqs::SqsPropagation::with_message_attribute_carriers).
+    pub fn with_message_attribute_carriers(mut self, enabled: bool) -> Self {
+        self.runner.settings.process = self
+            .runner
+            .settings
+            .process
+            .with_message_attribute_carriers(enabled);
+        self.runner.settings.attribute_carriers = enabled;
         self
     }
 

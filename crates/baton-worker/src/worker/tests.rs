@@ -1193,6 +1193,21 @@ fn the_user_can_ask_for_more_attributes_or_all() {
     assert_eq!(names.message, ["All"]);
 }
 
+#[test]
+fn the_message_attribute_carriers_can_be_left_out() {
+    let lean = Settings {
+        attribute_carriers: false,
+        ..Settings::default()
+    };
+    assert!(lean.receive_names(false).message.is_empty());
+    let asked = Settings {
+        attribute_carriers: false,
+        message_attributes: vec!["tenant".into()],
+        ..Settings::default()
+    };
+    assert_eq!(asked.receive_names(false).message, ["tenant"]);
+}
+
 /// What [`drain_watching`] saw.
 struct Watched {
     /// The highest concurrency limit.
