@@ -81,12 +81,12 @@ impl PutCall {
     /// Writes the context into every entry: the send span's for a single entry; a `create`
     /// span of its own, child of the send span, for each of several.
     pub(crate) fn inject(&mut self, config: &EventBridgePropagation, input: &mut PutEventsInput) {
-        let bus = bus_name(input);
+        // The bus names the `create` spans, which only a call of several entries has.
+        let bus = (input.entries.as_ref().map_or(0, Vec::len) > 1).then(|| bus_name(input));
         let Some(entries) = input.entries.as_mut() else {
             return;
         };
         let lineage = config.common.lineage_in(self.spans.cx());
-        let single = entries.len() == 1;
         // EventBridge wants the whole request *under* its limit.
         let total: usize = entries.iter().map(entry_size).sum();
         let mut budget = config
@@ -108,16 +108,17 @@ impl PutCall {
                 );
                 continue;
             }
-            let cx = if single {
-                self.spans.cx().clone()
-            } else {
-                let cx = self.spans.start_entry(
-                    config.common.tracer(),
-                    MessagingSystem::EventBridge,
-                    bus.clone(),
-                );
-                self.spans.push_entry(index, cx.clone());
-                cx
+            let cx = match &bus {
+                None => self.spans.cx().clone(),
+                Some(bus) => {
+                    let cx = self.spans.start_entry(
+                        config.common.tracer(),
+                        MessagingSystem::EventBridge,
+                        bus.clone(),
+                    );
+                    self.spans.push_entry(index, cx.clone());
+                    cx
+                }
             };
             inject_entry(config, &cx, lineage.as_deref(), entry, &mut budget, caller);
         }

@@ -4,8 +4,6 @@
 
 use std::fmt;
 
-use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
-
 /// Why a JSON document was left as it was.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -94,168 +92,258 @@ pub struct ObjectProbe {
 /// assert_eq!(probe_object("{", "traceHeader"), Err(JsonFieldSkip::InvalidJson));
 /// ```
 pub fn probe_object(document: &str, field: &str) -> Result<ObjectProbe, JsonFieldSkip> {
-    let mut deserializer = serde_json::Deserializer::from_str(document);
-    let probe = Probe { field }
-        .deserialize(&mut deserializer)
-        .and_then(|probe| deserializer.end().map(|()| probe))
-        .map_err(|_| JsonFieldSkip::InvalidJson)?;
-    probe.ok_or(JsonFieldSkip::NotAnObject)
-}
-
-/// Any JSON value, read as fully as `serde_json::Value` reads it (numbers are converted, so
-/// one out of range fails the same way) and then forgotten.
-struct Skip;
-
-impl<'de> serde::Deserialize<'de> for Skip {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(SkipVisitor)
-    }
-}
-
-/// Visits any value and keeps nothing of it.
-struct SkipVisitor;
-
-macro_rules! accept_scalars {
-    ($value:expr) => {
-        fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
-            Ok($value)
-        }
-        fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
-            Ok($value)
-        }
-        fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
-            Ok($value)
-        }
-        fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
-            Ok($value)
-        }
-        fn visit_unit<E>(self) -> Result<Self::Value, E> {
-            Ok($value)
-        }
-        fn visit_none<E>(self) -> Result<Self::Value, E> {
-            Ok($value)
-        }
-        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-            while seq.next_element::<Skip>()?.is_some() {}
-            Ok($value)
-        }
+    let b = document.as_bytes();
+    let mut i = skip_whitespace(b, 0);
+    let is_object = b.get(i) == Some(&b'{');
+    let mut probe = ObjectProbe {
+        empty: true,
+        field: None,
     };
-}
-
-impl<'de> Visitor<'de> for SkipVisitor {
-    type Value = Skip;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("any JSON value")
-    }
-
-    accept_scalars!(Skip);
-
-    fn visit_str<E>(self, _: &str) -> Result<Skip, E> {
-        Ok(Skip)
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Skip, A::Error> {
-        while map.next_key::<Skip>()?.is_some() {
-            map.next_value::<Skip>()?;
+    // The open containers, innermost last: bit `d` is set when the one at depth `d + 1` is an
+    // object. serde_json refuses a 128th level of nesting, so 127 bits are enough.
+    let mut objects: u128 = 0;
+    let mut depth: u32 = 0;
+    // Whether the value about to be read is the top-level object's member `field`.
+    let mut wanted = false;
+    let invalid = JsonFieldSkip::InvalidJson;
+    'value: loop {
+        // A value starts at `i`.
+        i = skip_whitespace(b, i);
+        let start = i;
+        match *b.get(i).ok_or(JsonFieldSkip::InvalidJson)? {
+            open @ (b'{' | b'[') => {
+                if wanted {
+                    probe.field = Some(None);
+                    wanted = false;
+                }
+                depth += 1;
+                if depth >= 128 {
+                    return Err(invalid);
+                }
+                let object = open == b'{';
+                if object {
+                    objects |= 1 << (depth - 1);
+                } else {
+                    objects &= !(1 << (depth - 1));
+                }
+                i = skip_whitespace(b, i + 1);
+                let close = if object { b'}' } else { b']' };
+                if b.get(i) == Some(&close) {
+                    i += 1;
+                    depth -= 1;
+                } else {
+                    if object {
+                        (i, wanted) = member_name(document, i, depth, field, &mut probe)?;
+                    }
+                    continue 'value;
+                }
+            }
+            b'"' => {
+                let (end, escaped) = scan_string(b, i).ok_or(JsonFieldSkip::InvalidJson)?;
+                i = end;
+                if wanted {
+                    probe.field = Some(Some(string_text(&document[start..end], escaped)?));
+                    wanted = false;
+                }
+            }
+            b't' | b'f' | b'n' => {
+                let literal: &[u8] = match b[i] {
+                    b't' => b"true",
+                    b'f' => b"false",
+                    _ => b"null",
+                };
+                if !b[i..].starts_with(literal) {
+                    return Err(invalid);
+                }
+                i += literal.len();
+                if wanted {
+                    probe.field = Some(None);
+                    wanted = false;
+                }
+            }
+            b'-' | b'0'..=b'9' => {
+                i = scan_number(document, i).ok_or(JsonFieldSkip::InvalidJson)?;
+                if wanted {
+                    probe.field = Some(None);
+                    wanted = false;
+                }
+            }
+            _ => return Err(invalid),
         }
-        Ok(Skip)
-    }
-}
-
-/// The top-level value: `Some` with what was found if it is an object, `None` otherwise.
-struct Probe<'f> {
-    field: &'f str,
-}
-
-impl<'de> DeserializeSeed<'de> for Probe<'_> {
-    type Value = Option<ObjectProbe>;
-
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
-        deserializer.deserialize_any(self)
-    }
-}
-
-impl<'de> Visitor<'de> for Probe<'_> {
-    type Value = Option<ObjectProbe>;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("any JSON value")
-    }
-
-    accept_scalars!(None);
-
-    fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut probe = ObjectProbe {
-            empty: true,
-            field: None,
-        };
-        while let Some(wanted) = map.next_key_seed(KeyIs(self.field))? {
-            probe.empty = false;
-            if wanted {
-                probe.field = Some(map.next_value_seed(StringValue)?);
-            } else {
-                map.next_value::<Skip>()?;
+        // A value ended at `i`: what follows it closes containers, or starts the next one.
+        loop {
+            i = skip_whitespace(b, i);
+            if depth == 0 {
+                if i != b.len() {
+                    return Err(invalid);
+                }
+                return if is_object {
+                    Ok(probe)
+                } else {
+                    Err(JsonFieldSkip::NotAnObject)
+                };
+            }
+            let object = objects & (1 << (depth - 1)) != 0;
+            match (b.get(i), object) {
+                (Some(b','), _) => {
+                    if object {
+                        (i, wanted) = member_name(
+                            document,
+                            skip_whitespace(b, i + 1),
+                            depth,
+                            field,
+                            &mut probe,
+                        )?;
+                    } else {
+                        i += 1;
+                    }
+                    continue 'value;
+                }
+                (Some(b'}'), true) | (Some(b']'), false) => {
+                    i += 1;
+                    depth -= 1;
+                }
+                _ => return Err(invalid),
             }
         }
-        Ok(Some(probe))
     }
 }
 
-/// A member name, compared with the wanted one without copying it.
-struct KeyIs<'f>(&'f str);
+/// Reads a member name and its `:` at `i` (an object at `depth`); returns where its value
+/// starts and whether it is the top-level member `field`.
+fn member_name(
+    document: &str,
+    i: usize,
+    depth: u32,
+    field: &str,
+    probe: &mut ObjectProbe,
+) -> Result<(usize, bool), JsonFieldSkip> {
+    let b = document.as_bytes();
+    if b.get(i) != Some(&b'"') {
+        return Err(JsonFieldSkip::InvalidJson);
+    }
+    let (end, escaped) = scan_string(b, i).ok_or(JsonFieldSkip::InvalidJson)?;
+    let colon = skip_whitespace(b, end);
+    if b.get(colon) != Some(&b':') {
+        return Err(JsonFieldSkip::InvalidJson);
+    }
+    let wanted = depth == 1 && {
+        probe.empty = false;
+        let literal = &document[i..end];
+        if escaped {
+            string_text(literal, true)? == field
+        } else {
+            &literal[1..literal.len() - 1] == field
+        }
+    };
+    Ok((colon + 1, wanted))
+}
 
-impl<'de> DeserializeSeed<'de> for KeyIs<'_> {
-    type Value = bool;
-
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<bool, D::Error> {
-        deserializer.deserialize_str(self)
+/// The text of the string literal `literal` (quotes included, already checked).
+fn string_text(literal: &str, escaped: bool) -> Result<String, JsonFieldSkip> {
+    if escaped {
+        serde_json::from_str(literal).map_err(|_| JsonFieldSkip::InvalidJson)
+    } else {
+        Ok(literal[1..literal.len() - 1].to_owned())
     }
 }
 
-impl<'de> Visitor<'de> for KeyIs<'_> {
-    type Value = bool;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a member name")
-    }
-
-    fn visit_str<E>(self, key: &str) -> Result<bool, E> {
-        Ok(key == self.0)
-    }
-}
-
-/// A member value: its text if it is a string, `None` for anything else (read in full).
-struct StringValue;
-
-impl<'de> DeserializeSeed<'de> for StringValue {
-    type Value = Option<String>;
-
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
-        deserializer.deserialize_any(self)
+/// Checks the string literal that starts (with its `"`) at `i` as serde_json reads a `&str`:
+/// no control characters, known escapes only, `\u` surrogates in pairs. Returns the index just
+/// past it and whether it holds an escape.
+fn scan_string(b: &[u8], mut i: usize) -> Option<(usize, bool)> {
+    i += 1;
+    let mut escaped = false;
+    loop {
+        match *b.get(i)? {
+            b'"' => return Some((i + 1, escaped)),
+            b'\\' => {
+                escaped = true;
+                i = scan_escape(b, i)?;
+            }
+            0x00..=0x1f => return None,
+            _ => i += 1,
+        }
     }
 }
 
-impl<'de> Visitor<'de> for StringValue {
-    type Value = Option<String>;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("any JSON value")
+/// Checks the escape whose `\` is at `i`; returns the index just past it.
+fn scan_escape(b: &[u8], i: usize) -> Option<usize> {
+    match *b.get(i + 1)? {
+        b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => Some(i + 2),
+        b'u' => {
+            let unit = hex4(b, i + 2)?;
+            match unit {
+                // A trailing surrogate on its own.
+                0xDC00..=0xDFFF => None,
+                // A leading surrogate must be followed by an escaped trailing one.
+                0xD800..=0xDBFF => {
+                    if b.get(i + 6) != Some(&b'\\') || b.get(i + 7) != Some(&b'u') {
+                        return None;
+                    }
+                    matches!(hex4(b, i + 8)?, 0xDC00..=0xDFFF).then_some(i + 12)
+                }
+                _ => Some(i + 6),
+            }
+        }
+        _ => None,
     }
+}
 
-    accept_scalars!(None);
-
-    fn visit_str<E>(self, text: &str) -> Result<Self::Value, E> {
-        Ok(Some(text.to_owned()))
+/// The four hex digits at `i`.
+fn hex4(b: &[u8], i: usize) -> Option<u16> {
+    let digits = b.get(i..i + 4)?;
+    let mut unit = 0u16;
+    for &d in digits {
+        unit = unit * 16 + (d as char).to_digit(16)? as u16;
     }
+    Some(unit)
+}
 
-    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
-        SkipVisitor.visit_map(map).map(|_| None)
+/// Checks the number that starts at `i` as a JSON number serde_json can hold (a finite
+/// `f64` at most); returns the index just past it.
+fn scan_number(document: &str, start: usize) -> Option<usize> {
+    let b = document.as_bytes();
+    let digits = |mut i: usize| {
+        while b.get(i).is_some_and(u8::is_ascii_digit) {
+            i += 1;
+        }
+        i
+    };
+    let mut i = start + usize::from(b[start] == b'-');
+    let int_start = i;
+    match b.get(i)? {
+        b'0' => i += 1,
+        b'1'..=b'9' => i = digits(i),
+        _ => return None,
     }
+    let int_digits = i - int_start;
+    if b.get(i) == Some(&b'.') {
+        let end = digits(i + 1);
+        if end == i + 1 {
+            return None;
+        }
+        i = end;
+    }
+    let mut exponent = false;
+    if matches!(b.get(i), Some(b'e' | b'E')) {
+        exponent = true;
+        i += 1;
+        if matches!(b.get(i), Some(b'+' | b'-')) {
+            i += 1;
+        }
+        let end = digits(i);
+        if end == i {
+            return None;
+        }
+        i = end;
+    }
+    // Only an exponent or more than 300 digits can leave `f64`'s range: serde_json, which
+    // refuses such a number, decides those.
+    if exponent || int_digits > 300 {
+        serde_json::from_str::<serde_json::Value>(&document[start..i]).ok()?;
+    }
+    Some(i)
 }
 
 /// The insertion half of [`add_string_field`], for a caller that has parsed `document` already
@@ -268,30 +356,28 @@ pub fn insert_string_field(
     extra: usize,
     max: usize,
 ) -> Result<String, JsonFieldSkip> {
-    // `"field":"value"` (`,` unless the object is empty), escaped as JSON, with no
-    // intermediate values.
-    let mut member = Vec::with_capacity(field.len() + value.len() + 6);
-    push_json_string(&mut member, field);
-    member.push(b':');
-    push_json_string(&mut member, value);
+    // A valid JSON object starts with `{` after optional JSON whitespace (ASCII only).
+    let brace = document.len() - document.trim_start_matches([' ', '\t', '\n', '\r']).len();
+    let (Some(head), Some(tail)) = (document.get(..=brace), document.get(brace + 1..)) else {
+        return Err(JsonFieldSkip::InvalidJson);
+    };
+    // `"field":"value"` (`,` unless the object is empty), escaped as JSON, written straight
+    // into the result.
+    let mut out = String::with_capacity(document.len() + field.len() + value.len() + 6);
+    out.push_str(head);
+    push_json_string(&mut out, field);
+    out.push(':');
+    push_json_string(&mut out, value);
     if !empty {
-        member.push(b',');
+        out.push(',');
     }
-    let len = document.len() + member.len();
+    let len = out.len() + tail.len();
     if len + extra > max {
         return Err(JsonFieldSkip::TooLarge {
             len: len + extra,
             max,
         });
     }
-    // A valid JSON object starts with `{` after optional JSON whitespace (ASCII only).
-    let brace = document.len() - document.trim_start_matches([' ', '\t', '\n', '\r']).len();
-    let (Some(head), Some(tail)) = (document.get(..=brace), document.get(brace + 1..)) else {
-        return Err(JsonFieldSkip::InvalidJson);
-    };
-    let mut out = String::with_capacity(len);
-    out.push_str(head);
-    out.push_str(std::str::from_utf8(&member).map_err(|_| JsonFieldSkip::InvalidJson)?);
     out.push_str(tail);
     Ok(out)
 }
@@ -430,9 +516,39 @@ fn key_is(literal: &str, field: &str) -> bool {
 }
 
 /// `text` as a JSON string literal, appended to `out`.
-fn push_json_string(out: &mut Vec<u8>, text: &str) {
-    // Writing into a `Vec` cannot fail, and a `str` always serializes.
-    let _ = serde_json::to_writer(out, text);
+fn push_json_string(out: &mut String, text: &str) {
+    if !needs_escape(text.as_bytes()) {
+        // Nothing to escape (a trace header, a field name): as it is.
+        out.push('"');
+        out.push_str(text);
+        out.push('"');
+    } else {
+        // A `str` always serializes.
+        out.push_str(&serde_json::to_string(text).unwrap_or_default());
+    }
+}
+
+/// Whether `text` has a byte JSON escapes in a string: a control character, `"` or `\`.
+/// Eight bytes at a time (a byte-by-byte test cost more than serde_json's escaping itself).
+fn needs_escape(text: &[u8]) -> bool {
+    const ONES: u64 = u64::from_le_bytes([1; 8]);
+    const HIGH: u64 = ONES << 7;
+    // Whether any byte of `v` is below `n` (exact for n <= 128: bytes from 0x80 never match).
+    let below = |v: u64, n: u8| v.wrapping_sub(ONES * u64::from(n)) & !v & HIGH != 0;
+    let equal = |v: u64, c: u8| below(v ^ (ONES * u64::from(c)), 1);
+    let mut chunks = text.chunks_exact(8);
+    for chunk in &mut chunks {
+        let mut word = [0; 8];
+        word.copy_from_slice(chunk);
+        let v = u64::from_le_bytes(word);
+        if below(v, 0x20) || equal(v, b'"') || equal(v, b'\\') {
+            return true;
+        }
+    }
+    chunks
+        .remainder()
+        .iter()
+        .any(|&b| b < 0x20 || b == b'"' || b == b'\\')
 }
 
 #[cfg(test)]
@@ -459,6 +575,21 @@ mod tests {
         r#"{"a":1e400}"#, r#"{"a":-1e400}"#, r#"{"a":18446744073709551616}"#, r#"{"a":01}"#,
         r#"{"a":1,}"#, r#"{"a" 1}"#, r#"{"\u0074":"esc"}"#, r#"{"t":"\ud800"}"#, r#"{"a":tru}"#,
         "{\"a\":\"\u{1}\"}", r#"{"a":[1,2,]}"#, r#"{1:2}"#, r#"{"a":"b"} {"c":1}"#,
+        // Strings: escapes, surrogates, control characters, non-ASCII.
+        r#"{"t":"\ud83d\ude00"}"#, r#"{"t":"\ud83d"}"#, r#"{"t":"\ude00"}"#, r#"{"t":"\udfff"}"#, r#"{"t":"\udbff\udfff"}"#,
+        r#"{"t":"\ud83d\u0041"}"#, r#"{"t":"\ud83d\n"}"#, r#"{"t":"\u00"}"#, r#"{"t":"\uzzzz"}"#,
+        r#"{"t":"\x"}"#, r#"{"t":"\/\b\f\r\t\"\\"}"#, "{\"t\":\"\t\"}", "{\"t\":\"\u{7f}é€\"}",
+        r#"{"t":"a"#, r#"{"t":"\"#, r#"{"\u0074":1,"t":"x"}"#, r#"{"t\u0000":"x"}"#,
+        // Numbers.
+        r#"{"a":-0}"#, r#"{"a":-}"#, r#"{"a":1.}"#, r#"{"a":.5}"#, r#"{"a":1.5e}"#, r#"{"a":1e+}"#,
+        r#"{"a":1E5}"#, r#"{"a":1e-400}"#, r#"{"a":0e99999999999999999999}"#, r#"{"a":1e99999999999999999999}"#,
+        r#"{"a":-01}"#, r#"{"a":+1}"#, r#"{"a":1.5.5}"#, r#"{"a":1x}"#, r#"{"a":1.7976931348623157e308}"#,
+        r#"{"a":1.7976931348623159e308}"#, r#"{"a":-1.8e308}"#,
+        // Structure.
+        r#"{"a":nul}"#, r#"{"a":nulll}"#, r#"{"a":true,"t":false}"#, r#"{"t":[]}"#, r#"{"t":{}}"#,
+        r#"{ "t" : "v" , "a" : [ ] }"#, "\t{\n}\r", r#"{"a":1"#, r#"{"a":[}"#, r#"{"a":{]}"#,
+        r#"{"a":1}}"#, r#"{,"a":1}"#, r#"{"a":1,,"b":2}"#, r#"{"a"}"#, r#"{"a":}"#, r#"[{"t":"x"}]"#,
+        r#""#, "\u{feff}{}",
     ];
 
     #[test]
@@ -466,6 +597,75 @@ mod tests {
         for case in CASES {
             assert_eq!(probe_object(case, "t"), by_value(case, "t"), "{case:?}");
         }
+    }
+
+    #[test]
+    fn escaping_is_needed_exactly_where_serde_json_escapes() {
+        let plain = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1";
+        assert!(!needs_escape(plain.as_bytes()));
+        for at in 0..plain.len() {
+            for special in ['"', '\\', '\u{0}', '\n', '\u{1f}'] {
+                let mut text = plain.to_owned();
+                text.insert(at, special);
+                assert!(needs_escape(text.as_bytes()), "{text:?}");
+            }
+            for harmless in [' ', '\u{7f}', 'é', '€', '/'] {
+                let mut text = plain.to_owned();
+                text.insert(at, harmless);
+                assert!(!needs_escape(text.as_bytes()), "{text:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn huge_numbers_agree_with_a_full_parse() {
+        for digits in [299, 300, 301, 308, 309, 400] {
+            let case = format!(r#"{{"a":{}}}"#, "9".repeat(digits));
+            assert_eq!(
+                probe_object(&case, "t"),
+                by_value(&case, "t"),
+                "{digits} digits"
+            );
+            let case = format!(r#"{{"a":-{}.5}}"#, "9".repeat(digits));
+            assert_eq!(
+                probe_object(&case, "t"),
+                by_value(&case, "t"),
+                "{digits} digits"
+            );
+        }
+    }
+
+    #[test]
+    fn nesting_is_limited_where_a_full_parse_limits_it() {
+        for levels in [125, 126, 127, 128, 129] {
+            for (open, close) in [("[", "]"), (r#"{"a":"#, "}")] {
+                // `levels` containers in all, the top-level object included.
+                let case = format!(
+                    "{{\"t\":{}1{}}}",
+                    open.repeat(levels - 1),
+                    close.repeat(levels - 1)
+                );
+                assert_eq!(
+                    probe_object(&case, "t"),
+                    by_value(&case, "t"),
+                    "{levels} {open}"
+                );
+            }
+        }
+        assert!(
+            probe_object(
+                &format!("{{\"t\":{}1{}}}", "[".repeat(126), "]".repeat(126)),
+                "t"
+            )
+            .is_ok()
+        );
+        assert!(
+            probe_object(
+                &format!("{{\"t\":{}1{}}}", "[".repeat(127), "]".repeat(127)),
+                "t"
+            )
+            .is_err()
+        );
     }
 
     #[test]
@@ -542,6 +742,32 @@ mod tests {
         #[test]
         fn probe_agrees_with_a_full_parse(document in r#"[{}\[\]",:0-9a-t eE.+\-\\u]{0,40}"#) {
             prop_assert_eq!(probe_object(&document, "t"), by_value(&document, "t"));
+        }
+
+        #[test]
+        fn probe_agrees_on_strings_and_numbers(
+            members in proptest::collection::vec(
+                (
+                    prop_oneof![Just("t".to_string()), r#"[a-t\\u0-9]{0,3}"#],
+                    prop_oneof![
+                        r#""([a-z/"\\ ]|\\[bfnrtu/"\\x]|\\u[0-9a-fA-F]{0,4}|\\u[dD][89a-fA-F][0-9a-f]{2}){0,4}""#,
+                        r#"-?[0-9]{0,3}(\.[0-9]{0,2})?([eE][+-]?[0-9]{0,4})?"#,
+                    ],
+                ),
+                0..4,
+            )
+        ) {
+            let body: Vec<String> = members.iter().map(|(k, v)| format!("\"{k}\":{v}")).collect();
+            let document = format!("{{{}}}", body.join(","));
+            prop_assert_eq!(probe_object(&document, "t"), by_value(&document, "t"), "{}", document);
+        }
+
+        #[test]
+        fn inserted_strings_read_back_as_given(value in "\\PC{0,40}|[ -~]{0,40}") {
+            let document = insert_string_field("{}", true, "t", &value, 0, usize::MAX).unwrap();
+            let read: serde_json::Value = serde_json::from_str(&document).unwrap();
+            prop_assert_eq!(read["t"].as_str(), Some(value.as_str()));
+            prop_assert_eq!(document.contains('\\'), needs_escape(value.as_bytes()) && !value.is_empty());
         }
 
         #[test]
