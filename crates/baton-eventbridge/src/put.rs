@@ -67,6 +67,7 @@ impl PutCall {
                 "PutEvents",
                 Some(count),
                 start,
+                [],
             ),
             count,
             global_endpoint: input.endpoint_id.is_some(),

@@ -71,13 +71,10 @@ impl PutCall {
         batch: Option<usize>,
         start: &Start<'_>,
     ) -> Self {
+        let name = KeyValue::new(STREAM_NAME_ATTRIBUTE, stream.clone());
         let spans = config
             .common
-            .send_spans(KINESIS, stream.clone(), operation, batch, start);
-        spans
-            .cx()
-            .span()
-            .set_attribute(KeyValue::new(STREAM_NAME_ATTRIBUTE, stream));
+            .send_spans(KINESIS, stream, operation, batch, start, [name]);
         PutCall { spans, batch }
     }
 

@@ -105,6 +105,7 @@ impl StartCall {
                 operation,
                 None,
                 start,
+                [],
             ),
             sync: operation == "StartSyncExecution",
             header: None,

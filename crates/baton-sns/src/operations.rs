@@ -94,8 +94,8 @@ impl TracedOperation<SnsPropagation> for PublishInput {
             .as_deref()
             .or(self.target_arn.as_deref())
             .or(self.phone_number.as_ref().map(|_| "sms"));
-        let mut call = PublishCall::start(sns, "Publish", topic, None, start);
-        call.describe(self.topic_arn.as_deref(), self.message.as_deref());
+        let described = (self.topic_arn.as_deref(), self.message.as_deref());
+        let mut call = PublishCall::start(sns, "Publish", topic, described, None, start);
         call.inject_publish(sns, self);
         call
     }
@@ -118,10 +118,10 @@ impl TracedOperation<SnsPropagation> for PublishBatchInput {
             sns,
             "PublishBatch",
             self.topic_arn.as_deref(),
+            (self.topic_arn.as_deref(), None),
             Some(entries),
             start,
         );
-        call.describe(self.topic_arn.as_deref(), None);
         call.inject_batch(sns, self);
         call
     }

@@ -68,34 +68,28 @@ pub struct PublishCall {
 }
 
 impl PublishCall {
+    /// Starts the send span, named after `destination` (a topic or target ARN, or `sms`), with
+    /// the topic's ARN (`aws.sns.topic.arn`) and, for a single message, its size
+    /// (`messaging.message.body.size`).
     pub(crate) fn start(
         config: &SnsPropagation,
         operation: &'static str,
-        topic_arn: Option<&str>,
+        destination: Option<&str>,
+        (topic_arn, message): (Option<&str>, Option<&str>),
         batch_len: Option<usize>,
         start: &Start<'_>,
     ) -> Self {
+        let arn = topic_arn.map(|arn| KeyValue::new(attr::AWS_SNS_TOPIC_ARN, arn.to_owned()));
         PublishCall {
             spans: config.common.send_spans(
                 MessagingSystem::Sns,
-                topic_name(topic_arn),
+                topic_name(destination),
                 operation,
                 batch_len,
                 start,
+                arn.into_iter().chain(message.map(body_size)),
             ),
             header: None,
-        }
-    }
-
-    /// Records the topic's ARN (`aws.sns.topic.arn`) and, for a single message, its size
-    /// (`messaging.message.body.size`) on the send span.
-    pub(crate) fn describe(&self, topic_arn: Option<&str>, message: Option<&str>) {
-        let span = self.spans.cx().span();
-        if let Some(arn) = topic_arn {
-            span.set_attribute(KeyValue::new(attr::AWS_SNS_TOPIC_ARN, arn.to_owned()));
-        }
-        if let Some(message) = message {
-            span.set_attribute(body_size(message));
         }
     }
 

@@ -121,7 +121,14 @@ impl TracedOperation<SqsPropagation> for SendMessageInput {
     type Error = SendMessageError;
 
     fn start(&mut self, sqs: &SqsPropagation, start: &Start<'_>) -> SqsCall {
-        let call = SendCall::start(sqs, "SendMessage", self.queue_url.as_deref(), None, start);
+        let call = SendCall::start(
+            sqs,
+            "SendMessage",
+            self.queue_url.as_deref(),
+            None,
+            self.message_body.as_deref(),
+            start,
+        );
         call.inject_message(sqs, self);
         SqsCall(Call::Send(call))
     }
@@ -144,6 +151,7 @@ impl TracedOperation<SqsPropagation> for SendMessageBatchInput {
             "SendMessageBatch",
             self.queue_url.as_deref(),
             Some(entries),
+            None,
             start,
         );
         call.inject_batch(sqs, self);

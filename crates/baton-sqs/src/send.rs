@@ -50,21 +50,18 @@ impl SendCall {
         operation: &'static str,
         queue_url: Option<&str>,
         batch_len: Option<usize>,
+        body: Option<&str>,
         start: &Start<'_>,
     ) -> Self {
+        let url = queue_url.map(|url| KeyValue::new(attr::AWS_SQS_QUEUE_URL, url.to_owned()));
         let spans = config.common.send_spans(
             MessagingSystem::Sqs,
             queue_name(queue_url),
             operation,
             batch_len,
             start,
+            url.into_iter().chain(body.map(body_size)),
         );
-        if let Some(url) = queue_url {
-            spans
-                .cx()
-                .span()
-                .set_attribute(KeyValue::new(attr::AWS_SQS_QUEUE_URL, url.to_owned()));
-        }
         SendCall { spans }
     }
 
@@ -80,9 +77,6 @@ impl SendCall {
 
     /// Writes the send span's context into a SendMessage input.
     pub(crate) fn inject_message(&self, config: &SqsPropagation, input: &mut SendMessageInput) {
-        if let Some(body) = &input.message_body {
-            self.spans.cx().span().set_attribute(body_size(body));
-        }
         let size = message_size(
             input.message_body.as_deref(),
             input.message_attributes.as_ref(),

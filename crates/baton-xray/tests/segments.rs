@@ -650,6 +650,7 @@ fn a_batch_entry_is_no_operation_of_its_own() {
             Some(2),
             Some("eu-west-1"),
             &root,
+            [],
         );
         for key in 0..2 {
             let entry = call.start_entry(&handle, MessagingSystem::Sqs, "orders".to_owned());

@@ -183,6 +183,7 @@ impl<'a> SendOutcome<'a> {
 ///     Some(2),
 ///     None,
 ///     &Context::new(),
+///     [opentelemetry::KeyValue::new("aws.sqs.queue_url", "https://sqs.eu-west-1.amazonaws.com/123456789012/orders")],
 /// );
 /// for id in ["a", "b"] {
 ///     let entry = spans.start_entry(&tracer, MessagingSystem::Sqs, "orders".to_owned());
@@ -209,7 +210,9 @@ pub struct SendSpans<K> {
 
 impl<K> SendSpans<K> {
     /// Starts the `send {destination}` span of `operation` under `parent`; `batch_len` is the
-    /// number of entries of a batch call, `region` the client's region if known.
+    /// number of entries of a batch call, `region` the client's region if known, `attributes`
+    /// the service's own (a queue URL, a body size), which the span starts with.
+    #[allow(clippy::too_many_arguments)] // each is one fact of the span, named at the call
     pub fn start(
         tracer: &TracerHandle,
         system: MessagingSystem,
@@ -218,6 +221,7 @@ impl<K> SendSpans<K> {
         batch_len: Option<usize>,
         region: Option<&str>,
         parent: &Context,
+        attributes: impl IntoIterator<Item = KeyValue>,
     ) -> Self {
         let mut span = MessagingSpan::send(system, destination).operation_name(operation);
         if let Some(len) = batch_len {
@@ -226,6 +230,7 @@ impl<K> SendSpans<K> {
         if let Some(region) = region {
             span = span.region(region.to_owned());
         }
+        let span = span.attributes(attributes);
         SendSpans {
             cx: tracer.start(span, parent),
             operation,
@@ -462,6 +467,7 @@ mod tests {
             Some(entries.len()),
             Some("eu-west-1"),
             &Context::new(),
+            [],
         );
         for key in entries {
             let cx = spans.start_entry(&tracer, MessagingSystem::Sqs, "orders".to_owned());

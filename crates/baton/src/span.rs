@@ -105,7 +105,7 @@ pub enum LinkPolicy {
 }
 
 /// The attributes a messaging span is made with room for.
-const ATTRIBUTE_CAPACITY: usize = 8;
+const ATTRIBUTE_CAPACITY: usize = 12;
 
 /// A messaging span about to start.
 ///
@@ -138,8 +138,9 @@ impl MessagingSpan {
         destination: impl Into<Cow<'static, str>>,
     ) -> Self {
         let destination = destination.into();
-        // Room for what the middleware adds (operation name, region, batch size, message id)
-        // without growing the vector on the way.
+        // Room for what the middleware adds (operation name, region, batch size, the
+        // service's own, then server, message id, request id) without growing the vector on
+        // the way, after the span started too (the span keeps this vector).
         let mut attributes = Vec::with_capacity(ATTRIBUTE_CAPACITY);
         attributes.extend([
             KeyValue::new(attr::MESSAGING_SYSTEM, system.as_str()),
@@ -188,6 +189,12 @@ impl MessagingSpan {
     /// Adds an attribute.
     pub fn attribute(mut self, key: &'static str, value: impl Into<Value>) -> Self {
         self.attributes.push(KeyValue::new(key, value));
+        self
+    }
+
+    /// Adds each of `attributes` (see [`attribute`](Self::attribute)).
+    pub fn attributes(mut self, attributes: impl IntoIterator<Item = KeyValue>) -> Self {
+        self.attributes.extend(attributes);
         self
     }
 

@@ -142,6 +142,10 @@ impl TracedOperation<Streams> for PutInput {
             "Put",
             None,
             start,
+            [opentelemetry::KeyValue::new(
+                "test.stream",
+                self.stream.clone(),
+            )],
         );
         let header = header_for_context(spans.cx());
         self.header = header.clone();
@@ -316,6 +320,10 @@ fn a_traced_input_gets_the_send_spans_context_and_its_span_ends_with_the_output(
     assert_eq!(
         attribute(send, attr::MESSAGING_MESSAGE_ID).as_deref(),
         Some("rec-7")
+    );
+    assert!(
+        attribute(send, "test.stream").is_some(),
+        "the service's own attributes, given to send_spans"
     );
     assert_eq!(
         attribute(send, "cloud.region").as_deref(),

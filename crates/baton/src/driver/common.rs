@@ -276,7 +276,8 @@ impl Common {
     }
 
     /// Starts the spans of a send call: `send {destination}` under the caller's context, with
-    /// the region of `start` and the send hook of these settings.
+    /// the region of `start`, the service's own `attributes` (a queue URL, a body size: given
+    /// here, they cost less than set on the started span) and the send hook of these settings.
     pub fn send_spans<K>(
         &self,
         system: MessagingSystem,
@@ -284,6 +285,7 @@ impl Common {
         operation: &'static str,
         batch_len: Option<usize>,
         start: &Start<'_>,
+        attributes: impl IntoIterator<Item = opentelemetry::KeyValue>,
     ) -> SendSpans<K> {
         let measure = self.measure(system, crate::Operation::Send, operation, &destination);
         SendSpans::start(
@@ -294,6 +296,7 @@ impl Common {
             batch_len,
             start.region,
             start.parent,
+            attributes,
         )
         .with_on_send(self.on_send.clone())
         .with_measure(measure)

@@ -65,7 +65,7 @@
 //!
 //!     fn start(&mut self, service: &StreamPropagation, start: &Start<'_>) -> SendSpans<()> {
 //!         let system = MessagingSystem::Other("aws_kinesis");
-//!         let spans = service.common.send_spans(system, self.stream.clone(), "PutRecord", None, start);
+//!         let spans = service.common.send_spans(system, self.stream.clone(), "PutRecord", None, start, []);
 //!         // … write `spans.cx()` into the record …
 //!         spans
 //!     }
