@@ -8,8 +8,8 @@ use aws_sdk_kinesis::operation::get_records::GetRecordsOutput;
 use baton::driver::Start;
 use baton::metrics::Measure;
 use baton::{CallError, MessagingSpan, Operation, TracerHandle};
-use opentelemetry::trace::{Span, TraceContextExt};
-use opentelemetry::{Context, KeyValue};
+use opentelemetry::trace::TraceContextExt;
+use opentelemetry::Context;
 
 use crate::config::KinesisPropagation;
 use crate::record::{KINESIS, KinesisRecord, STREAM_NAME_ATTRIBUTE};
@@ -90,16 +90,15 @@ impl GetCall {
                     producer.is_valid().then_some(producer)
                 }));
         }
-        let mut span = self.tracer.with(|tracer| span.start(tracer, &parent));
         match result {
             Ok(output) => {
                 if let Some(id) = output.request_id() {
-                    span.set_attribute(KeyValue::new(baton::attr::AWS_REQUEST_ID, id.to_owned()));
+                    span = span.attribute(baton::attr::AWS_REQUEST_ID, id.to_owned());
                 }
-                span.end();
+                self.tracer.record(span, &parent);
             }
             Err(error) => {
-                let cx = Context::new().with_span(span);
+                let cx = self.tracer.start(span, &parent);
                 error.record(&cx.span());
                 cx.span().end();
             }

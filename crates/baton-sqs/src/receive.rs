@@ -9,8 +9,8 @@ use aws_sdk_sqs::types::MessageSystemAttributeName;
 use baton::driver::Start;
 use baton::metrics::Measure;
 use baton::{CallError, MessagingSpan, MessagingSystem, Operation, TracerHandle, attr};
-use opentelemetry::trace::{Span, TraceContextExt};
-use opentelemetry::{Context, KeyValue};
+use opentelemetry::trace::TraceContextExt;
+use opentelemetry::Context;
 
 use crate::config::SqsPropagation;
 use crate::extract::{TRACE_ATTRIBUTE_NAMES, producer_span_context};
@@ -141,29 +141,25 @@ impl ReceiveCall {
         if let Some(url) = self.queue_url {
             span = span.attribute(attr::AWS_SQS_QUEUE_URL, url);
         }
-        if let Ok(output) = result {
-            let messages = output.messages();
-            span = span.batch_count(messages.len()).links(
-                messages
-                    .iter()
-                    .filter_map(|m| producer_span_context(m, self.envelopes)),
-            );
-        }
-        // Ended right here, so the span goes into no `Context` (which would cost an allocation).
-        let mut span = self.tracer.with(|tracer| span.start(tracer, &self.parent));
         match result {
             Ok(output) => {
+                let messages = output.messages();
+                span = span.batch_count(messages.len()).links(
+                    messages
+                        .iter()
+                        .filter_map(|m| producer_span_context(m, self.envelopes)),
+                );
                 if let Some(id) = output.request_id() {
-                    span.set_attribute(KeyValue::new(attr::AWS_REQUEST_ID, id.to_owned()));
+                    span = span.attribute(attr::AWS_REQUEST_ID, id.to_owned());
                 }
+                // Everything is known: started and ended at once, into no `Context`.
+                self.tracer.record(span, &self.parent);
             }
             Err(error) => {
-                let cx = Context::new().with_span(span);
+                let cx = self.tracer.start(span, &self.parent);
                 error.record(&cx.span());
                 cx.span().end();
-                return;
             }
         }
-        span.end();
     }
 }

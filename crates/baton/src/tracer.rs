@@ -79,6 +79,20 @@ impl TracerHandle {
         }
     }
 
+    /// Starts `span` as a child of the active span of `parent` and ends it at once: for a span
+    /// whose attributes are all known when it is made (a `receive` span, made when the call
+    /// returned, with its start time set to when the call began). Like [`start`](Self::start),
+    /// an OpenTelemetry SDK tracer is called directly, and the span goes into no `Context`.
+    pub fn record(&self, span: MessagingSpan, parent: &Context) {
+        use opentelemetry::trace::Span as _;
+        match self.0.as_deref() {
+            Some(Explicit {
+                sdk: Some(tracer), ..
+            }) => span.start(tracer, parent).end(),
+            _ => self.with(|tracer| span.start(tracer, parent).end()),
+        }
+    }
+
     /// Starts the processing span `span` for a message whose producer context is `producer`
     /// (see [`MessagingSpan::start_process`]) and returns `producer` with the new span active
     /// in place of the producer's (its pass-on fields and baggage stay). Like
