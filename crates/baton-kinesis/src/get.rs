@@ -8,8 +8,8 @@ use aws_sdk_kinesis::operation::get_records::GetRecordsOutput;
 use baton::driver::Start;
 use baton::metrics::Measure;
 use baton::{CallError, MessagingSpan, Operation, TracerHandle};
-use opentelemetry::trace::TraceContextExt;
 use opentelemetry::Context;
+use opentelemetry::trace::TraceContextExt;
 
 use crate::config::KinesisPropagation;
 use crate::record::{KINESIS, KinesisRecord, STREAM_NAME_ATTRIBUTE};

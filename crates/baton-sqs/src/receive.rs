@@ -9,8 +9,8 @@ use aws_sdk_sqs::types::MessageSystemAttributeName;
 use baton::driver::Start;
 use baton::metrics::Measure;
 use baton::{CallError, MessagingSpan, MessagingSystem, Operation, TracerHandle, attr};
-use opentelemetry::trace::TraceContextExt;
 use opentelemetry::Context;
+use opentelemetry::trace::TraceContextExt;
 
 use crate::config::SqsPropagation;
 use crate::extract::{TRACE_ATTRIBUTE_NAMES, producer_span_context};
