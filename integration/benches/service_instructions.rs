@@ -32,9 +32,11 @@ fn main() {
                 eprintln!("no variant {name}");
                 std::process::exit(2);
             };
+            let timer = baton_test_support::LoopTimer::start();
             for _ in 0..count {
                 variant(&runtime);
             }
+            timer.report();
         }
         (Some(pairs), None) if pairs == "pairs" => {
             // `pairs`: what `walltime.sh` compares, as `base:variant`.

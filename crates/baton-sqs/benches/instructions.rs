@@ -61,6 +61,7 @@ fn main() {
         .unwrap();
     let caller = Context::new().with_span(provider.tracer("app").start("request"));
     let tracer = provider.tracer("app");
+    let timer = baton_test_support::LoopTimer::start();
     for _ in 0..count {
         runtime.block_on(async {
             match variant.as_str() {
@@ -226,4 +227,5 @@ fn main() {
             }
         });
     }
+    timer.report();
 }

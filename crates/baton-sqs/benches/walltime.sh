@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# Wall time per call, each variant in a process of its own: the `instructions` bench binaries
-# run natively (no valgrind), at two counts, so start-up cancels out: per call =
-# (T(HIGH) - T(LOW)) / (HIGH - LOW). Each round runs every variant once, in an order rotated
-# from round to round; a pair's added time is taken within a round (variant minus its base),
-# so slow drift on a shared machine mostly cancels, and the median over ROUNDS rounds is
-# printed with the interquartile range of the added time (one wall-time ratio can still move
-# by half from one run of the script to the next: see docs/BENCHMARKS.md).
+# Time per call, each variant in a process of its own: the `instructions` bench binaries run
+# natively (no valgrind) at two counts and time their own loop, so set-up cancels out: per
+# call = (T(HIGH) - T(LOW)) / (HIGH - LOW). Two clocks: wall time, and the time the thread was
+# on a CPU (the wall time less what other processes of a shared machine took from it; see
+# baton_test_support::LoopTimer). Each round runs every variant once, in an order rotated from
+# round to round; a pair's added time is taken within a round (variant minus its base), so
+# slow drift mostly cancels, and the median over ROUNDS rounds is printed with the
+# interquartile range of the added time (one wall-time ratio can still move by half from one
+# run of the script to the next: see docs/BENCHMARKS.md).
 #
 #   bash crates/baton-sqs/benches/walltime.sh                       # SQS
 #   CRATE=baton-integration BENCH=service_instructions bash crates/baton-sqs/benches/walltime.sh
@@ -15,7 +17,7 @@
 # BIN=path times another build. The binaries allocate through mimalloc, as for the instruction
 # counts; `cargo bench --bench interleaved` times the same calls with glibc's allocator.
 set -euo pipefail
-# EPOCHREALTIME and awk must agree on the decimal point.
+# awk must print a decimal point.
 export LC_ALL=C
 cd "$(dirname "${BASH_SOURCE[0]}")/../../.."
 crate=${CRATE:-baton-sqs}
@@ -56,17 +58,20 @@ for pair in "${pairs[@]}"; do
         [[ " ${variants[*]} " == *" $v "* ]] || variants+=("$v")
     done
 done
-# µs per call of one variant, in one process pair.
+# µs per call of one variant, in one process pair: "wall on-CPU". Each process times its own
+# loop (BATON_BENCH_TIMES: wall and on-CPU nanoseconds, see baton_test_support::LoopTimer),
+# so process start-up is left out and the two counts cancel what is left of set-up.
 # A run that fails stops the script (a panicking or unknown variant would otherwise be timed).
 per_call() {
-    local start mid end
-    start=$EPOCHREALTIME
-    "$BIN" "$1" "$low" >/dev/null || return 1
-    mid=$EPOCHREALTIME
-    "$BIN" "$1" "$high" >/dev/null || return 1
-    end=$EPOCHREALTIME
-    awk -v a="$start" -v b="$mid" -v c="$end" -v n=$((high - low)) \
-        'BEGIN { printf "%.3f", ((c - b) - (b - a)) * 1e6 / n }'
+    local lows highs
+    lows=$(BATON_BENCH_TIMES=1 "$BIN" "$1" "$low") || return 1
+    highs=$(BATON_BENCH_TIMES=1 "$BIN" "$1" "$high") || return 1
+    awk -v l="$lows" -v h="$highs" -v n=$((high - low)) 'BEGIN {
+        split(l, a, " "); split(h, b, " ")
+        if (a[1] == "" || b[1] == "") exit 1
+        cpu = (a[2] == "-" || b[2] == "-") ? "nan" : sprintf("%.3f", (b[2] - a[2]) / n / 1e3)
+        printf "%.3f %s", (b[1] - a[1]) / n / 1e3, cpu
+    }'
 }
 results=$(mktemp)
 trap 'rm -f "$results"' EXIT
@@ -81,24 +86,28 @@ for round in $(seq 0 $((rounds - 1))); do
         echo "$round $v $t" >>"$results"
     done
 done
-printf '%-48s %10s %10s %8s\n' "variant vs base" "base µs" "added µs" "spread"
+printf '%-44s %9s %9s %7s %9s %7s\n' "variant vs base" "base µs" "wall +µs" spread "CPU +µs" spread
 for pair in "${pairs[@]}"; do
     base=${pair%%:*}
     variant=${pair##*:}
-    # Per round: base time, and variant minus base; medians over rounds, and the
-    # interquartile range of the added time as its spread.
+    # Per round: base time, and variant minus base (wall, then on-CPU); medians over rounds,
+    # and the interquartile range of each added time as its spread.
     awk -v b="$base" -v v="$variant" '
         function sort(a, n,    i, j, t) {
             for (i = 2; i <= n; i++) for (j = i; j > 1 && a[j - 1] > a[j]; j--) {
                 t = a[j]; a[j] = a[j - 1]; a[j - 1] = t
             }
         }
-        $2 == b { base[$1] = $3 } $2 == v { with[$1] = $3 }
+        function q(a, n, k) { return a[int((k * n + 3) / 4)] }
+        $2 == b { base[$1] = $3; basec[$1] = $4 } $2 == v { with[$1] = $3; withc[$1] = $4 }
         END {
             n = 0
-            for (r in base) if (r in with) { n++; bs[n] = base[r]; ds[n] = with[r] - base[r] }
-            sort(bs, n); sort(ds, n)
-            q1 = ds[int((n + 3) / 4)]; q3 = ds[int((3 * n + 3) / 4)]
-            printf "%-48s %10.2f %+10.2f %8.2f\n", v " vs " b, bs[int((n + 1) / 2)], ds[int((n + 1) / 2)], q3 - q1
+            for (r in base) if (r in with) {
+                n++; bs[n] = base[r]; ds[n] = with[r] - base[r]; cs[n] = withc[r] - basec[r]
+            }
+            sort(bs, n); sort(ds, n); sort(cs, n)
+            printf "%-44s %9.2f %+9.2f %7.2f %+9.2f %7.2f\n", v " vs " b, bs[int((n + 1) / 2)],
+                ds[int((n + 1) / 2)], q(ds, n, 3) - q(ds, n, 1),
+                cs[int((n + 1) / 2)], q(cs, n, 3) - q(cs, n, 1)
         }' "$results"
 done

@@ -21,6 +21,7 @@
 //! - `config.rs`: [`sdk_config!`], [`REGION`], [`ENDPOINT`].
 //! - `spans.rs`: [`Spans`], [`header_of`].
 //! - `metrics.rs`: [`Metrics`] (a meter whose data points a test reads exactly), [`point`].
+//! - `timing.rs`: [`LoopTimer`] (wall and on-CPU time of a benchmark loop).
 //!
 //! # Example
 //!
@@ -46,12 +47,14 @@ mod log_lines;
 mod metrics;
 mod spans;
 mod stub;
+mod timing;
 
 pub use config::{ENDPOINT, REGION};
 pub use log_lines::LogLines;
 pub use metrics::{HistogramPoint, Metrics, Point, point};
 pub use spans::{Shape, Spans, call_in, header_of, pairs, shape};
 pub use stub::{Reply, Request, Responder, Stub, TARGET_HEADER, TRACE_HEADER};
+pub use timing::{LoopTimer, thread_cpu_ns};
 
 /// The names of the top-level fields in a value's pretty `Debug` output (`{:#?}`), in order: how
 /// the service crates check that an SDK input type has no field their Tower clients would drop
