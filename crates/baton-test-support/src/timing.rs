@@ -81,6 +81,9 @@ mod tests {
         let cpu = u128::from(cpu.unwrap());
         assert!(cpu >= 20_000_000);
         // The yields and reads around the figures take a little CPU of their own.
-        assert!(cpu <= wall + 1_000_000, "on-CPU {cpu} ns within wall {wall} ns");
+        assert!(
+            cpu <= wall + 1_000_000,
+            "on-CPU {cpu} ns within wall {wall} ns"
+        );
     }
 }
