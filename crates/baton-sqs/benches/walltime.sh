@@ -69,7 +69,7 @@ per_call() {
     awk -v l="$lows" -v h="$highs" -v n=$((high - low)) 'BEGIN {
         split(l, a, " "); split(h, b, " ")
         if (a[1] == "" || b[1] == "") exit 1
-        cpu = (a[2] == "-" || b[2] == "-") ? "nan" : sprintf("%.3f", (b[2] - a[2]) / n / 1e3)
+        cpu = (a[2] == "-" || b[2] == "-") ? "-" : sprintf("%.3f", (b[2] - a[2]) / n / 1e3)
         printf "%.3f %s", (b[1] - a[1]) / n / 1e3, cpu
     }'
 }
@@ -101,13 +101,19 @@ for pair in "${pairs[@]}"; do
         function q(a, n, k) { return a[int((k * n + 3) / 4)] }
         $2 == b { base[$1] = $3; basec[$1] = $4 } $2 == v { with[$1] = $3; withc[$1] = $4 }
         END {
-            n = 0
+            n = 0; nocpu = 0
             for (r in base) if (r in with) {
-                n++; bs[n] = base[r]; ds[n] = with[r] - base[r]; cs[n] = withc[r] - basec[r]
+                n++; bs[n] = base[r]; ds[n] = with[r] - base[r]
+                # No on-CPU clock on this system ("-"): that column says so.
+                if (withc[r] == "-" || basec[r] == "-") nocpu = 1; else cs[n] = withc[r] - basec[r]
             }
-            sort(bs, n); sort(ds, n); sort(cs, n)
-            printf "%-44s %9.2f %+9.2f %7.2f %+9.2f %7.2f\n", v " vs " b, bs[int((n + 1) / 2)],
-                ds[int((n + 1) / 2)], q(ds, n, 3) - q(ds, n, 1),
-                cs[int((n + 1) / 2)], q(cs, n, 3) - q(cs, n, 1)
+            sort(bs, n); sort(ds, n)
+            printf "%-44s %9.2f %+9.2f %7.2f", v " vs " b, bs[int((n + 1) / 2)],
+                ds[int((n + 1) / 2)], q(ds, n, 3) - q(ds, n, 1)
+            if (nocpu) printf " %9s %7s\n", "n/a", "n/a"
+            else {
+                sort(cs, n)
+                printf " %+9.2f %7.2f\n", cs[int((n + 1) / 2)], q(cs, n, 3) - q(cs, n, 1)
+            }
         }' "$results"
 done

@@ -85,16 +85,20 @@ impl SqsPropagation {
     /// `AWSTraceHeader` system attribute (default: yes).
     ///
     /// Turn it off when every producer writes `AWSTraceHeader`, as AWS services, the X-Ray
-    /// SDKs, OpenTelemetry Python and Baton itself do. Each ReceiveMessage request is then about 100 bytes shorter, bytes the SDK would
-    /// serialize and hash to sign the request: in `docs/BENCHMARKS.md` that is about a quarter
-    /// of what Baton adds to a receive. A message whose producer wrote only message attributes
-    /// (OpenTelemetry JS with its default propagator, for one) then gets no link to it, and its
-    /// process span starts a new trace, unless the call asked for those attributes itself or an
-    /// SNS or EventBridge envelope in the body carries the trace.
+    /// SDKs and Baton itself do. Each ReceiveMessage request is then about 100 bytes shorter,
+    /// bytes the SDK would serialize and hash to sign the request: in `docs/BENCHMARKS.md`
+    /// that is a quarter to a third of what Baton adds to a receive. A message whose producer
+    /// wrote only message attributes (OpenTelemetry JS with its default propagator;
+    /// OpenTelemetry instrumentations with the X-Ray propagator, which write
+    /// `X-Amzn-Trace-Id`) then gets no link to it, and its process span starts a new trace,
+    /// unless the call asked for those attributes itself or an SNS or EventBridge envelope in
+    /// the body carries the trace.
     ///
     /// ```
+    /// use baton_sqs::SqsPropagation;
+    ///
     /// // Every producer of these queues writes AWSTraceHeader.
-    /// let propagation = baton_sqs::SqsPropagation::new().with_message_attribute_carriers(false);
+    /// let propagation = SqsPropagation::new().with_message_attribute_carriers(false);
     /// # drop(propagation);
     /// ```
     pub fn with_message_attribute_carriers(mut self, enabled: bool) -> Self {

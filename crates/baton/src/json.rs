@@ -79,8 +79,9 @@ pub struct ObjectProbe {
 
 /// Checks that `document` is a JSON object — accepting and refusing exactly what
 /// `serde_json::from_str::<serde_json::Value>` does — and looks for the top-level member
-/// `field`, in one pass that builds no value tree (only the member's string value, if found,
-/// is copied).
+/// `field`, in one pass that builds no value tree. Only the member's string value, if found,
+/// is copied; a member name with an escape is decoded to compare it, and a number with an
+/// exponent (or over 300 digits) is read by serde_json to learn whether it fits an `f64`.
 ///
 /// ```
 /// use baton::json::{probe_object, JsonFieldSkip};
@@ -300,7 +301,7 @@ fn hex4(b: &[u8], i: usize) -> Option<u16> {
     Some(unit)
 }
 
-/// Checks the number that starts at `i` as a JSON number serde_json can hold (a finite
+/// Checks the number that starts at `start` as a JSON number serde_json can hold (a finite
 /// `f64` at most); returns the index just past it.
 fn scan_number(document: &str, start: usize) -> Option<usize> {
     let b = document.as_bytes();
@@ -356,27 +357,28 @@ pub fn insert_string_field(
     extra: usize,
     max: usize,
 ) -> Result<String, JsonFieldSkip> {
-    // A valid JSON object starts with `{` after optional JSON whitespace (ASCII only).
-    let brace = document.len() - document.trim_start_matches([' ', '\t', '\n', '\r']).len();
-    let (Some(head), Some(tail)) = (document.get(..=brace), document.get(brace + 1..)) else {
-        return Err(JsonFieldSkip::InvalidJson);
-    };
-    // `"field":"value"` (`,` unless the object is empty), escaped as JSON, written straight
-    // into the result.
-    let mut out = String::with_capacity(document.len() + field.len() + value.len() + 6);
-    out.push_str(head);
-    push_json_string(&mut out, field);
-    out.push(':');
-    push_json_string(&mut out, value);
-    if !empty {
-        out.push(',');
-    }
-    let len = out.len() + tail.len();
+    // `"field":"value"` (`,` unless the object is empty), escaped as JSON.
+    let (field, value) = (JsonString::new(field), JsonString::new(value));
+    let len = document.len() + field.len() + 1 + value.len() + usize::from(!empty);
     if len + extra > max {
         return Err(JsonFieldSkip::TooLarge {
             len: len + extra,
             max,
         });
+    }
+    // A valid JSON object starts with `{` after optional JSON whitespace (ASCII only).
+    let brace = document.len() - document.trim_start_matches([' ', '\t', '\n', '\r']).len();
+    let (Some(head), Some(tail)) = (document.get(..=brace), document.get(brace + 1..)) else {
+        return Err(JsonFieldSkip::InvalidJson);
+    };
+    // Written straight into the result, which is allocated once.
+    let mut out = String::with_capacity(len);
+    out.push_str(head);
+    field.push_to(&mut out);
+    out.push(':');
+    value.push_to(&mut out);
+    if !empty {
+        out.push(',');
     }
     out.push_str(tail);
     Ok(out)
@@ -515,16 +517,40 @@ fn key_is(literal: &str, field: &str) -> bool {
     }
 }
 
-/// `text` as a JSON string literal, appended to `out`.
-fn push_json_string(out: &mut String, text: &str) {
-    if !needs_escape(text.as_bytes()) {
-        // Nothing to escape (a trace header, a field name): as it is.
-        out.push('"');
-        out.push_str(text);
-        out.push('"');
-    } else {
-        // A `str` always serializes.
-        out.push_str(&serde_json::to_string(text).unwrap_or_default());
+/// A string as a JSON string literal: as it is between quotes when nothing in it needs
+/// escaping (a trace header, a field name), else as serde_json escapes it.
+enum JsonString<'a> {
+    Plain(&'a str),
+    Escaped(String),
+}
+
+impl<'a> JsonString<'a> {
+    fn new(text: &'a str) -> Self {
+        if needs_escape(text.as_bytes()) {
+            // A `str` always serializes.
+            JsonString::Escaped(serde_json::to_string(text).unwrap_or_default())
+        } else {
+            JsonString::Plain(text)
+        }
+    }
+
+    /// Its length as JSON, quotes included.
+    fn len(&self) -> usize {
+        match self {
+            JsonString::Plain(text) => text.len() + 2,
+            JsonString::Escaped(json) => json.len(),
+        }
+    }
+
+    fn push_to(&self, out: &mut String) {
+        match self {
+            JsonString::Plain(text) => {
+                out.push('"');
+                out.push_str(text);
+                out.push('"');
+            }
+            JsonString::Escaped(json) => out.push_str(json),
+        }
     }
 }
 
@@ -608,11 +634,13 @@ mod tests {
                 let mut text = plain.to_owned();
                 text.insert(at, special);
                 assert!(needs_escape(text.as_bytes()), "{text:?}");
+                assert_ne!(serde_json::to_string(&text).unwrap(), format!("\"{text}\""));
             }
             for harmless in [' ', '\u{7f}', 'é', '€', '/'] {
                 let mut text = plain.to_owned();
                 text.insert(at, harmless);
                 assert!(!needs_escape(text.as_bytes()), "{text:?}");
+                assert_eq!(serde_json::to_string(&text).unwrap(), format!("\"{text}\""));
             }
         }
     }

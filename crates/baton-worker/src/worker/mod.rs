@@ -598,9 +598,10 @@ impl<S> SqsWorker<S> {
     }
 
     /// Message attributes to receive beside the trace carriers, which the worker asks for
-    /// unless [told not to](Self::with_message_attribute_carriers). By default the handler sees only those: SQS returns no attribute that was not
-    /// asked for, and every name asked for is work for SQS on every message. Names are exact
-    /// or end in `.*` (a prefix); `"All"` asks for every attribute.
+    /// unless [told not to](Self::with_message_attribute_carriers). By default the handler
+    /// sees only those: SQS returns no attribute that was not asked for, and every name asked
+    /// for is work for SQS on every message. Names are exact or end in `.*` (a prefix);
+    /// `"All"` asks for every attribute.
     ///
     /// ```no_run
     /// # use baton_worker::SqsWorker;
@@ -625,7 +626,12 @@ impl<S> SqsWorker<S> {
     /// producer writes `AWSTraceHeader`; a message whose producer wrote only message attributes
     /// then starts a new trace unless its attribute was asked for with
     /// [`with_message_attribute_names`](Self::with_message_attribute_names). See
-    /// [`SqsPropagation::with_message_attribute_carriers`](baton_sqs::SqsPropagation::with_message_attribute_carriers).
+    /// [`SqsPropagation::with_message_attribute_carriers`]; if the worker's client carries
+    /// Baton's SQS interceptor, turn the option off there too, or the interceptor asks for the
+    /// carriers again on every receive.
+    ///
+    /// [`SqsPropagation::with_message_attribute_carriers`]:
+    ///     baton_sqs::SqsPropagation::with_message_attribute_carriers
     pub fn with_message_attribute_carriers(mut self, enabled: bool) -> Self {
         self.runner.settings.process = self
             .runner
