@@ -227,6 +227,11 @@ async fn attributes_seen(
             .message_attributes("tenant", string("acme"))
             .message_attributes("order.kind", string("book"))
             .message_attributes("unrelated", string("x"))
+            // A W3C carrier as OpenTelemetry JS writes it, beside the AWSTraceHeader.
+            .message_attributes(
+                "traceparent",
+                string("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"),
+            )
             .send()
     })
     .await;
@@ -267,7 +272,18 @@ async fn receives_ask_for_the_carriers_and_only_what_the_user_adds() {
     // By default: the trace carriers and the receive count, nothing the handler did not ask for.
     let plain = attributes_seen(|w| w).await;
     assert_eq!(plain.system, ["AWSTraceHeader", "ApproximateReceiveCount"]);
-    assert!(plain.message.is_empty(), "{plain:?}");
+    assert_eq!(plain.message, ["traceparent"], "only the carrier");
+
+    // Without the message attribute carriers: no message attribute at all, unless named.
+    let lean = attributes_seen(|w| w.with_message_attribute_carriers(false)).await;
+    assert_eq!(lean.system, ["AWSTraceHeader", "ApproximateReceiveCount"]);
+    assert!(lean.message.is_empty(), "{lean:?}");
+    let lean_named = attributes_seen(|w| {
+        w.with_message_attribute_carriers(false)
+            .with_message_attribute_names(["tenant"])
+    })
+    .await;
+    assert_eq!(lean_named.message, ["tenant"]);
 
     let more = attributes_seen(|w| {
         w.with_message_attribute_names(["tenant", "order.*"])
@@ -280,14 +296,17 @@ async fn receives_ask_for_the_carriers_and_only_what_the_user_adds() {
         more.system,
         ["AWSTraceHeader", "ApproximateReceiveCount", "SentTimestamp"]
     );
-    assert_eq!(more.message, ["order.kind", "tenant"]);
+    assert_eq!(more.message, ["order.kind", "tenant", "traceparent"]);
 
     let all = attributes_seen(|w| {
         w.with_message_attribute_names(["All"])
             .with_system_attribute_names([aws_sdk_sqs::types::MessageSystemAttributeName::All])
     })
     .await;
-    assert_eq!(all.message, ["order.kind", "tenant", "unrelated"]);
+    assert_eq!(
+        all.message,
+        ["order.kind", "tenant", "traceparent", "unrelated"]
+    );
     assert!(all.system.len() > 3, "{all:?}");
 }
 
