@@ -70,7 +70,7 @@ pub struct PublishCall {
 impl PublishCall {
     /// Starts the send span, named after `destination` (a topic or target ARN, or `sms`), with
     /// the topic's ARN (`aws.sns.topic.arn`) and, for a single message, its size
-    /// (`messaging.message.body.size`).
+    /// (`messaging.message.body.size`) if the settings record it.
     pub(crate) fn start(
         config: &SnsPropagation,
         operation: &'static str,
@@ -87,7 +87,11 @@ impl PublishCall {
                 operation,
                 batch_len,
                 start,
-                arn.into_iter().chain(message.map(body_size)),
+                arn.into_iter().chain(
+                    message
+                        .filter(|_| config.common.records_body_size())
+                        .map(body_size),
+                ),
             ),
             header: None,
         }
@@ -136,7 +140,9 @@ impl PublishCall {
             let cx =
                 self.spans
                     .start_entry(config.common.tracer(), MessagingSystem::Sns, topic.clone());
-            cx.span().set_attribute(body_size(&entry.message));
+            if config.common.records_body_size() {
+                cx.span().set_attribute(body_size(&entry.message));
+            }
             if config.message_attribute {
                 add_attribute(&mut entry.message_attributes, &mut budget, || {
                     send_header(config, &cx)

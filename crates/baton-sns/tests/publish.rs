@@ -26,9 +26,11 @@ fn attribute(form: &[(String, String)], name: &str) -> Option<String> {
         .map(|(_, v)| v.clone())
 }
 
-/// Baton's SNS propagation, recording into `spans`.
+/// Baton's SNS propagation, recording into `spans`, with the (opt-in) body size.
 fn propagation(spans: &Spans) -> SnsPropagation {
-    SnsPropagation::new().with_tracer(spans.handle())
+    SnsPropagation::new()
+        .with_tracer(spans.handle())
+        .with_body_size(true)
 }
 
 const TOPIC: &str = "arn:aws:sns:eu-west-1:123456789012:orders";

@@ -39,7 +39,7 @@ if [[ -z ${PAIRS:-} ]]; then
         PAIRS="send-raw:send-raw-header send-raw:send-hand send-raw:send-hand-conventions
             send-raw:send-interceptor send-raw:send-interceptor-shared
             send-tower-bare:send-tower send-tower-bare:send-tower-service
-            receive-raw:receive-hand receive-raw:receive-hand-conventions
+            receive-raw:receive-hand receive-raw:receive-hand-carriers receive-raw:receive-hand-conventions
             receive-raw:receive-interceptor receive-raw:receive-interceptor-shared
             receive-tower-bare:receive-tower"
     else

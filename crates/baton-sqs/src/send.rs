@@ -60,7 +60,10 @@ impl SendCall {
             operation,
             batch_len,
             start,
-            url.into_iter().chain(body.map(body_size)),
+            url.into_iter().chain(
+                body.filter(|_| config.common.records_body_size())
+                    .map(body_size),
+            ),
         );
         SendCall { spans }
     }
@@ -124,7 +127,9 @@ impl SendCall {
             let cx =
                 self.spans
                     .start_entry(config.common.tracer(), MessagingSystem::Sqs, queue.clone());
-            cx.span().set_attribute(body_size(&entry.message_body));
+            if config.common.records_body_size() {
+                cx.span().set_attribute(body_size(&entry.message_body));
+            }
             let size = message_size(Some(&entry.message_body), entry.message_attributes.as_ref());
             let before = config
                 .common

@@ -352,11 +352,15 @@ fn start_process_span_continues_a_producer_found_in_an_envelope() {
         let spans = Spans::new();
         let message = Message::builder().message_id("m1").body(&body).build();
         assert_eq!(message.trace_carrier(), Some(carrier));
-        let config = SqsPropagation::new().with_tracer(spans.handle());
+        // With the (opt-in) body size; the envelope-less span below goes without it.
+        let config = SqsPropagation::new()
+            .with_tracer(spans.handle())
+            .with_body_size(true);
         config.start_process_span(&message, "orders").span().end();
         config
             .clone()
             .with_envelope_extraction(false)
+            .with_body_size(false)
             .start_process_span(&message, "orders")
             .span()
             .end();
@@ -375,6 +379,14 @@ fn start_process_span_continues_a_producer_found_in_an_envelope() {
                 )),
             "the body size: {:?}",
             process[0].attributes
+        );
+        assert!(
+            !process[1]
+                .attributes
+                .iter()
+                .any(|kv| kv.key.as_str() == baton::attr::MESSAGING_MESSAGE_BODY_SIZE),
+            "no body size unless asked for: {:?}",
+            process[1].attributes
         );
         assert_eq!(
             process[0].parent_span_id,

@@ -63,15 +63,14 @@ pub trait Delivery {
         span
     }
 
-    /// Its processing span, not started: `process {destination}` with the message id, the
-    /// body size and the [delivery facts](Self::delivery_facts).
+    /// Its processing span, not started: `process {destination}` with the message id and the
+    /// [delivery facts](Self::delivery_facts). The body size is opt-in in the conventions: the
+    /// services' settings add it when asked to (`with_body_size`), or add it yourself with
+    /// [`MessagingSpan::body_size`].
     fn process_span(&self, destination: &str) -> MessagingSpan {
         let mut span = MessagingSpan::process(self.system(), destination.to_owned());
         if let Some(id) = self.message_id() {
             span = span.message_id(id.to_owned());
-        }
-        if let Some(bytes) = self.body_size() {
-            span = span.body_size(bytes);
         }
         self.delivery_facts(span)
     }

@@ -107,6 +107,9 @@ pub enum LinkPolicy {
 /// The attributes a messaging span is made with room for.
 const ATTRIBUTE_CAPACITY: usize = 12;
 
+/// Where [`MessagingSpan::new`] puts `messaging.operation.name`.
+const OPERATION_NAME_AT: usize = 2;
+
 /// A messaging span about to start.
 ///
 /// ```
@@ -124,7 +127,9 @@ const ATTRIBUTE_CAPACITY: usize = 12;
 #[must_use = "a MessagingSpan does nothing until started"]
 pub struct MessagingSpan {
     operation: Operation,
-    destination: Cow<'static, str>,
+    /// `{operation} {destination}`, made once: the destination itself moves into its
+    /// attribute rather than being copied.
+    name: String,
     attributes: Vec<KeyValue>,
     links: Vec<Link>,
     start_time: Option<std::time::SystemTime>,
@@ -138,21 +143,26 @@ impl MessagingSpan {
         destination: impl Into<Cow<'static, str>>,
     ) -> Self {
         let destination = destination.into();
+        let verb = operation.as_str();
+        let mut name = String::with_capacity(verb.len() + 1 + destination.len());
+        name.push_str(verb);
+        name.push(' ');
+        name.push_str(&destination);
         // Room for what the middleware adds (operation name, region, batch size, the
         // service's own, then server, message id, request id) without growing the vector on
         // the way, after the span started too (the span keeps this vector).
         let mut attributes = Vec::with_capacity(ATTRIBUTE_CAPACITY);
         attributes.extend([
             KeyValue::new(attr::MESSAGING_SYSTEM, system.as_str()),
-            KeyValue::new(attr::MESSAGING_OPERATION_TYPE, operation.as_str()),
+            KeyValue::new(attr::MESSAGING_OPERATION_TYPE, verb),
             // Required on every messaging span; the service's own operation name replaces it
-            // where there is one (see `operation_name`).
-            KeyValue::new(attr::MESSAGING_OPERATION_NAME, operation.as_str()),
-            KeyValue::new(attr::MESSAGING_DESTINATION_NAME, destination.clone()),
+            // where there is one (see `operation_name`, which finds it at this index).
+            KeyValue::new(attr::MESSAGING_OPERATION_NAME, verb),
+            KeyValue::new(attr::MESSAGING_DESTINATION_NAME, destination),
         ]);
         MessagingSpan {
             operation,
-            destination,
+            name,
             attributes,
             links: Vec::new(),
             start_time: None,
@@ -201,15 +211,11 @@ impl MessagingSpan {
     /// `messaging.operation.name`, the service's own operation name (`SendMessage`, `Publish`),
     /// in place of the default, the operation type (`send`, `create`, `receive`, `process`).
     pub fn operation_name(mut self, name: &'static str) -> Self {
-        let value = KeyValue::new(attr::MESSAGING_OPERATION_NAME, name);
-        match self
-            .attributes
-            .iter_mut()
-            .find(|kv| kv.key.as_str() == attr::MESSAGING_OPERATION_NAME)
-        {
-            Some(existing) => *existing = value,
-            None => self.attributes.push(value),
-        }
+        // `new` put the default at OPERATION_NAME_AT, and attributes are only ever added
+        // after it; the value is replaced in place.
+        let slot = &mut self.attributes[OPERATION_NAME_AT];
+        debug_assert_eq!(slot.key.as_str(), attr::MESSAGING_OPERATION_NAME);
+        slot.value = Value::from(name);
         self
     }
 
@@ -289,17 +295,12 @@ impl MessagingSpan {
 
     /// The span name: `{operation} {destination}`.
     pub fn name(&self) -> String {
-        let operation = self.operation.as_str();
-        let mut name = String::with_capacity(operation.len() + 1 + self.destination.len());
-        name.push_str(operation);
-        name.push(' ');
-        name.push_str(&self.destination);
-        name
+        self.name.clone()
     }
 
     /// The OpenTelemetry builder for this span.
     pub fn builder(self) -> SpanBuilder {
-        let mut builder = SpanBuilder::from_name(self.name())
+        let mut builder = SpanBuilder::from_name(self.name)
             .with_kind(self.operation.kind())
             .with_attributes(self.attributes);
         if !self.links.is_empty() {

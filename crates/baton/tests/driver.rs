@@ -650,3 +650,57 @@ fn size_limits_clamp_the_same_way_everywhere() {
     }
     assert_eq!(Streams::default().common().size_limit(), 256 * 1024);
 }
+
+/// A delivery with a five-byte body and no producer.
+struct Parcel;
+
+impl baton::Delivery for Parcel {
+    fn system(&self) -> MessagingSystem {
+        MessagingSystem::Other("parcels")
+    }
+    fn message_id(&self) -> Option<&str> {
+        Some("p-1")
+    }
+    fn producer_context(&self) -> Context {
+        Context::new()
+    }
+    fn body_size(&self) -> Option<usize> {
+        Some(5)
+    }
+}
+
+#[test]
+fn process_spans_record_the_body_size_only_when_asked() {
+    for on in [false, true] {
+        let spans = Spans::new();
+        let common = Common::default()
+            .with_tracer(TracerHandle::new(spans.provider.tracer("test")))
+            .with_body_size(on);
+        assert_eq!(common.records_body_size(), on);
+        common.start_delivery(&Parcel, "bin").span().end();
+        // Inside an enclosing span (a Lambda invocation), the same.
+        let enclosing = Context::new().with_span(spans.provider.tracer("test").start("invoke"));
+        common
+            .start_delivery_within(&Parcel, "bin", &enclosing)
+            .span()
+            .end();
+        let process: Vec<SpanData> = spans
+            .finished()
+            .into_iter()
+            .filter(|s| s.name == "process bin")
+            .collect();
+        assert_eq!(process.len(), 2);
+        for span in &process {
+            assert_eq!(
+                attribute(span, attr::MESSAGING_MESSAGE_ID).as_deref(),
+                Some("p-1")
+            );
+            let expected = on.then(|| "5".to_owned());
+            assert_eq!(
+                attribute(span, attr::MESSAGING_MESSAGE_BODY_SIZE),
+                expected,
+                "body size {on}"
+            );
+        }
+    }
+}

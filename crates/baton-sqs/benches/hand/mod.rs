@@ -79,9 +79,72 @@ pub(crate) async fn receive(
         .end();
 }
 
+/// ReceiveMessage of up to 10 written by hand to read the carriers Baton's default receive
+/// reads: it asks SQS for `AWSTraceHeader` and for the message attributes other tracers write
+/// the context in (W3C `traceparent`/`tracestate`, the X-Ray header under its two spellings),
+/// and links the `receive` span to each message's producer, taken from `AWSTraceHeader` or
+/// else from `traceparent`. No attributes on the span: the baseline for Baton's default
+/// receive, as [`receive`] is for the one `with_message_attribute_carriers(false)` makes.
+pub(crate) async fn receive_carriers(
+    client: &aws_sdk_sqs::Client,
+    url: &str,
+    caller: &Context,
+    tracer: &SdkTracer,
+) {
+    use opentelemetry::propagation::TextMapPropagator;
+    use opentelemetry_sdk::propagation::TraceContextPropagator;
+
+    let output = client
+        .receive_message()
+        .queue_url(url)
+        .max_number_of_messages(10)
+        .message_system_attribute_names(MessageSystemAttributeName::AwsTraceHeader)
+        .set_message_attribute_names(Some(
+            baton_sqs::TRACE_ATTRIBUTE_NAMES
+                .iter()
+                .map(|name| (*name).to_owned())
+                .collect(),
+        ))
+        .send()
+        .with_context(caller.clone())
+        .await
+        .unwrap();
+    let links: Vec<Link> = output
+        .messages()
+        .iter()
+        .filter_map(|m| {
+            let xray = m
+                .attributes()
+                .and_then(|a| a.get(&MessageSystemAttributeName::AwsTraceHeader))
+                .and_then(|h| baton::TraceHeader::parse(h).ok());
+            if let Some(parsed) = xray {
+                return Some(Link::with_context(baton::remote_span_context(&parsed)));
+            }
+            let attributes = m.message_attributes()?;
+            let traceparent = attributes.get("traceparent")?.string_value()?;
+            let carrier = std::collections::HashMap::from([(
+                "traceparent".to_owned(),
+                traceparent.to_owned(),
+            )]);
+            let cx = TraceContextPropagator::new().extract(&carrier);
+            let span_context = cx.span().span_context().clone();
+            span_context
+                .is_valid()
+                .then(|| Link::with_context(span_context))
+        })
+        .collect();
+    tracer
+        .span_builder("receive orders")
+        .with_kind(SpanKind::Consumer)
+        .with_links(links)
+        .start_with_context(tracer, caller)
+        .end();
+}
+
 /// The same SendMessage propagation written by hand, but with the span Baton records: the
 /// attributes the messaging conventions require and recommend (system, operation, destination,
-/// region, queue URL, body size, server, message id, request id). What the hand-written
+/// region, queue URL, server, message id, request id; the body size is opt-in, and Baton
+/// records it only when asked to). What the hand-written
 /// baseline costs once it records what Baton's span does.
 pub(crate) async fn send_conventions(
     client: &aws_sdk_sqs::Client,
@@ -99,7 +162,6 @@ pub(crate) async fn send_conventions(
         KeyValue::new("messaging.operation.type", "send"),
         KeyValue::new("messaging.operation.name", "SendMessage"),
         KeyValue::new("messaging.destination.name", queue.to_owned()),
-        KeyValue::new("messaging.message.body.size", body.len() as i64),
         KeyValue::new("aws.sqs.queue_url", url.to_owned()),
     ];
     if let Some(region) = client.config().region() {

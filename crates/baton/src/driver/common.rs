@@ -89,6 +89,7 @@ pub struct Common {
     size_limit: usize,
     metrics: Option<MessagingMetrics>,
     probe: Option<super::ServerProbe>,
+    body_size: bool,
 }
 
 impl Default for Common {
@@ -104,6 +105,7 @@ impl Default for Common {
             size_limit: DEFAULT_SIZE_LIMIT,
             metrics: None,
             probe: None,
+            body_size: false,
         }
     }
 }
@@ -195,6 +197,20 @@ impl Common {
     pub fn with_meter(mut self, meter: &Meter) -> Self {
         self.metrics = Some(MessagingMetrics::new(meter));
         self
+    }
+
+    /// Records `messaging.message.body.size` on the spans of single messages (off by default:
+    /// the conventions make it opt-in).
+    #[must_use]
+    pub fn with_body_size(mut self, on: bool) -> Self {
+        self.body_size = on;
+        self
+    }
+
+    /// Whether spans record `messaging.message.body.size` (see
+    /// [`with_body_size`](Self::with_body_size)).
+    pub fn records_body_size(&self) -> bool {
+        self.body_size
     }
 
     /// The metrics' instruments, when a meter was given.
@@ -310,9 +326,23 @@ impl Common {
         destination: &str,
     ) -> Context {
         self.start_process(
-            delivery.process_span(destination),
+            self.process_span(delivery, destination),
             &delivery.producer_context(),
         )
+    }
+
+    /// The processing span of `delivery` ([`Delivery::process_span`]), with its body size when
+    /// these settings record it.
+    fn process_span(
+        &self,
+        delivery: &(impl Delivery + ?Sized),
+        destination: &str,
+    ) -> MessagingSpan {
+        let span = delivery.process_span(destination);
+        match delivery.body_size() {
+            Some(bytes) if self.body_size => span.body_size(bytes),
+            _ => span,
+        }
     }
 
     /// [`start_delivery`](Self::start_delivery) inside the span active in `enclosing` (a batch,
@@ -329,7 +359,7 @@ impl Common {
         destination: &str,
         enclosing: &Context,
     ) -> Context {
-        let span = delivery.process_span(destination);
+        let span = self.process_span(delivery, destination);
         let mut producer = delivery.producer_context();
         if let Some(trace) = enclosing.get::<crate::LambdaInvocationTrace>() {
             producer = producer.with_value(trace.clone());
@@ -452,6 +482,16 @@ macro_rules! common_builders {
             port: Option<u16>,
         ) -> Self {
             self.$field = self.$field.with_server_address(address, port);
+            self
+        }
+
+        /// Records `messaging.message.body.size`, the size in bytes of one message's body, on
+        /// the spans of single messages (a send of one message, each entry of a batch, each
+        /// processing span). Off by default: the semantic conventions make the attribute
+        /// opt-in, and it costs an attribute on every such span.
+        #[must_use]
+        pub fn with_body_size(mut self, on: bool) -> Self {
+            self.$field = self.$field.with_body_size(on);
             self
         }
 
