@@ -151,6 +151,7 @@ impl<'a> KinesisRecord<'a> {
 
     /// Starts the record's processing span (`process {stream}`) with `tracer` under `policy`
     /// and returns the context with that span active. End the span when the record is handled.
+    /// (The settings' `start_process_span` also records the body size when asked to.)
     pub fn start_process_span(
         &self,
         tracer: &TracerHandle,

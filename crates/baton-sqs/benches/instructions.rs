@@ -48,7 +48,7 @@ fn main() {
 }
 
 /// `interleave ROUNDS CALLS VARIANT...`: every variant in one process, block after block. Each
-/// round times CALLS calls of each variant, in an order rotated from round to round, and
+/// round times CALLS calls of each variant, in an order shuffled from round to round, and
 /// prints one line: the round, then each variant's µs per call. Every variant shares the
 /// process's code and heap placement, which otherwise moves a variant's time by several per
 /// cent from one process to the next (see `walltime.sh` and docs/BENCHMARKS.md).
@@ -58,7 +58,7 @@ fn interleave(args: &[String]) {
         args.get(1).and_then(|n| n.parse::<usize>().ok()),
     ) else {
         eprintln!("usage: instructions interleave ROUNDS CALLS VARIANT...");
-        return;
+        std::process::exit(2);
     };
     let variants = &args[2..];
     let mut calls = Calls::new();
@@ -70,9 +70,19 @@ fn interleave(args: &[String]) {
     }
     println!("round {}", variants.join(" "));
     let mut times = vec![0.0; variants.len()];
+    let mut order: Vec<usize> = (0..variants.len()).collect();
+    // A fixed-seed xorshift: each round runs the variants in a new order, so no variant is
+    // always run after the same neighbour (whose leftovers in the caches and the heap it
+    // would otherwise meet every round), and runs repeat exactly.
+    let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
     for round in 0..rounds {
-        for i in 0..variants.len() {
-            let at = (i + round) % variants.len();
+        for i in (1..order.len()).rev() {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            order.swap(i, (seed % (i as u64 + 1)) as usize);
+        }
+        for &at in &order {
             let started = std::time::Instant::now();
             for _ in 0..per_block {
                 calls.call(&variants[at]);

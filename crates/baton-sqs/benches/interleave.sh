@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Wall time per call with every variant in one process: the `instructions` bench binary's
-# `interleave` mode times a block of CALLS calls of each variant, round after round (order
-# rotated each round), so all variants share the process's code and heap placement. Between
+# `interleave` mode times a block of CALLS calls of each variant, round after round (in an
+# order shuffled each round), so all variants share the process's code and heap placement. Between
 # processes that placement moves one variant's time by several per cent, more than the
 # microsecond or so propagation adds (see `walltime.sh`, which runs each variant in processes
 # of its own); within one process the difference of two variants is steady. Several processes
@@ -24,7 +24,7 @@ calls=${CALLS:-200}
 skip=${SKIP:-20}
 if [[ -z ${BIN:-} ]]; then
     BIN=$(cargo bench -p baton-sqs --bench instructions --no-run 2>&1 |
-        sed -n 's/.*Executable .*(\(.*\))$/\1/p' | tail -n 1)
+        sed -n 's/.*Executable .*(\(.*\))$/\1/p' | tail -n 1) || true
     if [[ -z $BIN ]]; then
         echo "building the baton-sqs instructions bench failed:" >&2
         cargo bench -p baton-sqs --bench instructions --no-run >&2
@@ -36,6 +36,10 @@ PAIRS=${PAIRS:-"send-raw:send-hand send-raw:send-hand-conventions send-raw:send-
     receive-raw:receive-hand receive-raw:receive-hand-carriers
     receive-raw:receive-hand-conventions receive-raw:receive-interceptor
     receive-raw:receive-interceptor-shared receive-tower-bare:receive-tower"}
+if ((rounds <= skip)); then
+    echo "ROUNDS ($rounds) must be more than SKIP ($skip), the rounds left out" >&2
+    exit 1
+fi
 read -r -a pairs <<<"$(echo $PAIRS)"
 variants=()
 for pair in "${pairs[@]}"; do
@@ -63,9 +67,13 @@ for p in $(seq "$processes"); do
         NR == 1 { for (i = 2; i <= NF; i++) col[$i] = i; next }
         $1 >= skip { n++; for (i = 2; i <= NF; i++) t[n, i] = $i }
         END {
+            if (n == 0) { print "no rounds timed in process " p > "/dev/stderr"; exit 1 }
             k = split(pairs, list, " ")
             for (q = 1; q <= k; q++) {
                 split(list[q], bv, ":")
+                if (!(bv[1] in col) || !(bv[2] in col)) {
+                    print "unknown variant in " list[q] > "/dev/stderr"; exit 1
+                }
                 for (r = 1; r <= n; r++) d[r] = t[r, col[bv[2]]] - t[r, col[bv[1]]]
                 printf "%s %s %.4f\n", p, list[q], median(d, n)
             }
@@ -92,7 +100,11 @@ done | awk -v pairs="${pairs[*]}" '
             med = median(a, m)
             split(pair, bv, ":"); family = bv[2]; sub(/-.*/, "", family)
             if (!(family in first)) first[family] = med
-            printf "%-46s %+9.2f %+8.2f %+8.2f %7.2fx\n", bv[2] " vs " bv[1], med, lo, hi,
-                first[family] ? med / first[family] : 0
+            # A ratio to a baseline that adds next to nothing would mean nothing.
+            if (first[family] > 0.05)
+                printf "%-46s %+9.2f %+8.2f %+8.2f %7.2fx\n", bv[2] " vs " bv[1], med, lo, hi,
+                    med / first[family]
+            else
+                printf "%-46s %+9.2f %+8.2f %+8.2f %8s\n", bv[2] " vs " bv[1], med, lo, hi, "n/a"
         }
     }'

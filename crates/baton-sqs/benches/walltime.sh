@@ -27,7 +27,7 @@ low=${LOW:-2000}
 high=${HIGH:-12000}
 if [[ -z ${BIN:-} ]]; then
     BIN=$(cargo bench -p "$crate" --bench "$bench" --no-run 2>&1 |
-        sed -n 's/.*Executable .*(\(.*\))$/\1/p' | tail -n 1)
+        sed -n 's/.*Executable .*(\(.*\))$/\1/p' | tail -n 1) || true
     if [[ -z $BIN ]]; then
         echo "building the $crate $bench bench failed:" >&2
         cargo bench -p "$crate" --bench "$bench" --no-run >&2

@@ -826,3 +826,30 @@ fn chrono_free_rfc3339(at: std::time::SystemTime) -> String {
         rest % 60
     )
 }
+
+#[tokio::test]
+async fn process_spans_carry_the_body_size_only_when_asked() {
+    for on in [false, true] {
+        let spans = Spans::new();
+        let mut handler = SqsBatchHandler::new(recording_handler(Seen::default()))
+            .with_tracer(spans.handle())
+            .with_body_size(on);
+        let event = sqs_event(QUEUE_ARN, &["ok", "ok too"]);
+        handler
+            .ready()
+            .await
+            .unwrap()
+            .call(invocation(event))
+            .await
+            .unwrap();
+        let spans = spans.by_message_id();
+        assert_eq!(spans.len(), 2);
+        for (id, bytes) in [("m0", "2"), ("m1", "6")] {
+            assert_eq!(
+                attribute(&spans[id], "messaging.message.body.size").as_deref(),
+                on.then_some(bytes),
+                "{id}, body size {on}"
+            );
+        }
+    }
+}

@@ -79,7 +79,9 @@ pub trait Delivery {
 impl TracerHandle {
     /// Starts the processing span of `delivery`, handled for `destination`, under `policy`,
     /// and returns its producer's context with the new span active (see
-    /// [`start_process`](Self::start_process)).
+    /// [`start_process`](Self::start_process)). The body size, opt-in in the conventions, is
+    /// not recorded here: a service's settings built `with_body_size(true)` record it (their
+    /// `start_process_span`, and [`Common::start_delivery`](crate::driver::Common::start_delivery)).
     pub fn start_delivery(
         &self,
         delivery: &(impl Delivery + ?Sized),

@@ -95,6 +95,15 @@ macro_rules! process_builders {
             self
         }
 
+        #[doc = concat!("Records `messaging.message.body.size` on each ", $what, "'s process \
+            span where it has a body (an SNS notification's message, a Kinesis record's data; \
+            an EventBridge event has none). Default: off, as the semantic conventions make it \
+            opt-in.")]
+        pub fn with_body_size(mut self, enabled: bool) -> Self {
+            self.$field = self.$field.with_body_size(enabled);
+            self
+        }
+
         #[doc = concat!("Calls `hook` with each ", $what, "'s process span just after it \
             starts: add attributes of your own or read its ids.")]
         pub fn with_on_process(
@@ -206,6 +215,13 @@ impl<S> SqsBatchHandler<S> {
     /// queue, receive count and FIFO group, from the attributes Lambda hands over with it.
     pub fn with_delivery_facts(mut self, enabled: bool) -> Self {
         self.settings.process = self.settings.process.with_delivery_facts(enabled);
+        self
+    }
+
+    /// Records `messaging.message.body.size` on each record's process span (default: off,
+    /// as the semantic conventions make it opt-in).
+    pub fn with_body_size(mut self, enabled: bool) -> Self {
+        self.settings.process = self.settings.process.with_body_size(enabled);
         self
     }
 

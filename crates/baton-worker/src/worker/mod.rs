@@ -558,6 +558,14 @@ impl<S> SqsWorker<S> {
         self
     }
 
+    /// Records `messaging.message.body.size` on each process span (default: off, as the
+    /// semantic conventions make it opt-in; see
+    /// [`SqsPropagation::with_body_size`](baton_sqs::SqsPropagation::with_body_size)).
+    pub fn with_body_size(mut self, enabled: bool) -> Self {
+        self.runner.settings.process = self.runner.settings.process.with_body_size(enabled);
+        self
+    }
+
     /// Whether each DeleteMessageBatch and ChangeMessageVisibilityBatch call the worker makes
     /// (batched deletes, heartbeats, retry delays, give-backs at shutdown) gets a CLIENT
     /// `settle {queue}` span linked to the process spans of the messages it settles, in the

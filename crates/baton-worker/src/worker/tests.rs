@@ -330,6 +330,7 @@ async fn each_message_continues_its_producer_trace_and_is_deleted_once() {
         .process
         .clone()
         .with_tracer(TracerHandle::new(provider.tracer("worker")))
+        .with_body_size(true)
         .with_on_process(|span| {
             span.set_attribute(opentelemetry::KeyValue::new("shop.tenant", "acme"));
         });
@@ -366,6 +367,15 @@ async fn each_message_continues_its_producer_trace_and_is_deleted_once() {
                 .iter()
                 .any(|kv| kv.key.as_str() == "shop.tenant" && kv.value.as_str() == "acme"),
             "the on_process hook's attribute: {:?}",
+            span.attributes
+        );
+        // Asked for (`with_body_size`): the conventions make it opt-in.
+        assert!(
+            span.attributes
+                .iter()
+                .any(|kv| kv.key.as_str() == "messaging.message.body.size"
+                    && kv.value == opentelemetry::Value::I64(body.len() as i64)),
+            "the body size: {:?}",
             span.attributes
         );
     }

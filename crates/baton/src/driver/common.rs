@@ -486,9 +486,11 @@ macro_rules! common_builders {
         }
 
         /// Records `messaging.message.body.size`, the size in bytes of one message's body, on
-        /// the spans of single messages (a send of one message, each entry of a batch, each
-        /// processing span). Off by default: the semantic conventions make the attribute
-        /// opt-in, and it costs an attribute on every such span.
+        /// the spans of single messages whose body Baton sees: SQS and SNS sends of one
+        /// message and each entry of their batches, and the processing spans of SQS messages,
+        /// SNS notifications and Kinesis records (EventBridge events and Step Functions
+        /// executions have no such body, and Kinesis sends do not record it). Off by default:
+        /// the semantic conventions make the attribute opt-in.
         #[must_use]
         pub fn with_body_size(mut self, on: bool) -> Self {
             self.$field = self.$field.with_body_size(on);
