@@ -273,12 +273,14 @@ impl Calls {
                         .message_body("hello")
                         .build()
                         .unwrap();
-                    bare.ready()
-                        .await
-                        .unwrap()
-                        .call(SqsRequest::from(input))
-                        .await
-                        .unwrap();
+                    // With the caller's context current at `call`, as for the Tower form:
+                    // what that costs is the harness's, not Baton's.
+                    let ready = bare.ready().await.unwrap();
+                    let call = {
+                        let _active = caller.clone().attach();
+                        ready.call(SqsRequest::from(input))
+                    };
+                    call.await.unwrap();
                 }
                 "receive-raw" => {
                     raw.receive_message()
@@ -321,12 +323,14 @@ impl Calls {
                         .message_system_attribute_names(MessageSystemAttributeName::AwsTraceHeader)
                         .build()
                         .unwrap();
-                    bare.ready()
-                        .await
-                        .unwrap()
-                        .call(SqsRequest::from(input))
-                        .await
-                        .unwrap();
+                    // With the caller's context current at `call`, as for the Tower form:
+                    // what that costs is the harness's, not Baton's.
+                    let ready = bare.ready().await.unwrap();
+                    let call = {
+                        let _active = caller.clone().attach();
+                        ready.call(SqsRequest::from(input))
+                    };
+                    call.await.unwrap();
                 }
                 "send-hand" => hand::send(raw, url, caller, tracer).await,
                 "receive-hand" => hand::receive(raw, url, caller, tracer).await,

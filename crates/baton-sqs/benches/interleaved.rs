@@ -205,13 +205,13 @@ fn run(clients: support::Clients, provider: &opentelemetry_sdk::trace::SdkTracer
     };
     let mut untraced = |request: SqsRequest, rt: &Runtime| {
         rt.block_on(async {
-            bare_service
-                .ready()
-                .await
-                .unwrap()
-                .call(request)
-                .await
-                .unwrap();
+            // The caller's context current at `call`, as for the Tower form above.
+            let ready = bare_service.ready().await.unwrap();
+            let call = {
+                let _active = caller.clone().attach();
+                ready.call(request)
+            };
+            call.await.unwrap();
         })
     };
     compare(
