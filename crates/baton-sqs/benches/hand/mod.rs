@@ -94,21 +94,7 @@ pub(crate) async fn receive_carriers(
     use opentelemetry::propagation::TextMapPropagator;
     use opentelemetry_sdk::propagation::TraceContextPropagator;
 
-    let output = client
-        .receive_message()
-        .queue_url(url)
-        .max_number_of_messages(10)
-        .message_system_attribute_names(MessageSystemAttributeName::AwsTraceHeader)
-        .set_message_attribute_names(Some(
-            baton_sqs::TRACE_ATTRIBUTE_NAMES
-                .iter()
-                .map(|name| (*name).to_owned())
-                .collect(),
-        ))
-        .send()
-        .with_context(caller.clone())
-        .await
-        .unwrap();
+    let output = receive_with_carriers(client, url, caller).await;
     let links: Vec<Link> = output
         .messages()
         .iter()
@@ -214,21 +200,7 @@ pub(crate) async fn receive_conventions(
     use opentelemetry::KeyValue;
 
     let started = std::time::SystemTime::now();
-    let output = client
-        .receive_message()
-        .queue_url(url)
-        .max_number_of_messages(10)
-        .message_system_attribute_names(MessageSystemAttributeName::AwsTraceHeader)
-        .set_message_attribute_names(Some(
-            baton_sqs::TRACE_ATTRIBUTE_NAMES
-                .iter()
-                .map(|name| (*name).to_owned())
-                .collect(),
-        ))
-        .send()
-        .with_context(caller.clone())
-        .await
-        .unwrap();
+    let output = receive_with_carriers(client, url, caller).await;
     let links: Vec<Link> = output
         .messages()
         .iter()
@@ -267,4 +239,28 @@ pub(crate) async fn receive_conventions(
         .with_links(links)
         .start_with_context(tracer, caller)
         .end();
+}
+
+/// ReceiveMessage of up to 10 asking for `AWSTraceHeader` and for the message attributes
+/// other tracers write the context in (the names Baton's default receive asks for).
+async fn receive_with_carriers(
+    client: &aws_sdk_sqs::Client,
+    url: &str,
+    caller: &Context,
+) -> aws_sdk_sqs::operation::receive_message::ReceiveMessageOutput {
+    client
+        .receive_message()
+        .queue_url(url)
+        .max_number_of_messages(10)
+        .message_system_attribute_names(MessageSystemAttributeName::AwsTraceHeader)
+        .set_message_attribute_names(Some(
+            baton_sqs::TRACE_ATTRIBUTE_NAMES
+                .iter()
+                .map(|name| (*name).to_owned())
+                .collect(),
+        ))
+        .send()
+        .with_context(caller.clone())
+        .await
+        .unwrap()
 }
