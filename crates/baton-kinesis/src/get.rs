@@ -97,11 +97,7 @@ impl GetCall {
                 }
                 self.tracer.record(span, &parent);
             }
-            Err(error) => {
-                let cx = self.tracer.start(span, &parent);
-                error.record(&cx.span());
-                cx.span().end();
-            }
+            Err(error) => self.tracer.record_failed(span, &parent, error),
         }
     }
 }

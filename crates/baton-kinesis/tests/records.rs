@@ -38,6 +38,13 @@ impl Responder for Kinesis {
                     .collect();
                 json!({"FailedRecordCount": usize::from(fail.is_some()), "Records": records})
             }
+            "GetRecords" if body["ShardIterator"] == "expired" => {
+                return Reply::new(
+                    400,
+                    json!({"__type": "ExpiredIteratorException", "message": "Iterator expired"})
+                        .to_string(),
+                );
+            }
             "GetRecords" => {
                 let records: Vec<Value> = self
                     .records
@@ -575,6 +582,34 @@ async fn get_records_inside_a_trace_links_each_producer_and_process_continues_it
         .span()
         .end();
     assert_eq!(record.data.as_ref(), producer.as_bytes());
+}
+
+#[tokio::test]
+async fn a_failed_get_records_ends_its_receive_span_in_error() {
+    let stub = Stub::default();
+    let spans = Spans::new();
+    let client = intercepted(&stub, &propagation(&spans));
+    let error = client
+        .get_records()
+        .shard_iterator("expired")
+        .stream_arn("arn:aws:kinesis:eu-west-1:123456789012:stream/clicks")
+        .send()
+        .with_context(spans.caller(true))
+        .await
+        .expect_err("the stub refuses an expired iterator");
+    assert!(error.into_service_error().is_expired_iterator_exception());
+    let receive = spans.one("receive clicks");
+    assert_eq!(receive.status, Status::error("Iterator expired"));
+    let attributes = pairs_of(&receive);
+    for expected in [
+        ("error.type", "ExpiredIteratorException"),
+        ("aws.request_id", "req-1"),
+    ] {
+        assert!(
+            attributes.contains(&(expected.0.to_owned(), expected.1.to_owned())),
+            "{expected:?} in {attributes:?}"
+        );
+    }
 }
 
 fn pairs_of(span: &opentelemetry_sdk::trace::SpanData) -> Vec<(String, String)> {

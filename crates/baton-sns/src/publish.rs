@@ -87,11 +87,8 @@ impl PublishCall {
                 operation,
                 batch_len,
                 start,
-                arn.into_iter().chain(
-                    message
-                        .filter(|_| config.common.records_body_size())
-                        .map(body_size),
-                ),
+                arn.into_iter()
+                    .chain(message.and_then(|message| config.common.body_size(message))),
             ),
             header: None,
         }
@@ -140,8 +137,8 @@ impl PublishCall {
             let cx =
                 self.spans
                     .start_entry(config.common.tracer(), MessagingSystem::Sns, topic.clone());
-            if config.common.records_body_size() {
-                cx.span().set_attribute(body_size(&entry.message));
+            if let Some(size) = config.common.body_size(&entry.message) {
+                cx.span().set_attribute(size);
             }
             if config.message_attribute {
                 add_attribute(&mut entry.message_attributes, &mut budget, || {
@@ -174,14 +171,6 @@ impl PublishCall {
             }
         }));
     }
-}
-
-/// `messaging.message.body.size` of a message.
-fn body_size(message: &str) -> KeyValue {
-    KeyValue::new(
-        attr::MESSAGING_MESSAGE_BODY_SIZE,
-        i64::try_from(message.len()).unwrap_or(i64::MAX),
-    )
 }
 
 /// The X-Ray header of the active span of `cx`, with the Lambda invocation's `Lineage` if

@@ -10,7 +10,6 @@ use baton::driver::Start;
 use baton::metrics::Measure;
 use baton::{CallError, MessagingSpan, MessagingSystem, Operation, TracerHandle, attr};
 use opentelemetry::Context;
-use opentelemetry::trace::TraceContextExt;
 
 use crate::config::SqsPropagation;
 use crate::extract::{TRACE_ATTRIBUTE_NAMES, producer_span_context};
@@ -155,11 +154,7 @@ impl ReceiveCall {
                 // Everything is known: started and ended at once, into no `Context`.
                 self.tracer.record(span, &self.parent);
             }
-            Err(error) => {
-                let cx = self.tracer.start(span, &self.parent);
-                error.record(&cx.span());
-                cx.span().end();
-            }
+            Err(error) => self.tracer.record_failed(span, &self.parent, error),
         }
     }
 }

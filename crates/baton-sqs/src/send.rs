@@ -60,10 +60,8 @@ impl SendCall {
             operation,
             batch_len,
             start,
-            url.into_iter().chain(
-                body.filter(|_| config.common.records_body_size())
-                    .map(body_size),
-            ),
+            url.into_iter()
+                .chain(body.and_then(|body| config.common.body_size(body))),
         );
         SendCall { spans }
     }
@@ -127,8 +125,8 @@ impl SendCall {
             let cx =
                 self.spans
                     .start_entry(config.common.tracer(), MessagingSystem::Sqs, queue.clone());
-            if config.common.records_body_size() {
-                cx.span().set_attribute(body_size(&entry.message_body));
+            if let Some(size) = config.common.body_size(&entry.message_body) {
+                cx.span().set_attribute(size);
             }
             let size = message_size(Some(&entry.message_body), entry.message_attributes.as_ref());
             let before = config
@@ -195,14 +193,6 @@ pub(crate) fn inject_entry(
         &mut entry.message_attributes,
         &mut budget,
     );
-}
-
-/// `messaging.message.body.size` of a message body.
-fn body_size(body: &str) -> KeyValue {
-    KeyValue::new(
-        attr::MESSAGING_MESSAGE_BODY_SIZE,
-        i64::try_from(body.len()).unwrap_or(i64::MAX),
-    )
 }
 
 fn has_trace_header(system: &SystemAttributes) -> bool {

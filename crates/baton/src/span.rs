@@ -225,11 +225,9 @@ impl MessagingSpan {
     }
 
     /// The size of the one message's body, in bytes (`messaging.message.body.size`).
-    pub fn body_size(self, bytes: usize) -> Self {
-        self.attribute(
-            attr::MESSAGING_MESSAGE_BODY_SIZE,
-            i64::try_from(bytes).unwrap_or(i64::MAX),
-        )
+    pub fn body_size(mut self, bytes: usize) -> Self {
+        self.attributes.push(body_size(bytes));
+        self
     }
 
     /// The host the call goes to (`server.address`), and its port (`server.port`) when it is
@@ -340,6 +338,14 @@ impl MessagingSpan {
             }
         }
     }
+}
+
+/// `messaging.message.body.size` of a body of `bytes`.
+pub(crate) fn body_size(bytes: usize) -> KeyValue {
+    KeyValue::new(
+        attr::MESSAGING_MESSAGE_BODY_SIZE,
+        i64::try_from(bytes).unwrap_or(i64::MAX),
+    )
 }
 
 /// `cx` without its span: a fresh context carrying over the values Baton knows to belong to the

@@ -93,6 +93,16 @@ impl TracerHandle {
         }
     }
 
+    /// [`record`](Self::record) for a call that failed: the span records `error` (status,
+    /// `error.type`, request id, HTTP status) before it ends.
+    pub fn record_failed(&self, span: MessagingSpan, parent: &Context, error: &crate::CallError) {
+        use opentelemetry::trace::TraceContextExt as _;
+        let cx = self.start(span, parent);
+        let span = cx.span();
+        error.record(&span);
+        span.end();
+    }
+
     /// Starts the processing span `span` for a message whose producer context is `producer`
     /// (see [`MessagingSpan::start_process`]) and returns `producer` with the new span active
     /// in place of the producer's (its pass-on fields and baggage stay). Like

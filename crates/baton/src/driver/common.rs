@@ -213,6 +213,12 @@ impl Common {
         self.body_size
     }
 
+    /// `messaging.message.body.size` of `body`, for a send span or a batch entry's span, when
+    /// these settings record it (see [`with_body_size`](Self::with_body_size)).
+    pub fn body_size(&self, body: &str) -> Option<opentelemetry::KeyValue> {
+        self.body_size.then(|| crate::span::body_size(body.len()))
+    }
+
     /// The metrics' instruments, when a meter was given.
     pub fn metrics(&self) -> Option<&MessagingMetrics> {
         self.metrics.as_ref()
