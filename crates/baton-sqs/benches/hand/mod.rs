@@ -60,17 +60,7 @@ pub(crate) async fn receive(
         .with_context(caller.clone())
         .await
         .unwrap();
-    let links: Vec<Link> = output
-        .messages()
-        .iter()
-        .filter_map(|m| {
-            let header = m
-                .attributes()?
-                .get(&MessageSystemAttributeName::AwsTraceHeader)?;
-            let parsed = baton::TraceHeader::parse(header).ok()?;
-            Some(Link::with_context(baton::remote_span_context(&parsed)))
-        })
-        .collect();
+    let links: Vec<Link> = output.messages().iter().filter_map(xray_link).collect();
     tracer
         .span_builder("receive orders")
         .with_kind(SpanKind::Consumer)
@@ -99,12 +89,8 @@ pub(crate) async fn receive_carriers(
         .messages()
         .iter()
         .filter_map(|m| {
-            let xray = m
-                .attributes()
-                .and_then(|a| a.get(&MessageSystemAttributeName::AwsTraceHeader))
-                .and_then(|h| baton::TraceHeader::parse(h).ok());
-            if let Some(parsed) = xray {
-                return Some(Link::with_context(baton::remote_span_context(&parsed)));
+            if let Some(link) = xray_link(m) {
+                return Some(link);
             }
             let attributes = m.message_attributes()?;
             let traceparent = attributes.get("traceparent")?.string_value()?;
@@ -201,17 +187,7 @@ pub(crate) async fn receive_conventions(
 
     let started = std::time::SystemTime::now();
     let output = receive_with_carriers(client, url, caller).await;
-    let links: Vec<Link> = output
-        .messages()
-        .iter()
-        .filter_map(|m| {
-            let header = m
-                .attributes()?
-                .get(&MessageSystemAttributeName::AwsTraceHeader)?;
-            let parsed = baton::TraceHeader::parse(header).ok()?;
-            Some(Link::with_context(baton::remote_span_context(&parsed)))
-        })
-        .collect();
+    let links: Vec<Link> = output.messages().iter().filter_map(xray_link).collect();
     let queue = url.rsplit_once('/').map_or(url, |(_, name)| name);
     let mut attributes = vec![
         KeyValue::new("messaging.system", "aws_sqs"),
@@ -263,4 +239,13 @@ async fn receive_with_carriers(
         .with_context(caller.clone())
         .await
         .unwrap()
+}
+
+/// A link to the producer named by a message's `AWSTraceHeader`, if it has a valid one.
+fn xray_link(message: &aws_sdk_sqs::types::Message) -> Option<Link> {
+    let header = message
+        .attributes()?
+        .get(&MessageSystemAttributeName::AwsTraceHeader)?;
+    let parsed = baton::TraceHeader::parse(header).ok()?;
+    Some(Link::with_context(baton::remote_span_context(&parsed)))
 }
